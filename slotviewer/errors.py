@@ -1,0 +1,13 @@
+"""Errors that reach users as one clear line (the CLI prints them without a traceback)."""
+
+
+class SlotviewerError(Exception):
+    """Base class: the message names the file (if any) and what is wrong with it."""
+
+
+class InputError(SlotviewerError):
+    """An input image, folder or data set cannot be used."""
+
+
+class ModelFileError(SlotviewerError):
+    """A checkpoint, config or ONNX file is missing, corrupt, or does not match what it claims."""

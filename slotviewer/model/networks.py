@@ -1,0 +1,97 @@
+"""The CNN encoder and the spatial-broadcast decoder around Slot Attention."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from slotviewer.model.config import ModelConfig
+
+
+def position_grid(height: int, width: int, device: torch.device | None = None) -> Tensor:
+    """`[1, 4, H, W]` grid of (x, y, 1-x, 1-y) in [0, 1]: the paper's soft position features."""
+    ys = torch.linspace(0.0, 1.0, height, device=device)
+    xs = torch.linspace(0.0, 1.0, width, device=device)
+    y, x = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([x, y, 1 - x, 1 - y]).unsqueeze(0)
+
+
+class SoftPositionEmbed(nn.Module):
+    """Adds a learned linear map of the position grid, so convolutions know *where* they are."""
+
+    def __init__(self, channels: int, height: int, width: int) -> None:
+        super().__init__()
+        self.proj = nn.Conv2d(4, channels, 1)
+        self.register_buffer("grid", position_grid(height, width), persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.proj(self.grid)
+
+
+class Encoder(nn.Module):
+    """Image `[B, 3, H, W]` in [0, 1] → features `[B, h*w, D]`, LayerNorm + MLP as in the paper."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_in, pad = 3, cfg.kernel // 2
+        for i, c_out in enumerate(cfg.encoder_channels):
+            stride = 2 if 0 < i <= cfg.encoder_downsample else 1
+            layers += [nn.Conv2d(c_in, c_out, cfg.kernel, stride=stride, padding=pad), nn.ReLU(inplace=True)]
+            c_in = c_out
+        self.cnn = nn.Sequential(*layers)
+        self.pos = SoftPositionEmbed(c_in, cfg.feature_size, cfg.feature_size)
+        self.norm = nn.LayerNorm(c_in)
+        self.mlp = nn.Sequential(nn.Linear(c_in, cfg.slot_dim), nn.ReLU(inplace=True), nn.Linear(cfg.slot_dim, cfg.slot_dim))
+
+    def forward(self, image: Tensor) -> Tensor:
+        x = self.pos(self.cnn(image * 2 - 1))
+        x = x.flatten(2).transpose(1, 2)
+        return self.mlp(self.norm(x))
+
+
+class Decoder(nn.Module):
+    """Slots `[B, K, D]` → per-slot RGB `[B, K, 3, H, W]` and alpha logits `[B, K, H, W]`.
+
+    Each slot is broadcast on a small grid, given positions, and upsampled by transposed
+    convolutions; the output is cropped to the model's resolution, or bilinearly upsampled to it
+    when the convolutions stop short (cheap high-resolution output for flat-coloured scenes).
+    """
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.grid, self.resolution = cfg.decoder_grid, cfg.resolution
+        c, k = cfg.decoder_channels, cfg.kernel
+        self.pos = SoftPositionEmbed(cfg.slot_dim, cfg.decoder_grid, cfg.decoder_grid)
+        layers: list[nn.Module] = [nn.Conv2d(cfg.slot_dim, c, k, padding=k // 2), nn.ReLU(inplace=True)]
+        for i in range(cfg.decoder_upsample):
+            c_out = cfg.decoder_final_channels if i == cfg.decoder_upsample - 1 else c
+            layers += [nn.ConvTranspose2d(c, c_out, k, stride=2, padding=k // 2, output_padding=1), nn.ReLU(inplace=True)]
+            c = c_out
+        layers.append(nn.Conv2d(c, 4, 3, padding=1))
+        self.cnn = nn.Sequential(*layers)
+
+    def forward(self, slots: Tensor) -> tuple[Tensor, Tensor]:
+        b, k, d = slots.shape
+        x = slots.reshape(b * k, d, 1, 1).expand(-1, -1, self.grid, self.grid)
+        out = self.cnn(self.pos(x))
+        if out.shape[-1] < self.resolution:
+            out = F.interpolate(out, size=(self.resolution, self.resolution), mode="bilinear", align_corners=False)
+        out = out[:, :, : self.resolution, : self.resolution]
+        out = out.reshape(b, k, 4, self.resolution, self.resolution)
+        return out[:, :, :3], out[:, :, 3]
+
+
+def composite(rgb: Tensor, alpha_logits: Tensor, enabled: Tensor | None = None) -> Tensor:
+    """Alpha-composite per-slot RGB `[B, K, 3, H, W]`; alpha is a softmax over the (enabled) slots."""
+    logits = alpha_logits.float()
+    if enabled is not None:
+        logits = logits.masked_fill(~enabled.view(1, -1, 1, 1), float("-inf"))
+    alpha = logits.softmax(dim=1)
+    return (alpha.unsqueeze(2) * rgb.float()).sum(dim=1)
+
+
+def mse(prediction: Tensor, target: Tensor) -> Tensor:
+    """The training loss, always in fp32."""
+    return F.mse_loss(prediction.float(), target.float())

@@ -1,0 +1,110 @@
+"""Model files: `NAME.safetensors` (weights, never pickle) + `NAME.json` (config and model card).
+
+Every failure while loading becomes a `ModelFileError` whose one line names the file and the problem.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from slotviewer.errors import ModelFileError
+from slotviewer.io.atomic import write_text, write_with
+from slotviewer.model.autoencoder import SlotAutoencoder
+from slotviewer.model.config import ModelCard, ModelConfig
+
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+
+
+@dataclass
+class LoadedModel:
+    model: SlotAutoencoder
+    config: ModelConfig
+    card: ModelCard
+    name: str
+    path: Path  # the .safetensors file
+    sha256: str
+
+
+def model_paths(name_or_path: str | Path) -> tuple[Path, Path]:
+    """(weights, json) for a shipped name (`shapes`), a stem (`models/shapes`) or either file."""
+    p = Path(name_or_path)
+    if p.suffix in (".safetensors", ".json", ".onnx"):
+        p = p.with_suffix("")
+    elif not p.parent.parts and not p.with_suffix(".safetensors").exists():
+        p = MODELS_DIR / p.name
+    return p.with_suffix(".safetensors"), p.with_suffix(".json")
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_model_json(json_path: Path) -> tuple[ModelConfig, ModelCard]:
+    """Config and card from a model's JSON, with a one-line error for anything wrong."""
+    try:
+        meta = json.loads(json_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelFileError(f"{json_path}: model config not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{json_path}: not a valid model config ({exc})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
+        raise ModelFileError(f"{json_path}: not a slotviewer model config (no 'config' object)")
+    try:
+        config = ModelConfig.from_dict(meta["config"])
+        card = ModelCard(**meta.get("card", {}))
+    except (TypeError, ValueError) as exc:
+        raise ModelFileError(f"{json_path}: invalid model config ({exc})") from None
+    return config, card
+
+
+def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
+    """Load a model by shipped name or path; the weights must match the config exactly."""
+    weights_path, json_path = model_paths(name_or_path)
+    if not weights_path.exists():
+        raise ModelFileError(f"{weights_path}: model weights not found")
+    config, card = read_model_json(json_path)
+    try:
+        state = load_file(str(weights_path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelFileError(f"{weights_path}: not a valid safetensors file ({exc})") from None
+    model = SlotAutoencoder(config)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(state) if expected[k].shape != state[k].shape)
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)} tensors (e.g. {missing[0]})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected tensors (e.g. {unexpected[0]})")
+        if wrong:
+            k = wrong[0]
+            parts.append(f"{k} has shape {tuple(state[k].shape)}, config expects {tuple(expected[k].shape)}")
+        raise ModelFileError(f"{weights_path}: weights do not match {json_path.name}: " + "; ".join(parts))
+    model.load_state_dict(state)
+    model.eval().to(device)
+    return LoadedModel(model, config, card, weights_path.stem, weights_path, file_sha256(weights_path))
+
+
+def save_model(model: SlotAutoencoder, stem: str | Path, card: ModelCard | None = None) -> tuple[Path, Path]:
+    """Write `stem.safetensors` and `stem.json` atomically; returns both paths."""
+    weights_path, json_path = Path(stem).with_suffix(".safetensors"), Path(stem).with_suffix(".json")
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    write_with(weights_path, lambda tmp: save_file(state, str(tmp)))
+    meta: dict[str, Any] = {"config": model.cfg.to_dict(), "card": dataclasses.asdict(card or ModelCard())}
+    write_text(json_path, json.dumps(meta, indent=2) + "\n")
+    return weights_path, json_path

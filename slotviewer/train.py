@@ -1,0 +1,249 @@
+"""Training loop: resumable, checkpointed, interruptible, with a progress bar and an FG-ARI curve.
+
+A run writes next to `OUT` (a path stem such as `models/shapes`):
+- `OUT.safetensors` + `OUT.json` — the model, written at the end (and on Ctrl-C);
+- `OUT.train.safetensors` + `OUT.train.json` — model + optimiser state for `--resume`;
+- `OUT.curve.csv` — minutes, step, loss, FG-ARI on a fixed validation set.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from slotviewer.data import GENERATORS, FolderDataset, generate
+from slotviewer.errors import ModelFileError
+from slotviewer.io.atomic import write_text, write_with
+from slotviewer.metrics import fg_ari
+from slotviewer.model.autoencoder import SlotAutoencoder
+from slotviewer.model.config import ModelCard, ModelConfig
+from slotviewer.model.networks import mse
+from slotviewer.model.weights import save_model
+
+EVAL_SEED = 1_000_003  # evaluation scenes come from a stream training (seed < 1e6) never touches
+
+
+@dataclass
+class TrainSettings:
+    dataset: str
+    out: str
+    steps: int = 50_000
+    batch: int = 32
+    lr: float = 8e-4
+    warmup: int = 1_000
+    half_life: int = 0  # steps per halving of the lr after warm-up; 0 = steps // 3
+    clip: float = 1.0
+    seed: int = 0
+    checkpoint_minutes: float = 5.0
+    eval_minutes: float = 3.0
+    eval_samples: int = 256
+    threads: int = 0
+    device: str = "auto"
+    config: dict = field(default_factory=dict)
+
+
+def pick_device(requested: str) -> torch.device:
+    """`auto` means CUDA when torch can really use it; an explicit `cuda` without a GPU is an error."""
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("CUDA was requested but torch cannot use a GPU here")
+    return torch.device(requested)
+
+
+def batch_source(settings: TrainSettings, resolution: int) -> Callable[[int], np.ndarray]:
+    """`step -> images [B, H, W, 3] uint8`, a pure function of (seed, step) so resuming is exact."""
+    if settings.dataset in GENERATORS:
+        return lambda step: generate(settings.dataset, settings.batch, settings.seed, step * settings.batch)[0]
+    folder = FolderDataset(settings.dataset, resolution)
+
+    def from_folder(step: int) -> np.ndarray:
+        rng = np.random.default_rng([settings.seed, step])
+        return folder.batch(rng.integers(0, len(folder), settings.batch))[0]
+
+    return from_folder
+
+
+def to_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
+    """uint8 `[B, H, W, 3]` → float `[B, 3, H, W]` in [0, 1]."""
+    return torch.from_numpy(images).to(device).permute(0, 3, 1, 2).float().div_(255)
+
+
+@torch.no_grad()
+def evaluate(model: SlotAutoencoder, images: np.ndarray, masks: np.ndarray, batch: int = 64) -> np.ndarray:
+    """Per-image FG-ARI of the argmax-alpha segmentation against the ground-truth masks."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    labels = []
+    for i in range(0, len(images), batch):
+        out = model(to_tensor(images[i : i + batch], device), generator=torch.Generator(device).manual_seed(i))
+        labels.append(out.alpha_logits.argmax(dim=1).cpu().numpy())
+    model.train(was_training)
+    return fg_ari(masks, np.concatenate(labels))
+
+
+def learning_rate(settings: TrainSettings, step: int) -> float:
+    """Linear warm-up, then exponential decay (the paper's schedule, rescaled to the run's length)."""
+    half_life = settings.half_life or max(settings.steps // 3, 1)
+    warm = min(1.0, (step + 1) / max(settings.warmup, 1))
+    return settings.lr * warm * 0.5 ** (max(step - settings.warmup, 0) / half_life)
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).parent)
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+class Trainer:
+    """Owns the model, the optimiser and the files of one run."""
+
+    def __init__(self, settings: TrainSettings, resume: bool = False) -> None:
+        self.s = settings
+        if settings.threads:
+            torch.set_num_threads(settings.threads)
+        self.device = pick_device(settings.device)
+        self.out = Path(settings.out)
+        self.ckpt = self.out.with_name(self.out.name + ".train.safetensors")
+        self.ckpt_json = self.out.with_name(self.out.name + ".train.json")
+        self.curve_path = self.out.with_name(self.out.name + ".curve.csv")
+        self.step, self.elapsed = 0, 0.0
+        if resume:
+            state = self._read_checkpoint()
+            cfg = ModelConfig.from_dict(state["config"])
+        else:
+            cfg = ModelConfig.from_dict(settings.config)
+        torch.manual_seed(settings.seed)
+        self.model = SlotAutoencoder(cfg).to(self.device)
+        self.optim = torch.optim.Adam(self.model.parameters(), lr=settings.lr)
+        if resume:
+            self._load_state()
+        self.batches = batch_source(settings, cfg.resolution)
+        self.val = self._validation_set(cfg.resolution)
+
+    def _validation_set(self, resolution: int) -> tuple[np.ndarray, np.ndarray] | None:
+        if self.s.dataset in GENERATORS:
+            return generate(self.s.dataset, self.s.eval_samples, EVAL_SEED)
+        folder = FolderDataset(self.s.dataset, resolution)
+        if folder.masks is None:
+            return None
+        n = min(self.s.eval_samples, len(folder))
+        return folder.images[:n], folder.masks[:n]
+
+    def _read_checkpoint(self) -> dict:
+        try:
+            return json.loads(self.ckpt_json.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ModelFileError(f"{self.ckpt_json}: cannot resume ({exc})") from None
+
+    def _load_state(self) -> None:
+        meta = self._read_checkpoint()
+        tensors = load_file(str(self.ckpt))
+        self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        optim_state = {}
+        for key, value in tensors.items():
+            if key.startswith("optim."):
+                _, index, name = key.split(".")
+                optim_state.setdefault(int(index), {})[name] = value.to(self.device)
+        self.optim.load_state_dict({"state": optim_state, "param_groups": meta["param_groups"]})
+        self.step, self.elapsed = meta["step"], meta["elapsed"]
+
+    def save_checkpoint(self) -> None:
+        tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
+        state = self.optim.state_dict()
+        for index, values in state["state"].items():
+            for name, value in values.items():
+                tensors[f"optim.{index}.{name}"] = torch.as_tensor(value).detach().cpu().contiguous()
+        write_with(self.ckpt, lambda tmp: save_file(tensors, str(tmp)))
+        meta = {"step": self.step, "elapsed": self.elapsed, "config": self.model.cfg.to_dict(),
+                "param_groups": state["param_groups"], "settings": self.s.__dict__}
+        write_text(self.ckpt_json, json.dumps(meta, indent=2))
+
+    def _log_curve(self, loss: float, score: float) -> None:
+        new = not self.curve_path.exists()
+        with open(self.curve_path, "a", newline="") as f:
+            writer = csv.writer(f)
+            if new:
+                writer.writerow(["minutes", "step", "loss", "fg_ari"])
+            writer.writerow([f"{self.elapsed / 60:.2f}", self.step, f"{loss:.6f}", f"{score:.4f}"])
+
+    def train_step(self, images: np.ndarray) -> float:
+        for group in self.optim.param_groups:
+            group["lr"] = learning_rate(self.s, self.step)
+        x = to_tensor(images, self.device)
+        out = self.model(x)
+        loss = mse(out.reconstruction, x)
+        self.optim.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.s.clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.s.clip)
+        self.optim.step()
+        self.step += 1
+        return float(loss)
+
+    def run(self, final_eval: int = 1000) -> Path:
+        """Train until `steps`, then write the model with FG-ARI on `final_eval` fresh scenes.
+
+        Ctrl-C saves the checkpoint and the model (without the final evaluation) and returns normally.
+        """
+        self.model.train()
+        last_ckpt = last_eval = time.monotonic()
+        bar = tqdm(total=self.s.steps, initial=self.step, desc=f"train {self.out.name}", unit="step",
+                   dynamic_ncols=True)
+        loss_avg = math.nan
+        try:
+            while self.step < self.s.steps:
+                t0 = time.monotonic()
+                loss = self.train_step(self.batches(self.step))
+                self.elapsed += time.monotonic() - t0
+                loss_avg = loss if math.isnan(loss_avg) else 0.98 * loss_avg + 0.02 * loss
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss_avg:.5f}", img_s=f"{self.s.batch * self.step / max(self.elapsed, 1e-9):.0f}")
+                now = time.monotonic()
+                if self.val is not None and now - last_eval > self.s.eval_minutes * 60:
+                    score = float(np.nanmean(evaluate(self.model, *self.val)))
+                    self._log_curve(loss_avg, score)
+                    bar.write(f"step {self.step}: {self.elapsed / 60:.1f} min, loss {loss_avg:.5f}, FG-ARI {score:.3f}")
+                    last_eval = time.monotonic()
+                if now - last_ckpt > self.s.checkpoint_minutes * 60:
+                    self.save_checkpoint()
+                    last_ckpt = now
+        except KeyboardInterrupt:
+            bar.write("interrupted: saving checkpoint and model")
+            final_eval = 0
+        finally:
+            bar.close()
+        self.save_checkpoint()
+        return self.finish(final_eval)
+
+    def finish(self, eval_samples: int = 0) -> Path:
+        """Write the model with its card; FG-ARI on `eval_samples` fresh scenes when asked."""
+        card = ModelCard(
+            dataset=self.s.dataset, steps=self.step, batch=self.s.batch, wall_clock_s=round(self.elapsed, 1),
+            trained_on=f"{self.device.type}" + (f" ({torch.cuda.get_device_name()})" if self.device.type == "cuda" else
+                                               f", {torch.get_num_threads()} thread(s)"),
+            commit=git_commit(),
+            notes=f"slot init: {self.model.cfg.slot_init}; lr {self.s.lr}, warm-up {self.s.warmup}",
+        )
+        if eval_samples and self.s.dataset in GENERATORS:
+            scores = evaluate(self.model, *generate(self.s.dataset, eval_samples, EVAL_SEED + 1))
+            card.fg_ari = {"mean": round(float(np.nanmean(scores)), 4), "std": round(float(np.nanstd(scores)), 4),
+                           "n": eval_samples}
+        weights, _ = save_model(self.model.cpu().eval(), self.out, card)
+        self.model.to(self.device)
+        return weights
