@@ -23,7 +23,7 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from slotviewer.data import GENERATORS, FolderDataset, generate
-from slotviewer.errors import ModelFileError
+from slotviewer.errors import ModelFileError, SlotviewerError
 from slotviewer.io.atomic import write_text, write_with
 from slotviewer.metrics import fg_ari
 from slotviewer.model.autoencoder import SlotAutoencoder
@@ -65,6 +65,9 @@ def pick_device(requested: str) -> torch.device:
 def batch_source(settings: TrainSettings, resolution: int) -> Callable[[int], np.ndarray]:
     """`step -> images [B, H, W, 3] uint8`, a pure function of (seed, step) so resuming is exact."""
     if settings.dataset in GENERATORS:
+        size = generate(settings.dataset, 1, settings.seed)[0].shape[1]
+        if size != resolution:
+            raise SlotviewerError(f"{settings.dataset} scenes are {size}×{size} but the model expects {resolution}")
         return lambda step: generate(settings.dataset, settings.batch, settings.seed, step * settings.batch)[0]
     folder = FolderDataset(settings.dataset, resolution)
 
@@ -186,7 +189,9 @@ class Trainer:
         for group in self.optim.param_groups:
             group["lr"] = learning_rate(self.s, self.step)
         x = to_tensor(images, self.device)
-        out = self.model(x)
+        # initial-slot noise is a function of (seed, step) too, so a resumed run is the same run
+        generator = torch.Generator(self.device).manual_seed(self.s.seed * 1_000_003 + self.step)
+        out = self.model(x, generator=generator)
         loss = mse(out.reconstruction, x)
         self.optim.zero_grad(set_to_none=True)
         loss.backward()
@@ -194,7 +199,7 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.s.clip)
         self.optim.step()
         self.step += 1
-        return float(loss)
+        return loss.item()
 
     def run(self, final_eval: int = 1000) -> Path:
         """Train until `steps`, then write the model with FG-ARI on `final_eval` fresh scenes.
@@ -213,7 +218,8 @@ class Trainer:
                 self.elapsed += time.monotonic() - t0
                 loss_avg = loss if math.isnan(loss_avg) else 0.98 * loss_avg + 0.02 * loss
                 bar.update(1)
-                bar.set_postfix(loss=f"{loss_avg:.5f}", img_s=f"{self.s.batch * self.step / max(self.elapsed, 1e-9):.0f}")
+                speed = self.s.batch * self.step / max(self.elapsed, 1e-9)
+                bar.set_postfix(loss=f"{loss_avg:.5f}", img_s=f"{speed:.0f}")
                 now = time.monotonic()
                 if self.val is not None and now - last_eval > self.s.eval_minutes * 60:
                     score = float(np.nanmean(evaluate(self.model, *self.val)))

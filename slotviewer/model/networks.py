@@ -43,7 +43,9 @@ class Encoder(nn.Module):
         self.cnn = nn.Sequential(*layers)
         self.pos = SoftPositionEmbed(c_in, cfg.feature_size, cfg.feature_size)
         self.norm = nn.LayerNorm(c_in)
-        self.mlp = nn.Sequential(nn.Linear(c_in, cfg.slot_dim), nn.ReLU(inplace=True), nn.Linear(cfg.slot_dim, cfg.slot_dim))
+        self.mlp = nn.Sequential(
+            nn.Linear(c_in, cfg.slot_dim), nn.ReLU(inplace=True), nn.Linear(cfg.slot_dim, cfg.slot_dim)
+        )
 
     def forward(self, image: Tensor) -> Tensor:
         x = self.pos(self.cnn(image * 2 - 1))
@@ -67,7 +69,8 @@ class Decoder(nn.Module):
         layers: list[nn.Module] = [nn.Conv2d(cfg.slot_dim, c, k, padding=k // 2), nn.ReLU(inplace=True)]
         for i in range(cfg.decoder_upsample):
             c_out = cfg.decoder_final_channels if i == cfg.decoder_upsample - 1 else c
-            layers += [nn.ConvTranspose2d(c, c_out, k, stride=2, padding=k // 2, output_padding=1), nn.ReLU(inplace=True)]
+            up = nn.ConvTranspose2d(c, c_out, k, stride=2, padding=k // 2, output_padding=1)
+            layers += [up, nn.ReLU(inplace=True)]
             c = c_out
         layers.append(nn.Conv2d(c, 4, 3, padding=1))
         self.cnn = nn.Sequential(*layers)

@@ -67,14 +67,14 @@ class SlotAttention(nn.Module):
         return self.slots_mu + self.slots_logsigma.exp() * noise.to(self.slots_mu.dtype)
 
     def step(self, slots: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
-        """One iteration on normed inputs `x [B, N, D]`; returns (new slots, attention `[B, N, K]`)."""
+        """One iteration on normed inputs `x [B, N, D]`; returns (new slots, attention `[B, K, N]`)."""
         b, k, d = slots.shape
         q = self.to_q(self.norm_slots(slots)) * self.scale  # [B, K, D]
-        logits = x @ (q @ self.to_k.weight).transpose(1, 2) + (q @ self.to_k.bias).unsqueeze(1)  # [B, N, K]
-        attn = logits.float().softmax(dim=-1)  # softmax over slots: the competition
+        logits = (q @ self.to_k.weight) @ x.transpose(1, 2) + (q @ self.to_k.bias).unsqueeze(-1)  # [B, K, N]
+        attn = logits.float().softmax(dim=1)  # softmax over slots: the competition
         weights = attn + self.eps
-        weights = weights / weights.sum(dim=1, keepdim=True)  # weighted mean over inputs
-        updates = self.to_v(weights.transpose(1, 2).to(x.dtype) @ x)  # [B, K, D]
+        weights = weights / weights.sum(dim=-1, keepdim=True)  # weighted mean over inputs
+        updates = self.to_v(weights.to(x.dtype) @ x)  # [B, K, D]
         slots = self.gru(updates.reshape(-1, d), slots.reshape(-1, d)).reshape(b, k, d)
         return slots + self.mlp(self.norm_mlp(slots)), attn
 
@@ -108,9 +108,8 @@ class SlotAttention(nn.Module):
             with torch.set_grad_enabled(torch.is_grad_enabled() and (last or not implicit)):
                 slots, attn = self.step(slots, x)
             history.append(slots)
-            attention.append(attn.transpose(1, 2))
-        if t == 0:
-            attention_t = x.new_zeros(0, x.shape[0], slots.shape[1], x.shape[1])
-        else:
-            attention_t = torch.stack(attention)
-        return slots, attention_t, torch.stack(history)
+            attention.append(attn)
+        if not attention:  # iters=0: the initial slots alone
+            attention.append(x.new_zeros(0, x.shape[0], slots.shape[1], x.shape[1]))
+            return slots, attention[0], torch.stack(history)
+        return slots, torch.stack(attention), torch.stack(history)

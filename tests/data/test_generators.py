@@ -1,0 +1,55 @@
+import numpy as np
+import pytest
+
+from slotviewer.data import generate, shapes, tetrominoes
+
+
+@pytest.mark.parametrize("name", ["tetrominoes", "shapes"])
+def test_deterministic_per_seed_and_index(name: str) -> None:
+    a_img, a_mask = generate(name, 6, seed=5)
+    b_img, b_mask = generate(name, 6, seed=5)
+    assert np.array_equal(a_img, b_img) and np.array_equal(a_mask, b_mask)
+    tail_img, _ = generate(name, 2, seed=5, start=4)
+    assert np.array_equal(tail_img, a_img[4:])
+    other, _ = generate(name, 6, seed=6)
+    assert not np.array_equal(other, a_img)
+
+
+@pytest.mark.parametrize("name", ["tetrominoes", "shapes"])
+def test_masks_match_images(name: str) -> None:
+    images, masks = generate(name, 20, seed=1)
+    assert images.dtype == np.uint8 and masks.dtype == np.uint8
+    for image, mask in zip(images, masks, strict=True):
+        background = image[mask == 0]
+        assert (background == background[0]).all(), "background is one uniform colour"
+        for label in range(1, mask.max() + 1):
+            pixels = image[mask == label]
+            assert len(pixels) > 0, "every object keeps visible pixels"
+            assert (pixels == pixels[0]).all(), "each object is one flat colour"
+            assert not (pixels[0] == background[0]).all()
+
+
+def test_tetrominoes_follow_the_spec() -> None:
+    assert len(tetrominoes.PIECES) == 19
+    assert len({p.tobytes() + bytes(p.shape) for p in tetrominoes.PIECES}) == 19
+    assert all(p.sum() == 4 * 25 for p in tetrominoes.PIECES)
+    images, masks = generate("tetrominoes", 50, seed=2)
+    assert images.shape == (50, 35, 35, 3)
+    palette = {tuple(c) for c in tetrominoes.COLOURS}
+    for image, mask in zip(images, masks, strict=True):
+        assert set(np.unique(mask)) == {0, 1, 2, 3}
+        assert (image[mask == 0] == 0).all()
+        for label in (1, 2, 3):
+            assert (mask == label).sum() == 100, "pieces never overlap, so each keeps all 4 cells"
+            assert tuple(image[mask == label][0]) in palette
+
+
+def test_shapes_follow_the_spec() -> None:
+    images, masks = generate("shapes", 60, seed=3)
+    assert images.shape == (60, 64, 64, 3)
+    counts = [len(np.unique(m)) - 1 for m in masks]
+    assert min(counts) >= shapes.MIN_OBJECTS and max(counts) <= shapes.MAX_OBJECTS
+    assert len(set(counts)) > 2
+    for image, mask in zip(images, masks, strict=True):
+        bg = image[mask == 0][0]
+        assert bg[0] == bg[1] == bg[2], "grey background"

@@ -1,0 +1,46 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from slotviewer.cli import main
+from slotviewer.model.autoencoder import SlotAutoencoder
+from slotviewer.model.weights import save_model
+from tests.test_train import TINY_TETROMINOES
+
+
+def test_data_generate_writes_folder_layout(tmp_path: Path) -> None:
+    assert main(["data", "generate", "tetrominoes", "--n", "5", "--out", str(tmp_path / "d")]) == 0
+    images = sorted((tmp_path / "d" / "images").glob("*.png"))
+    masks = sorted((tmp_path / "d" / "masks").glob("*.png"))
+    assert [p.name for p in images] == [p.name for p in masks] == [f"00000{i}.png" for i in range(5)]
+    mask = np.asarray(Image.open(masks[0]))
+    assert mask.shape == (35, 35) and set(np.unique(mask)) == {0, 1, 2, 3}
+
+
+def test_eval_on_a_folder_prints_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main(["data", "generate", "tetrominoes", "--n", "6", "--out", str(tmp_path / "d")])
+    save_model(SlotAutoencoder(TINY_TETROMINOES), tmp_path / "m")
+    capsys.readouterr()
+    assert main(["eval", "--model", str(tmp_path / "m"), "--data", str(tmp_path / "d"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n"] == 6 and 0 <= result["fg_ari_mean"] <= 1
+
+
+def test_errors_are_one_line_without_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["eval", "--model", str(tmp_path / "missing"), "--data", "tetrominoes", "--n", "2"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "missing.safetensors: model weights not found" in err
+    (tmp_path / "empty" / "images").mkdir(parents=True)
+    save_model(SlotAutoencoder(TINY_TETROMINOES), tmp_path / "m")
+    assert main(["eval", "--model", str(tmp_path / "m"), "--data", str(tmp_path / "empty")]) == 1
+    assert "no .png images found" in capsys.readouterr().err
+
+
+def test_train_on_a_folder(tmp_path: Path) -> None:
+    main(["data", "generate", "tetrominoes", "--n", "8", "--out", str(tmp_path / "d")])
+    code = main(["train", "--dataset", str(tmp_path / "d"), "--preset", "tetrominoes", "--out", str(tmp_path / "m"),
+                 "--steps", "2", "--batch", "2", "--threads", "1"])
+    assert code == 0 and (tmp_path / "m.safetensors").exists() and (tmp_path / "m.json").exists()

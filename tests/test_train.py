@@ -1,0 +1,52 @@
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from slotviewer.errors import SlotviewerError
+from slotviewer.model.weights import load_model
+from slotviewer.train import Trainer, TrainSettings, learning_rate
+from tests.model.test_autoencoder import TINY
+
+TINY_TETROMINOES = dataclasses.replace(TINY, resolution=35, decoder_grid=9, decoder_upsample=2)
+
+
+def settings(out: Path, steps: int) -> TrainSettings:
+    return TrainSettings(dataset="tetrominoes", out=str(out), steps=steps, batch=4, warmup=2, half_life=4,
+                         eval_samples=8,
+                         config=TINY_TETROMINOES.to_dict(), threads=1)
+
+
+def test_run_writes_model_card_and_checkpoint(tmp_path: Path) -> None:
+    path = Trainer(settings(tmp_path / "m", 5)).run(final_eval=16)
+    loaded = load_model(path)
+    assert loaded.config == TINY_TETROMINOES
+    assert loaded.card.steps == 5 and loaded.card.dataset == "tetrominoes"
+    assert loaded.card.fg_ari["n"] == 16 and 0 <= loaded.card.fg_ari["mean"] <= 1
+    assert json.loads((tmp_path / "m.train.json").read_text())["step"] == 5
+
+
+def test_resume_continues_exactly(tmp_path: Path) -> None:
+    """5 steps + resume to 8 gives the same weights as 8 steps in one go (data and state are restored)."""
+    Trainer(settings(tmp_path / "a", 5)).run(final_eval=0)
+    Trainer(settings(tmp_path / "a", 8), resume=True).run(final_eval=0)
+    Trainer(settings(tmp_path / "b", 8)).run(final_eval=0)
+    a, b = load_model(tmp_path / "a").model.state_dict(), load_model(tmp_path / "b").model.state_dict()
+    for key in a:
+        np.testing.assert_allclose(a[key].numpy(), b[key].numpy(), atol=1e-6, err_msg=key)
+
+
+def test_wrong_resolution_is_a_clear_error(tmp_path: Path) -> None:
+    bad = settings(tmp_path / "m", 1)
+    bad.config = TINY.to_dict()
+    with pytest.raises(SlotviewerError, match="35×35 but the model expects 16"):
+        Trainer(bad)
+
+
+def test_learning_rate_warms_up_then_decays() -> None:
+    s = TrainSettings(dataset="shapes", out="x", steps=300, lr=1e-3, warmup=100)
+    lrs = [learning_rate(s, step) for step in (0, 50, 99, 200, 299)]
+    assert lrs[0] < lrs[1] < lrs[2] == pytest.approx(1e-3)
+    assert lrs[2] > lrs[3] > lrs[4] == pytest.approx(1e-3 * 0.5 ** (199 / 100))
