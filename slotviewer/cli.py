@@ -87,6 +87,46 @@ def cmd_data_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _slot_pair(text: str) -> tuple[int, int]:
+    try:
+        i, j = (int(v) for v in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected i:j (two slot indices), got {text!r}") from None
+    return i, j
+
+
+def _index_list(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated slot indices, got {text!r}") from None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from slotviewer.headless import RunOptions, run_inputs
+
+    options = RunOptions(
+        model=args.model, backend=args.backend, device=args.device, slots=args.slots, iters=args.iters,
+        seed=args.seed, method=args.method, remove=args.remove or [], reconverge=args.reconverge,
+        swap_with=args.swap_with, swap=args.swap, gif=args.gif, overwrite=args.overwrite, max_pixels=args.max_pixels,
+    )
+    return run_inputs(args.inputs, Path(args.out), options)
+
+
+def cmd_export_onnx(args: argparse.Namespace) -> int:
+    from slotviewer.engine.onnx_export import export_onnx
+
+    for path in export_onnx(args.model, args.out):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from slotviewer.bench.report import run_bench
+
+    return run_bench(args.model, as_json=args.json, repeats=args.repeats, only=args.only)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="slotviewer", description="See how Slot Attention takes a picture apart.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -117,6 +157,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("run", help="run images headless and write labels, masks, slots, traces")
+    p.add_argument("inputs", nargs="+", help="image files and/or folders of images")
+    p.add_argument("--out", required=True, help="output folder; each input gets OUT/<stem>/")
+    p.add_argument("--model", default="shapes", help="shipped name (tetrominoes, shapes) or a path")
+    p.add_argument("--backend", default="torch", choices=["torch", "onnx"])
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--slots", type=_positive, help="number of slots K (Gaussian-init models only)")
+    p.add_argument("--iters", type=int, help="Slot Attention iterations T")
+    p.add_argument("--seed", type=int, help="seed for the initial slots (default: random, recorded)")
+    p.add_argument("--method", default="slot-attention", choices=["slot-attention", "soft-kmeans", "kmeans"])
+    p.add_argument("--remove", type=_index_list, help="slots to remove from the composite, e.g. 2,3")
+    p.add_argument("--reconverge", type=int, default=0, metavar="N",
+                   help="after --remove, let the other slots iterate N more times")
+    p.add_argument("--swap-with", help="another image: exchange slots with it (see --swap)")
+    p.add_argument("--swap", type=_slot_pair, help="i:j — slot i of each input takes slot j of --swap-with")
+    p.add_argument("--gif", action="store_true", help="also write attention.gif over the iterations")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("--max-pixels", type=_positive, default=64_000_000, help="refuse larger images")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("export-onnx", help="export a model to ONNX (full, decoder and step graphs)")
+    p.add_argument("--model", required=True)
+    p.add_argument("--out", required=True, help="output path stem or NAME.onnx")
+    p.set_defaults(func=cmd_export_onnx)
+
+    p = sub.add_parser("bench", help="measure backends, surgery and Slot Attention side by side")
+    p.add_argument("--model", default="shapes")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--repeats", type=_positive, default=20)
+    p.add_argument("--only", choices=["engine", "slot-attention"], help="run one part only")
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("data", help="data set tools")
     data_sub = p.add_subparsers(dest="data_command", required=True)

@@ -4,3 +4,46 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from slotviewer.data import generate  # noqa: E402
+from slotviewer.engine import Engine  # noqa: E402
+from slotviewer.engine.onnx_export import export_onnx  # noqa: E402
+from slotviewer.model.autoencoder import SlotAutoencoder  # noqa: E402
+from slotviewer.model.weights import save_model  # noqa: E402
+from tests.test_train import TINY_TETROMINOES  # noqa: E402
+
+
+# A tiny untrained model (Gaussian slots, so K can vary), saved and exported to ONNX once per session.
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    stem = tmp_path_factory.mktemp("models") / "tiny"
+    torch.manual_seed(0)
+    save_model(SlotAutoencoder(TINY_TETROMINOES), stem)
+    export_onnx(stem, stem)
+    return stem
+
+
+@pytest.fixture(scope="session")
+def torch_engine(tiny_model: Path) -> Engine:
+    return Engine.load(tiny_model, "torch", "cpu")
+
+
+@pytest.fixture(scope="session")
+def onnx_engine(tiny_model: Path) -> Engine:
+    return Engine.load(tiny_model.with_suffix(".onnx"), "onnx", "cpu")
+
+
+@pytest.fixture(params=["torch", "onnx"])
+def engine(request: pytest.FixtureRequest, torch_engine: Engine, onnx_engine: Engine) -> Engine:
+    return torch_engine if request.param == "torch" else onnx_engine
+
+
+@pytest.fixture(scope="session")
+def scene() -> np.ndarray:
+    return generate("tetrominoes", 1, seed=11)[0][0]

@@ -1,0 +1,46 @@
+"""The contract both backends (PyTorch, ONNX Runtime) fulfil: numpy in, numpy out, batch first."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from slotviewer.model.config import ModelCard, ModelConfig
+
+
+@dataclass
+class ForwardResult:
+    """A batch through the model, in the layout of the ONNX graph.
+
+    features `[B, N, D]` (encoder output, before Slot Attention's input norm), attention `[T, B, K, N]`,
+    slots `[T+1, B, K, D]`, rgb `[B, K, 3, R, R]`, alpha logits `[B, K, R, R]`.
+    """
+
+    features: np.ndarray
+    attention: np.ndarray
+    slots: np.ndarray
+    rgb: np.ndarray
+    alpha_logits: np.ndarray
+
+
+class Backend(Protocol):
+    name: str  # "torch" or "onnx"
+    device: str  # what really runs, e.g. "cpu", "cuda:0 (NVIDIA H100)", "CPUExecutionProvider"
+    config: ModelConfig
+    card: ModelCard
+    model_name: str
+    model_sha256: str
+
+    def forward(self, images: np.ndarray, noise: np.ndarray, iters: int) -> ForwardResult:
+        """`images [B, 3, R, R]` float32 in [0, 1], `noise [B, K, D]` standard normal."""
+        ...
+
+    def iterate(self, features: np.ndarray, slots: np.ndarray, iters: int) -> tuple[np.ndarray, np.ndarray]:
+        """Continue Slot Attention: returns (attention `[iters, B, K, N]`, slots `[iters+1, B, K, D]`)."""
+        ...
+
+    def decode(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Slots `[B, K, D]` → (rgb `[B, K, 3, R, R]`, alpha logits `[B, K, R, R]`)."""
+        ...

@@ -1,0 +1,140 @@
+"""`Engine`: load a model on a backend, run images into `Trace`s, decode edited slots. No Qt here."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from slotviewer.engine.backend import Backend, ForwardResult
+from slotviewer.engine.kmeans import kmeans, render_clusters
+from slotviewer.engine.preprocess import model_input
+from slotviewer.engine.trace import Trace
+from slotviewer.errors import SlotviewerError
+
+Method = Literal["slot-attention", "soft-kmeans", "kmeans"]
+METHODS: tuple[str, ...] = ("slot-attention", "soft-kmeans", "kmeans")
+MAX_SLOTS = 32
+
+
+def new_seed() -> int:
+    """A fresh random seed, recorded in the trace so any run can be repeated exactly."""
+    return int(np.random.SeedSequence().entropy % (2**31))
+
+
+def slot_noise(seed: int, batch: int, slots: int, dim: int) -> np.ndarray:
+    """The initial-slot noise: a numpy draw, so torch and ONNX Runtime see identical inputs."""
+    return np.random.default_rng(seed).standard_normal((batch, slots, dim), dtype=np.float32)
+
+
+class Engine:
+    """One model on one backend. Create with `Engine.load`; every method is thread-compatible
+    (one engine per worker thread)."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.config = backend.config
+
+    @classmethod
+    def load(cls, model: str | Path = "shapes", backend: str = "torch", device: str = "auto") -> Engine:
+        """`model` is a shipped name or a path; `backend` "torch" or "onnx"; `device` auto/cpu/cuda."""
+        if backend == "torch":
+            from slotviewer.engine.torch_backend import TorchBackend
+
+            return cls(TorchBackend(model, device))
+        if backend == "onnx":
+            from slotviewer.engine.onnx_backend import OnnxBackend
+
+            return cls(OnnxBackend(model, device))
+        raise SlotviewerError(f"unknown backend {backend!r}; use torch or onnx")
+
+    @property
+    def description(self) -> str:
+        """What really runs, e.g. `shapes · ONNX Runtime · CPUExecutionProvider`."""
+        label = {"torch": "PyTorch", "onnx": "ONNX Runtime"}[self.backend.name]
+        return f"{self.backend.model_name} · {label} · {self.backend.device}"
+
+    @property
+    def fixed_slots(self) -> bool:
+        """Learned initial queries fix K; Gaussian slots let K be chosen per run."""
+        return self.config.slot_init == "learned"
+
+    def _slot_count(self, slots: int | None) -> int:
+        k = self.config.num_slots if slots is None else int(slots)
+        if self.fixed_slots and k != self.config.num_slots:
+            raise SlotviewerError(f"{self.backend.model_name} learned {self.config.num_slots} slot queries; "
+                                  f"it cannot run with {k} slots")
+        if not 1 <= k <= MAX_SLOTS:
+            raise SlotviewerError(f"number of slots must be 1..{MAX_SLOTS}, got {k}")
+        return k
+
+    def run(self, image: np.ndarray, *, slots: int | None = None, iters: int | None = None,
+            seed: int | None = None, method: Method = "slot-attention") -> Trace:
+        """Run one image (any size, RGB/RGBA/grey, uint8/uint16/float) into a `Trace`."""
+        if method not in METHODS:
+            raise SlotviewerError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+        k, t = self._slot_count(slots), self.config.iters if iters is None else int(iters)
+        if not 0 <= t <= 50:
+            raise SlotviewerError(f"iterations must be 0..50, got {t}")
+        seed = new_seed() if seed is None else int(seed)
+        start = time.perf_counter()
+        x, display = model_input(image, self.config.resolution)
+        prepared = time.perf_counter()
+        noise = slot_noise(seed, 1, k, self.config.slot_dim)
+        if method == "slot-attention":
+            result = self.backend.forward(x[None], noise, t)
+            trace = self._trace(result, display)
+        else:
+            result = self.backend.forward(x[None], noise, 0)
+            trace = self._kmeans_trace(result.features[0], x, display, k, t, seed, soft=method == "soft-kmeans")
+        done = time.perf_counter()
+        provenance = self.provenance() | {"K": k, "T": t, "seed": seed, "method": method}
+        timings = {"preprocess": (prepared - start) * 1e3, "forward": (done - prepared) * 1e3,
+                   "total": (done - start) * 1e3}
+        return trace.replace(provenance=provenance, timings_ms=timings)
+
+    def provenance(self) -> dict:
+        b = self.backend
+        return {"model": b.model_name, "model_sha256": b.model_sha256, "backend": b.name, "device": b.device,
+                "slot_init": self.config.slot_init}
+
+    def _trace(self, result: ForwardResult, display: np.ndarray) -> Trace:
+        f = self.config.feature_size
+        attention = result.attention[:, 0]
+        return Trace(
+            image=display,
+            features=result.features[0],
+            attention=attention.reshape(*attention.shape[:2], f, f),
+            slots=result.slots[:, 0],
+            rgb=result.rgb[0].transpose(0, 2, 3, 1),
+            alpha_logits=result.alpha_logits[0],
+        )
+
+    def _kmeans_trace(self, features: np.ndarray, x: np.ndarray, display: np.ndarray, k: int, t: int,
+                      seed: int, soft: bool) -> Trace:
+        f, r = self.config.feature_size, self.config.resolution
+        responsibilities, centroids = kmeans(features, k, t, seed, soft=soft)
+        last = responsibilities[-1] if t else np.full((k, f * f), 1.0 / k, np.float32)
+        rgb, alpha_logits = render_clusters(last.reshape(k, f, f), x, r)
+        return Trace(image=display, features=features, attention=responsibilities.reshape(t, k, f, f),
+                     slots=centroids, rgb=rgb, alpha_logits=alpha_logits)
+
+    def decode(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Slots `[K, D]` → (rgb `[K, R, R, 3]`, alpha logits `[K, R, R]`), without the encoder."""
+        rgb, alpha_logits = self.backend.decode(np.asarray(slots, np.float32)[None])
+        return rgb[0].transpose(0, 2, 3, 1), alpha_logits[0]
+
+    def decode_iteration(self, trace: Trace, iteration: int) -> tuple[np.ndarray, np.ndarray]:
+        """Decode the slots as they were after `iteration` (0 = the initial slots): for scrubbing."""
+        if trace.provenance.get("method", "slot-attention") != "slot-attention":
+            raise SlotviewerError("k-means centroids live in feature space; there is no decoder for them")
+        return self.decode(trace.slots[iteration])
+
+    def iterate(self, features: np.ndarray, slots: np.ndarray, iters: int) -> tuple[np.ndarray, np.ndarray]:
+        """Continue Slot Attention from `slots [K, D]` on `features [N, D]`: (attention `[T, K, h, w]`,
+        slots `[T+1, K, D]`)."""
+        attention, history = self.backend.iterate(features[None], np.asarray(slots, np.float32)[None], iters)
+        f = self.config.feature_size
+        return attention[:, 0].reshape(iters, -1, f, f), history[:, 0]

@@ -1,0 +1,165 @@
+"""ONNX Runtime backend: same contract as the torch backend, without torch (keeps the packaged app small).
+
+It checks that the graphs fit the contract (see `onnx_export` and the README) and reports the
+execution provider that really runs: ORT silently falls back to CPU, we do not.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from slotviewer.engine.backend import ForwardResult
+from slotviewer.errors import ModelFileError, SlotviewerError
+from slotviewer.model.config import ModelCard, ModelConfig
+from slotviewer.model.files import file_sha256, read_model_json
+
+FULL = {"inputs": {"image": 4, "noise": 3},
+        "outputs": {"attention": 4, "slots": 4, "rgb": 5, "alpha_logits": 4, "composite": 4, "features": 3}}
+DECODER = {"inputs": {"slots": 3}, "outputs": {"rgb": 5, "alpha_logits": 4, "composite": 4}}
+STEP = {"inputs": {"features": 3, "slots": 3}, "outputs": {"attention": 3, "new_slots": 3}}
+
+
+def _ort():  # imported lazily so a missing onnxruntime is a clear error, not an ImportError at start-up
+    try:
+        import onnxruntime
+    except ImportError:
+        raise SlotviewerError("the ONNX backend needs onnxruntime: pip install 'slotviewer[cpu]' "
+                              "(or [gpu] for onnxruntime-gpu)") from None
+    return onnxruntime
+
+
+def onnx_paths(model: str | Path) -> tuple[Path, Path, Path]:
+    """(full, decoder, step) graph paths for a shipped name, a stem, or the full graph's path."""
+    from slotviewer.model.files import MODELS_DIR
+
+    p = Path(model)
+    if p.suffix == ".onnx" or p.suffix in (".safetensors", ".json"):
+        p = p.with_suffix("")
+    elif not p.parent.parts and not p.with_suffix(".onnx").exists():
+        p = MODELS_DIR / p.name
+    return p.with_suffix(".onnx"), Path(f"{p}.decoder.onnx"), Path(f"{p}.step.onnx")
+
+
+def resolve_providers(requested: str) -> list[str]:
+    available = _ort().get_available_providers()
+    if requested == "cpu":
+        return ["CPUExecutionProvider"]
+    if requested == "cuda":
+        if "CUDAExecutionProvider" not in available:
+            raise SlotviewerError("device 'cuda' requested, but this onnxruntime has no CUDA provider "
+                                  f"(available: {', '.join(available)}); install slotviewer[gpu]")
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    if requested != "auto":
+        raise SlotviewerError(f"unknown device {requested!r}; use auto, cpu or cuda")
+    return (["CUDAExecutionProvider"] if "CUDAExecutionProvider" in available else []) + ["CPUExecutionProvider"]
+
+
+class OnnxBackend:
+    name = "onnx"
+
+    def __init__(self, model: str | Path, device: str = "auto") -> None:
+        ort = _ort()
+        full_path, decoder_path, step_path = onnx_paths(model)
+        providers = resolve_providers(device)
+        self.full = self._session(ort, full_path, providers, FULL, required=True)
+        self.decoder = self._session(ort, decoder_path, providers, DECODER, required=True)
+        self.step = self._session(ort, step_path, providers, STEP, required=False)
+        self.providers = self.full.get_providers()
+        if device == "cuda" and self.providers[0] != "CUDAExecutionProvider":
+            raise SlotviewerError(f"{full_path}: CUDA requested but ONNX Runtime fell back to "
+                                  f"{self.providers[0]} (CUDA libraries missing?)")
+        self.device = self.providers[0]
+        self.config, self.card = self._config(full_path)
+        self._check_shapes(full_path)
+        self.model_name = full_path.stem
+        self.model_path = full_path
+        self.model_sha256 = file_sha256(full_path)
+        self.exported_iters = self._exported_iters()
+
+    @staticmethod
+    def _session(ort, path: Path, providers: list[str], contract: dict, required: bool):  # noqa: ANN001, ANN205
+        if not path.exists():
+            if required:
+                raise ModelFileError(f"{path}: ONNX graph not found")
+            return None
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        try:
+            session = ort.InferenceSession(str(path), options, providers=providers)
+        except Exception as exc:  # ORT raises its own exception types for corrupt graphs  # noqa: BLE001
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelFileError(f"{path}: not a loadable ONNX model ({first_line[:200]})") from None
+        inputs = {i.name: len(i.shape) for i in session.get_inputs()}
+        outputs = {o.name: len(o.shape) for o in session.get_outputs()}
+        for kind, have in (("inputs", inputs), ("outputs", outputs)):
+            want = contract[kind]
+            if any(name not in have or have[name] != rank for name, rank in want.items()):
+                expected = ", ".join(f"{n} (rank {r})" for n, r in want.items())
+                got = ", ".join(f"{n} (rank {r})" for n, r in have.items())
+                raise ModelFileError(f"{path}: {kind} do not fit the slotviewer ONNX contract: "
+                                     f"expected {expected}; got {got}")
+        return session
+
+    def _config(self, full_path: Path) -> tuple[ModelConfig, ModelCard]:
+        meta = self.full.get_modelmeta().custom_metadata_map
+        json_path = full_path.with_suffix(".json")
+        if "slotviewer.config" in meta:
+            try:
+                config = ModelConfig.from_dict(json.loads(meta["slotviewer.config"]))
+            except (ValueError, TypeError) as exc:
+                raise ModelFileError(f"{full_path}: invalid slotviewer.config metadata ({exc})") from None
+            card = read_model_json(json_path)[1] if json_path.exists() else ModelCard()
+            return config, card
+        if json_path.exists():
+            return read_model_json(json_path)
+        raise ModelFileError(f"{full_path}: no 'slotviewer.config' metadata and no {json_path.name} beside it")
+
+    def _check_shapes(self, path: Path) -> None:
+        image = self.full.get_inputs()[[i.name for i in self.full.get_inputs()].index("image")].shape
+        r = self.config.resolution
+        if list(image[1:]) != [3, r, r]:
+            raise ModelFileError(f"{path}: image input has shape {image}, the config expects [batch, 3, {r}, {r}]")
+
+    def _exported_iters(self) -> int:
+        shape = self.full.get_outputs()[[o.name for o in self.full.get_outputs()].index("attention")].shape
+        return shape[0] if isinstance(shape[0], int) else self.config.iters
+
+    def _run_full(self, images: np.ndarray, noise: np.ndarray) -> dict[str, np.ndarray]:
+        names = ["attention", "slots", "rgb", "alpha_logits", "features"]
+        feeds = {"image": np.ascontiguousarray(images, np.float32), "noise": np.ascontiguousarray(noise, np.float32)}
+        return dict(zip(names, self.full.run(names, feeds), strict=True))
+
+    def forward(self, images: np.ndarray, noise: np.ndarray, iters: int) -> ForwardResult:
+        out = self._run_full(images, noise)
+        attention, slots, rgb, alpha_logits = out["attention"], out["slots"], out["rgb"], out["alpha_logits"]
+        if iters < self.exported_iters:  # iterations are sequential: an earlier state is exact
+            attention, slots = attention[:iters], slots[: iters + 1]
+            rgb, alpha_logits = self.decode(slots[-1])
+        elif iters > self.exported_iters:
+            more_attention, more_slots = self.iterate(out["features"], slots[-1], iters - self.exported_iters)
+            attention = np.concatenate([attention, more_attention])
+            slots = np.concatenate([slots, more_slots[1:]])
+            rgb, alpha_logits = self.decode(slots[-1])
+        return ForwardResult(out["features"], attention, slots, rgb, alpha_logits)
+
+    def iterate(self, features: np.ndarray, slots: np.ndarray, iters: int) -> tuple[np.ndarray, np.ndarray]:
+        if self.step is None:
+            raise SlotviewerError(f"{self.model_name}: this ONNX model has no .step.onnx graph, so it cannot "
+                                  "run extra iterations or re-converge")
+        history, attention = [np.asarray(slots, np.float32)], []
+        features = np.ascontiguousarray(features, np.float32)
+        for _ in range(iters):
+            attn, new = self.step.run(["attention", "new_slots"], {"features": features, "slots": history[-1]})
+            attention.append(attn)
+            history.append(new)
+        b, k = history[0].shape[:2]
+        stacked = np.stack(attention) if attention else np.zeros((0, b, k, features.shape[1]), np.float32)
+        return stacked, np.stack(history)
+
+    def decode(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rgb, alpha_logits = self.decoder.run(["rgb", "alpha_logits"],
+                                             {"slots": np.ascontiguousarray(slots, np.float32)})
+        return rgb, alpha_logits

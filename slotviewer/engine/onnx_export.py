@@ -1,0 +1,101 @@
+"""Export a model to the three ONNX graphs the ONNX backend runs (see README, "ONNX contract").
+
+- `NAME.onnx`: (image `[B,3,R,R]`, noise `[B,K,D]`) → attention `[T,B,K,N]`, slots `[T+1,B,K,D]`,
+  rgb `[B,K,3,R,R]`, alpha_logits `[B,K,R,R]`, composite `[B,3,R,R]`, features `[B,N,D]`;
+- `NAME.decoder.onnx`: slots `[B,K,D]` → rgb, alpha_logits, composite (slot surgery);
+- `NAME.step.onnx`: (features `[B,N,D]`, slots `[B,K,D]`) → attention `[B,K,N]`, new_slots `[B,K,D]`: one
+  more iteration, for re-converge and for running more iterations than the graph was exported with.
+Batch and slot count are dynamic; the model config travels in each graph's metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from pathlib import Path
+
+import onnx
+import torch
+from torch import Tensor, nn
+
+from slotviewer.io.atomic import write_with
+from slotviewer.model.autoencoder import SlotAutoencoder
+from slotviewer.model.weights import LoadedModel, load_model
+
+FULL_OUTPUTS = ["attention", "slots", "rgb", "alpha_logits", "composite", "features"]
+DECODER_OUTPUTS = ["rgb", "alpha_logits", "composite"]
+STEP_OUTPUTS = ["attention", "new_slots"]
+
+
+class _Full(nn.Module):
+    def __init__(self, model: SlotAutoencoder) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: Tensor, noise: Tensor) -> tuple[Tensor, ...]:
+        features = self.model.encoder(image)
+        slots, attention, history = self.model.slot_attention(features, noise=noise, num_slots=noise.shape[1])
+        composite, rgb, alpha_logits = self.model.decode(slots)
+        return attention, history, rgb, alpha_logits, composite, features
+
+
+class _Decoder(nn.Module):
+    def __init__(self, model: SlotAutoencoder) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, slots: Tensor) -> tuple[Tensor, ...]:
+        composite, rgb, alpha_logits = self.model.decode(slots)
+        return rgb, alpha_logits, composite
+
+
+class _Step(nn.Module):
+    def __init__(self, model: SlotAutoencoder) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, features: Tensor, slots: Tensor) -> tuple[Tensor, Tensor]:
+        sa = self.model.slot_attention
+        new_slots, attention = sa.step(slots, sa.norm_input(features))
+        return attention, new_slots
+
+
+def _export(module: nn.Module, args: tuple[Tensor, ...], names: list[str], outputs: list[str],
+            dynamic: dict[str, dict[int, object]], path: Path, metadata: dict[str, str]) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+        program = torch.onnx.export(module, args, dynamo=True, input_names=names, output_names=outputs,
+                                    dynamic_shapes=dynamic, verbose=False)
+    proto = program.model_proto
+    for key, value in metadata.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    write_with(path, lambda tmp: onnx.save(proto, str(tmp)))
+
+
+def export_onnx(model: str | Path | LoadedModel, out: str | Path) -> list[Path]:
+    """Write `out.onnx`, `out.decoder.onnx`, `out.step.onnx` for a model; returns the paths."""
+    loaded = model if isinstance(model, LoadedModel) else load_model(model)
+    net, cfg = loaded.model.eval().cpu(), loaded.config
+    stem = Path(out)
+    if stem.suffix == ".onnx":
+        stem = stem.with_suffix("")
+    metadata = {"slotviewer.config": json.dumps(cfg.to_dict()), "slotviewer.model_sha256": loaded.sha256,
+                "slotviewer.name": loaded.name}
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    slots = torch.export.Dim("slots", min=1, max=64)
+    r, d, k, n = cfg.resolution, cfg.slot_dim, cfg.num_slots, cfg.feature_size**2
+    image, noise = torch.rand(2, 3, r, r), torch.randn(2, k, d)
+    # K is dynamic everywhere except in the full graph of a model with learned queries (fixed K)
+    noise_dims = {0: batch, 1: slots} if cfg.slot_init == "gaussian" else {0: batch}
+    paths = [stem.with_suffix(".onnx"), Path(f"{stem}.decoder.onnx"), Path(f"{stem}.step.onnx")]
+    with torch.no_grad():
+        _export(_Full(net), (image, noise), ["image", "noise"], FULL_OUTPUTS,
+                {"image": {0: batch}, "noise": noise_dims}, paths[0], metadata)
+        _export(_Decoder(net), (torch.randn(2, k, d),), ["slots"], DECODER_OUTPUTS,
+                {"slots": {0: batch, 1: slots}}, paths[1], metadata)
+        _export(_Step(net), (torch.randn(2, n, d), torch.randn(2, k, d)), ["features", "slots"], STEP_OUTPUTS,
+                {"features": {0: batch}, "slots": {0: batch, 1: slots}}, paths[2], metadata)
+    return paths

@@ -1,0 +1,96 @@
+"""Slot surgery on `Trace`s: remove, swap, transplant, re-converge. Decoding is the only model call.
+
+Removing slots needs no model at all: the composite is re-normalised over the remaining slots.
+Swapping slots *within* one image only re-orders them (the composite is permutation-invariant); the
+interesting swap is *between* two images, where each decoded picture changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from slotviewer.engine.engine import Engine
+from slotviewer.engine.trace import Trace
+from slotviewer.errors import SlotviewerError
+
+
+def _require_slot_attention(*traces: Trace) -> None:
+    for trace in traces:
+        if trace.provenance.get("method", "slot-attention") != "slot-attention":
+            raise SlotviewerError("slot surgery needs a slot-attention trace (k-means centroids cannot be decoded)")
+
+
+def _check_index(trace: Trace, index: int) -> None:
+    if not 0 <= index < trace.num_slots:
+        raise SlotviewerError(f"slot {index} does not exist (this trace has slots 0..{trace.num_slots - 1})")
+
+
+def set_enabled(trace: Trace, enabled: Sequence[bool]) -> Trace:
+    """Show only the enabled slots (alpha renormalised over them). Instant: nothing is decoded."""
+    enabled = tuple(bool(e) for e in enabled)
+    if len(enabled) != trace.num_slots:
+        raise SlotviewerError(f"expected {trace.num_slots} on/off flags, got {len(enabled)}")
+    off = [i for i, e in enumerate(enabled) if not e]
+    return trace.replace(enabled=enabled, edits=(*trace.edits, f"enabled: hide {off}" if off else "enabled: all"))
+
+
+def remove(trace: Trace, indices: Sequence[int]) -> Trace:
+    """Hide the given slots."""
+    for i in indices:
+        _check_index(trace, i)
+    return set_enabled(trace, [e and i not in indices for i, e in enumerate(trace.enabled)])
+
+
+def with_final_slots(engine: Engine, trace: Trace, slots: np.ndarray, edit: str) -> Trace:
+    """`trace` with its final slots replaced by `slots [K, D]` and decoded again."""
+    rgb, alpha_logits = engine.decode(slots)
+    history = trace.slots.copy()
+    history[-1] = slots
+    return trace.replace(slots=history, rgb=rgb, alpha_logits=alpha_logits, edits=(*trace.edits, edit))
+
+
+def swap(engine: Engine, a: Trace, i: int, b: Trace, j: int) -> tuple[Trace, Trace]:
+    """Exchange slot `i` of `a` with slot `j` of `b` and re-decode both (`a is b` swaps within one image)."""
+    _require_slot_attention(a, b)
+    _check_index(a, i)
+    _check_index(b, j)
+    if a is b:
+        slots = a.slots[-1].copy()
+        slots[[i, j]] = slots[[j, i]]
+        enabled = list(a.enabled)
+        enabled[i], enabled[j] = enabled[j], enabled[i]
+        out = with_final_slots(engine, a, slots, f"swap slot {i} <-> slot {j}").replace(enabled=tuple(enabled))
+        return out, out
+    sa, sb = a.slots[-1].copy(), b.slots[-1].copy()
+    sa[i], sb[j] = b.slots[-1][j], a.slots[-1][i]
+    return (with_final_slots(engine, a, sa, f"swap slot {i} <-> other image's slot {j}"),
+            with_final_slots(engine, b, sb, f"swap slot {j} <-> other image's slot {i}"))
+
+
+def transplant(engine: Engine, source: Trace, i: int, target: Trace, j: int) -> Trace:
+    """Copy slot `i` of `source` over slot `j` of `target`; only `target` changes."""
+    _require_slot_attention(source, target)
+    _check_index(source, i)
+    _check_index(target, j)
+    slots = target.slots[-1].copy()
+    slots[j] = source.slots[-1][i]
+    return with_final_slots(engine, target, slots, f"transplant other image's slot {i} -> slot {j}")
+
+
+def reconverge(engine: Engine, trace: Trace, iters: int = 3) -> Trace:
+    """Drop the disabled slots and let the rest run `iters` more Slot Attention iterations on the same
+    features, so they compete for the pixels the removed slots held. The result has only the kept
+    slots; its history covers the new iterations."""
+    _require_slot_attention(trace)
+    keep = np.flatnonzero(trace.enabled)
+    if len(keep) == 0:
+        raise SlotviewerError("no slots left to re-converge: enable at least one")
+    attention, history = engine.iterate(trace.features, trace.slots[-1][keep], iters)
+    rgb, alpha_logits = engine.decode(history[-1])
+    removed = [i for i in range(trace.num_slots) if i not in keep]
+    provenance = trace.provenance | {"reconverged": {"kept_slots": keep.tolist(), "iters": iters}}
+    return Trace(image=trace.image, features=trace.features, attention=attention, slots=history, rgb=rgb,
+                 alpha_logits=alpha_logits, provenance=provenance, timings_ms=trace.timings_ms,
+                 edits=(*trace.edits, f"re-converge without slots {removed} for {iters} iterations"))

@@ -1,0 +1,66 @@
+"""PyTorch backend: the reference implementation, and the only one that needs torch installed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from slotviewer.engine.backend import ForwardResult
+from slotviewer.errors import SlotviewerError
+from slotviewer.model.weights import load_model
+
+
+def resolve_torch_device(requested: str) -> torch.device:
+    """`auto` → CUDA when torch can really use it; `cuda` without a usable GPU is an error, never a swap."""
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise SlotviewerError("device 'cuda' requested, but this torch build cannot use a GPU here "
+                              f"(torch {torch.__version__}, CUDA available: no)")
+    if requested not in ("cpu", "cuda"):
+        raise SlotviewerError(f"unknown device {requested!r}; use auto, cpu or cuda")
+    return torch.device(requested)
+
+
+class TorchBackend:
+    name = "torch"
+
+    def __init__(self, model: str | Path, device: str = "auto") -> None:
+        self.torch_device = resolve_torch_device(device)
+        loaded = load_model(model, self.torch_device)
+        self.model = loaded.model
+        self.config, self.card = loaded.config, loaded.card
+        self.model_name, self.model_sha256, self.model_path = loaded.name, loaded.sha256, loaded.path
+        if self.torch_device.type == "cuda":
+            self.device = f"cuda:{torch.cuda.current_device()} ({torch.cuda.get_device_name()})"
+        else:
+            self.device = f"cpu ({torch.get_num_threads()} threads)"
+
+    def _tensor(self, array: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).to(self.torch_device)
+
+    @staticmethod
+    def _numpy(tensor: torch.Tensor) -> np.ndarray:
+        return tensor.detach().float().cpu().numpy()
+
+    @torch.inference_mode()
+    def forward(self, images: np.ndarray, noise: np.ndarray, iters: int) -> ForwardResult:
+        features = self.model.encoder(self._tensor(images))
+        slots, attention, history = self.model.slot_attention(
+            features, num_slots=noise.shape[1], iters=iters, noise=self._tensor(noise)
+        )
+        rgb, alpha_logits = self.model.decoder(slots)
+        return ForwardResult(*(self._numpy(t) for t in (features, attention, history, rgb, alpha_logits)))
+
+    @torch.inference_mode()
+    def iterate(self, features: np.ndarray, slots: np.ndarray, iters: int) -> tuple[np.ndarray, np.ndarray]:
+        _, attention, history = self.model.slot_attention(self._tensor(features), slots=self._tensor(slots),
+                                                          iters=iters)
+        return self._numpy(attention), self._numpy(history)
+
+    @torch.inference_mode()
+    def decode(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rgb, alpha_logits = self.model.decoder(self._tensor(slots))
+        return self._numpy(rgb), self._numpy(alpha_logits)

@@ -1,0 +1,95 @@
+"""`Trace`: everything one run produced, as plain numpy, so views and exporters never touch a backend."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+def softmax(logits: np.ndarray, axis: int = 0) -> np.ndarray:
+    shifted = logits - logits.max(axis=axis, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+@dataclass(frozen=True)
+class Trace:
+    """One image through the model (all arrays float32 unless noted; R = model resolution).
+
+    - `image`: the input as given, `[H, W, 3]` uint8 (exports map back to this size);
+    - `features`: encoder output `[N, D]` that Slot Attention iterated on (kept for re-converge);
+    - `attention`: per iteration, `[T, K, h, w]`, sums to 1 over K at every position;
+    - `slots`: `[T+1, K, D]`, index 0 = the initial slots;
+    - `rgb` `[K, R, R, 3]` and `alpha_logits` `[K, R, R]`: the final slots decoded;
+    - `provenance`: model, sha256, backend, device, K, T, seed, method — what a result came from;
+    - `enabled`: which slots take part in the composite (slot removal is just this mask);
+    - `edits`: human-readable list of surgery applied, in order; `timings_ms`: where time went.
+    """
+
+    image: np.ndarray
+    features: np.ndarray
+    attention: np.ndarray
+    slots: np.ndarray
+    rgb: np.ndarray
+    alpha_logits: np.ndarray
+    provenance: dict[str, Any] = field(default_factory=dict)
+    enabled: tuple[bool, ...] = ()
+    edits: tuple[str, ...] = ()
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.enabled:
+            object.__setattr__(self, "enabled", (True,) * self.num_slots)
+        if len(self.enabled) != self.num_slots:
+            raise ValueError(f"enabled has {len(self.enabled)} entries for {self.num_slots} slots")
+
+    @property
+    def num_slots(self) -> int:
+        return self.slots.shape[1]
+
+    @property
+    def iterations(self) -> int:
+        return self.attention.shape[0]
+
+    @property
+    def resolution(self) -> int:
+        return self.rgb.shape[1]
+
+    def _mask(self, enabled: np.ndarray | None) -> np.ndarray:
+        return np.asarray(self.enabled if enabled is None else enabled, dtype=bool)
+
+    def alpha(self, enabled: np.ndarray | None = None) -> np.ndarray:
+        """Alpha `[K, R, R]`, renormalised over enabled slots (default: `self.enabled`); others get 0."""
+        return masked_alpha(self.alpha_logits, self._mask(enabled))
+
+    def composite(self, enabled: np.ndarray | None = None) -> np.ndarray:
+        """The reconstruction `[R, R, 3]` from the enabled slots only: Σ alpha·rgb."""
+        return composite(self.rgb, self.alpha_logits, self._mask(enabled))
+
+    def labels(self, enabled: np.ndarray | None = None) -> np.ndarray:
+        """Segmentation `[R, R]` (uint8): the enabled slot with the largest alpha at each pixel."""
+        logits = np.where(self._mask(enabled)[:, None, None], self.alpha_logits, -np.inf)
+        return logits.argmax(axis=0).astype(np.uint8)
+
+    def replace(self, **changes: Any) -> Trace:
+        return dataclasses.replace(self, **changes)
+
+
+def masked_alpha(alpha_logits: np.ndarray, enabled: np.ndarray | None = None) -> np.ndarray:
+    """Softmax over slots of the logits, restricted to `enabled` (a bool per slot)."""
+    if enabled is None:
+        return softmax(alpha_logits, axis=0)
+    enabled = np.asarray(enabled, dtype=bool)
+    alpha = np.zeros_like(alpha_logits)
+    if enabled.any():
+        alpha[enabled] = softmax(alpha_logits[enabled], axis=0)
+    return alpha
+
+
+def composite(rgb: np.ndarray, alpha_logits: np.ndarray, enabled: np.ndarray | None = None) -> np.ndarray:
+    """Σ_k alpha_k · rgb_k over enabled slots; black where no slot is enabled."""
+    alpha = masked_alpha(alpha_logits, enabled)
+    return np.einsum("khw,khwc->hwc", alpha, rgb, optimize=True)

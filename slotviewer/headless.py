@@ -1,0 +1,91 @@
+"""`slotviewer run`: many inputs through one engine, each to its own output folder.
+
+A bad input gets one line on stderr and leaves nothing behind; the others are still processed and
+the exit status says whether everything succeeded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from slotviewer.engine import Engine, Trace, surgery
+from slotviewer.errors import SlotviewerError
+from slotviewer.io.export import write_trace
+from slotviewer.io.images import DEFAULT_MAX_PIXELS, list_images, read_image
+
+
+@dataclass
+class RunOptions:
+    model: str = "shapes"
+    backend: str = "torch"
+    device: str = "auto"
+    slots: int | None = None
+    iters: int | None = None
+    seed: int | None = None
+    method: str = "slot-attention"
+    remove: list[int] = field(default_factory=list)
+    reconverge: int = 0
+    swap_with: str | None = None
+    swap: tuple[int, int] | None = None
+    gif: bool = False
+    overwrite: bool = False
+    max_pixels: int = DEFAULT_MAX_PIXELS
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def process(engine: Engine, image_path: Path, options: RunOptions, donor: Trace | None) -> Trace:
+    """Run one image and apply the requested edits, in order: swap, remove, re-converge."""
+    trace = engine.run(read_image(image_path, options.max_pixels), slots=options.slots, iters=options.iters,
+                       seed=options.seed, method=options.method)  # type: ignore[arg-type]
+    if donor is not None and options.swap is not None:
+        i, j = options.swap
+        trace = surgery.transplant(engine, donor, j, trace, i)
+    if options.remove:
+        trace = surgery.remove(trace, options.remove)
+        if options.reconverge:
+            trace = surgery.reconverge(engine, trace, options.reconverge)
+    return trace
+
+
+def run_inputs(inputs: list[str], out: Path, options: RunOptions) -> int:
+    """Process every input; returns the exit status (0 all good, 1 if any input failed)."""
+    if (options.swap is None) != (options.swap_with is None):
+        raise SlotviewerError("--swap and --swap-with go together")
+    if options.reconverge and not options.remove:
+        raise SlotviewerError("--reconverge needs --remove (which slots to drop)")
+    engine = Engine.load(options.model, options.backend, options.device)
+    donor = None
+    if options.swap_with is not None:
+        donor = engine.run(read_image(options.swap_with, options.max_pixels), slots=options.slots,
+                           iters=options.iters, seed=options.seed)
+    paths = list_images(inputs)
+    if not paths:
+        raise SlotviewerError(f"no images found in {', '.join(inputs)}")
+    failures = 0
+    stems: dict[str, int] = {}
+    for path in tqdm(paths, desc="slotviewer run", unit="img", disable=len(paths) < 2):
+        stem = path.stem
+        stems[stem] = stems.get(stem, 0) + 1
+        if stems[stem] > 1:  # two inputs with one name (a.png, a.jpg) must not collide
+            stem = f"{stem}_{stems[stem]}"
+        target = out / stem
+        try:
+            if target.exists() and not options.overwrite:
+                raise SlotviewerError(f"{target}: already exists (use --overwrite to replace it)")
+            trace = process(engine, path, options, donor)
+            extra = {"input": str(path), "input_sha256": _sha256(path),
+                     "swap_with": options.swap_with, "swap": options.swap}
+            write_trace(trace, target, overwrite=options.overwrite, gif=options.gif, extra=extra)
+        except SlotviewerError as exc:
+            failures += 1
+            message = str(exc) if str(path) in str(exc) or str(target) in str(exc) else f"{path}: {exc}"
+            tqdm.write(f"slotviewer: error: {message}", file=sys.stderr)
+    return 1 if failures else 0

@@ -1,0 +1,81 @@
+"""Reading image files safely: every failure is an `InputError` whose one line names the file and the problem."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from slotviewer.errors import InputError
+
+DEFAULT_MAX_PIXELS = 64_000_000
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
+
+
+def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode an image file to `[H, W]` / `[H, W, 3|4]`, uint8 or uint16, upright (EXIF applied).
+
+    The pixel count is checked from the header *before* decoding, so a decompression bomb costs nothing.
+    CMYK, palette and other modes become RGB(A); 16-bit greys stay 16-bit; a multi-frame file gives
+    its first frame.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, not an image")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: empty file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            saved_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+            try:
+                with Image.open(path) as im:
+                    width, height = im.size
+                    if width * height > max_pixels:
+                        raise InputError(f"{path}: {width}×{height} = {width * height:,} pixels exceeds the limit "
+                                         f"of {max_pixels:,} (--max-pixels)")
+                    if width == 0 or height == 0:
+                        raise InputError(f"{path}: image has no pixels ({width}×{height})")
+                    im.load()
+                    return _to_array(ImageOps.exif_transpose(im))
+            finally:
+                Image.MAX_IMAGE_PIXELS = saved_limit
+    except UnidentifiedImageError:
+        raise InputError(f"{path}: not an image, or a format Pillow cannot read") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise InputError(f"{path}: truncated or corrupt image ({exc})") from None
+
+
+def _to_array(im: Image.Image) -> np.ndarray:
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        return np.asarray(im, dtype=np.uint16).copy()
+    if im.mode == "I":  # 32-bit integer planes: most often 16-bit PNG data
+        a = np.asarray(im, dtype=np.int64)
+        return a.clip(0, 65535).astype(np.uint16) if a.max() > 255 else a.clip(0, 255).astype(np.uint8)
+    if im.mode == "F":
+        a = np.asarray(im, dtype=np.float32)
+        lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
+        return (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
+    if im.mode in ("RGB", "RGBA", "L"):
+        return np.asarray(im).copy()
+    if im.mode in ("LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        return np.asarray(im.convert("RGBA")).copy()
+    if im.mode == "1":
+        return np.asarray(im.convert("L")).copy()
+    return np.asarray(im.convert("RGB")).copy()  # CMYK, YCbCr, LAB, HSV, P
+
+
+def list_images(inputs: list[str | Path]) -> list[Path]:
+    """Expand folders (non-recursive, sorted) into image files; plain files pass through unchecked."""
+    paths: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            paths += sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            paths.append(p)
+    return paths

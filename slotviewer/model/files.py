@@ -1,0 +1,48 @@
+"""Locating and describing model files without importing torch (the ONNX backend needs this too)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from slotviewer.errors import ModelFileError
+from slotviewer.model.config import ModelCard, ModelConfig
+
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+
+
+def model_paths(name_or_path: str | Path) -> tuple[Path, Path]:
+    """(weights, json) for a shipped name (`shapes`), a stem (`models/shapes`) or either file."""
+    p = Path(name_or_path)
+    if p.suffix in (".safetensors", ".json", ".onnx"):
+        p = p.with_suffix("")
+    elif not p.parent.parts and not p.with_suffix(".safetensors").exists():
+        p = MODELS_DIR / p.name
+    return p.with_suffix(".safetensors"), p.with_suffix(".json")
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_model_json(json_path: Path) -> tuple[ModelConfig, ModelCard]:
+    """Config and card from a model's JSON, with a one-line error for anything wrong."""
+    try:
+        meta = json.loads(json_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelFileError(f"{json_path}: model config not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{json_path}: not a valid model config ({exc})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
+        raise ModelFileError(f"{json_path}: not a slotviewer model config (no 'config' object)")
+    try:
+        config = ModelConfig.from_dict(meta["config"])
+        card = ModelCard(**meta.get("card", {}))
+    except (TypeError, ValueError) as exc:
+        raise ModelFileError(f"{json_path}: invalid model config ({exc})") from None
+    return config, card

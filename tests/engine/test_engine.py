@@ -1,0 +1,91 @@
+import numpy as np
+import pytest
+
+from slotviewer.engine import Engine
+from slotviewer.errors import SlotviewerError
+
+
+def test_trace_shapes_and_provenance(engine: Engine, scene: np.ndarray) -> None:
+    trace = engine.run(scene, seed=4)
+    cfg = engine.config
+    f, r = cfg.feature_size, cfg.resolution
+    assert trace.attention.shape == (cfg.iters, cfg.num_slots, f, f)
+    assert trace.slots.shape == (cfg.iters + 1, cfg.num_slots, cfg.slot_dim)
+    assert trace.rgb.shape == (cfg.num_slots, r, r, 3) and trace.alpha_logits.shape == (cfg.num_slots, r, r)
+    assert trace.composite().shape == (r, r, 3)
+    np.testing.assert_allclose(trace.attention.sum(axis=1), 1.0, atol=1e-5)
+    assert np.array_equal(trace.image, scene)
+    p = trace.provenance
+    assert p["backend"] == engine.backend.name and p["seed"] == 4 and p["K"] == cfg.num_slots
+    assert p["method"] == "slot-attention" and len(p["model_sha256"]) == 64
+    assert trace.timings_ms["total"] > 0
+
+
+def test_seed_reproduces_and_unseeded_runs_record_their_seed(engine: Engine, scene: np.ndarray) -> None:
+    a, b = engine.run(scene, seed=9), engine.run(scene, seed=9)
+    np.testing.assert_array_equal(a.attention, b.attention)
+    c = engine.run(scene)
+    d = engine.run(scene, seed=c.provenance["seed"])
+    np.testing.assert_array_equal(c.slots, d.slots)
+
+
+def test_slots_and_iterations_at_inference(engine: Engine, scene: np.ndarray) -> None:
+    for k, t in [(2, 1), (5, 5), (3, 0)]:
+        trace = engine.run(scene, slots=k, iters=t, seed=1)
+        assert trace.attention.shape[:2] == (t, k) and trace.slots.shape[:2] == (t + 1, k)
+
+
+def test_earlier_iterations_are_a_prefix_of_later_ones(engine: Engine, scene: np.ndarray) -> None:
+    long, short = engine.run(scene, iters=5, seed=2), engine.run(scene, iters=2, seed=2)
+    np.testing.assert_allclose(long.slots[:3], short.slots, atol=1e-5)
+
+
+def test_torch_and_onnx_agree(torch_engine: Engine, onnx_engine: Engine, scene: np.ndarray) -> None:
+    for iters in (None, 1, 5):
+        a, b = torch_engine.run(scene, seed=3, iters=iters), onnx_engine.run(scene, seed=3, iters=iters)
+        assert np.abs(a.attention - b.attention).max() <= 1e-4
+        assert np.abs(a.composite() - b.composite()).max() <= 1e-4
+
+
+@pytest.mark.parametrize("image", [
+    np.zeros((1, 1, 3), np.uint8),
+    np.full((7, 300), 40000, np.uint16),
+    np.random.default_rng(0).random((50, 20, 4)).astype(np.float32),
+    np.ones((64, 64), bool),
+])
+def test_odd_images(engine: Engine, image: np.ndarray) -> None:
+    trace = engine.run(image, seed=0)
+    assert trace.image.shape[:2] == image.shape[:2] and trace.image.dtype == np.uint8
+
+
+def test_bad_arguments_are_clear(engine: Engine, scene: np.ndarray) -> None:
+    with pytest.raises(SlotviewerError, match="unknown method"):
+        engine.run(scene, method="dbscan")  # type: ignore[arg-type]
+    with pytest.raises(SlotviewerError, match="number of slots"):
+        engine.run(scene, slots=0)
+    with pytest.raises(SlotviewerError, match="empty image"):
+        engine.run(np.zeros((0, 5, 3), np.uint8))
+    with pytest.raises(SlotviewerError, match="unknown backend"):
+        Engine.load("shapes", "tensorflow")
+
+
+@pytest.mark.parametrize("method", ["soft-kmeans", "kmeans"])
+def test_kmeans_traces_have_the_same_shape(engine: Engine, scene: np.ndarray, method: str) -> None:
+    sa = engine.run(scene, seed=0)
+    km = engine.run(scene, seed=0, method=method)
+    assert km.attention.shape == sa.attention.shape and km.rgb.shape == sa.rgb.shape
+    np.testing.assert_allclose(km.attention.sum(axis=1), 1.0, atol=1e-5)
+    assert km.provenance["method"] == method
+    if method == "kmeans":
+        assert set(np.unique(km.attention)) <= {0.0, 1.0}
+
+
+def test_requesting_cuda_without_gpu_is_said_plainly(scene: np.ndarray, tiny_model) -> None:  # noqa: ANN001
+    import onnxruntime
+    import torch
+
+    if torch.cuda.is_available() or "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this machine has CUDA; the test is about machines without it")
+    for backend, path in (("torch", tiny_model), ("onnx", tiny_model.with_suffix(".onnx"))):
+        with pytest.raises(SlotviewerError, match="'cuda' requested"):
+            Engine.load(path, backend, "cuda")

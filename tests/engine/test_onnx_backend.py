@@ -1,0 +1,79 @@
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from slotviewer.engine import Engine
+from slotviewer.errors import ModelFileError
+
+
+def test_exported_graphs_have_dynamic_batch(onnx_engine: Engine, scene: np.ndarray) -> None:
+    from slotviewer.engine.preprocess import model_input
+
+    cfg = onnx_engine.config
+    batch = np.stack([model_input(scene, cfg.resolution)[0]] * 3)
+    noise = np.random.default_rng(0).standard_normal((1, cfg.num_slots, cfg.slot_dim), dtype=np.float32)
+    noise = np.repeat(noise, 3, axis=0)
+    out = onnx_engine.backend.forward(batch, noise, cfg.iters)
+    assert out.attention.shape[1] == 3 and out.rgb.shape[0] == 3
+    np.testing.assert_allclose(out.rgb[0], out.rgb[2], atol=1e-6)
+
+
+def test_graph_metadata_carries_the_config(tiny_model: Path, onnx_engine: Engine) -> None:
+    meta = {p.key: p.value for p in onnx.load(str(tiny_model.with_suffix(".onnx"))).metadata_props}
+    assert "slotviewer.config" in meta and onnx_engine.config.resolution == 35
+
+
+def _write_unrelated_model(path: Path) -> None:
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3])
+    y = helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3])
+    graph = helper.make_graph([helper.make_node("Relu", ["input"], ["output"])], "g", [x], [y])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+
+
+def test_a_model_outside_the_contract_is_refused_with_what_was_expected(tmp_path: Path) -> None:
+    _write_unrelated_model(tmp_path / "other.onnx")
+    with pytest.raises(ModelFileError, match=r"other\.onnx: inputs do not fit the slotviewer ONNX contract: "
+                                             r"expected image \(rank 4\), noise \(rank 3\); got input \(rank 2\)"):
+        Engine.load(tmp_path / "other.onnx", "onnx")
+
+
+def test_corrupt_and_missing_onnx_files(tmp_path: Path, tiny_model: Path) -> None:
+    (tmp_path / "bad.onnx").write_bytes(b"this is not protobuf" * 5)
+    with pytest.raises(ModelFileError, match=r"bad\.onnx: not a loadable ONNX model"):
+        Engine.load(tmp_path / "bad.onnx", "onnx")
+    with pytest.raises(ModelFileError, match=r"gone\.onnx: ONNX graph not found"):
+        Engine.load(tmp_path / "gone.onnx", "onnx")
+    # a full graph without its decoder cannot do surgery: refuse it up front
+    (tmp_path / "nodec.onnx").write_bytes(tiny_model.with_suffix(".onnx").read_bytes())
+    with pytest.raises(ModelFileError, match=r"nodec\.decoder\.onnx: ONNX graph not found"):
+        Engine.load(tmp_path / "nodec.onnx", "onnx")
+
+
+def test_onnx_backend_and_cli_work_without_torch(tiny_model: Path, tmp_path: Path) -> None:
+    """The packaged app ships without torch: the ONNX path must never import it."""
+    from PIL import Image
+
+    Image.fromarray(np.full((20, 30, 3), 90, np.uint8)).save(tmp_path / "in.png")
+    script = textwrap.dedent(f"""
+        import sys
+        class NoTorch:
+            def find_spec(self, name, path=None, target=None):
+                if name == "torch" or name.startswith("torch."):
+                    raise ImportError("torch is blocked in this test")
+        sys.meta_path.insert(0, NoTorch())
+        from slotviewer.cli import main
+        code = main(["run", {str(tmp_path / "in.png")!r}, "--out", {str(tmp_path / "out")!r},
+                     "--backend", "onnx", "--model", {str(tiny_model.with_suffix(".onnx"))!r}, "--seed", "1",
+                     "--remove", "0", "--reconverge", "1"])
+        assert "torch" not in sys.modules
+        sys.exit(code)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out" / "in" / "labels.png").exists()

@@ -1,0 +1,65 @@
+import numpy as np
+import pytest
+
+from slotviewer.engine import Engine, surgery
+from slotviewer.errors import SlotviewerError
+
+
+def test_recomposite_without_slots_renormalises(engine: Engine, scene: np.ndarray) -> None:
+    trace = engine.run(scene, seed=1)
+    for keep in range(trace.num_slots):
+        only = surgery.set_enabled(trace, [i == keep for i in range(trace.num_slots)])
+        # the only remaining slot owns every pixel, so the picture is exactly its RGB
+        np.testing.assert_allclose(only.composite(), trace.rgb[keep], atol=1e-6)
+        assert (only.labels() == keep).all()
+    hidden = surgery.remove(trace, [0])
+    np.testing.assert_allclose(hidden.alpha().sum(0), 1.0, atol=1e-6)
+    assert (hidden.alpha()[0] == 0).all() and hidden.edits == ("enabled: hide [0]",)
+
+
+def test_swap_within_an_image_leaves_the_picture_identical(engine: Engine, scene: np.ndarray) -> None:
+    trace = engine.run(scene, seed=2)
+    swapped, _ = surgery.swap(engine, trace, 0, trace, 2)
+    np.testing.assert_allclose(swapped.composite(), trace.composite(), atol=1e-5)
+    np.testing.assert_allclose(swapped.rgb[0], trace.rgb[2], atol=1e-5)
+
+
+def test_swap_between_images_twice_is_identity(engine: Engine, scene: np.ndarray) -> None:
+    a = engine.run(scene, seed=3)
+    b = engine.run(scene[::-1].copy(), seed=4)
+    a1, b1 = surgery.swap(engine, a, 1, b, 0)
+    assert not np.allclose(a1.composite(), a.composite(), atol=1e-4)
+    a2, b2 = surgery.swap(engine, a1, 1, b1, 0)
+    np.testing.assert_allclose(a2.composite(), a.composite(), atol=1e-5)
+    np.testing.assert_allclose(b2.composite(), b.composite(), atol=1e-5)
+
+
+def test_transplant_changes_only_the_target_slot(engine: Engine, scene: np.ndarray) -> None:
+    a = engine.run(scene, seed=5)
+    b = engine.run(scene[:, ::-1].copy(), seed=6)
+    out = surgery.transplant(engine, a, 2, b, 1)
+    np.testing.assert_array_equal(out.slots[-1][[0, 2]], b.slots[-1][[0, 2]])
+    np.testing.assert_array_equal(out.slots[-1][1], a.slots[-1][2])
+    np.testing.assert_allclose(out.rgb[[0, 2]], b.rgb[[0, 2]], atol=1e-5)  # slots decode independently
+    np.testing.assert_allclose(out.rgb[1], a.rgb[2], atol=1e-5)
+
+
+def test_reconverge_leaves_no_pixel_unclaimed(engine: Engine, scene: np.ndarray) -> None:
+    trace = engine.run(scene, seed=7, slots=4)
+    removed = surgery.remove(trace, [1, 3])
+    out = surgery.reconverge(engine, removed, iters=2)
+    assert out.num_slots == 2 and out.attention.shape[:2] == (2, 2)
+    np.testing.assert_allclose(out.attention.sum(axis=1), 1.0, atol=1e-5)  # every position is claimed
+    np.testing.assert_allclose(out.alpha().sum(0), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(out.slots[0], trace.slots[-1][[0, 2]])
+    assert out.edits[-1] == "re-converge without slots [1, 3] for 2 iterations"
+
+
+def test_surgery_errors(engine: Engine, scene: np.ndarray) -> None:
+    trace = engine.run(scene, seed=0)
+    with pytest.raises(SlotviewerError, match="slot 9 does not exist"):
+        surgery.remove(trace, [9])
+    with pytest.raises(SlotviewerError, match="no slots left"):
+        surgery.reconverge(engine, surgery.set_enabled(trace, [False] * trace.num_slots))
+    with pytest.raises(SlotviewerError, match="k-means"):
+        surgery.swap(engine, engine.run(scene, method="kmeans"), 0, trace, 0)

@@ -1,0 +1,108 @@
+"""`slotviewer run` end to end on the tiny test model."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from slotviewer.cli import main
+
+
+@pytest.fixture
+def inputs(tmp_path: Path) -> Path:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (35, 35, 3), dtype=np.uint8)).save(folder / "scene.png")
+    Image.fromarray(rng.integers(0, 256, (90, 400, 3), dtype=np.uint8)).save(folder / "wide.jpg")
+    Image.fromarray(rng.integers(0, 65535, (1, 1), dtype=np.uint16)).save(folder / "dot.png")
+    return folder
+
+
+def run(*args: str) -> int:
+    return main(["run", *args])
+
+
+def test_outputs_exist_at_input_resolution_and_agree(tiny_model: Path, inputs: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert run(str(inputs), "--out", str(out), "--model", str(tiny_model), "--seed", "5", "--gif") == 0
+    for stem, size in (("scene", (35, 35)), ("wide", (90, 400)), ("dot", (1, 1))):
+        folder = out / stem
+        labels = np.asarray(Image.open(folder / "labels.png"))
+        masks = np.stack([np.asarray(Image.open(p)) for p in sorted((folder / "masks").glob("slot_*.png"))])
+        slots = [Image.open(p) for p in sorted((folder / "slots").glob("slot_*.png"))]
+        assert labels.shape == size and masks.shape == (3, *size)
+        assert np.array_equal(labels, masks.argmax(0)), "labels are the argmax of the masks"
+        assert all(s.mode == "RGBA" and s.size == size[::-1] for s in slots)
+        assert Image.open(folder / "reconstruction.png").size == size[::-1]
+        npz = np.load(folder / "attention.npz")
+        assert npz["attention"].shape == (3, 3, *size) and npz["attention"].dtype == np.float32
+        assert npz["slots"].shape == (4, 3, 16) and npz["alpha"].shape == (3, *size)
+        assert Image.open(folder / "attention.gif").n_frames == 4
+        record = json.loads((folder / "trace.json").read_text())
+        assert record["seed"] == 5 and record["backend"] == "torch" and record["K"] == 3
+        assert record["input"].endswith(stem + (".jpg" if stem == "wide" else ".png"))
+        assert len(record["input_sha256"]) == 64 and record["input_size"] == list(size)
+    assert not list(out.glob(".*")), "no temporary folders left"
+
+
+def test_existing_outputs_need_overwrite(tiny_model: Path, inputs: Path, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    image = str(inputs / "scene.png")
+    out = tmp_path / "out"
+    assert run(image, "--out", str(out), "--model", str(tiny_model), "--seed", "1") == 0
+    before = (out / "scene" / "trace.json").read_text()
+    assert run(image, "--out", str(out), "--model", str(tiny_model), "--seed", "2") == 1
+    assert "already exists (use --overwrite" in capsys.readouterr().err
+    assert (out / "scene" / "trace.json").read_text() == before
+    assert run(image, "--out", str(out), "--model", str(tiny_model), "--seed", "2", "--overwrite") == 0
+    assert json.loads((out / "scene" / "trace.json").read_text())["seed"] == 2
+
+
+def test_bad_inputs_fail_alone_and_leave_nothing(tiny_model: Path, inputs: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    (inputs / "empty.png").write_bytes(b"")
+    (inputs / "junk.png").write_bytes(b"junk" * 100)
+    good = inputs / "scene.png"
+    (inputs / "cut.png").write_bytes(good.read_bytes()[:200])
+    Image.new("L", (3000, 3000)).save(inputs / "bomb.png")
+    out = tmp_path / "out"
+    code = run(str(inputs), "--out", str(out), "--model", str(tiny_model), "--max-pixels", "1000000")
+    assert code == 1
+    err = capsys.readouterr().err
+    for name, problem in (("empty.png", "empty file"), ("junk.png", "not an image"),
+                          ("cut.png", "truncated or corrupt"), ("bomb.png", "3000×3000 = 9,000,000 pixels exceeds")):
+        assert f"{name}: {problem}" in err
+        assert not (out / Path(name).stem).exists()
+    assert err.count("slotviewer: error:") == 4
+    assert (out / "scene" / "labels.png").exists() and (out / "wide" / "labels.png").exists()
+    assert not list(out.glob(".*"))
+
+
+def test_remove_reconverge_and_swap(tiny_model: Path, inputs: Path, tmp_path: Path) -> None:
+    image, other = str(inputs / "scene.png"), str(inputs / "wide.jpg")
+    base = ["--model", str(tiny_model), "--seed", "3"]
+    assert run(image, "--out", str(tmp_path / "plain"), *base) == 0
+    assert run(image, "--out", str(tmp_path / "removed"), *base, "--remove", "1") == 0
+    mask = np.asarray(Image.open(tmp_path / "removed" / "scene" / "masks" / "slot_01.png"))
+    assert mask.max() == 0
+    assert run(image, "--out", str(tmp_path / "rc"), *base, "--remove", "1", "--reconverge", "2") == 0
+    assert len(list((tmp_path / "rc" / "scene" / "masks").glob("*.png"))) == 2
+    assert run(image, "--out", str(tmp_path / "swap"), *base, "--swap-with", other, "--swap", "0:2") == 0
+    record = json.loads((tmp_path / "swap" / "scene" / "trace.json").read_text())
+    assert record["edits"] == ["transplant other image's slot 2 -> slot 0"]
+    plain = np.asarray(Image.open(tmp_path / "plain" / "scene" / "slots" / "slot_01.png"))
+    swapped = np.asarray(Image.open(tmp_path / "swap" / "scene" / "slots" / "slot_01.png"))
+    assert np.array_equal(plain[..., :3], swapped[..., :3]), "untouched slots decode to the same colours"
+
+
+def test_run_with_k_means_and_onnx(tiny_model: Path, inputs: Path, tmp_path: Path) -> None:
+    image = str(inputs / "scene.png")
+    assert run(image, "--out", str(tmp_path / "km"), "--model", str(tiny_model), "--method", "soft-kmeans") == 0
+    assert json.loads((tmp_path / "km" / "scene" / "trace.json").read_text())["method"] == "soft-kmeans"
+    assert run(image, "--out", str(tmp_path / "ort"), "--model", str(tiny_model.with_suffix(".onnx")),
+               "--backend", "onnx") == 0
+    record = json.loads((tmp_path / "ort" / "scene" / "trace.json").read_text())
+    assert record["backend"] == "onnx" and record["device"] == "CPUExecutionProvider"
