@@ -127,9 +127,27 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return run_bench(args.model, as_json=args.json, repeats=args.repeats, only=args.only)
 
 
+def cmd_gui(args: argparse.Namespace) -> int:
+    try:
+        from slotviewer.gui.app import main as gui_main
+    except ImportError as exc:
+        raise SlotviewerError(f"the desktop app needs the gui extra (pip install 'slotviewer[gui]'): {exc}") from None
+    return gui_main(args.path, screenshot=args.screenshot, iteration=args.iteration, hide=args.hide,
+                    model=args.model, backend=args.backend)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="slotviewer", description="See how Slot Attention takes a picture apart.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command")
+
+    p = sub.add_parser("gui", help="the desktop app (the default when no command is given)")
+    p.add_argument("path", nargs="?", help="image or folder to open (default: a bundled sample scene)")
+    p.add_argument("--model", help="shipped name or path")
+    p.add_argument("--backend", choices=["onnx", "torch"])
+    p.add_argument("--screenshot", metavar="OUT.png", help="render, save a screenshot of the window, exit")
+    p.add_argument("--iteration", type=int, help="with --screenshot: show this iteration")
+    p.add_argument("--hide", type=_index_list, help="with --screenshot: hide these slots, e.g. 1,2")
+    p.set_defaults(func=cmd_gui)
 
     p = sub.add_parser("train", help="train a slot-attention autoencoder")
     p.add_argument("--dataset", required=True, help="tetrominoes, shapes, or a folder DIR/images/*.png")
@@ -202,7 +220,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:  # plain `slotviewer` opens the app
+        args = parser.parse_args(["gui"])
     try:
         return args.func(args)
     except SlotviewerError as exc:

@@ -132,6 +132,13 @@ class Engine:
             raise SlotviewerError("k-means centroids live in feature space; there is no decoder for them")
         return self.decode(trace.slots[iteration])
 
+    def decode_iterations(self, trace: Trace) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Decode the slots of every iteration before the last in one batched call (for the scrubber)."""
+        if trace.provenance.get("method", "slot-attention") != "slot-attention" or trace.iterations == 0:
+            return []
+        rgb, alpha_logits = self.backend.decode(trace.slots[:-1].astype(np.float32))
+        return [(rgb[t].transpose(0, 2, 3, 1), alpha_logits[t]) for t in range(trace.iterations)]
+
     def iterate(self, features: np.ndarray, slots: np.ndarray, iters: int) -> tuple[np.ndarray, np.ndarray]:
         """Continue Slot Attention from `slots [K, D]` on `features [N, D]`: (attention `[T, K, h, w]`,
         slots `[T+1, K, D]`)."""

@@ -1,0 +1,87 @@
+"""One open image in the viewer: its trace history, the scrubbed iteration and cached decodes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from slotviewer.engine.trace import Trace, composite
+
+
+@dataclass(frozen=True)
+class IterationView:
+    """What the views show at iteration t: attention (None at t = 0) and the slots decoded at t."""
+
+    iteration: int
+    attention: np.ndarray | None  # [K, h, w]
+    rgb: np.ndarray  # [K, R, R, 3]
+    alpha_logits: np.ndarray  # [K, R, R]
+    enabled: tuple[bool, ...]
+
+    def alpha(self) -> np.ndarray:
+        from slotviewer.engine.trace import masked_alpha
+
+        return masked_alpha(self.alpha_logits, np.array(self.enabled))
+
+    def composite(self) -> np.ndarray:
+        return composite(self.rgb, self.alpha_logits, np.array(self.enabled))
+
+
+@dataclass
+class Document:
+    """An image and everything the viewer derived from it: the current (possibly edited) trace and the
+    unedited one from the last run (for "reset"). Undo lives in `Session`, across documents."""
+
+    source: str  # a path, or a description such as "clipboard"
+    image: np.ndarray
+    trace: Trace | None = None
+    original: Trace | None = None
+    iteration: int = -1  # -1 = the last iteration
+    # (id of the slot history, t) -> (that history itself, rgb, alpha logits); holding the history keeps
+    # its id from being reused by another array while the entry exists
+    _decoded: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict,
+                                                                                     repr=False)
+
+    @property
+    def name(self) -> str:
+        return Path(self.source).name if self.source else "untitled"
+
+    def set_run(self, trace: Trace) -> None:
+        """A fresh run: the new unedited trace; decodes of the old one are dropped."""
+        self.trace = self.original = trace
+        self._decoded.clear()
+
+    @property
+    def current_iteration(self) -> int:
+        trace = self.trace
+        if trace is None:
+            return 0
+        return trace.iterations if self.iteration < 0 else min(self.iteration, trace.iterations)
+
+    def _cached(self, trace: Trace, t: int) -> tuple[np.ndarray, np.ndarray] | None:
+        entry = self._decoded.get((id(trace.slots), t))
+        return entry[1:] if entry is not None and entry[0] is trace.slots else None
+
+    def needs_decode(self, t: int) -> bool:
+        trace = self.trace
+        return (trace is not None and t != trace.iterations and self._cached(trace, t) is None
+                and trace.provenance.get("method", "slot-attention") == "slot-attention")
+
+    def store_decoded(self, trace: Trace, t: int, rgb: np.ndarray, alpha_logits: np.ndarray) -> None:
+        self._decoded[(id(trace.slots), t)] = (trace.slots, rgb, alpha_logits)
+
+    def view(self, t: int | None = None) -> IterationView | None:
+        """The state at iteration `t` (default: the scrubbed one), or None while its decode is pending."""
+        trace = self.trace
+        if trace is None:
+            return None
+        t = self.current_iteration if t is None else t
+        final = t == trace.iterations or trace.provenance.get("method", "slot-attention") != "slot-attention"
+        cached = (trace.rgb, trace.alpha_logits) if final else self._cached(trace, t)
+        if cached is None:
+            return None
+        rgb, alpha_logits = cached
+        attention = trace.attention[t - 1] if t >= 1 else None
+        return IterationView(t, attention, rgb, alpha_logits, trace.enabled)

@@ -1,0 +1,90 @@
+"""The iteration scrubber: t = 0…T (0 = the initial slots), play/pause, speed and loop."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSlider, QToolButton, QWidget
+
+SPEEDS = {"0.5×": 0.5, "1×": 1.0, "2×": 2.0, "4×": 4.0}
+BASE_INTERVAL_MS = 600
+
+
+class QtIterationBar(QWidget):
+    sigIterationChanged = Signal(int)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.play_button = QToolButton()
+        self.play_button.setText("▶")
+        self.play_button.setToolTip("Play / pause (Space)")
+        self.play_button.clicked.connect(self.toggle_play)
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(0, 0)
+        self.slider.setToolTip("Iteration (← / →)")
+        self.slider.setTickPosition(QSlider.TickPosition.TicksBelow)
+        self.slider.setTickInterval(1)
+        self.slider.valueChanged.connect(self._changed)
+        self.label = QLabel("t = 0 / 0")
+        self.label.setMinimumWidth(80)
+        self.speed = QComboBox()
+        self.speed.addItems(list(SPEEDS))
+        self.speed.setCurrentText("1×")
+        self.speed.setToolTip("Playback speed")
+        self.speed.currentTextChanged.connect(self._update_interval)
+        self.loop = QCheckBox("loop")
+        self.loop.setChecked(True)
+        self.timer = QTimer(self)
+        self.timer.timeout.connect(self._tick)
+        self._update_interval()
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        for widget in (self.play_button, self.slider, self.label, self.speed, self.loop):
+            layout.addWidget(widget, 1 if widget is self.slider else 0)
+
+    @property
+    def iteration(self) -> int:
+        return self.slider.value()
+
+    @property
+    def playing(self) -> bool:
+        return self.timer.isActive()
+
+    def set_range(self, iterations: int, value: int | None = None) -> None:
+        self.slider.blockSignals(True)
+        self.slider.setRange(0, iterations)
+        self.slider.setValue(iterations if value is None else value)
+        self.slider.blockSignals(False)
+        self._label()
+
+    def set_iteration(self, t: int) -> None:
+        self.slider.setValue(max(0, min(t, self.slider.maximum())))
+
+    def step(self, delta: int) -> None:
+        self.set_iteration(self.iteration + delta)
+
+    def toggle_play(self) -> None:
+        if self.timer.isActive():
+            self.timer.stop()
+        else:
+            if self.iteration >= self.slider.maximum():
+                self.set_iteration(0)
+            self.timer.start()
+        self.play_button.setText("⏸" if self.timer.isActive() else "▶")
+
+    def _tick(self) -> None:
+        if self.iteration < self.slider.maximum():
+            self.step(1)
+        elif self.loop.isChecked():
+            self.set_iteration(0)
+        else:
+            self.toggle_play()
+
+    def _update_interval(self) -> None:
+        self.timer.setInterval(int(BASE_INTERVAL_MS / SPEEDS[self.speed.currentText()]))
+
+    def _label(self) -> None:
+        self.label.setText(f"t = {self.iteration} / {self.slider.maximum()}")
+
+    def _changed(self, value: int) -> None:
+        self._label()
+        self.sigIterationChanged.emit(value)

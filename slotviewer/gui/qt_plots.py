@@ -1,0 +1,44 @@
+"""Convergence plots: how far each slot moved per iteration, and the attention entropy; t is marked."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+
+
+class QtConvergencePlots(pg.GraphicsLayoutWidget):
+    def __init__(self) -> None:
+        super().__init__()
+        self.setMinimumHeight(240)
+        self.movement = self.addPlot(title="‖Δslot‖ per iteration")
+        self.movement.setLabel("bottom", "iteration t")
+        self.nextRow()
+        self.entropy = self.addPlot(title="attention entropy (nats)")
+        self.entropy.setLabel("bottom", "iteration t")
+        self.markers = [pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen((200, 200, 200), width=1,
+                                                                              style=pg.QtCore.Qt.PenStyle.DashLine))
+                        for _ in range(2)]
+        for plot, marker in zip((self.movement, self.entropy), self.markers, strict=True):
+            plot.addItem(marker)
+            plot.showGrid(x=True, y=True, alpha=0.2)
+        self.curves: list[tuple[pg.PlotItem, pg.PlotDataItem]] = []
+
+    def set_data(self, movement: np.ndarray, entropy: np.ndarray, colours: np.ndarray) -> None:
+        """`movement [T, K]`, `entropy [T]`; both are plotted at t = 1..T."""
+        for plot, curve in self.curves:
+            plot.removeItem(curve)
+        self.curves = []
+        t = np.arange(1, len(entropy) + 1)
+        for k in range(movement.shape[1] if movement.size else 0):
+            pen = pg.mkPen(tuple(int(c) for c in colours[k]), width=2)
+            curve = self.movement.plot(t, movement[:, k], pen=pen, symbol="o", symbolSize=5, symbolBrush=pen.color())
+            self.curves.append((self.movement, curve))
+        curve = self.entropy.plot(t, entropy, pen=pg.mkPen((230, 230, 230), width=2), symbol="o", symbolSize=5)
+        self.curves.append((self.entropy, curve))
+        for plot in (self.movement, self.entropy):
+            plot.setXRange(0, max(len(entropy), 1), padding=0.05)
+            plot.getAxis("bottom").setTicks([[(i, str(i)) for i in range(len(entropy) + 1)]])
+
+    def set_iteration(self, t: int) -> None:
+        for marker in self.markers:
+            marker.setValue(t)

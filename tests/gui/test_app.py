@@ -1,0 +1,33 @@
+"""`slotviewer gui PATH --screenshot`: a real start-up in a fresh process, here without torch installed."""
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def test_screenshot_without_torch(tiny_model: Path, images: list[Path], tmp_path: Path) -> None:
+    out = tmp_path / "shot.png"
+    script = textwrap.dedent(f"""
+        import os, sys
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        class NoTorch:
+            def find_spec(self, name, path=None, target=None):
+                if name == "torch" or name.startswith("torch."):
+                    raise ImportError("torch is blocked in this test")
+        sys.meta_path.insert(0, NoTorch())
+        from slotviewer.cli import main
+        code = main(["gui", {str(images[0])!r}, "--model", {str(tiny_model.with_suffix(".onnx"))!r},
+                     "--backend", "onnx", "--screenshot", {str(out)!r}, "--iteration", "1", "--hide", "0"])
+        assert "torch" not in sys.modules
+        sys.exit(code)
+    """)
+    env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    shot = np.asarray(Image.open(out))
+    assert shot.shape[0] >= 900 and shot.shape[1] >= 1500
+    assert shot.std() > 10, "the window shows something"
