@@ -44,7 +44,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     settings = TrainSettings(
         dataset=args.dataset, out=args.out, steps=args.steps, batch=args.batch, lr=args.lr, warmup=args.warmup,
         seed=args.seed, checkpoint_minutes=args.checkpoint_minutes, threads=args.threads, device=args.device,
-        config=preset,
+        init_from=args.init_from or "", config=preset,
     )
     trainer = Trainer(settings, resume=args.resume)
     _interrupt_on_term()
@@ -166,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--resume", action="store_true", help="continue from OUT.train.safetensors")
+    p.add_argument("--init-from", help="start from the matching weights of another model (e.g. a simpler data set)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="FG-ARI of a model on fresh scenes or a folder with masks")
@@ -205,7 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="shapes")
     p.add_argument("--json", action="store_true")
     p.add_argument("--repeats", type=_positive, default=20)
-    p.add_argument("--only", choices=["engine", "slot-attention"], help="run one part only")
+    p.add_argument("--only", choices=["engine", "slot-attention", "gui"],
+                   help="run one part only (gui: window update latency, needs the gui extra)")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("data", help="data set tools")

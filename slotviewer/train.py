@@ -50,6 +50,7 @@ class TrainSettings:
     eval_samples: int = 256
     threads: int = 0
     device: str = "auto"
+    init_from: str = ""  # a model or checkpoint whose matching tensors start this run (a curriculum)
     config: dict = field(default_factory=dict)
 
 
@@ -136,6 +137,8 @@ class Trainer:
         self.optim = torch.optim.Adam(self.model.parameters(), lr=settings.lr)
         if resume:
             self._load_state()
+        elif settings.init_from:
+            self.warm_start(settings.init_from)
         self.batches = batch_source(settings, cfg.resolution)
         self.val = self._validation_set(cfg.resolution)
 
@@ -147,6 +150,25 @@ class Trainer:
             return None
         n = min(self.s.eval_samples, len(folder))
         return folder.images[:n], folder.masks[:n]
+
+    def warm_start(self, path: str) -> list[str]:
+        """Start from another model's weights wherever the shapes match (the convolutions and Slot Attention
+        do not depend on resolution or K). Learned queries become a Gaussian's mean and spread when this
+        model draws Gaussian slots. Returns the names of tensors that were not copied."""
+        try:
+            source = {k.removeprefix("model."): v for k, v in load_file(path).items() if not k.startswith("optim.")}
+        except (OSError, ValueError) as exc:
+            raise ModelFileError(f"{path}: cannot warm-start from it ({exc})") from None
+        own = self.model.state_dict()
+        if "slot_attention.slots_init" in source and "slot_attention.slots_mu" in own:
+            queries = source.pop("slot_attention.slots_init")[0]
+            source["slot_attention.slots_mu"] = queries.mean(0).view(1, 1, -1)
+            source["slot_attention.slots_logsigma"] = queries.std(0).clamp_min(1e-3).log().view(1, 1, -1)
+        copied = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
+        self.model.load_state_dict(copied, strict=False)
+        skipped = sorted(set(own) - set(copied))
+        print(f"warm start from {path}: copied {len(copied)} tensors, kept {len(skipped)} fresh {skipped}")
+        return skipped
 
     def _read_checkpoint(self) -> dict:
         try:

@@ -90,6 +90,13 @@ def run_bench(model: str, as_json: bool = False, repeats: int = 20, only: str | 
             else:
                 print(f"SlotAttention {r['shape']}: lucidrains {r['lucidrains_ms']:.2f} ms, slotviewer "
                       f"{r['slotviewer_ms']:.2f} ms → {r['speedup']:.2f}× (max|Δ| {r['max_abs_diff']:.1e})")
+    if only == "gui":
+        from slotviewer.bench.gui import bench_gui
+
+        results["gui"] = r = bench_gui(model)
+        if not as_json:
+            print("GUI (median, including Qt repaint): " + ", ".join(
+                f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in r.items()))
     if as_json:
         print(json.dumps(results, indent=2))
     return 0

@@ -39,6 +39,7 @@ class Document:
     trace: Trace | None = None
     original: Trace | None = None
     iteration: int = -1  # -1 = the last iteration
+    method: str | None = None  # run with this method instead of the panel's (side-by-side comparison)
     # (id of the slot history, t) -> (that history itself, rgb, alpha logits); holding the history keeps
     # its id from being reused by another array while the entry exists
     _decoded: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict,

@@ -8,6 +8,7 @@ draws the scrubbed iteration. Widgets never call the engine themselves.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -161,6 +162,7 @@ class MainWindow(QMainWindow):
         c.sigShowAll.connect(lambda: self.set_enabled("A", None))
         c.sigStability.connect(self.check_stability)
         self.iteration_bar.sigIterationChanged.connect(self.set_iteration)
+        self.iteration_bar.sigPositionChanged.connect(self.set_position)
         for name, view in self.views.items():
             view.slots.sigToggled.connect(partial(self.toggle_slot, name))
             view.slots.sigSolo.connect(partial(self.solo_slot, name))
@@ -169,7 +171,9 @@ class MainWindow(QMainWindow):
     def _menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
         self._action(file_menu, "&Open image or folder…", "Ctrl+O", self.open_dialog)
+        self._action(file_menu, "Open &folder…", "Ctrl+Alt+O", self.open_folder_dialog)
         self._action(file_menu, "Open image as &B…", "Ctrl+Shift+O", lambda: self.open_dialog("B"))
+        self._action(file_menu, "Compare A with soft &k-means (as B)", "Ctrl+K", self.compare_methods)
         self._action(file_menu, "Close image B", None, self.close_b)
         self._action(file_menu, "&Paste image", "Ctrl+V", self.paste)
         self.recent_menu = file_menu.addMenu("Open &recent")
@@ -293,6 +297,21 @@ class MainWindow(QMainWindow):
         if path:
             self.open_path(path, document)
 
+    def open_folder_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open folder of images", self._last_folder())
+        if folder:
+            self.open_path(folder)
+
+    def compare_methods(self, method: str = "soft-kmeans") -> None:
+        """Show image A again as B, clustered by k-means on the same encoder features, side by side."""
+        document = self.session.documents["A"]
+        if document is None:
+            return
+        self.session.open("B", Document(document.source, document.image, method=method))
+        self.views["B"].show()
+        self.views["B"].input.set_image(self.views["A"].input.rendered())
+        self.run_document("B")
+
     def _last_folder(self) -> str:
         recent = self.recent_files()
         return str(Path(recent[0]).parent) if recent else str(Path.home())
@@ -372,6 +391,8 @@ class MainWindow(QMainWindow):
         params = self.controls.run_params()
         if self.engine.fixed_slots:
             params["slots"] = None
+        if document.method:
+            params["method"] = document.method
         self._generation += 1
         image = document.image
         self.worker.submit(Request(f"run:{name}", lambda e: e.run(image, **params),
@@ -439,31 +460,43 @@ class MainWindow(QMainWindow):
         for name in self.views:
             self.render(name)
 
+    def set_position(self, position: float) -> None:
+        """Playback between iterations: blend the two neighbouring iterations."""
+        self.plots.set_iteration(position)
+        for name in self.views:
+            self.render(name, position)
+
     def _set_opacity(self, value: float) -> None:
         self.opacity = value
         for name in self.views:
             self.render(name)
 
-    def render(self, name: str) -> None:
-        """Draw the scrubbed iteration of one document from cached arrays (no engine call)."""
+    def render(self, name: str, position: float | None = None) -> None:
+        """Draw one document at the scrubbed iteration — or, during playback, at a fractional `position`
+        blended between two iterations so the maps animate smoothly. Cached arrays only, no engine call."""
         document = self.session.documents[name]
         if document is None or document.trace is None:
             return
         start = time.perf_counter()
-        view = document.view()
-        if view is None:
+        if position is None:
+            frame = _frame(document.view())
+        else:
+            t0 = min(int(position), document.trace.iterations)
+            t1 = min(t0 + 1, document.trace.iterations)
+            frame = _blend(_frame(document.view(t0)), _frame(document.view(t1)), position - t0)
+        if frame is None:
             return  # its decode is on the way
         widgets = self.views[name]
-        colours = slot_colours(len(view.rgb))
-        alpha = view.alpha()
-        widgets.input.set_overlay(colours[alpha.argmax(0)] if any(view.enabled) else None, self.opacity)
-        composite = to_uint8(view.composite())
-        widgets.reconstruction.set_image(composite)
-        attention = _attention_images(view, colours)
-        widgets.slots.set_enabled_flags(view.enabled)
+        colours = slot_colours(len(frame.alpha))
+        overlay = colours[frame.alpha.argmax(0)] if any(frame.enabled) else None
+        widgets.input.set_overlay(overlay, self.opacity)
+        widgets.reconstruction.set_image(to_uint8(frame.composite))
+        widgets.slots.set_enabled_flags(frame.enabled)
+        peak = max(float(frame.attention.max()), 1e-8)
         for k, card in enumerate(widgets.slots.cards):
-            rgb = to_uint8(view.rgb[k] * alpha[k][..., None] + (1 - alpha[k][..., None]) * 0.15)
-            card.set_images(attention[k], to_uint8(alpha[k]), rgb)
+            a = frame.alpha[k][..., None]
+            attention = to_uint8((frame.attention[k] / peak)[..., None] * (colours[k] / 255.0))
+            card.set_images(attention, to_uint8(frame.alpha[k]), to_uint8(frame.rgb[k] * a + (1 - a) * 0.15))
         self.render_ms.append((time.perf_counter() - start) * 1e3)
         self.sigRendered.emit(name)
 
@@ -645,11 +678,33 @@ def _display(image: np.ndarray) -> np.ndarray:
     return to_uint8(to_float_rgb(image))
 
 
-def _attention_images(view: IterationView, colours: np.ndarray) -> list[np.ndarray]:
-    """Per slot: its attention map tinted with its colour (at t = 0, before any attention, grey)."""
-    k = len(view.rgb)
-    if view.attention is None:
-        return [np.full((8, 8, 3), 60, np.uint8) for _ in range(k)]
-    a = view.attention / max(float(view.attention.max()), 1e-8)
-    return [to_uint8(a[i][..., None] * (colours[i] / 255.0)) for i in range(k)]
+@dataclass(frozen=True)
+class _Frame:
+    """Display arrays of one iteration: attention `[K, h, w]`, alpha `[K, R, R]`, rgb, composite."""
 
+    attention: np.ndarray
+    alpha: np.ndarray
+    rgb: np.ndarray
+    composite: np.ndarray
+    enabled: tuple[bool, ...]
+
+
+def _frame(view: IterationView | None) -> _Frame | None:
+    if view is None:
+        return None
+    k = len(view.rgb)
+    # before the first iteration nothing has been attended yet: show a uniform 1/K
+    attention = view.attention if view.attention is not None else np.full((k, 1, 1), 1.0 / k, np.float32)
+    return _Frame(attention, view.alpha(), view.rgb, view.composite(), view.enabled)
+
+
+def _blend(a: _Frame | None, b: _Frame | None, w: float) -> _Frame | None:
+    """Linear blend of two iterations' pictures (for smooth playback)."""
+    if a is None or b is None or w <= 0 or a.alpha.shape != b.alpha.shape:
+        return a
+    if a.attention.shape != b.attention.shape:  # t = 0 (uniform) to t = 1 (maps)
+        a = _Frame(np.broadcast_to(a.attention[:, :1, :1], b.attention.shape), a.alpha, a.rgb, a.composite,
+                   a.enabled)
+    mix = lambda x, y: (1 - w) * x + w * y  # noqa: E731
+    return _Frame(mix(a.attention, b.attention), mix(a.alpha, b.alpha), mix(a.rgb, b.rgb),
+                  mix(a.composite, b.composite), b.enabled)

@@ -9,8 +9,15 @@ SPEEDS = {"0.5×": 0.5, "1×": 1.0, "2×": 2.0, "4×": 4.0}
 BASE_INTERVAL_MS = 600
 
 
+FRAME_MS = 33
+
+
 class QtIterationBar(QWidget):
+    """Stepping and scrubbing give whole iterations (`sigIterationChanged`); playback also sends
+    fractional positions between them (`sigPositionChanged`) so views can animate smoothly."""
+
     sigIterationChanged = Signal(int)
+    sigPositionChanged = Signal(float)
 
     def __init__(self) -> None:
         super().__init__()
@@ -30,12 +37,12 @@ class QtIterationBar(QWidget):
         self.speed.addItems(list(SPEEDS))
         self.speed.setCurrentText("1×")
         self.speed.setToolTip("Playback speed")
-        self.speed.currentTextChanged.connect(self._update_interval)
         self.loop = QCheckBox("loop")
         self.loop.setChecked(True)
         self.timer = QTimer(self)
+        self.timer.setInterval(FRAME_MS)
         self.timer.timeout.connect(self._tick)
-        self._update_interval()
+        self.position = 0.0
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         for widget in (self.play_button, self.slider, self.label, self.speed, self.loop):
@@ -65,22 +72,32 @@ class QtIterationBar(QWidget):
     def toggle_play(self) -> None:
         if self.timer.isActive():
             self.timer.stop()
+            self.set_iteration(round(self.position))
+            self.sigIterationChanged.emit(self.iteration)
         else:
             if self.iteration >= self.slider.maximum():
                 self.set_iteration(0)
+            self.position = float(self.iteration)
             self.timer.start()
         self.play_button.setText("⏸" if self.timer.isActive() else "▶")
 
     def _tick(self) -> None:
-        if self.iteration < self.slider.maximum():
-            self.step(1)
-        elif self.loop.isChecked():
-            self.set_iteration(0)
-        else:
-            self.toggle_play()
-
-    def _update_interval(self) -> None:
-        self.timer.setInterval(int(BASE_INTERVAL_MS / SPEEDS[self.speed.currentText()]))
+        """Advance by one frame: one iteration per BASE_INTERVAL_MS at 1×."""
+        end = self.slider.maximum()
+        self.position += FRAME_MS / BASE_INTERVAL_MS * SPEEDS[self.speed.currentText()]
+        if self.position >= end:
+            if self.loop.isChecked() and self.position >= end + 0.5:  # rest on the last iteration briefly
+                self.position = 0.0
+            elif not self.loop.isChecked():
+                self.position = float(end)
+                self.toggle_play()
+                return
+        shown = min(self.position, float(end))
+        self.slider.blockSignals(True)
+        self.slider.setValue(int(shown))
+        self.slider.blockSignals(False)
+        self._label()
+        self.sigPositionChanged.emit(shown)
 
     def _label(self) -> None:
         self.label.setText(f"t = {self.iteration} / {self.slider.maximum()}")

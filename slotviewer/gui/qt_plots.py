@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsView
 
 
 class QtConvergencePlots(pg.GraphicsLayoutWidget):
     def __init__(self) -> None:
         super().__init__()
+        # only repaint what changed: moving the iteration marker must not redraw axes and curves
+        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.MinimalViewportUpdate)
         self.setMinimumHeight(240)
         self.movement = self.addPlot(title="‖Δslot‖ per iteration")
         self.movement.setLabel("bottom", "iteration t")
@@ -21,6 +24,8 @@ class QtConvergencePlots(pg.GraphicsLayoutWidget):
         for plot, marker in zip((self.movement, self.entropy), self.markers, strict=True):
             plot.addItem(marker)
             plot.showGrid(x=True, y=True, alpha=0.2)
+            for name in ("left", "bottom"):  # axes are costly to paint: let Qt cache them as pixmaps
+                plot.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.curves: list[tuple[pg.PlotItem, pg.PlotDataItem]] = []
 
     def set_data(self, movement: np.ndarray, entropy: np.ndarray, colours: np.ndarray) -> None:

@@ -41,14 +41,16 @@ def test_arrow_keys_and_play(window: MainWindow, qtbot) -> None:  # noqa: ANN001
     window.activateWindow()
     qtbot.keyClick(window, Qt.Key.Key_Right)
     assert window.iteration_bar.iteration == 1
-    seen = set()
-    window.iteration_bar.sigIterationChanged.connect(seen.add)
+    positions = []
+    window.iteration_bar.sigPositionChanged.connect(positions.append)
     window.iteration_bar.speed.setCurrentText("4×")
     qtbot.keyClick(window, Qt.Key.Key_Space)
     assert window.iteration_bar.playing
-    qtbot.waitUntil(lambda: len(seen) >= 3, timeout=5000)
+    qtbot.waitUntil(lambda: any(p >= 2 for p in positions), timeout=5000)
     window.iteration_bar.toggle_play()
     assert not window.iteration_bar.playing
+    assert any(p != int(p) for p in positions), "playback passes between iterations (smooth)"
+    assert window.session.documents["A"].iteration == window.iteration_bar.iteration
 
 
 def test_toggle_solo_undo_redo(window: MainWindow, qtbot) -> None:  # noqa: ANN001
@@ -160,3 +162,12 @@ def test_settings_are_remembered(window: MainWindow) -> None:
     window.save_settings()
     assert int(window.settings.value("opacity")) == 80
     assert window.settings.value("backend") == "onnx"
+
+
+def test_side_by_side_with_k_means(window: MainWindow, qtbot) -> None:  # noqa: ANN001
+    window.compare_methods()
+    qtbot.waitUntil(lambda: window.session.documents["B"].trace is not None, timeout=20_000)
+    b = window.session.documents["B"].trace
+    assert b.provenance["method"] == "soft-kmeans" and window.views["B"].isVisible()
+    assert window.session.documents["A"].trace.provenance["method"] == "slot-attention"
+    np.testing.assert_array_equal(window.views["B"].reconstruction.rendered(), to_uint8(b.composite()))
