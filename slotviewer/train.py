@@ -266,7 +266,8 @@ class Trainer:
             trained_on=f"{self.device.type}" + (f" ({torch.cuda.get_device_name()})" if self.device.type == "cuda" else
                                                f", {torch.get_num_threads()} thread(s)"),
             commit=git_commit(),
-            notes=f"slot init: {self.model.cfg.slot_init}; lr {self.s.lr}, warm-up {self.s.warmup}",
+            notes=f"slot init: {self.model.cfg.slot_init}; lr {self.s.lr}, warm-up {self.s.warmup}"
+            + (f"; warm start from {self.s.init_from}" if self.s.init_from else ""),
         )
         if eval_samples and self.s.dataset in GENERATORS:
             scores = evaluate(self.model, *generate(self.s.dataset, eval_samples, EVAL_SEED + 1))

@@ -18,24 +18,26 @@ class Session:
         self._undo: list[dict[str, Trace]] = []  # each entry: the traces an edit replaced
         self._redo: list[dict[str, Trace]] = []
 
-    def open(self, name: str, document: Document) -> None:
-        """A new image in slot `name`; edits that involved the old one can no longer be undone."""
-        self.documents[name] = document
+    def _forget(self, name: str) -> None:
+        """Edits that involved document `name`'s previous trace can no longer be undone."""
         self._undo = [e for e in self._undo if name not in e]
         self._redo = [e for e in self._redo if name not in e]
 
+    def open(self, name: str, document: Document) -> None:
+        """A new image in slot `name`."""
+        self.documents[name] = document
+        self._forget(name)
+
     def close(self, name: str) -> None:
         self.documents[name] = None
-        self._undo = [e for e in self._undo if name not in e]
-        self._redo = [e for e in self._redo if name not in e]
+        self._forget(name)
 
     def new_run(self, name: str, trace: Trace) -> None:
         """A fresh run replaces the trace without an undo entry (it is not an edit)."""
         document = self.documents[name]
         if document is not None:
             document.set_run(trace)
-            self._undo = [e for e in self._undo if name not in e]
-            self._redo = [e for e in self._redo if name not in e]
+            self._forget(name)
 
     def edit(self, changes: dict[str, Trace]) -> None:
         """Apply edited traces to one or more documents as a single undoable step."""

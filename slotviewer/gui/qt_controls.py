@@ -25,6 +25,13 @@ METHOD_LABELS = {"slot attention": "slot-attention", "soft k-means": "soft-kmean
 OPEN_MODEL = "Open model…"
 
 
+def _row(*widgets: QWidget) -> QHBoxLayout:
+    row = QHBoxLayout()
+    for widget in widgets:
+        row.addWidget(widget)
+    return row
+
+
 def torch_available() -> bool:
     try:
         return importlib.util.find_spec("torch") is not None
@@ -84,9 +91,7 @@ class QtControls(QWidget):
         self.opacity.setValue(45)
         self.opacity.valueChanged.connect(lambda v: self.sigOpacity.emit(v / 100))
 
-        seed_row = QHBoxLayout()
-        seed_row.addWidget(self.seed, 1)
-        seed_row.addWidget(self.resample)
+        seed_row = _row(self.seed, self.resample)
         model_box = QGroupBox("Model")
         form = QFormLayout(model_box)
         form.addRow("model", self.model)
@@ -113,14 +118,8 @@ class QtControls(QWidget):
         reset.clicked.connect(self.sigReset)
         edit_box = QGroupBox("Surgery")
         form = QFormLayout(edit_box)
-        row = QHBoxLayout()
-        row.addWidget(reconverge)
-        row.addWidget(self.reconverge_iters)
-        form.addRow(row)
-        row = QHBoxLayout()
-        row.addWidget(show_all)
-        row.addWidget(reset)
-        form.addRow(row)
+        form.addRow(_row(reconverge, self.reconverge_iters))
+        form.addRow(_row(show_all, reset))
         hint = QLabel("Drag a slot card onto a slot of image B (File → Open image as B) to swap; "
                       "hold Shift to transplant one way.")
         hint.setWordWrap(True)
@@ -136,10 +135,7 @@ class QtControls(QWidget):
         self.stability_result.setWordWrap(True)
         stability_box = QGroupBox("Stability")
         form = QFormLayout(stability_box)
-        row = QHBoxLayout()
-        row.addWidget(stability)
-        row.addWidget(self.stability_runs)
-        form.addRow(row)
+        form.addRow(_row(stability, self.stability_runs))
         form.addRow(self.stability_result)
 
         layout = QVBoxLayout(self)
