@@ -171,3 +171,13 @@ def test_side_by_side_with_k_means(window: MainWindow, qtbot) -> None:  # noqa: 
     assert b.provenance["method"] == "soft-kmeans" and window.views["B"].isVisible()
     assert window.session.documents["A"].trace.provenance["method"] == "slot-attention"
     np.testing.assert_array_equal(window.views["B"].reconstruction.rendered(), to_uint8(b.composite()))
+
+
+def test_wrong_model_file_is_a_clear_message(window: MainWindow, tmp_path: Path, qtbot) -> None:  # noqa: ANN001
+    bad = tmp_path / "other.onnx"
+    bad.write_bytes(b"\x08\x01garbage")
+    window.controls.add_model(str(bad))
+    window.load_engine()
+    qtbot.waitUntil(lambda: "other.onnx: not a loadable ONNX model" in window.statusBar().currentMessage(),
+                    timeout=10_000)
+    assert window.engine is not None, "the previous model stays usable"
