@@ -188,10 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="seed for the initial slots (default: random, recorded)")
     p.add_argument("--method", default="slot-attention", choices=["slot-attention", "soft-kmeans", "kmeans"])
     p.add_argument("--remove", type=_index_list, help="slots to remove from the composite, e.g. 2,3")
-    p.add_argument("--reconverge", type=int, default=0, metavar="N",
+    p.add_argument("--reconverge", type=_positive, default=0, metavar="N",
                    help="after --remove, let the other slots iterate N more times")
-    p.add_argument("--swap-with", help="another image: exchange slots with it (see --swap)")
-    p.add_argument("--swap", type=_slot_pair, help="i:j — slot i of each input takes slot j of --swap-with")
+    p.add_argument("--swap-with", help="a donor image (see --swap); its own outputs are not written")
+    p.add_argument("--swap", type=_slot_pair,
+                   help="i:j — slot i of each input is replaced by slot j of --swap-with, and re-decoded")
     p.add_argument("--gif", action="store_true", help="also write attention.gif over the iterations")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--max-pixels", type=_positive, default=64_000_000, help="refuse larger images")
@@ -228,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(["gui"])
     try:
         return args.func(args)
-    except SlotviewerError as exc:
+    except (SlotviewerError, OSError) as exc:
         print(f"slotviewer: error: {exc}", file=sys.stderr)
         return 1
 

@@ -81,11 +81,15 @@ def run_inputs(inputs: list[str], out: Path, options: RunOptions) -> int:
             if target.exists() and not options.overwrite:
                 raise SlotviewerError(f"{target}: already exists (use --overwrite to replace it)")
             trace = process(engine, path, options, donor)
-            extra = {"input": str(path), "input_sha256": _sha256(path),
-                     "swap_with": options.swap_with, "swap": options.swap}
+            extra = {"input": str(path), "input_sha256": _sha256(path)}
+            if donor is not None:
+                extra |= {"swap_with": options.swap_with, "swap_with_sha256": _sha256(Path(options.swap_with)),
+                          "swap_with_seed": donor.provenance["seed"], "swap": options.swap}
             write_trace(trace, target, overwrite=options.overwrite, gif=options.gif, extra=extra)
-        except SlotviewerError as exc:
+        except Exception as exc:  # one bad input must not stop the others  # noqa: BLE001
             failures += 1
-            message = str(exc) if str(path) in str(exc) or str(target) in str(exc) else f"{path}: {exc}"
+            text = str(exc) if isinstance(exc, SlotviewerError) else f"{type(exc).__name__}: {exc}".strip()
+            text = text.splitlines()[0] if text else type(exc).__name__
+            message = text if str(path) in text or str(target) in text else f"{path}: {text}"
             tqdm.write(f"slotviewer: error: {message}", file=sys.stderr)
     return 1 if failures else 0

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
@@ -59,7 +60,7 @@ def pick_device(requested: str) -> torch.device:
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if requested == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("CUDA was requested but torch cannot use a GPU here")
+        raise SlotviewerError("device 'cuda' requested, but torch cannot use a GPU here")
     return torch.device(requested)
 
 
@@ -157,7 +158,7 @@ class Trainer:
         model draws Gaussian slots. Returns the names of tensors that were not copied."""
         try:
             source = {k.removeprefix("model."): v for k, v in load_file(path).items() if not k.startswith("optim.")}
-        except (OSError, ValueError) as exc:
+        except (SafetensorError, OSError, ValueError) as exc:
             raise ModelFileError(f"{path}: cannot warm-start from it ({exc})") from None
         own = self.model.state_dict()
         if "slot_attention.slots_init" in source and "slot_attention.slots_mu" in own:
@@ -178,7 +179,10 @@ class Trainer:
 
     def _load_state(self) -> None:
         meta = self._read_checkpoint()
-        tensors = load_file(str(self.ckpt))
+        try:
+            tensors = load_file(str(self.ckpt))
+        except (SafetensorError, OSError) as exc:
+            raise ModelFileError(f"{self.ckpt}: cannot resume ({exc})") from None
         self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
         optim_state = {}
         for key, value in tensors.items():

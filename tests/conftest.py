@@ -3,7 +3,6 @@
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
 
 from pathlib import Path  # noqa: E402
 

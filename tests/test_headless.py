@@ -106,3 +106,13 @@ def test_run_with_k_means_and_onnx(tiny_model: Path, inputs: Path, tmp_path: Pat
                "--backend", "onnx") == 0
     record = json.loads((tmp_path / "ort" / "scene" / "trace.json").read_text())
     assert record["backend"] == "onnx" and record["device"] == "CPUExecutionProvider"
+
+
+def test_unwritable_output_is_one_line_per_input(tiny_model: Path, inputs: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "out"
+    blocker.write_text("a file where the output folder should go")
+    code = run(str(inputs / "scene.png"), str(inputs / "wide.jpg"), "--out", str(blocker), "--model", str(tiny_model))
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("slotviewer: error:") == 2
+    assert "Traceback" not in err and "scene.png" in err and "wide.jpg" in err

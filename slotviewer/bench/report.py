@@ -91,7 +91,7 @@ def run_bench(model: str, as_json: bool = False, repeats: int = 20, only: str | 
                 print(f"SlotAttention {r['shape']}: lucidrains {r['lucidrains_ms']:.2f} ms, slotviewer "
                       f"{r['slotviewer_ms']:.2f} ms → {r['speedup']:.2f}× (max|Δ| {r['max_abs_diff']:.1e})")
     if only == "gui":
-        from slotviewer.bench.gui import bench_gui
+        from slotviewer.gui.bench import bench_gui
 
         results["gui"] = r = bench_gui(model)
         if not as_json:

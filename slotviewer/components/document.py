@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from slotviewer.engine.trace import Trace, composite
+
+MAX_DECODED = 256
+
+
+def _slot_key(slots: np.ndarray) -> bytes:
+    return hashlib.blake2b(np.ascontiguousarray(slots, np.float32).tobytes(), digest_size=16).digest()
 
 
 @dataclass(frozen=True)
@@ -40,10 +47,9 @@ class Document:
     original: Trace | None = None
     iteration: int = -1  # -1 = the last iteration
     method: str | None = None  # run with this method instead of the panel's (side-by-side comparison)
-    # (id of the slot history, t) -> (that history itself, rgb, alpha logits); holding the history keeps
-    # its id from being reused by another array while the entry exists
-    _decoded: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict,
-                                                                                     repr=False)
+    # decoded slots keyed by the slot values themselves, so edits that leave an iteration's slots alone
+    # (a swap changes only the last one) reuse its decode; oldest entries go first
+    _decoded: dict[bytes, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
 
     @property
     def name(self) -> str:
@@ -62,8 +68,7 @@ class Document:
         return trace.iterations if self.iteration < 0 else min(self.iteration, trace.iterations)
 
     def _cached(self, trace: Trace, t: int) -> tuple[np.ndarray, np.ndarray] | None:
-        entry = self._decoded.get((id(trace.slots), t))
-        return entry[1:] if entry is not None and entry[0] is trace.slots else None
+        return self._decoded.get(_slot_key(trace.slots[t]))
 
     def needs_decode(self, t: int) -> bool:
         trace = self.trace
@@ -71,7 +76,9 @@ class Document:
                 and trace.provenance.get("method", "slot-attention") == "slot-attention")
 
     def store_decoded(self, trace: Trace, t: int, rgb: np.ndarray, alpha_logits: np.ndarray) -> None:
-        self._decoded[(id(trace.slots), t)] = (trace.slots, rgb, alpha_logits)
+        self._decoded[_slot_key(trace.slots[t])] = (rgb, alpha_logits)
+        while len(self._decoded) > MAX_DECODED:
+            del self._decoded[next(iter(self._decoded))]
 
     def view(self, t: int | None = None) -> IterationView | None:
         """The state at iteration `t` (default: the scrubbed one), or None while its decode is pending."""

@@ -31,7 +31,7 @@ class FolderDataset:
                 mask_path = mask_dir / path.name
                 if not mask_path.exists():
                     raise InputError(f"{mask_path}: mask missing for {path.name}")
-                masks.append(_load(mask_path, resolution, "L", Image.NEAREST))
+                masks.append(_load(mask_path, resolution, None, Image.NEAREST))
         self.images = np.stack(images)
         self.masks = np.stack(masks) if self.has_masks else None
 
@@ -42,10 +42,15 @@ class FolderDataset:
         return self.images[indices], None if self.masks is None else self.masks[indices]
 
 
-def _load(path: Path, resolution: int, mode: str, resample: Image.Resampling) -> np.ndarray:
+def _load(path: Path, resolution: int, mode: str | None, resample: Image.Resampling) -> np.ndarray:
+    """`mode=None` keeps label values as stored (palette indices, 8/16-bit integers)."""
     try:
         with Image.open(path) as im:
-            im = im.convert(mode) if im.mode != mode else im
-            return np.asarray(im.resize((resolution, resolution), resample))
+            if mode is not None and im.mode != mode:
+                im = im.convert(mode)
+            elif mode is None and im.mode not in ("L", "P", "I", "I;16"):
+                raise InputError(f"{path}: a label map must be 8/16-bit grey or palette, not {im.mode}")
+            labels = np.asarray(im.resize((resolution, resolution), resample))
+            return labels if mode is not None else labels.astype(np.int32)
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise InputError(f"{path}: cannot read image ({exc})") from None

@@ -61,9 +61,9 @@ class Engine:
         """Learned initial queries fix K; Gaussian slots let K be chosen per run."""
         return self.config.slot_init == "learned"
 
-    def _slot_count(self, slots: int | None) -> int:
+    def _slot_count(self, slots: int | None, method: str = "slot-attention") -> int:
         k = self.config.num_slots if slots is None else int(slots)
-        if self.fixed_slots and k != self.config.num_slots:
+        if self.fixed_slots and k != self.config.num_slots and method == "slot-attention":
             raise SlotviewerError(f"{self.backend.model_name} learned {self.config.num_slots} slot queries; "
                                   f"it cannot run with {k} slots")
         if not 1 <= k <= MAX_SLOTS:
@@ -75,19 +75,19 @@ class Engine:
         """Run one image (any size, RGB/RGBA/grey, uint8/uint16/float) into a `Trace`."""
         if method not in METHODS:
             raise SlotviewerError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
-        k, t = self._slot_count(slots), self.config.iters if iters is None else int(iters)
+        k, t = self._slot_count(slots, method), self.config.iters if iters is None else int(iters)
         if not 0 <= t <= 50:
             raise SlotviewerError(f"iterations must be 0..50, got {t}")
         seed = new_seed() if seed is None else int(seed)
         start = time.perf_counter()
         x, display = model_input(image, self.config.resolution)
         prepared = time.perf_counter()
-        noise = slot_noise(seed, 1, k, self.config.slot_dim)
         if method == "slot-attention":
-            result = self.backend.forward(x[None], noise, t)
+            result = self.backend.forward(x[None], slot_noise(seed, 1, k, self.config.slot_dim), t)
             trace = self._trace(result, display)
-        else:
-            result = self.backend.forward(x[None], noise, 0)
+        else:  # only the encoder features matter; the model's own K is what its graph accepts
+            result = self.backend.forward(x[None], slot_noise(seed, 1, self.config.num_slots,
+                                                               self.config.slot_dim), 0)
             trace = self._kmeans_trace(result.features[0], x, display, k, t, seed, soft=method == "soft-kmeans")
         done = time.perf_counter()
         provenance = self.provenance() | {"K": k, "T": t, "seed": seed, "method": method}
@@ -142,6 +142,7 @@ class Engine:
     def iterate(self, features: np.ndarray, slots: np.ndarray, iters: int) -> tuple[np.ndarray, np.ndarray]:
         """Continue Slot Attention from `slots [K, D]` on `features [N, D]`: (attention `[T, K, h, w]`,
         slots `[T+1, K, D]`)."""
-        attention, history = self.backend.iterate(features[None], np.asarray(slots, np.float32)[None], iters)
+        slots = np.asarray(slots, np.float32)
+        attention, history = self.backend.iterate(features[None], slots[None], iters)
         f = self.config.feature_size
-        return attention[:, 0].reshape(iters, -1, f, f), history[:, 0]
+        return attention[:, 0].reshape(iters, len(slots), f, f), history[:, 0]

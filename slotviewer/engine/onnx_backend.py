@@ -118,10 +118,26 @@ class OnnxBackend:
         raise ModelFileError(f"{full_path}: no 'slotviewer.config' metadata and no {json_path.name} beside it")
 
     def _check_shapes(self, path: Path) -> None:
-        image = self.full.get_inputs()[[i.name for i in self.full.get_inputs()].index("image")].shape
-        r = self.config.resolution
-        if list(image[1:]) != [3, r, r]:
-            raise ModelFileError(f"{path}: image input has shape {image}, the config expects [batch, 3, {r}, {r}]")
+        """Static dimensions must agree with the config, so a mismatched model fails here, clearly."""
+        cfg = self.config
+        r, d, n = cfg.resolution, cfg.slot_dim, cfg.feature_size**2
+        # (graph, tensor, axis, expected, meaning); dynamic (named) axes are not checked
+        expectations = [
+            (self.full, "image", 1, 3, "3 colour channels"), (self.full, "image", 2, r, f"resolution {r}"),
+            (self.full, "image", 3, r, f"resolution {r}"), (self.full, "noise", 2, d, f"slot size {d}"),
+            (self.full, "attention", 3, n, f"{n} feature positions"),
+            (self.decoder, "slots", 2, d, f"slot size {d}"),
+        ]
+        if self.step is not None:
+            expectations += [(self.step, "features", 1, n, f"{n} feature positions"),
+                             (self.step, "features", 2, d, f"feature size {d}")]
+        for session, name, axis, expected, meaning in expectations:
+            shapes = {t.name: t.shape for t in (*session.get_inputs(), *session.get_outputs())}
+            value = shapes[name][axis]
+            if isinstance(value, int) and value != expected:
+                graph = Path(session._model_path).name if hasattr(session, "_model_path") else path.name
+                raise ModelFileError(f"{graph}: '{name}' has {value} on axis {axis}; the model config expects "
+                                     f"{expected} ({meaning}), shape {shapes[name]}")
 
     def _exported_iters(self) -> int:
         shape = self.full.get_outputs()[[o.name for o in self.full.get_outputs()].index("attention")].shape

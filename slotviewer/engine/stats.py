@@ -14,5 +14,6 @@ def slot_movement(trace: Trace) -> np.ndarray:
 
 def attention_entropy(trace: Trace) -> np.ndarray:
     """`[T]`: mean over positions of the entropy (nats) of the slot distribution — low = decided."""
-    a = trace.attention.reshape(trace.iterations, trace.num_slots, -1).clip(1e-12, 1.0)
+    t, k, h, w = trace.attention.shape
+    a = trace.attention.reshape(t, k, h * w).clip(1e-12, 1.0)
     return -(a * np.log(a)).sum(axis=1).mean(axis=1)

@@ -56,12 +56,12 @@ def swap(engine: Engine, a: Trace, i: int, b: Trace, j: int) -> tuple[Trace, Tra
     _require_slot_attention(a, b)
     _check_index(a, i)
     _check_index(b, j)
-    if a is b:
-        slots = a.slots[-1].copy()
-        slots[[i, j]] = slots[[j, i]]
-        enabled = list(a.enabled)
-        enabled[i], enabled[j] = enabled[j], enabled[i]
-        out = with_final_slots(engine, a, slots, f"swap slot {i} <-> slot {j}").replace(enabled=tuple(enabled))
+    if a is b:  # only a re-ordering: permute every per-slot array, nothing to decode
+        order = np.arange(a.num_slots)
+        order[[i, j]] = order[[j, i]]
+        out = a.replace(slots=a.slots[:, order], attention=a.attention[:, order], rgb=a.rgb[order],
+                        alpha_logits=a.alpha_logits[order], enabled=tuple(np.array(a.enabled)[order].tolist()),
+                        edits=(*a.edits, f"swap slot {i} <-> slot {j}"))
         return out, out
     sa, sb = a.slots[-1].copy(), b.slots[-1].copy()
     sa[i], sb[j] = b.slots[-1][j], a.slots[-1][i]
@@ -84,6 +84,8 @@ def reconverge(engine: Engine, trace: Trace, iters: int = 3) -> Trace:
     features, so they compete for the pixels the removed slots held. The result has only the kept
     slots; its history covers the new iterations."""
     _require_slot_attention(trace)
+    if iters < 1:
+        raise SlotviewerError(f"re-converge needs at least one iteration, got {iters}")
     keep = np.flatnonzero(trace.enabled)
     if len(keep) == 0:
         raise SlotviewerError("no slots left to re-converge: enable at least one")

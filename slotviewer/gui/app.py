@@ -10,6 +10,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
+from slotviewer.errors import SlotviewerError
 from slotviewer.gui.main_window import MainWindow
 from slotviewer.gui.theme import apply_theme
 
@@ -28,10 +29,16 @@ def create_window(settings: QSettings | None = None) -> MainWindow:
 
 
 def wait_until_rendered(app: QApplication, window: MainWindow, iteration: int | None, timeout: float = 120) -> bool:
-    """Process events until image A is shown at the wanted iteration with everything decoded."""
+    """Process events until image A is shown at the wanted iteration with everything decoded.
+
+    Raises `SlotviewerError` as soon as the worker reports an error (a bad model or image)."""
+    errors: list[str] = []
+    window.worker.sigError.connect(lambda _request, message: errors.append(message))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         app.processEvents()
+        if errors:
+            raise SlotviewerError(errors[0])
         document = window.session.documents["A"]
         if document is not None and document.trace is not None and window.worker.pending() == 0:
             t = document.trace.iterations if iteration is None else min(iteration, document.trace.iterations)
@@ -69,9 +76,14 @@ def main(path: str | None = None, screenshot: str | None = None, iteration: int 
         window.open_path(str(start))
     if not screenshot:
         return app.exec()
-    if not wait_until_rendered(app, window, iteration):
-        print("slotviewer: error: the window did not finish rendering in time", file=sys.stderr)
-        return 1
+    try:
+        if start is None:
+            raise SlotviewerError("nothing to show: give an image path (no sample scene for this model)")
+        if not wait_until_rendered(app, window, iteration):
+            raise SlotviewerError("the window did not finish rendering in time")
+    except SlotviewerError:
+        window.close()
+        raise
     if hide:
         trace = window.session.documents["A"].trace
         window.set_enabled("A", [i not in hide for i in range(trace.num_slots)])

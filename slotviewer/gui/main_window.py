@@ -32,7 +32,8 @@ from slotviewer.components.session import Session
 from slotviewer.engine import Engine, Trace, surgery
 from slotviewer.engine.stability import Stability, stability
 from slotviewer.engine.stats import attention_entropy, slot_movement
-from slotviewer.gui.qt_controls import QtControls
+from slotviewer.errors import SlotviewerError
+from slotviewer.gui.qt_controls import OPEN_MODEL, QtControls
 from slotviewer.gui.qt_images import QtImagePanel
 from slotviewer.gui.qt_iteration_bar import QtIterationBar
 from slotviewer.gui.qt_plots import QtConvergencePlots
@@ -96,6 +97,7 @@ class MainWindow(QMainWindow):
         self.opacity = 0.45
         self._generation = 0
         self._stability: Stability | None = None
+        self._model_index = 0
         self.render_ms: list[float] = []
 
         self.worker_thread = WorkerThread()
@@ -230,6 +232,9 @@ class MainWindow(QMainWindow):
                 box.setCurrentText(str(value))
                 box.blockSignals(False)
         self.controls.opacity.setValue(int(s.value("opacity", 45)))
+        run = s.value("run")
+        if isinstance(run, dict):
+            self.controls.restore_run_params(run)
         self._refresh_recent()
 
     def save_settings(self) -> None:
@@ -240,6 +245,7 @@ class MainWindow(QMainWindow):
         s.setValue("backend", self.controls.backend.currentText())
         s.setValue("device", self.controls.device.currentText())
         s.setValue("opacity", self.controls.opacity.value())
+        s.setValue("run", self.controls.run_params())
         s.sync()
 
     def closeEvent(self, event) -> None:  # noqa: ANN001, N802 (Qt API)
@@ -267,6 +273,10 @@ class MainWindow(QMainWindow):
     # --- engine ----------------------------------------------------------------------------------------------
     def load_engine(self) -> None:
         c = self.controls
+        if c.model.currentText() == OPEN_MODEL:
+            self.status("no model: use File → Open model… (or train one with `slotviewer train`)")
+            return
+        self._model_index = c.model.currentIndex()
         self.status(f"loading {c.model.currentText()} on {c.backend.currentText()}…")
         self.worker.load(c.model.currentText(), c.backend.currentText(), c.device.currentText())
 
@@ -282,11 +292,12 @@ class MainWindow(QMainWindow):
     def open_model_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open model", str(Path.home()),
                                               "Models (*.safetensors *.onnx)")
-        if not path:
-            self.controls.model.setCurrentIndex(0)
+        if not path:  # back to the model that is really running
+            self.controls.model.setCurrentIndex(self._model_index)
             return
-        if path.endswith(".onnx"):
-            self.controls.backend.setCurrentText("onnx")
+        self.controls.backend.blockSignals(True)
+        self.controls.backend.setCurrentText("onnx" if path.endswith(".onnx") else "torch")
+        self.controls.backend.blockSignals(False)
         self.controls.add_model(path)
         self.load_engine()
 
@@ -416,9 +427,14 @@ class MainWindow(QMainWindow):
             if self.session.documents[name] is document:
                 self.render(name)
         elif kind == "edit":
+            before = rest[0]
+            if any(self.session.documents[n] is None or self.session.documents[n].trace is not t
+                   for n, t in before.items()):
+                self.status("an edit was dropped: its image changed while it was computed")
+                return
             self.session.edit(result)
             for changed in result:
-                self._after_new_trace(changed, keep_iteration=False)
+                self._after_new_trace(changed)
             self._update_undo_actions()
         elif kind == "stability":
             self._show_stability(result)
@@ -431,12 +447,14 @@ class MainWindow(QMainWindow):
     def _on_busy(self, busy: bool) -> None:
         self.busy.setVisible(busy)
 
-    def _after_new_trace(self, name: str, keep_iteration: bool = False) -> None:
+    def _after_new_trace(self, name: str) -> None:
         document = self.session.documents[name]
         trace = document.trace
-        document.iteration = -1
         if name == "A":
+            document.iteration = -1
             self.iteration_bar.set_range(trace.iterations)
+        else:  # B follows the scrubber
+            document.iteration = min(self.iteration_bar.iteration, trace.iterations)
         self.views[name].slots.set_slots(slot_colours(trace.num_slots))
         if trace.iterations and any(document.needs_decode(t) for t in range(trace.iterations)):
             self.worker.submit(Request(f"decode:{name}", lambda e: e.decode_iterations(trace),
@@ -509,11 +527,14 @@ class MainWindow(QMainWindow):
             f"{(result.agreement == 1).mean():.0%} of pixels always agree")
 
     # --- surgery -----------------------------------------------------------------------------------------
-    def _edit(self, name: str, job, label: str) -> None:  # noqa: ANN001
-        if self.session.documents[name] is None or self.session.documents[name].trace is None:
+    def _edit(self, name: str, job, label: str, inputs: tuple[str, ...] = ()) -> None:  # noqa: ANN001
+        """Run an edit on the worker; its result is dropped if any input trace changed meanwhile."""
+        names = inputs or (name,)
+        if any(self.session.documents[n] is None or self.session.documents[n].trace is None for n in names):
             return
+        before = {n: self.session.documents[n].trace for n in names}
         self.status(label)
-        self.worker.submit(Request(f"edit:{name}", job, ("edit", name)))
+        self.worker.submit(Request(f"edit:{name}", job, ("edit", name, before)))
 
     def set_enabled(self, name: str, enabled: list[bool] | None) -> None:
         """Toggle slots: instant, on the GUI thread (no decode needed)."""
@@ -559,7 +580,7 @@ class MainWindow(QMainWindow):
             job = lambda e: {target: surgery.swap(e, ta, i, ta, j)[0]}  # noqa: E731
         else:
             job = lambda e: dict(zip((source, target), surgery.swap(e, ta, i, tb, j), strict=True))  # noqa: E731
-        self._edit(target, job, "transplanting…" if transplant else "swapping…")
+        self._edit(target, job, "transplanting…" if transplant else "swapping…", (source, target))
 
     def _dropped_slot(self, target: str, source: str, i: int, j: int, transplant: bool) -> None:
         self.swap_slots(source, i, target, j, transplant)
@@ -601,8 +622,14 @@ class MainWindow(QMainWindow):
         if self.engine.fixed_slots:
             params["slots"] = None
 
+        cancelled = self.worker.cancelled
+
         def job(engine: Engine) -> Stability:
-            traces = [engine.run(image, seed=s, **params) for s in seeds]
+            traces = []
+            for s in seeds:
+                if cancelled.is_set():
+                    raise SlotviewerError("stability check cancelled")
+                traces.append(engine.run(image, seed=s, **params))
             return stability([t.labels() for t in traces], seeds, traces[0].num_slots)
 
         self.status(f"running {runs} seeds…")
@@ -615,12 +642,17 @@ class MainWindow(QMainWindow):
             self.error("nothing to export yet")
             return
         folder = QFileDialog.getExistingDirectory(self, "Export results into", self._last_folder())
-        if folder:
-            self.export_to(Path(folder))
+        if not folder:
+            return
+        target = Path(folder) / (Path(document.source).stem or "image")
+        if target.exists() and QMessageBox.question(self, "slotviewer", f"{target} exists. Replace it?") \
+                != QMessageBox.StandardButton.Yes:
+            return
+        self.export_to(Path(folder))
 
     def export_to(self, folder: Path) -> None:
         """Write what `slotviewer run` writes (current edits included), a PNG of the window and the GIF."""
-        from slotviewer.io.atomic import write_with
+        from slotviewer.data.export import png_bytes
         from slotviewer.io.export import write_trace
 
         document = self.session.documents["A"]
@@ -630,10 +662,9 @@ class MainWindow(QMainWindow):
         target = folder / stem
 
         def job(_engine: Engine) -> Path:
-            from PIL import Image
-
-            write_trace(trace, target, overwrite=True, gif=True, extra={"input": document.source})
-            write_with(target / "view.png", lambda tmp: Image.fromarray(window).save(tmp, format="PNG"))
+            view = png_bytes(window)
+            write_trace(trace, target, overwrite=True, gif=True, extra={"input": document.source},
+                        files={"view.png": view})
             return target
 
         self.worker.submit(Request("export", job, ("export", "A"), needs_engine=False))
@@ -648,7 +679,12 @@ class MainWindow(QMainWindow):
         from slotviewer.io.atomic import write_with
 
         image = self.grab().toImage()
-        write_with(Path(path), lambda tmp: image.save(str(tmp), "PNG"))
+
+        def save(tmp: Path) -> None:
+            if not image.save(str(tmp), "PNG"):
+                raise SlotviewerError(f"{path}: cannot write the screenshot")
+
+        write_with(Path(path), save)
         self.status(f"wrote {path}")
 
     # --- messages and theme -----------------------------------------------------------------------------

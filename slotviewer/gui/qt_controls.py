@@ -159,6 +159,12 @@ class QtControls(QWidget):
         return {"slots": self.slots.value(), "iters": self.iters.value(), "seed": self.seed.value(),
                 "method": METHOD_LABELS[self.method.currentText()]}
 
+    def restore_run_params(self, params: dict) -> None:
+        """Last session's K, T, seed and method (K and T are replaced by a model's defaults on load)."""
+        self.seed.setValue(int(params.get("seed", 0)))
+        label = {v: k for k, v in METHOD_LABELS.items()}.get(params.get("method", ""), "slot attention")
+        self.method.setCurrentText(label)
+
     def set_model_defaults(self, num_slots: int, iters: int, fixed_slots: bool) -> None:
         for box, value in ((self.slots, num_slots), (self.iters, iters)):
             box.blockSignals(True)

@@ -43,14 +43,27 @@ class EngineWorker(QObject):
         self._order: list[str] = []
         self.engine: Engine | None = None
         self._load_args: tuple[str, str, str] | None = None
+        self.cancelled = threading.Event()  # long jobs (stability) check it between runs
         self._sigWake.connect(self._drain)
 
     # --- called from the GUI thread -------------------------------------------------------------
     def load(self, model: str, backend: str, device: str) -> None:
-        """Load (or switch) the model/backend/device before any later request runs."""
+        """Load (or switch) the model/backend/device before any later request runs. Waiting work that
+        was built on the old model's traces is dropped (file reads stay): it would decode old slots with
+        the new decoder."""
         with self._lock:
             self._load_args = (model, backend, device)
+            self._order = [key for key in self._order if not self._pending[key].needs_engine]
+            self._pending = {key: self._pending[key] for key in self._order}
         self._sigWake.emit()
+
+    def cancel_all(self) -> None:
+        """Drop waiting work and ask a running job to stop at its next check (`cancelled`)."""
+        with self._lock:
+            self._pending.clear()
+            self._order.clear()
+            self._load_args = None
+        self.cancelled.set()
 
     def submit(self, request: Request) -> None:
         with self._lock:
@@ -90,6 +103,10 @@ class EngineWorker(QObject):
         except SlotviewerError as exc:
             self.sigError.emit(None, str(exc))
             return
+        except Exception as exc:  # a broken model file must not kill the worker  # noqa: BLE001
+            traceback.print_exc()
+            self.sigError.emit(None, f"{model}: cannot load ({type(exc).__name__}: {exc})")
+            return
         self.sigEngineLoaded.emit(self.engine)
 
     def _run(self, request: Request) -> None:
@@ -118,5 +135,7 @@ class WorkerThread:
         self.thread.start()
 
     def stop(self) -> None:
+        """Cancel waiting work, let the running job finish (or stop at a check), then end the thread."""
+        self.worker.cancel_all()
         self.thread.quit()
-        self.thread.wait(5000)
+        self.thread.wait()

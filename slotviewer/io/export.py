@@ -64,8 +64,12 @@ def attention_gif(trace: Trace) -> bytes:
 
 
 def write_trace(trace: Trace, out_dir: str | Path, *, overwrite: bool = False, gif: bool = False,
-                extra: dict[str, Any] | None = None) -> Path:
-    """Write all outputs of `trace` into `out_dir` (created; replaced only with `overwrite`)."""
+                extra: dict[str, Any] | None = None, files: dict[str, bytes] | None = None) -> Path:
+    """Write all outputs of `trace` into `out_dir` (created; replaced only with `overwrite`).
+
+    `extra` goes into trace.json; `files` are further files (name → bytes) written in the same
+    atomic step, such as the GUI's screenshot of the view.
+    """
     out_dir = Path(out_dir)
     if out_dir.exists() and not overwrite:
         raise OutputExistsError(f"{out_dir}: already exists (use --overwrite to replace it)")
@@ -73,6 +77,8 @@ def write_trace(trace: Trace, out_dir: str | Path, *, overwrite: bool = False, g
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.", suffix=".tmp"))
     try:
         _write_into(trace, tmp, gif, extra or {})
+        for name, data in (files or {}).items():
+            (tmp / name).write_bytes(data)
         if out_dir.exists():
             old = out_dir.with_name(f".{out_dir.name}.old")
             shutil.rmtree(old, ignore_errors=True)

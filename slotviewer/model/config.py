@@ -91,3 +91,4 @@ class ModelCard:
     fg_ari: dict[str, float] = field(default_factory=dict)
     commit: str = ""
     notes: str = ""
+    curve: list[list[float]] = field(default_factory=list)  # [minutes, FG-ARI on 256 scenes] during training

@@ -53,3 +53,20 @@ def test_shapes_follow_the_spec() -> None:
     for image, mask in zip(images, masks, strict=True):
         bg = image[mask == 0][0]
         assert bg[0] == bg[1] == bg[2], "grey background"
+
+
+def test_folder_dataset_keeps_palette_label_ids(tmp_path) -> None:  # noqa: ANN001
+    from PIL import Image
+
+    from slotviewer.data import FolderDataset
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "images" / "x.png")
+    labels = np.zeros((8, 8), np.uint8)
+    labels[2:5, 2:5] = 7
+    mask = Image.fromarray(labels, mode="P")
+    mask.putpalette([0, 0, 0] * 7 + [250, 10, 10] + [0, 0, 0] * 248)
+    mask.save(tmp_path / "masks" / "x.png")
+    data = FolderDataset(tmp_path, 8)
+    assert set(np.unique(data.masks)) == {0, 7}

@@ -77,3 +77,18 @@ def test_onnx_backend_and_cli_work_without_torch(tiny_model: Path, tmp_path: Pat
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "out" / "in" / "labels.png").exists()
+
+
+def test_static_dimensions_must_match_the_config(tiny_model: Path, tmp_path: Path) -> None:
+    import json
+
+    for suffix in (".onnx", ".decoder.onnx", ".step.onnx"):
+        proto = onnx.load(str(tiny_model) + suffix)
+        for prop in proto.metadata_props:
+            if prop.key == "slotviewer.config":
+                config = json.loads(prop.value)
+                config["slot_dim"] = 32
+                prop.value = json.dumps(config)
+        onnx.save(proto, str(tmp_path / "wrong") + suffix)
+    with pytest.raises(ModelFileError, match=r"'noise' has 16 on axis 2; the model config expects 32 \(slot size 32\)"):
+        Engine.load(tmp_path / "wrong.onnx", "onnx")

@@ -63,3 +63,17 @@ def test_surgery_errors(engine: Engine, scene: np.ndarray) -> None:
         surgery.reconverge(engine, surgery.set_enabled(trace, [False] * trace.num_slots))
     with pytest.raises(SlotviewerError, match="k-means"):
         surgery.swap(engine, engine.run(scene, method="kmeans"), 0, trace, 0)
+
+
+def test_swap_within_permutes_the_whole_history(engine: Engine, scene: np.ndarray) -> None:
+    trace = surgery.remove(engine.run(scene, seed=8), [0])
+    swapped, _ = surgery.swap(engine, trace, 0, trace, 1)
+    np.testing.assert_array_equal(swapped.attention[:, 0], trace.attention[:, 1])
+    np.testing.assert_array_equal(swapped.slots[:, 1], trace.slots[:, 0])
+    assert swapped.enabled == (True, False, True)
+    np.testing.assert_allclose(swapped.composite(), trace.composite(), atol=1e-6)
+
+
+def test_reconverge_needs_an_iteration(engine: Engine, scene: np.ndarray) -> None:
+    with pytest.raises(SlotviewerError, match="at least one iteration"):
+        surgery.reconverge(engine, engine.run(scene, seed=0), iters=0)

@@ -31,3 +31,16 @@ def test_screenshot_without_torch(tiny_model: Path, images: list[Path], tmp_path
     shot = np.asarray(Image.open(out))
     assert shot.shape[0] >= 900 and shot.shape[1] >= 1500
     assert shot.std() > 10, "the window shows something"
+
+
+def test_screenshot_of_a_broken_image_fails_fast_with_one_line(tiny_model: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"garbage" * 10)
+    result = subprocess.run(
+        [sys.executable, "-m", "slotviewer.cli", "gui", str(bad), "--model", str(tiny_model.with_suffix(".onnx")),
+         "--backend", "onnx", "--screenshot", str(tmp_path / "shot.png")],
+        capture_output=True, text=True, timeout=120,
+        env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "QT_QPA_PLATFORM": "offscreen"})
+    assert result.returncode == 1
+    assert "slotviewer: error: " in result.stderr and "bad.png: not an image" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "shot.png").exists()
