@@ -377,6 +377,7 @@ class MainWindow(QMainWindow):
     def show_image(self, image: np.ndarray, source: str, document: str = "A") -> None:
         """The one entry point for pixels (files, clipboard, and live frames): show them and run."""
         self.session.open(document, Document(source, image))
+        self.status(f"{source}: {image.shape[1]}×{image.shape[0]}, running…")
         self.views[document].show()
         self.views[document].input.set_image(resize_uint8(_display(image), *image.shape[:2]))
         self.run_document(document)

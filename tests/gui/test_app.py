@@ -44,3 +44,12 @@ def test_screenshot_of_a_broken_image_fails_fast_with_one_line(tiny_model: Path,
     assert result.returncode == 1
     assert "slotviewer: error: " in result.stderr and "bad.png: not an image" in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "shot.png").exists()
+
+
+def test_themes(qapp) -> None:  # noqa: ANN001
+    from slotviewer.gui.theme import apply_theme
+
+    apply_theme("Dark")
+    assert qapp.palette().window().color().lightness() < 100
+    apply_theme("Light")
+    assert qapp.palette().window().color().lightness() > 150
