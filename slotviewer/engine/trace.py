@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,8 +67,24 @@ class Trace:
         return masked_alpha(self.alpha_logits, self._mask(enabled))
 
     def composite(self, enabled: np.ndarray | None = None) -> np.ndarray:
-        """The reconstruction `[R, R, 3]` from the enabled slots only: Σ alpha·rgb."""
-        return composite(self.rgb, self.alpha_logits, self._mask(enabled))
+        """The reconstruction `[R, R, 3]` from the enabled slots only: Σ alpha·rgb.
+
+        Follows a slider: the exponentials and exp·rgb are computed once per trace, so a re-composite
+        is two sums and a division over the enabled slots (exact softmax where they underflow).
+        """
+        mask = self._mask(enabled)
+        if not mask.any():
+            return np.zeros(self.rgb.shape[1:], np.float32)
+        weights, weighted_rgb = self._exp_weights
+        denominator = weights[mask].sum(axis=0)
+        if denominator.min() < 1e-30:  # every enabled slot underflowed somewhere: do it exactly
+            return composite(self.rgb, self.alpha_logits, mask)
+        return weighted_rgb[mask].sum(axis=0) / denominator[..., None]
+
+    @functools.cached_property
+    def _exp_weights(self) -> tuple[np.ndarray, np.ndarray]:
+        weights = np.exp(self.alpha_logits - self.alpha_logits.max(axis=0, keepdims=True))
+        return weights, weights[..., None] * self.rgb
 
     def labels(self, enabled: np.ndarray | None = None) -> np.ndarray:
         """Segmentation `[R, R]` (uint8): the enabled slot with the largest alpha at each pixel."""
@@ -75,7 +92,11 @@ class Trace:
         return logits.argmax(axis=0).astype(np.uint8)
 
     def replace(self, **changes: Any) -> Trace:
-        return dataclasses.replace(self, **changes)
+        """A copy with `changes`; keeps the re-composite cache when the decoded slots stay the same."""
+        new = dataclasses.replace(self, **changes)
+        if "_exp_weights" in self.__dict__ and not {"rgb", "alpha_logits"} & set(changes):
+            new.__dict__["_exp_weights"] = self.__dict__["_exp_weights"]
+        return new
 
 
 def masked_alpha(alpha_logits: np.ndarray, enabled: np.ndarray | None = None) -> np.ndarray:
