@@ -421,6 +421,8 @@ class MainWindow(QMainWindow):
                 return  # the image changed while this ran
             self.session.new_run(name, result)
             self._after_new_trace(name)
+            self.status(f"{name}: {document.name} in {result.timings_ms.get('total', 0):.1f} ms on "
+                        f"{result.provenance.get('device')}")
         elif kind == "decode":
             document, trace = rest
             for t, (rgb, alpha_logits) in enumerate(result):
