@@ -109,7 +109,6 @@ class SlotAttention(nn.Module):
                 slots, attn = self.step(slots, x)
             history.append(slots)
             attention.append(attn)
-        if not attention:  # iters=0: the initial slots alone
-            attention.append(x.new_zeros(0, x.shape[0], slots.shape[1], x.shape[1]))
-            return slots, attention[0], torch.stack(history)
+        if not attention:  # iters=0: the initial slots alone, and no attention yet
+            return slots, x.new_zeros(0, x.shape[0], slots.shape[1], x.shape[1]), torch.stack(history)
         return slots, torch.stack(attention), torch.stack(history)
