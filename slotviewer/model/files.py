@@ -12,13 +12,20 @@ from slotviewer.model.config import ModelCard, ModelConfig
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 
 
-def model_paths(name_or_path: str | Path) -> tuple[Path, Path]:
-    """(weights, json) for a shipped name (`shapes`), a stem (`models/shapes`) or either file."""
+def model_stem(name_or_path: str | Path, suffix: str) -> Path:
+    """The path stem of a model given by shipped name (`shapes`), stem (`models/shapes`) or any of its
+    files. A bare name means the shipped model unless a `name + suffix` file exists here."""
     p = Path(name_or_path)
     if p.suffix in (".safetensors", ".json", ".onnx"):
-        p = p.with_suffix("")
-    elif not p.parent.parts and not p.with_suffix(".safetensors").exists():
-        p = MODELS_DIR / p.name
+        return p.with_suffix("")
+    if not p.parent.parts and not p.with_suffix(suffix).exists():
+        return MODELS_DIR / p.name
+    return p
+
+
+def model_paths(name_or_path: str | Path) -> tuple[Path, Path]:
+    """(weights, json) of a model."""
+    p = model_stem(name_or_path, ".safetensors")
     return p.with_suffix(".safetensors"), p.with_suffix(".json")
 
 
