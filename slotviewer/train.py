@@ -24,6 +24,7 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from slotviewer.data import GENERATORS, FolderDataset, generate
+from slotviewer.engine.torch_backend import resolve_torch_device
 from slotviewer.errors import ModelFileError, SlotviewerError
 from slotviewer.io.atomic import write_text, write_with
 from slotviewer.metrics import fg_ari
@@ -53,15 +54,6 @@ class TrainSettings:
     device: str = "auto"
     init_from: str = ""  # a model or checkpoint whose matching tensors start this run (a curriculum)
     config: dict = field(default_factory=dict)
-
-
-def pick_device(requested: str) -> torch.device:
-    """`auto` means CUDA when torch can really use it; an explicit `cuda` without a GPU is an error."""
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise SlotviewerError("device 'cuda' requested, but torch cannot use a GPU here")
-    return torch.device(requested)
 
 
 def batch_source(settings: TrainSettings, resolution: int) -> Callable[[int], np.ndarray]:
@@ -122,7 +114,7 @@ class Trainer:
         self.s = settings
         if settings.threads:
             torch.set_num_threads(settings.threads)
-        self.device = pick_device(settings.device)
+        self.device = resolve_torch_device(settings.device)
         self.out = Path(settings.out)
         self.ckpt = self.out.with_name(self.out.name + ".train.safetensors")
         self.ckpt_json = self.out.with_name(self.out.name + ".train.json")

@@ -7,7 +7,6 @@ draws the scrubbed iteration. Widgets never call the engine themselves.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -98,7 +97,6 @@ class MainWindow(QMainWindow):
         self._generation = 0
         self._stability: Stability | None = None
         self._model_index = 0
-        self.render_ms: list[float] = []
 
         self.worker_thread = WorkerThread()
         self.worker = self.worker_thread.worker
@@ -498,7 +496,6 @@ class MainWindow(QMainWindow):
         document = self.session.documents[name]
         if document is None or document.trace is None:
             return
-        start = time.perf_counter()
         if position is None:
             frame = _frame(document.view())
         else:
@@ -518,7 +515,6 @@ class MainWindow(QMainWindow):
             a = frame.alpha[k][..., None]
             attention = to_uint8((frame.attention[k] / peak)[..., None] * (colours[k] / 255.0))
             card.set_images(attention, to_uint8(frame.alpha[k]), to_uint8(frame.rgb[k] * a + (1 - a) * 0.15))
-        self.render_ms.append((time.perf_counter() - start) * 1e3)
         self.sigRendered.emit(name)
 
     def _show_stability(self, result: Stability) -> None:
