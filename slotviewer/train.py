@@ -53,6 +53,7 @@ class TrainSettings:
     threads: int = 0
     device: str = "auto"
     init_from: str = ""  # a model or checkpoint whose matching tensors start this run (a curriculum)
+    freeze: tuple[str, ...] = ()  # parameter-name prefixes kept fixed, e.g. ("encoder", "slot_attention")
     config: dict = field(default_factory=dict)
 
 
@@ -127,6 +128,7 @@ class Trainer:
             cfg = ModelConfig.from_dict(settings.config)
         torch.manual_seed(settings.seed)
         self.model = SlotAutoencoder(cfg).to(self.device)
+        self._freeze(settings.freeze)
         self.optim = torch.optim.Adam(self.model.parameters(), lr=settings.lr)
         if resume:
             self._load_state()
@@ -143,6 +145,17 @@ class Trainer:
             return None
         n = min(self.s.eval_samples, len(folder))
         return folder.images[:n], folder.masks[:n]
+
+    def _freeze(self, prefixes: tuple[str, ...]) -> None:
+        """Keep some parts fixed, e.g. to fit a new decoder to a trained encoder without first
+        scrambling the segmentation it already makes with the decoder's early random gradients."""
+        names = [name for name, _ in self.model.named_parameters()]
+        for prefix in prefixes:
+            if not any(name.startswith(prefix) for name in names):
+                raise SlotviewerError(f"--freeze {prefix}: no parameter starts with it "
+                                      f"(parts: {', '.join(sorted({n.split('.')[0] for n in names}))})")
+        for name, param in self.model.named_parameters():
+            param.requires_grad_(not name.startswith(tuple(prefixes)) if prefixes else True)
 
     def warm_start(self, path: str) -> list[str]:
         """Start from another model's weights wherever the shapes match (the convolutions and Slot Attention
@@ -263,7 +276,8 @@ class Trainer:
                                                f", {torch.get_num_threads()} thread(s)"),
             commit=git_commit(),
             notes=f"slot init: {self.model.cfg.slot_init}; lr {self.s.lr}, warm-up {self.s.warmup}"
-            + (f"; warm start from {self.s.init_from}" if self.s.init_from else ""),
+            + (f"; warm start from {self.s.init_from}" if self.s.init_from else "")
+            + (f"; frozen: {', '.join(self.s.freeze)}" if self.s.freeze else ""),
         )
         if eval_samples and self.s.dataset in GENERATORS:
             scores = evaluate(self.model, *generate(self.s.dataset, eval_samples, EVAL_SEED + 1))

@@ -50,3 +50,21 @@ def test_learning_rate_warms_up_then_decays() -> None:
     lrs = [learning_rate(s, step) for step in (0, 50, 99, 200, 299)]
     assert lrs[0] < lrs[1] < lrs[2] == pytest.approx(1e-3)
     assert lrs[2] > lrs[3] > lrs[4] == pytest.approx(1e-3 * 0.5 ** (199 / 100))
+
+
+def test_frozen_parts_stay_fixed_while_the_rest_trains(tmp_path: Path) -> None:
+    """A curriculum: fit a new decoder to a trained encoder and Slot Attention without moving them."""
+    Trainer(settings(tmp_path / "base", 2)).run(final_eval=0)
+    frozen = dataclasses.replace(settings(tmp_path / "m", 3), init_from=str(tmp_path / "base.safetensors"),
+                                 freeze=("encoder", "slot_attention"))
+    Trainer(frozen).run(final_eval=0)
+    before, after = load_model(tmp_path / "base").model.state_dict(), load_model(tmp_path / "m").model.state_dict()
+    for key in before:
+        same = np.array_equal(before[key].numpy(), after[key].numpy())
+        assert same == key.startswith(("encoder", "slot_attention")), key
+
+
+def test_freezing_an_unknown_part_names_the_parts(tmp_path: Path) -> None:
+    bad = dataclasses.replace(settings(tmp_path / "m", 1), freeze=("encodr",))
+    with pytest.raises(SlotviewerError, match="encodr.*decoder, encoder, slot_attention"):
+        Trainer(bad)
