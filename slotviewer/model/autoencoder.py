@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from slotviewer.model.config import ModelConfig
-from slotviewer.model.networks import CoordinateDecoder, Decoder, Encoder, composite
+from slotviewer.model.networks import Decoder, Encoder, composite
 from slotviewer.model.slot_attention import SlotAttention
 
 
@@ -38,7 +38,7 @@ class SlotAutoencoder(nn.Module):
         self.slot_attention = SlotAttention(
             cfg.num_slots, cfg.slot_dim, cfg.iters, cfg.mlp_hidden, init=cfg.slot_init, implicit=cfg.implicit
         )
-        self.decoder = CoordinateDecoder(cfg) if cfg.decoder == "coords" else Decoder(cfg)
+        self.decoder = Decoder(cfg)
 
     def decode(self, slots: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Slots `[B, K, D]` → (reconstruction, rgb, alpha logits); used alone for slot surgery."""

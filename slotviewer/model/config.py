@@ -13,8 +13,7 @@ class ModelConfig:
 
     The encoder downsamples by `2**encoder_downsample`; the decoder broadcasts each slot on a
     `decoder_grid`² grid and doubles it `decoder_upsample` times, then crops (or bilinearly
-    upsamples) to `resolution`. `decoder="coords"` replaces the convolutions by a per-pixel MLP on
-    slot-conditioned coordinates (see `CoordinateDecoder`), evaluated on the `decoder_grid`² grid.
+    upsamples) to `resolution`.
     That small-grid-then-upsample decoder (as in the paper's CLEVR model) is what makes CPU
     training affordable.
     """
@@ -28,7 +27,6 @@ class ModelConfig:
     implicit: bool = False  # BO-QSA straight-through gradient on the last iteration
     encoder_channels: tuple[int, ...] = (32, 32, 32, 32)
     encoder_downsample: int = 1
-    decoder: str = "conv"  # "conv" (spatial broadcast + convolutions) or "coords" (CoordinateDecoder)
     decoder_channels: int = 32
     decoder_grid: int = 8
     decoder_upsample: int = 3
@@ -37,8 +35,6 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "encoder_channels", tuple(self.encoder_channels))
-        if self.decoder not in ("conv", "coords"):
-            raise ValueError(f"decoder must be 'conv' or 'coords', not {self.decoder!r}")
         if self.decoder_grid * 2**self.decoder_upsample * 4 < self.resolution:
             raise ValueError("decoder_grid * 2**decoder_upsample must be at least a quarter of the resolution")
         if self.encoder_downsample >= len(self.encoder_channels):

@@ -86,43 +86,6 @@ class Decoder(nn.Module):
         return out[:, :, :3], out[:, :, 3]
 
 
-class CoordinateDecoder(nn.Module):
-    """Slots `[B, K, D]` → per-slot RGB `[B, K, 3, H, W]` and alpha logits `[B, K, H, W]`, like `Decoder`.
-
-    Why it exists: a broadcast decoder adds the *same* position features to every slot, so each
-    channel's edges have a fixed angle, and a rotated triangle comes out as a blob; a blob mask
-    splits objects in the segmentation. Here each slot writes its own first layer: C half-planes
-    ReLU(a·x + b·y + c) with slot-dependent a, b, c, so edges take any angle and place. A per-pixel
-    MLP (its hidden layer also offset by the slot) combines them into polygons, ellipses and their
-    unions. It runs on a `decoder_grid`² grid, bilinearly upsampled to the resolution.
-    """
-
-    COORD_SCALE = 4.0  # coordinates span [-4, 4], so plain initial weights already give sharp-ish edges
-
-    def __init__(self, cfg: ModelConfig) -> None:
-        super().__init__()
-        self.grid, self.resolution = cfg.decoder_grid, cfg.resolution
-        planes, hidden = cfg.decoder_channels, cfg.decoder_final_channels
-        self.planes = nn.Linear(cfg.slot_dim, 3 * planes)
-        self.hidden = nn.Linear(planes, hidden)
-        self.slot_bias = nn.Linear(cfg.slot_dim, hidden, bias=False)
-        self.out = nn.Linear(hidden, 4)
-        xy = position_grid(self.grid, self.grid)[0, :2].flatten(1).T * 2 - 1  # [P, 2]
-        coords = torch.cat([xy * self.COORD_SCALE, torch.ones(xy.shape[0], 1)], dim=1)
-        self.register_buffer("coords", coords, persistent=False)  # [P, 3] columns x, y, 1
-
-    def forward(self, slots: Tensor) -> tuple[Tensor, Tensor]:
-        b, k, _ = slots.shape
-        planes = self.planes(slots).view(b * k, 3, -1)  # rows: x slope, y slope, offset
-        x = torch.relu(self.coords @ planes)  # [BK, P, C], channels last so the MLP is one matmul
-        x = torch.relu(self.hidden(x) + self.slot_bias(slots).view(b * k, 1, -1))
-        out = self.out(x).transpose(1, 2).reshape(b * k, 4, self.grid, self.grid)
-        if self.grid != self.resolution:
-            out = F.interpolate(out, size=(self.resolution, self.resolution), mode="bilinear", align_corners=False)
-        out = out.view(b, k, 4, self.resolution, self.resolution)
-        return out[:, :, :3], out[:, :, 3]
-
-
 def composite(rgb: Tensor, alpha_logits: Tensor, enabled: Tensor | None = None) -> Tensor:
     """Alpha-composite per-slot RGB `[B, K, 3, H, W]`; alpha is a softmax over the (enabled) slots."""
     logits = alpha_logits.float()

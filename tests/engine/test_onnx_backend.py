@@ -92,26 +92,3 @@ def test_static_dimensions_must_match_the_config(tiny_model: Path, tmp_path: Pat
         onnx.save(proto, str(tmp_path / "wrong") + suffix)
     with pytest.raises(ModelFileError, match=r"'noise' has 16 on axis 2; the model config expects 32 \(slot size 32\)"):
         Engine.load(tmp_path / "wrong.onnx", "onnx")
-
-
-def test_coordinate_decoder_exports_and_matches_torch(tmp_path: Path, scene: np.ndarray) -> None:
-    import dataclasses
-
-    import torch
-
-    from slotviewer.engine.onnx_export import export_onnx
-    from slotviewer.model.autoencoder import SlotAutoencoder
-    from slotviewer.model.weights import save_model
-    from tests.test_train import TINY_TETROMINOES
-
-    cfg = dataclasses.replace(TINY_TETROMINOES, decoder="coords", decoder_grid=18, decoder_upsample=0)
-    torch.manual_seed(0)
-    save_model(SlotAutoencoder(cfg), tmp_path / "coords")
-    export_onnx(tmp_path / "coords", tmp_path / "coords")
-    on_torch = Engine.load(tmp_path / "coords", "torch", "cpu")
-    on_ort = Engine.load(tmp_path / "coords.onnx", "onnx", "cpu")
-    a, b = on_torch.run(scene, seed=1, slots=5), on_ort.run(scene, seed=1, slots=5)
-    assert np.abs(a.composite() - b.composite()).max() <= 1e-4
-    rgb_a, alpha_a = on_torch.decode(a.slots[-1])
-    rgb_b, alpha_b = on_ort.decode(a.slots[-1])
-    assert np.abs(alpha_a - alpha_b).max() <= 1e-4 and np.abs(rgb_a - rgb_b).max() <= 1e-4
