@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
@@ -54,7 +53,6 @@ class TrainSettings:
     threads: int = 0
     device: str = "auto"
     init_from: str = ""  # a model or checkpoint whose matching tensors start this run (a curriculum)
-    mask_consistency: float = 0.0  # weight of `mask_consistency_loss`; 0 = the paper's plain MSE
     freeze: tuple[str, ...] = ()  # parameter-name prefixes kept fixed, e.g. ("encoder", "slot_attention")
     config: dict = field(default_factory=dict)
 
@@ -92,18 +90,6 @@ def evaluate(model: SlotAutoencoder, images: np.ndarray, masks: np.ndarray, batc
         labels.append(out.alpha_logits.argmax(dim=1).cpu().numpy())
     model.train(was_training)
     return fg_ari(masks, np.concatenate(labels))
-
-
-def mask_consistency_loss(alpha: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of the decoder's masks `[B, K, H, W]` against Slot Attention's last attention
-    `[B, K, N]` (held fixed). Why: attention assigns each pixel from its own features and segments
-    better than the decoder's masks, which must be drawn from the slot vector alone; MSE barely
-    punishes a mask error between similar colours, this loss punishes every one, and its gradient
-    pushes shape information into the slots."""
-    b, k, n = attention.shape
-    side = math.isqrt(n)
-    pooled = F.adaptive_avg_pool2d(alpha.float(), side).flatten(2)
-    return -(attention.detach().float() * pooled.clamp_min(1e-6).log()).sum(1).mean()
 
 
 def learning_rate(settings: TrainSettings, step: int) -> float:
@@ -161,8 +147,9 @@ class Trainer:
         return folder.images[:n], folder.masks[:n]
 
     def _freeze(self, prefixes: tuple[str, ...]) -> None:
-        """Keep some parts fixed, e.g. to fit a new decoder to a trained encoder without first
-        scrambling the segmentation it already makes with the decoder's early random gradients."""
+        """Keep some parts fixed: e.g. adapt only the decoder of a shipped model to your own images
+        (`--init-from shapes --freeze encoder,slot_attention`), so the early gradients of the new
+        data do not scramble the segmentation the model already makes."""
         names = [name for name, _ in self.model.named_parameters()]
         for prefix in prefixes:
             if not any(name.startswith(prefix) for name in names):
@@ -238,8 +225,6 @@ class Trainer:
         generator = torch.Generator(self.device).manual_seed(self.s.seed * 1_000_003 + self.step)
         out = self.model(x, generator=generator)
         loss = mse(out.reconstruction, x)
-        if self.s.mask_consistency:
-            loss = loss + self.s.mask_consistency * mask_consistency_loss(out.alpha, out.attention[-1])
         self.optim.zero_grad(set_to_none=True)
         loss.backward()
         if self.s.clip:
@@ -293,8 +278,7 @@ class Trainer:
             commit=git_commit(),
             notes=f"slot init: {self.model.cfg.slot_init}; lr {self.s.lr}, warm-up {self.s.warmup}"
             + (f"; warm start from {self.s.init_from}" if self.s.init_from else "")
-            + (f"; frozen: {', '.join(self.s.freeze)}" if self.s.freeze else "")
-            + (f"; mask consistency {self.s.mask_consistency}" if self.s.mask_consistency else ""),
+            + (f"; frozen: {', '.join(self.s.freeze)}" if self.s.freeze else ""),
         )
         if eval_samples and self.s.dataset in GENERATORS:
             scores = evaluate(self.model, *generate(self.s.dataset, eval_samples, EVAL_SEED + 1))

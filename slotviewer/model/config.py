@@ -71,10 +71,12 @@ PRESETS: dict[str, ModelConfig] = {
         resolution=35, num_slots=4, decoder_grid=9, decoder_upsample=2, encoder_downsample=1,
         slot_init="learned", implicit=True, kernel=3,
     ),
-    # the decoder stops at 32×32 and upsamples bilinearly to 64×64: flat sprites lose little
+    # the decoder stops at 32×32 and upsamples bilinearly to 64×64: flat sprites lose little.
+    # Gaussian slots as shipped; from scratch it stays on the background, so start it from a trained
+    # tetrominoes model (`train --init-from`, see the README)
     "shapes": ModelConfig(
         resolution=64, num_slots=6, decoder_grid=8, decoder_upsample=2, encoder_downsample=1,
-        slot_init="learned", implicit=True, kernel=3,
+        slot_init="gaussian", kernel=3,
     ),
 }
 
