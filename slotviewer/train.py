@@ -30,6 +30,7 @@ from slotviewer.io.atomic import write_text, write_with
 from slotviewer.metrics import fg_ari
 from slotviewer.model.autoencoder import SlotAutoencoder
 from slotviewer.model.config import ModelCard, ModelConfig
+from slotviewer.model.files import model_paths
 from slotviewer.model.networks import mse
 from slotviewer.model.weights import save_model
 
@@ -162,8 +163,9 @@ class Trainer:
         """Start from another model's weights wherever the shapes match (the convolutions and Slot Attention
         do not depend on resolution or K). Learned queries become a Gaussian's mean and spread when this
         model draws Gaussian slots. Returns the names of tensors that were not copied."""
+        file = path if Path(path).is_file() else str(model_paths(path)[0])  # a file, or a model name/stem
         try:
-            source = {k.removeprefix("model."): v for k, v in load_file(path).items() if not k.startswith("optim.")}
+            source = {k.removeprefix("model."): v for k, v in load_file(file).items() if not k.startswith("optim.")}
         except (SafetensorError, OSError, ValueError) as exc:
             raise ModelFileError(f"{path}: cannot warm-start from it ({exc})") from None
         own = self.model.state_dict()

@@ -55,7 +55,7 @@ def test_learning_rate_warms_up_then_decays() -> None:
 def test_frozen_parts_stay_fixed_while_the_rest_trains(tmp_path: Path) -> None:
     """A curriculum: fit a new decoder to a trained encoder and Slot Attention without moving them."""
     Trainer(settings(tmp_path / "base", 2)).run(final_eval=0)
-    frozen = dataclasses.replace(settings(tmp_path / "m", 3), init_from=str(tmp_path / "base.safetensors"),
+    frozen = dataclasses.replace(settings(tmp_path / "m", 3), init_from=str(tmp_path / "base"),
                                  freeze=("encoder", "slot_attention"))
     Trainer(frozen).run(final_eval=0)
     before, after = load_model(tmp_path / "base").model.state_dict(), load_model(tmp_path / "m").model.state_dict()
