@@ -157,7 +157,7 @@ class Trainer:
                 raise SlotviewerError(f"--freeze {prefix}: no parameter starts with it "
                                       f"(parts: {', '.join(sorted({n.split('.')[0] for n in names}))})")
         for name, param in self.model.named_parameters():
-            param.requires_grad_(not name.startswith(tuple(prefixes)) if prefixes else True)
+            param.requires_grad_(not name.startswith(prefixes))  # startswith(()) is False
 
     def warm_start(self, path: str) -> list[str]:
         """Start from another model's weights wherever the shapes match (the convolutions and Slot Attention
