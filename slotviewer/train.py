@@ -163,7 +163,7 @@ class Trainer:
         """Start from another model's weights wherever the shapes match (the convolutions and Slot Attention
         do not depend on resolution or K). Learned queries become a Gaussian's mean and spread when this
         model draws Gaussian slots. Returns the names of tensors that were not copied."""
-        file = path if Path(path).is_file() else str(model_paths(path)[0])  # a file, or a model name/stem
+        file = str(model_paths(path)[0])  # a model name, stem or file (a checkpoint: `x.train.safetensors`)
         try:
             source = {k.removeprefix("model."): v for k, v in load_file(file).items() if not k.startswith("optim.")}
         except (SafetensorError, OSError, ValueError) as exc:

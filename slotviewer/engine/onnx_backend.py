@@ -14,7 +14,7 @@ import numpy as np
 from slotviewer.engine.backend import ForwardResult
 from slotviewer.errors import ModelFileError, SlotviewerError
 from slotviewer.model.config import ModelCard, ModelConfig
-from slotviewer.model.files import file_sha256, model_stem, read_model_json
+from slotviewer.model.files import file_sha256, model_stem, read_model_json, with_ext
 
 FULL = {"inputs": {"image": 4, "noise": 3},
         "outputs": {"attention": 4, "slots": 4, "rgb": 5, "alpha_logits": 4, "composite": 4, "features": 3}}
@@ -34,7 +34,7 @@ def _ort():  # imported lazily so a missing onnxruntime is a clear error, not an
 def onnx_paths(model: str | Path) -> tuple[Path, Path, Path]:
     """(full, decoder, step) graph paths for a shipped name, a stem, or the full graph's path."""
     p = model_stem(model, ".onnx")
-    return p.with_suffix(".onnx"), Path(f"{p}.decoder.onnx"), Path(f"{p}.step.onnx")
+    return with_ext(p, ".onnx"), with_ext(p, ".decoder.onnx"), with_ext(p, ".step.onnx")
 
 
 def resolve_providers(requested: str) -> list[str]:

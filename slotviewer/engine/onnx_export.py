@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from slotviewer.io.atomic import write_with
 from slotviewer.model.autoencoder import SlotAutoencoder
+from slotviewer.model.files import strip_model_suffix, with_ext
 from slotviewer.model.weights import LoadedModel, load_model
 
 FULL_OUTPUTS = ["attention", "slots", "rgb", "alpha_logits", "composite", "features"]
@@ -79,9 +80,7 @@ def export_onnx(model: str | Path | LoadedModel, out: str | Path) -> list[Path]:
     """Write `out.onnx`, `out.decoder.onnx`, `out.step.onnx` for a model; returns the paths."""
     loaded = model if isinstance(model, LoadedModel) else load_model(model)
     net, cfg = loaded.model.eval().cpu(), loaded.config
-    stem = Path(out)
-    if stem.suffix == ".onnx":
-        stem = stem.with_suffix("")
+    stem = strip_model_suffix(out)
     metadata = {"slotviewer.config": json.dumps(cfg.to_dict()), "slotviewer.model_sha256": loaded.sha256,
                 "slotviewer.name": loaded.name}
     batch = torch.export.Dim("batch", min=1, max=4096)
@@ -90,7 +89,7 @@ def export_onnx(model: str | Path | LoadedModel, out: str | Path) -> list[Path]:
     image, noise = torch.rand(2, 3, r, r), torch.randn(2, k, d)
     # K is dynamic everywhere except in the full graph of a model with learned queries (fixed K)
     noise_dims = {0: batch, 1: slots} if cfg.slot_init == "gaussian" else {0: batch}
-    paths = [stem.with_suffix(".onnx"), Path(f"{stem}.decoder.onnx"), Path(f"{stem}.step.onnx")]
+    paths = [with_ext(stem, ext) for ext in (".onnx", ".decoder.onnx", ".step.onnx")]
     with torch.no_grad():
         _export(_Full(net), (image, noise), ["image", "noise"], FULL_OUTPUTS,
                 {"image": {0: batch}, "noise": noise_dims}, paths[0], metadata)

@@ -10,15 +10,27 @@ from slotviewer.errors import ModelFileError
 from slotviewer.model.config import ModelCard, ModelConfig
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+MODEL_SUFFIXES = (".safetensors", ".json", ".onnx")
+
+
+def with_ext(stem: Path, ext: str) -> Path:
+    """`stem` + `ext`. Unlike `Path.with_suffix` it keeps dots in the stem: `mine.v2` → `mine.v2.onnx`."""
+    return stem.with_name(stem.name + ext)
+
+
+def strip_model_suffix(path: str | Path) -> Path:
+    """`x.safetensors`, `x.json` or `x.onnx` → `x`; any other path is already a stem."""
+    p = Path(path)
+    return p.with_suffix("") if p.suffix in MODEL_SUFFIXES else p
 
 
 def model_stem(name_or_path: str | Path, suffix: str) -> Path:
     """The path stem of a model given by shipped name (`shapes`), stem (`models/shapes`) or any of its
     files. A bare name means the shipped model unless a `name + suffix` file exists here."""
     p = Path(name_or_path)
-    if p.suffix in (".safetensors", ".json", ".onnx"):
-        return p.with_suffix("")
-    if not p.parent.parts and not p.with_suffix(suffix).exists():
+    if p.suffix in MODEL_SUFFIXES:
+        return strip_model_suffix(p)
+    if not p.parent.parts and not with_ext(p, suffix).exists():
         return MODELS_DIR / p.name
     return p
 
@@ -26,7 +38,7 @@ def model_stem(name_or_path: str | Path, suffix: str) -> Path:
 def model_paths(name_or_path: str | Path) -> tuple[Path, Path]:
     """(weights, json) of a model."""
     p = model_stem(name_or_path, ".safetensors")
-    return p.with_suffix(".safetensors"), p.with_suffix(".json")
+    return with_ext(p, ".safetensors"), with_ext(p, ".json")
 
 
 def file_sha256(path: Path) -> str:

@@ -19,7 +19,7 @@ from slotviewer.errors import ModelFileError
 from slotviewer.io.atomic import write_text, write_with
 from slotviewer.model.autoencoder import SlotAutoencoder
 from slotviewer.model.config import ModelCard, ModelConfig
-from slotviewer.model.files import file_sha256, model_paths, read_model_json
+from slotviewer.model.files import file_sha256, model_paths, read_model_json, strip_model_suffix, with_ext
 
 
 @dataclass
@@ -64,7 +64,8 @@ def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> 
 
 def save_model(model: SlotAutoencoder, stem: str | Path, card: ModelCard | None = None) -> tuple[Path, Path]:
     """Write `stem.safetensors` and `stem.json` atomically; returns both paths."""
-    weights_path, json_path = Path(stem).with_suffix(".safetensors"), Path(stem).with_suffix(".json")
+    stem = strip_model_suffix(stem)
+    weights_path, json_path = with_ext(stem, ".safetensors"), with_ext(stem, ".json")
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     write_with(weights_path, lambda tmp: save_file(state, str(tmp)))
     meta: dict[str, Any] = {"config": model.cfg.to_dict(), "card": dataclasses.asdict(card or ModelCard())}

@@ -92,3 +92,12 @@ def test_static_dimensions_must_match_the_config(tiny_model: Path, tmp_path: Pat
         onnx.save(proto, str(tmp_path / "wrong") + suffix)
     with pytest.raises(ModelFileError, match=r"'noise' has 16 on axis 2; the model config expects 32 \(slot size 32\)"):
         Engine.load(tmp_path / "wrong.onnx", "onnx")
+
+
+def test_a_dotted_stem_exports_and_loads(tiny_model: Path, tmp_path: Path) -> None:
+    from slotviewer.engine.onnx_export import export_onnx
+
+    paths = export_onnx(tiny_model, tmp_path / "mine.v2")
+    assert [p.name for p in paths] == ["mine.v2.onnx", "mine.v2.decoder.onnx", "mine.v2.step.onnx"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths)
+    assert Engine.load(tmp_path / "mine.v2", "onnx", "cpu").config == Engine.load(tiny_model, "torch", "cpu").config

@@ -70,3 +70,13 @@ def test_broken_config(saved: Path) -> None:
     saved.with_suffix(".json").unlink()
     with pytest.raises(ModelFileError, match="model config not found"):
         load_model(saved)
+
+
+def test_a_dotted_stem_keeps_its_dots(tmp_path: Path) -> None:
+    """`mine.v2` is a stem, not `mine` with a suffix: its files are `mine.v2.safetensors` and `mine.v2.json`."""
+    model = SlotAutoencoder(TINY)
+    weights, config = save_model(model, tmp_path / "mine.v2")
+    assert (weights.name, config.name) == ("mine.v2.safetensors", "mine.v2.json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.v2.json", "mine.v2.safetensors"]
+    for name in ("mine.v2", "mine.v2.safetensors", "mine.v2.json"):
+        assert load_model(tmp_path / name).path == weights
