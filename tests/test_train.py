@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from slotviewer.errors import SlotviewerError
 from slotviewer.model.weights import load_model
@@ -68,3 +69,18 @@ def test_freezing_an_unknown_part_names_the_parts(tmp_path: Path) -> None:
     bad = dataclasses.replace(settings(tmp_path / "m", 1), freeze=("encodr",))
     with pytest.raises(SlotviewerError, match="encodr.*decoder, encoder, slot_attention"):
         Trainer(bad)
+
+
+def test_grid_blocks_grown_from_a_checkpoint_start_from_the_same_function(tmp_path: Path) -> None:
+    """Residual grid blocks start at zero, so adding them to a trained model (here warm-started from its
+    training checkpoint, `base.train.safetensors`) leaves its output unchanged until they learn."""
+    Trainer(settings(tmp_path / "base", 2)).run(final_eval=0)
+    grown = dataclasses.replace(settings(tmp_path / "m", 1), init_from=str(tmp_path / "base.train.safetensors"),
+                                config=dataclasses.replace(TINY_TETROMINOES, decoder_grid_blocks=2).to_dict())
+    model, base = Trainer(grown).model.eval(), load_model(tmp_path / "base").model
+    x = torch.rand(2, 3, 35, 35)
+    with torch.no_grad():
+        a = model(x, generator=torch.Generator().manual_seed(1)).reconstruction
+        b = base(x, generator=torch.Generator().manual_seed(1)).reconstruction
+    torch.testing.assert_close(a, b)
+    assert len(model.decoder.blocks) == 2 and not hasattr(base.decoder.blocks, "0")

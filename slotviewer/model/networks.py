@@ -53,11 +53,29 @@ class Encoder(nn.Module):
         return self.mlp(self.norm(x))
 
 
+class GridBlock(nn.Module):
+    """A residual conv block on the broadcast grid: room for a slot to lay out its shape before upsampling.
+
+    The second convolution starts at zero, so adding blocks to a trained decoder starts from the
+    same function (the extra capacity is then learned on top, not from scratch).
+    """
+
+    def __init__(self, channels: int, kernel: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, kernel, padding=kernel // 2)
+        self.conv2 = nn.Conv2d(channels, channels, kernel, padding=kernel // 2)
+        nn.init.zeros_(self.conv2.weight)
+        nn.init.zeros_(self.conv2.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.conv2(F.relu(self.conv1(x)))
+
+
 class Decoder(nn.Module):
     """Slots `[B, K, D]` → per-slot RGB `[B, K, 3, H, W]` and alpha logits `[B, K, H, W]`.
 
-    Each slot is broadcast on a small grid, given positions, and upsampled by transposed
-    convolutions; the output is cropped to the model's resolution, or bilinearly upsampled to it
+    Each slot is broadcast on a small grid, given positions, refined by residual grid blocks and
+    upsampled by transposed convolutions; the output is cropped to the model's resolution, or bilinearly upsampled to it
     when the convolutions stop short (cheap high-resolution output for flat-coloured scenes).
     """
 
@@ -66,6 +84,7 @@ class Decoder(nn.Module):
         self.grid, self.resolution = cfg.decoder_grid, cfg.resolution
         c, k = cfg.decoder_channels, cfg.kernel
         self.pos = SoftPositionEmbed(cfg.slot_dim, cfg.decoder_grid, cfg.decoder_grid)
+        self.blocks = nn.Sequential(*(GridBlock(cfg.slot_dim, k) for _ in range(cfg.decoder_grid_blocks)))
         layers: list[nn.Module] = [nn.Conv2d(cfg.slot_dim, c, k, padding=k // 2), nn.ReLU(inplace=True)]
         for i in range(cfg.decoder_upsample):
             c_out = cfg.decoder_final_channels if i == cfg.decoder_upsample - 1 else c
@@ -78,7 +97,7 @@ class Decoder(nn.Module):
     def forward(self, slots: Tensor) -> tuple[Tensor, Tensor]:
         b, k, d = slots.shape
         x = slots.reshape(b * k, d, 1, 1).expand(-1, -1, self.grid, self.grid)
-        out = self.cnn(self.pos(x))
+        out = self.cnn(self.blocks(self.pos(x)))
         if out.shape[-1] < self.resolution:
             out = F.interpolate(out, size=(self.resolution, self.resolution), mode="bilinear", align_corners=False)
         out = out[:, :, : self.resolution, : self.resolution]
