@@ -54,7 +54,8 @@ class Encoder(nn.Module):
 
 
 class GridBlock(nn.Module):
-    """A residual conv block on the broadcast grid: room for a slot to lay out its shape before upsampling.
+    """A residual conv block: on the broadcast grid it gives a slot room to lay out its shape before
+    upsampling; at the output resolution it sharpens the edges the upsampling leaves soft.
 
     The second convolution starts at zero, so adding blocks to a trained decoder starts from the
     same function (the extra capacity is then learned on top, not from scratch).
@@ -91,6 +92,7 @@ class Decoder(nn.Module):
             up = nn.ConvTranspose2d(c, c_out, k, stride=2, padding=k // 2, output_padding=1)
             layers += [up, nn.ReLU(inplace=True)]
             c = c_out
+        layers += [GridBlock(c, k) for _ in range(cfg.decoder_output_blocks)]
         layers.append(nn.Conv2d(c, 4, 3, padding=1))
         self.cnn = nn.Sequential(*layers)
 
