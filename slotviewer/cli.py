@@ -45,7 +45,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         dataset=args.dataset, out=args.out, steps=args.steps, batch=args.batch, lr=args.lr, warmup=args.warmup,
         seed=args.seed, checkpoint_minutes=args.checkpoint_minutes, threads=args.threads, device=args.device,
         init_from=args.init_from or "", config=preset,
-        freeze=tuple(part for part in (args.freeze or "").split(",") if part),
+        mask_consistency=args.mask_consistency, freeze=tuple(part for part in (args.freeze or "").split(",") if part),
     )
     trainer = Trainer(settings, resume=args.resume)
     _interrupt_on_term()
@@ -168,6 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--resume", action="store_true", help="continue from OUT.train.safetensors")
     p.add_argument("--init-from", help="start from the matching weights of another model (e.g. a simpler data set)")
+    p.add_argument("--mask-consistency", type=float, default=0.0, metavar="W",
+                   help="add W × cross-entropy of the decoder masks against the last attention")
     p.add_argument("--freeze", metavar="PARTS", help="keep these parts fixed, e.g. encoder,slot_attention")
     p.set_defaults(func=cmd_train)
 

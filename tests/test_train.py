@@ -8,7 +8,7 @@ import torch
 
 from slotviewer.errors import SlotviewerError
 from slotviewer.model.weights import load_model
-from slotviewer.train import Trainer, TrainSettings, learning_rate
+from slotviewer.train import Trainer, TrainSettings, learning_rate, mask_consistency_loss
 from tests.model.test_autoencoder import TINY
 
 TINY_TETROMINOES = dataclasses.replace(TINY, resolution=35, decoder_grid=9, decoder_upsample=2)
@@ -71,16 +71,17 @@ def test_freezing_an_unknown_part_names_the_parts(tmp_path: Path) -> None:
         Trainer(bad)
 
 
-def test_grid_blocks_grown_from_a_checkpoint_start_from_the_same_function(tmp_path: Path) -> None:
-    """Residual grid blocks start at zero, so adding them to a trained model (here warm-started from its
-    training checkpoint, `base.train.safetensors`) leaves its output unchanged until they learn."""
-    Trainer(settings(tmp_path / "base", 2)).run(final_eval=0)
-    grown = dataclasses.replace(settings(tmp_path / "m", 1), init_from=str(tmp_path / "base.train.safetensors"),
-                                config=dataclasses.replace(TINY_TETROMINOES, decoder_grid_blocks=2).to_dict())
-    model, base = Trainer(grown).model.eval(), load_model(tmp_path / "base").model
-    x = torch.rand(2, 3, 35, 35)
-    with torch.no_grad():
-        a = model(x, generator=torch.Generator().manual_seed(1)).reconstruction
-        b = base(x, generator=torch.Generator().manual_seed(1)).reconstruction
-    torch.testing.assert_close(a, b)
-    assert len(model.decoder.blocks) == 2 and not hasattr(base.decoder.blocks, "0")
+def test_mask_consistency_pulls_the_masks_towards_the_attention() -> None:
+    attention = torch.softmax(torch.randn(2, 3, 16), dim=1)  # [B, K, N] on a 4×4 feature grid
+    matching = attention.view(2, 3, 4, 4).repeat_interleave(2, 2).repeat_interleave(2, 3)  # same masks at 8×8
+    shuffled = matching[:, [1, 2, 0]]
+    assert mask_consistency_loss(matching, attention) < mask_consistency_loss(shuffled, attention)
+    logits = torch.zeros(2, 3, 8, 8, requires_grad=True)
+    source = attention.clone().requires_grad_()
+    mask_consistency_loss(logits.softmax(1), source).backward()
+    assert logits.grad.abs().sum() > 0 and source.grad is None  # the attention is the target, held fixed
+
+
+def test_training_with_mask_consistency_runs(tmp_path: Path) -> None:
+    run = dataclasses.replace(settings(tmp_path / "m", 3), mask_consistency=0.1)
+    assert load_model(Trainer(run).run(final_eval=0)).card.steps == 3

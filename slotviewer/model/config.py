@@ -29,7 +29,6 @@ class ModelConfig:
     encoder_downsample: int = 1
     decoder_channels: int = 32
     decoder_grid: int = 8
-    decoder_grid_blocks: int = 0  # residual conv blocks on the broadcast grid: cheap capacity for shape
     decoder_output_blocks: int = 0  # residual conv blocks after the last upsampling: sharper edges
     decoder_upsample: int = 3
     decoder_final_channels: int = 16

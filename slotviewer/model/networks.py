@@ -53,13 +53,10 @@ class Encoder(nn.Module):
         return self.mlp(self.norm(x))
 
 
-class GridBlock(nn.Module):
-    """A residual conv block: on the broadcast grid it gives a slot room to lay out its shape before
-    upsampling; at the output resolution it sharpens the edges the upsampling leaves soft.
-
-    The second convolution starts at zero, so adding blocks to a trained decoder starts from the
-    same function (the extra capacity is then learned on top, not from scratch).
-    """
+class ResidualBlock(nn.Module):
+    """A residual conv block after the decoder's last upsampling: room to sharpen the edges that the
+    transposed convolutions leave soft. Its second convolution starts at zero, so a fresh block
+    starts as the identity and does not scramble what the layers before it learned."""
 
     def __init__(self, channels: int, kernel: int) -> None:
         super().__init__()
@@ -75,9 +72,10 @@ class GridBlock(nn.Module):
 class Decoder(nn.Module):
     """Slots `[B, K, D]` → per-slot RGB `[B, K, 3, H, W]` and alpha logits `[B, K, H, W]`.
 
-    Each slot is broadcast on a small grid, given positions, refined by residual grid blocks and
-    upsampled by transposed convolutions; the output is cropped to the model's resolution, or bilinearly upsampled to it
-    when the convolutions stop short (cheap high-resolution output for flat-coloured scenes).
+    Each slot is broadcast on a small grid, given positions, upsampled by transposed convolutions
+    and optionally refined by residual blocks; the output is cropped to the model's resolution, or
+    bilinearly upsampled to it when the convolutions stop short (cheap high resolution for flat-coloured
+    scenes).
     """
 
     def __init__(self, cfg: ModelConfig) -> None:
@@ -85,21 +83,20 @@ class Decoder(nn.Module):
         self.grid, self.resolution = cfg.decoder_grid, cfg.resolution
         c, k = cfg.decoder_channels, cfg.kernel
         self.pos = SoftPositionEmbed(cfg.slot_dim, cfg.decoder_grid, cfg.decoder_grid)
-        self.blocks = nn.Sequential(*(GridBlock(cfg.slot_dim, k) for _ in range(cfg.decoder_grid_blocks)))
         layers: list[nn.Module] = [nn.Conv2d(cfg.slot_dim, c, k, padding=k // 2), nn.ReLU(inplace=True)]
         for i in range(cfg.decoder_upsample):
             c_out = cfg.decoder_final_channels if i == cfg.decoder_upsample - 1 else c
             up = nn.ConvTranspose2d(c, c_out, k, stride=2, padding=k // 2, output_padding=1)
             layers += [up, nn.ReLU(inplace=True)]
             c = c_out
-        layers += [GridBlock(c, k) for _ in range(cfg.decoder_output_blocks)]
+        layers += [ResidualBlock(c, k) for _ in range(cfg.decoder_output_blocks)]
         layers.append(nn.Conv2d(c, 4, 3, padding=1))
         self.cnn = nn.Sequential(*layers)
 
     def forward(self, slots: Tensor) -> tuple[Tensor, Tensor]:
         b, k, d = slots.shape
         x = slots.reshape(b * k, d, 1, 1).expand(-1, -1, self.grid, self.grid)
-        out = self.cnn(self.blocks(self.pos(x)))
+        out = self.cnn(self.pos(x))
         if out.shape[-1] < self.resolution:
             out = F.interpolate(out, size=(self.resolution, self.resolution), mode="bilinear", align_corners=False)
         out = out[:, :, : self.resolution, : self.resolution]

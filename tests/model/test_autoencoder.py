@@ -53,10 +53,10 @@ def test_loss_drops_on_a_few_steps() -> None:
     assert losses[-1] < 0.7 * losses[0]
 
 
-def test_residual_blocks_learn_after_their_zero_start() -> None:
+def test_output_blocks_learn_after_their_zero_start() -> None:
     """A zero-initialised block passes no gradient to its first conv until the second has moved: one step
     later every parameter trains."""
-    model = SlotAutoencoder(dataclasses.replace(TINY, decoder_grid_blocks=1, decoder_output_blocks=1))
+    model = SlotAutoencoder(dataclasses.replace(TINY, decoder_output_blocks=1))
     optim = torch.optim.Adam(model.parameters(), lr=1e-3)
     x = torch.rand(2, 3, 16, 16)
     for _ in range(2):
