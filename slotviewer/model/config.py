@@ -72,12 +72,13 @@ PRESETS: dict[str, ModelConfig] = {
         resolution=35, num_slots=4, decoder_grid=9, decoder_upsample=2, encoder_downsample=1,
         slot_init="learned", implicit=True, kernel=3,
     ),
-    # the decoder stops at 32×32 and upsamples bilinearly to 64×64: flat sprites lose little.
-    # Gaussian slots as shipped; from scratch it stays on the background, so start it from a trained
-    # tetrominoes model (`train --init-from`, see the README)
+    # as shipped: Gaussian slots; the decoder broadcasts on 16×16 (64 channels), upsamples once to
+    # 32×32, sharpens there with a residual block and upsamples bilinearly to 64×64 (flat sprites
+    # lose little). From scratch it stays on the background: start it from a trained tetrominoes
+    # model (`train --init-from`, see the README)
     "shapes": ModelConfig(
-        resolution=64, num_slots=6, decoder_grid=8, decoder_upsample=2, encoder_downsample=1,
-        slot_init="gaussian", kernel=3,
+        resolution=64, num_slots=6, decoder_grid=16, decoder_upsample=1, decoder_channels=64,
+        decoder_output_blocks=1, encoder_downsample=1, slot_init="gaussian", kernel=3,
     ),
 }
 
