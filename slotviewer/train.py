@@ -101,8 +101,7 @@ def mask_consistency_loss(alpha: torch.Tensor, attention: torch.Tensor) -> torch
     better than the decoder's masks, which must be drawn from the slot vector alone; MSE barely
     punishes a mask error between similar colours, this loss punishes every one, and its gradient
     pushes shape information into the slots."""
-    b, k, n = attention.shape
-    side = math.isqrt(n)
+    side = math.isqrt(attention.shape[-1])
     pooled = F.adaptive_avg_pool2d(alpha.float(), side).flatten(2)
     return -(attention.detach().float() * pooled.clamp_min(1e-6).log()).sum(1).mean()
 

@@ -82,6 +82,11 @@ def test_mask_consistency_pulls_the_masks_towards_the_attention() -> None:
     assert logits.grad.abs().sum() > 0 and source.grad is None  # the attention is the target, held fixed
 
 
-def test_training_with_mask_consistency_runs(tmp_path: Path) -> None:
-    run = dataclasses.replace(settings(tmp_path / "m", 3), mask_consistency=0.1)
-    assert load_model(Trainer(run).run(final_eval=0)).card.steps == 3
+def test_mask_consistency_changes_what_training_learns(tmp_path: Path) -> None:
+    """Same seed, data and steps: only the added loss term can make the two runs' weights differ."""
+    plain = load_model(Trainer(settings(tmp_path / "plain", 3)).run(final_eval=0))
+    run = dataclasses.replace(settings(tmp_path / "mc", 3), mask_consistency=0.1)
+    with_mc = load_model(Trainer(run).run(final_eval=0))
+    assert with_mc.card.steps == 3 and "mask consistency 0.1" in with_mc.card.notes
+    a, b = plain.model.state_dict(), with_mc.model.state_dict()
+    assert any(not torch.equal(a[key], b[key]) for key in a)
