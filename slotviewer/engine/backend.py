@@ -15,7 +15,8 @@ class ForwardResult:
     """A batch through the model, in the layout of the ONNX graph.
 
     features `[B, N, D]` (encoder output, before Slot Attention's input norm), attention `[T, B, K, N]`,
-    slots `[T+1, B, K, D]`, rgb `[B, K, 3, R, R]`, alpha logits `[B, K, R, R]`.
+    slots `[T+1, B, K, D]`, rgb `[B, K, 3, R, R]`, alpha logits `[B, K, R, R]`, and the features the keys
+    are computed from `[B, N, D]` (equal to `features` unless the model damps position in its keys).
     """
 
     features: np.ndarray
@@ -23,6 +24,7 @@ class ForwardResult:
     slots: np.ndarray
     rgb: np.ndarray
     alpha_logits: np.ndarray
+    key_features: np.ndarray
 
 
 class Backend(Protocol):
@@ -37,8 +39,10 @@ class Backend(Protocol):
         """`images [B, 3, R, R]` float32 in [0, 1], `noise [B, K, D]` standard normal."""
         ...
 
-    def iterate(self, features: np.ndarray, slots: np.ndarray, iters: int) -> tuple[np.ndarray, np.ndarray]:
-        """Continue Slot Attention: returns (attention `[iters, B, K, N]`, slots `[iters+1, B, K, D]`)."""
+    def iterate(self, features: np.ndarray, slots: np.ndarray, iters: int,
+                key_features: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Continue Slot Attention (keys from `key_features`, default `features`): returns
+        (attention `[iters, B, K, N]`, slots `[iters+1, B, K, D]`)."""
         ...
 
     def decode(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -106,6 +106,7 @@ class Engine:
         return Trace(
             image=display,
             features=result.features[0],
+            key_features=result.key_features[0],
             attention=attention.reshape(*attention.shape[:2], f, f),
             slots=result.slots[:, 0],
             rgb=result.rgb[0].transpose(0, 2, 3, 1),
@@ -139,10 +140,12 @@ class Engine:
         rgb, alpha_logits = self.backend.decode(trace.slots[:-1].astype(np.float32))
         return [(rgb[t].transpose(0, 2, 3, 1), alpha_logits[t]) for t in range(trace.iterations)]
 
-    def iterate(self, features: np.ndarray, slots: np.ndarray, iters: int) -> tuple[np.ndarray, np.ndarray]:
-        """Continue Slot Attention from `slots [K, D]` on `features [N, D]`: (attention `[T, K, h, w]`,
-        slots `[T+1, K, D]`)."""
+    def iterate(self, features: np.ndarray, slots: np.ndarray, iters: int,
+                key_features: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Continue Slot Attention from `slots [K, D]` on `features [N, D]` (keys from `key_features`,
+        default `features`): (attention `[T, K, h, w]`, slots `[T+1, K, D]`)."""
         slots = np.asarray(slots, np.float32)
-        attention, history = self.backend.iterate(features[None], slots[None], iters)
+        keys = None if key_features is None else key_features[None]
+        attention, history = self.backend.iterate(features[None], slots[None], iters, keys)
         f = self.config.feature_size
         return attention[:, 0].reshape(iters, len(slots), f, f), history[:, 0]

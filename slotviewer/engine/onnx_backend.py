@@ -17,9 +17,10 @@ from slotviewer.model.config import ModelCard, ModelConfig
 from slotviewer.model.files import file_sha256, model_stem, read_model_json, with_ext
 
 FULL = {"inputs": {"image": 4, "noise": 3},
-        "outputs": {"attention": 4, "slots": 4, "rgb": 5, "alpha_logits": 4, "composite": 4, "features": 3}}
+        "outputs": {"attention": 4, "slots": 4, "rgb": 5, "alpha_logits": 4, "composite": 4, "features": 3,
+                    "key_features": 3}}
 DECODER = {"inputs": {"slots": 3}, "outputs": {"rgb": 5, "alpha_logits": 4, "composite": 4}}
-STEP = {"inputs": {"features": 3, "slots": 3}, "outputs": {"attention": 3, "new_slots": 3}}
+STEP = {"inputs": {"features": 3, "key_features": 3, "slots": 3}, "outputs": {"attention": 3, "new_slots": 3}}
 
 
 def _ort():  # imported lazily so a missing onnxruntime is a clear error, not an ImportError at start-up
@@ -123,8 +124,8 @@ class OnnxBackend:
             (self.decoder, "slots", 2, d, f"slot size {d}"),
         ]
         if self.step is not None:
-            expectations += [(self.step, "features", 1, n, f"{n} feature positions"),
-                             (self.step, "features", 2, d, f"feature size {d}")]
+            expectations += [(self.step, name, axis, size, meaning) for name in ("features", "key_features")
+                             for axis, size, meaning in ((1, n, f"{n} feature positions"), (2, d, f"feature size {d}"))]
         for session, name, axis, expected, meaning in expectations:
             shapes = {t.name: t.shape for t in (*session.get_inputs(), *session.get_outputs())}
             value = shapes[name][axis]
@@ -138,7 +139,7 @@ class OnnxBackend:
         return shape[0] if isinstance(shape[0], int) else self.config.iters
 
     def _run_full(self, images: np.ndarray, noise: np.ndarray) -> dict[str, np.ndarray]:
-        names = ["attention", "slots", "rgb", "alpha_logits", "features"]
+        names = ["attention", "slots", "rgb", "alpha_logits", "features", "key_features"]
         feeds = {"image": np.ascontiguousarray(images, np.float32), "noise": np.ascontiguousarray(noise, np.float32)}
         return dict(zip(names, self.full.run(names, feeds), strict=True))
 
@@ -149,20 +150,24 @@ class OnnxBackend:
             attention, slots = attention[:iters], slots[: iters + 1]
             rgb, alpha_logits = self.decode(slots[-1])
         elif iters > self.exported_iters:
-            more_attention, more_slots = self.iterate(out["features"], slots[-1], iters - self.exported_iters)
+            more_attention, more_slots = self.iterate(out["features"], slots[-1], iters - self.exported_iters,
+                                                      out["key_features"])
             attention = np.concatenate([attention, more_attention])
             slots = np.concatenate([slots, more_slots[1:]])
             rgb, alpha_logits = self.decode(slots[-1])
-        return ForwardResult(out["features"], attention, slots, rgb, alpha_logits)
+        return ForwardResult(out["features"], attention, slots, rgb, alpha_logits, out["key_features"])
 
-    def iterate(self, features: np.ndarray, slots: np.ndarray, iters: int) -> tuple[np.ndarray, np.ndarray]:
+    def iterate(self, features: np.ndarray, slots: np.ndarray, iters: int,
+                key_features: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         if self.step is None:
             raise SlotviewerError(f"{self.model_name}: this ONNX model has no .step.onnx graph, so it cannot "
                                   "run extra iterations or re-converge")
         history, attention = [np.asarray(slots, np.float32)], []
         features = np.ascontiguousarray(features, np.float32)
+        keys = features if key_features is None else np.ascontiguousarray(key_features, np.float32)
         for _ in range(iters):
-            attn, new = self.step.run(["attention", "new_slots"], {"features": features, "slots": history[-1]})
+            attn, new = self.step.run(["attention", "new_slots"],
+                                      {"features": features, "key_features": keys, "slots": history[-1]})
             attention.append(attn)
             history.append(new)
         b, k = history[0].shape[:2]

@@ -1,10 +1,12 @@
 """Export a model to the three ONNX graphs the ONNX backend runs (see README, "ONNX contract").
 
 - `NAME.onnx`: (image `[B,3,R,R]`, noise `[B,K,D]`) → attention `[T,B,K,N]`, slots `[T+1,B,K,D]`,
-  rgb `[B,K,3,R,R]`, alpha_logits `[B,K,R,R]`, composite `[B,3,R,R]`, features `[B,N,D]`;
+  rgb `[B,K,3,R,R]`, alpha_logits `[B,K,R,R]`, composite `[B,3,R,R]`, features `[B,N,D]`,
+  key_features `[B,N,D]` (what the keys are computed from);
 - `NAME.decoder.onnx`: slots `[B,K,D]` → rgb, alpha_logits, composite (slot surgery);
-- `NAME.step.onnx`: (features `[B,N,D]`, slots `[B,K,D]`) → attention `[B,K,N]`, new_slots `[B,K,D]`: one
-  more iteration, for re-converge and for running more iterations than the graph was exported with.
+- `NAME.step.onnx`: (features `[B,N,D]`, key_features `[B,N,D]`, slots `[B,K,D]`) → attention `[B,K,N]`,
+  new_slots `[B,K,D]`: one more iteration, for re-converge and for running more iterations than the graph
+  was exported with.
 Batch and slot count are dynamic; the model config travels in each graph's metadata.
 """
 
@@ -24,7 +26,7 @@ from slotviewer.model.autoencoder import SlotAutoencoder
 from slotviewer.model.files import strip_model_suffix, with_ext
 from slotviewer.model.weights import LoadedModel, load_model
 
-FULL_OUTPUTS = ["attention", "slots", "rgb", "alpha_logits", "composite", "features"]
+FULL_OUTPUTS = ["attention", "slots", "rgb", "alpha_logits", "composite", "features", "key_features"]
 DECODER_OUTPUTS = ["rgb", "alpha_logits", "composite"]
 STEP_OUTPUTS = ["attention", "new_slots"]
 
@@ -35,10 +37,11 @@ class _Full(nn.Module):
         self.model = model
 
     def forward(self, image: Tensor, noise: Tensor) -> tuple[Tensor, ...]:
-        features = self.model.encoder(image)
-        slots, attention, history = self.model.slot_attention(features, noise=noise, num_slots=noise.shape[1])
+        features, keys = self.model.encoder(image)
+        slots, attention, history = self.model.slot_attention(features, noise=noise, num_slots=noise.shape[1],
+                                                              keys=keys)
         composite, rgb, alpha_logits = self.model.decode(slots)
-        return attention, history, rgb, alpha_logits, composite, features
+        return attention, history, rgb, alpha_logits, composite, features, keys
 
 
 class _Decoder(nn.Module):
@@ -56,9 +59,9 @@ class _Step(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, features: Tensor, slots: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, features: Tensor, key_features: Tensor, slots: Tensor) -> tuple[Tensor, Tensor]:
         sa = self.model.slot_attention
-        new_slots, attention = sa.step(slots, sa.norm_input(features))
+        new_slots, attention = sa.step(slots, sa.norm_input(features), sa.norm_input(key_features))
         return attention, new_slots
 
 
@@ -95,6 +98,8 @@ def export_onnx(model: str | Path | LoadedModel, out: str | Path) -> list[Path]:
                 {"image": {0: batch}, "noise": noise_dims}, paths[0], metadata)
         _export(_Decoder(net), (torch.randn(2, k, d),), ["slots"], DECODER_OUTPUTS,
                 {"slots": {0: batch, 1: slots}}, paths[1], metadata)
-        _export(_Step(net), (torch.randn(2, n, d), torch.randn(2, k, d)), ["features", "slots"], STEP_OUTPUTS,
-                {"features": {0: batch}, "slots": {0: batch, 1: slots}}, paths[2], metadata)
+        _export(_Step(net), (torch.randn(2, n, d), torch.randn(2, n, d), torch.randn(2, k, d)),
+                ["features", "key_features", "slots"], STEP_OUTPUTS,
+                {"features": {0: batch}, "key_features": {0: batch}, "slots": {0: batch, 1: slots}}, paths[2],
+                metadata)
     return paths

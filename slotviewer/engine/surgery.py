@@ -89,10 +89,10 @@ def reconverge(engine: Engine, trace: Trace, iters: int = 3) -> Trace:
     keep = np.flatnonzero(trace.enabled)
     if len(keep) == 0:
         raise SlotviewerError("no slots left to re-converge: enable at least one")
-    attention, history = engine.iterate(trace.features, trace.slots[-1][keep], iters)
+    attention, history = engine.iterate(trace.features, trace.slots[-1][keep], iters, trace.key_features)
     rgb, alpha_logits = engine.decode(history[-1])
     removed = [i for i in range(trace.num_slots) if i not in keep]
     provenance = trace.provenance | {"reconverged": {"kept_slots": keep.tolist(), "iters": iters}}
-    return Trace(image=trace.image, features=trace.features, attention=attention, slots=history, rgb=rgb,
-                 alpha_logits=alpha_logits, provenance=provenance, timings_ms=trace.timings_ms,
+    return Trace(image=trace.image, features=trace.features, key_features=trace.key_features, attention=attention,
+                 slots=history, rgb=rgb, alpha_logits=alpha_logits, provenance=provenance, timings_ms=trace.timings_ms,
                  edits=(*trace.edits, f"re-converge without slots {removed} for {iters} iterations"))

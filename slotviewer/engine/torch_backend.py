@@ -47,17 +47,19 @@ class TorchBackend:
 
     @torch.inference_mode()
     def forward(self, images: np.ndarray, noise: np.ndarray, iters: int) -> ForwardResult:
-        features = self.model.encoder(self._tensor(images))
+        features, keys = self.model.encoder(self._tensor(images))
         slots, attention, history = self.model.slot_attention(
-            features, num_slots=noise.shape[1], iters=iters, noise=self._tensor(noise)
+            features, num_slots=noise.shape[1], iters=iters, noise=self._tensor(noise), keys=keys
         )
         rgb, alpha_logits = self.model.decoder(slots)
-        return ForwardResult(*(self._numpy(t) for t in (features, attention, history, rgb, alpha_logits)))
+        return ForwardResult(*(self._numpy(t) for t in (features, attention, history, rgb, alpha_logits, keys)))
 
     @torch.inference_mode()
-    def iterate(self, features: np.ndarray, slots: np.ndarray, iters: int) -> tuple[np.ndarray, np.ndarray]:
+    def iterate(self, features: np.ndarray, slots: np.ndarray, iters: int,
+                key_features: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        keys = None if key_features is None else self._tensor(key_features)
         _, attention, history = self.model.slot_attention(self._tensor(features), slots=self._tensor(slots),
-                                                          iters=iters)
+                                                          iters=iters, keys=keys)
         return self._numpy(attention), self._numpy(history)
 
     @torch.inference_mode()

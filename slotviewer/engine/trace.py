@@ -21,7 +21,8 @@ class Trace:
     """One image through the model (all arrays float32 unless noted; R = model resolution).
 
     - `image`: the input as given, `[H, W, 3]` uint8 (exports map back to this size);
-    - `features`: encoder output `[N, D]` that Slot Attention iterated on (kept for re-converge);
+    - `features`: encoder output `[N, D]` that Slot Attention iterated on (kept for re-converge), and
+      `key_features`, what its keys came from when that differs (`None`: the same as `features`);
     - `attention`: per iteration, `[T, K, h, w]`, sums to 1 over K at every position;
     - `slots`: `[T+1, K, D]`, index 0 = the initial slots;
     - `rgb` `[K, R, R, 3]` and `alpha_logits` `[K, R, R]`: the final slots decoded;
@@ -40,6 +41,7 @@ class Trace:
     enabled: tuple[bool, ...] = ()
     edits: tuple[str, ...] = ()
     timings_ms: dict[str, float] = field(default_factory=dict)
+    key_features: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if not self.enabled:

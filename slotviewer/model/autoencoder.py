@@ -53,9 +53,9 @@ class SlotAutoencoder(nn.Module):
         noise: Tensor | None = None,
         generator: torch.Generator | None = None,
     ) -> AutoencoderOutput:
-        features = self.encoder(image)
+        features, keys = self.encoder(image)
         slots, attention, history = self.slot_attention(
-            features, num_slots=num_slots, iters=iters, noise=noise, generator=generator
+            features, num_slots=num_slots, iters=iters, noise=noise, generator=generator, keys=keys
         )
         reconstruction, rgb, alpha_logits = self.decode(slots)
         return AutoencoderOutput(reconstruction, rgb, alpha_logits, slots, attention, history)

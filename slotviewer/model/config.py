@@ -33,6 +33,9 @@ class ModelConfig:
     decoder_upsample: int = 3
     decoder_final_channels: int = 16
     kernel: int = 5
+    # weight of the position embedding in the features Slot Attention's *keys* see (values always see it
+    # at 1): below 1, grouping leans on colour more than on place, so spare slots cut objects up less
+    key_position_scale: float = 1.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "encoder_channels", tuple(self.encoder_channels))
@@ -40,6 +43,8 @@ class ModelConfig:
             raise ValueError("decoder_grid * 2**decoder_upsample must be at least a quarter of the resolution")
         if self.encoder_downsample >= len(self.encoder_channels):
             raise ValueError("encoder_downsample must be smaller than the number of encoder layers")
+        if not 0.0 <= self.key_position_scale <= 1.0:
+            raise ValueError(f"key_position_scale must be in [0, 1], not {self.key_position_scale}")
         if self.slot_init not in ("gaussian", "learned"):
             raise ValueError(f"slot_init must be 'gaussian' or 'learned', not {self.slot_init!r}")
 

@@ -25,12 +25,16 @@ class SoftPositionEmbed(nn.Module):
         self.proj = nn.Conv2d(4, channels, 1)
         self.register_buffer("grid", position_grid(height, width), persistent=False)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return x + self.proj(self.grid)
+    def forward(self, x: Tensor, scale: float = 1.0) -> Tensor:
+        return x + scale * self.proj(self.grid)
 
 
 class Encoder(nn.Module):
-    """Image `[B, 3, H, W]` in [0, 1] → features `[B, h*w, D]`, LayerNorm + MLP as in the paper."""
+    """Image `[B, 3, H, W]` in [0, 1] → features `[B, h*w, D]`, LayerNorm + MLP as in the paper.
+
+    It returns two feature maps: the values' (position embedding at full weight) and the keys'
+    (position at `key_position_scale`); they are the same tensor when the scale is 1.
+    """
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -42,15 +46,22 @@ class Encoder(nn.Module):
             c_in = c_out
         self.cnn = nn.Sequential(*layers)
         self.pos = SoftPositionEmbed(c_in, cfg.feature_size, cfg.feature_size)
+        self.key_position_scale = cfg.key_position_scale
         self.norm = nn.LayerNorm(c_in)
         self.mlp = nn.Sequential(
             nn.Linear(c_in, cfg.slot_dim), nn.ReLU(inplace=True), nn.Linear(cfg.slot_dim, cfg.slot_dim)
         )
 
-    def forward(self, image: Tensor) -> Tensor:
-        x = self.pos(self.cnn(image * 2 - 1))
-        x = x.flatten(2).transpose(1, 2)
-        return self.mlp(self.norm(x))
+    def _embed(self, x: Tensor) -> Tensor:
+        return self.mlp(self.norm(x.flatten(2).transpose(1, 2)))
+
+    def forward(self, image: Tensor) -> tuple[Tensor, Tensor]:
+        """(features, key features), both `[B, h*w, D]`."""
+        x = self.cnn(image * 2 - 1)
+        features = self._embed(self.pos(x))
+        if self.key_position_scale == 1.0:
+            return features, features
+        return features, self._embed(self.pos(x, self.key_position_scale))
 
 
 class ResidualBlock(nn.Module):

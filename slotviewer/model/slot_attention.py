@@ -18,6 +18,9 @@ class SlotAttention(nn.Module):
     (`k = x W_k^T + b_k`, `v = x W_v^T + b_v`, O(N·D²)) we move the projections to the K slots:
     `q·k = x·(q W_k) + q·b_k` and `mean(v) = mean(x) W_v^T + b_v`. The result is identical; the cost
     per iteration drops to two thin matrix products over N.
+
+    Keys may come from their own inputs (`keys=`): the shapes model feeds them features whose position
+    embedding is damped, so slots compete on colour more than on place (see `ModelConfig`).
     """
 
     def __init__(
@@ -66,11 +69,13 @@ class SlotAttention(nn.Module):
             noise = torch.randn(batch, k, self.dim, generator=generator, device=self.slots_mu.device)
         return self.slots_mu + self.slots_logsigma.exp() * noise.to(self.slots_mu.dtype)
 
-    def step(self, slots: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
-        """One iteration on normed inputs `x [B, N, D]`; returns (new slots, attention `[B, K, N]`)."""
+    def step(self, slots: Tensor, x: Tensor, xk: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """One iteration on normed inputs `x [B, N, D]` (and normed key inputs `xk`, default `x`);
+        returns (new slots, attention `[B, K, N]`)."""
         b, k, d = slots.shape
+        xk = x if xk is None else xk
         q = self.to_q(self.norm_slots(slots)) * self.scale  # [B, K, D]
-        logits = (q @ self.to_k.weight) @ x.transpose(1, 2) + (q @ self.to_k.bias).unsqueeze(-1)  # [B, K, N]
+        logits = (q @ self.to_k.weight) @ xk.transpose(1, 2) + (q @ self.to_k.bias).unsqueeze(-1)  # [B, K, N]
         attn = logits.float().softmax(dim=1)  # softmax over slots: the competition
         weights = attn + self.eps
         weights = weights / weights.sum(dim=-1, keepdim=True)  # weighted mean over inputs
@@ -86,14 +91,16 @@ class SlotAttention(nn.Module):
         slots: Tensor | None = None,
         noise: Tensor | None = None,
         generator: torch.Generator | None = None,
+        keys: Tensor | None = None,
     ) -> tuple[Tensor, Tensor, Tensor]:
-        """Run `T` iterations on `inputs [B, N, D]`.
+        """Run `T` iterations on `inputs [B, N, D]` (keys from `keys [B, N, D]` when given).
 
         Returns `(slots [B, K, D], attention [T, B, K, N], slot history [T+1, B, K, D])`.
         Pass `slots` to continue from an edited slot set (re-converge), else they are drawn.
         """
         t = self.iters if iters is None else iters
         x = self.norm_input(inputs)
+        xk = None if keys is None or keys is inputs else self.norm_input(keys)
         if slots is None:
             slots = self.initial_slots(inputs.shape[0], num_slots, noise, generator)
         start = slots
@@ -106,7 +113,7 @@ class SlotAttention(nn.Module):
                 # handed straight through to the initial slots.
                 slots = slots.detach() + start - start.detach()
             with torch.set_grad_enabled(torch.is_grad_enabled() and (last or not implicit)):
-                slots, attn = self.step(slots, x)
+                slots, attn = self.step(slots, x, xk)
             history.append(slots)
             attention.append(attn)
         if not attention:  # iters=0: the initial slots alone, and no attention yet

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from slotviewer.engine import Engine
+from slotviewer.engine import Engine, surgery
 from slotviewer.errors import SlotviewerError
 
 
@@ -41,10 +41,24 @@ def test_earlier_iterations_are_a_prefix_of_later_ones(engine: Engine, scene: np
 
 
 def test_torch_and_onnx_agree(torch_engine: Engine, onnx_engine: Engine, scene: np.ndarray) -> None:
-    for iters in (None, 1, 5):
+    for iters in (None, 1, 5):  # 5 is past the exported graph: the ONNX step graph runs the rest
         a, b = torch_engine.run(scene, seed=3, iters=iters), onnx_engine.run(scene, seed=3, iters=iters)
         assert np.abs(a.attention - b.attention).max() <= 1e-4
         assert np.abs(a.composite() - b.composite()).max() <= 1e-4
+    a, b = (surgery.reconverge(e, surgery.remove(e.run(scene, seed=3), [0]), iters=2)
+            for e in (torch_engine, onnx_engine))
+    assert np.abs(a.attention - b.attention).max() <= 1e-4
+
+
+def test_traces_keep_the_key_features_apart(engine: Engine, scene: np.ndarray) -> None:
+    """The test model damps position in its keys: re-converge must iterate on those, not on the values'."""
+    trace = engine.run(scene, seed=5)
+    assert trace.key_features.shape == trace.features.shape
+    assert np.abs(trace.key_features - trace.features).max() > 1e-3
+    removed = surgery.remove(trace, [1])
+    right = surgery.reconverge(engine, removed, iters=1)
+    wrong = surgery.reconverge(engine, removed.replace(key_features=None), iters=1)
+    assert np.abs(right.attention - wrong.attention).max() > 1e-4
 
 
 @pytest.mark.parametrize("image", [

@@ -1,5 +1,6 @@
 import dataclasses
 
+import pytest
 import torch
 
 from slotviewer.model.autoencoder import SlotAutoencoder
@@ -65,3 +66,23 @@ def test_output_blocks_learn_after_their_zero_start() -> None:
         optim.step()
     for name, p in model.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_key_position_scale_takes_place_out_of_the_keys_only() -> None:
+    """At scale 0 a flat image's interior key features are all equal (no position left), while the
+    values still carry where each position is; at scale 1 keys and values are one tensor."""
+    flat = torch.full((1, 3, 16, 16), 0.4)
+    features, keys = SlotAutoencoder(dataclasses.replace(TINY, key_position_scale=0.0)).encoder(flat)
+    side = TINY.feature_size
+    interior = torch.zeros(side, side, dtype=torch.bool)
+    interior[2:-2, 2:-2] = True  # away from the convolutions' zero padding
+    inner_keys, inner_values = keys[0][interior.flatten()], features[0][interior.flatten()]
+    torch.testing.assert_close(inner_keys, inner_keys[:1].expand_as(inner_keys))
+    assert (inner_values - inner_values[:1]).abs().max() > 1e-3
+    features, keys = SlotAutoencoder(TINY).encoder(flat)
+    assert keys is features
+
+
+def test_key_position_scale_must_be_a_fraction() -> None:
+    with pytest.raises(ValueError, match="key_position_scale"):
+        dataclasses.replace(TINY, key_position_scale=1.5)

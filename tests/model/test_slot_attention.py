@@ -75,8 +75,8 @@ def test_implicit_training_sends_gradient_only_through_last_iteration() -> None:
     module = SlotAttention(num_slots=3, dim=8, iters=3, init="learned", implicit=True).train()
     step, tracked = module.step, []
 
-    def recording_step(slots: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        new_slots, attn = step(slots, x)
+    def recording_step(slots: torch.Tensor, x: torch.Tensor, xk: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+        new_slots, attn = step(slots, x, xk)
         tracked.append(attn.requires_grad)
         return new_slots, attn
 
@@ -99,3 +99,15 @@ def test_matches_lucidrains_reference() -> None:
     torch.manual_seed(7)
     got = ours(x, noise=torch.randn(2, 5, 32))[0]
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_separate_keys_steer_the_attention_only() -> None:
+    """`keys=` changes who wins each position; passing the inputs again as keys changes nothing."""
+    module = SlotAttention(num_slots=3, dim=8, iters=2).eval()
+    x, other = torch.randn(2, 10, 8), torch.randn(2, 10, 8)
+    noise = torch.randn(2, 3, 8)
+    plain = module(x, noise=noise)
+    same = module(x, noise=noise, keys=x.clone())
+    torch.testing.assert_close(plain[1], same[1])
+    steered = module(x, noise=noise, keys=other)
+    assert (steered[1] - plain[1]).abs().max() > 1e-3
