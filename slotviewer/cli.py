@@ -38,6 +38,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         preset["num_slots"] = args.slots
     if args.iters:
         preset["iters"] = args.iters
+    if args.key_position_scale is not None:
+        preset["key_position_scale"] = args.key_position_scale
     if args.slot_init:
         preset["slot_init"] = args.slot_init
         preset["implicit"] = args.slot_init == "learned"
@@ -157,6 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--slots", type=_positive)
     p.add_argument("--iters", type=_positive)
     p.add_argument("--slot-init", choices=["gaussian", "learned"])
+    p.add_argument("--key-position-scale", type=float, metavar="S",
+                   help="weight of the position embedding in Slot Attention's keys, 0..1 (shapes preset: 0.5)")
     p.add_argument("--steps", type=_positive, default=50_000)
     p.add_argument("--batch", type=_positive, default=32)
     p.add_argument("--lr", type=float, default=8e-4)

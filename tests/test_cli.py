@@ -7,7 +7,7 @@ from PIL import Image
 
 from slotviewer.cli import main
 from slotviewer.model.autoencoder import SlotAutoencoder
-from slotviewer.model.weights import save_model
+from slotviewer.model.weights import load_model, save_model
 from tests.test_train import TINY_TETROMINOES
 
 
@@ -42,5 +42,6 @@ def test_errors_are_one_line_without_traceback(tmp_path: Path, capsys: pytest.Ca
 def test_train_on_a_folder(tmp_path: Path) -> None:
     main(["data", "generate", "tetrominoes", "--n", "8", "--out", str(tmp_path / "d")])
     code = main(["train", "--dataset", str(tmp_path / "d"), "--preset", "tetrominoes", "--out", str(tmp_path / "m"),
-                 "--steps", "2", "--batch", "2", "--threads", "1"])
+                 "--steps", "2", "--batch", "2", "--threads", "1", "--key-position-scale", "0.25"])
     assert code == 0 and (tmp_path / "m.safetensors").exists() and (tmp_path / "m.json").exists()
+    assert load_model(tmp_path / "m").config.key_position_scale == 0.25

@@ -79,11 +79,11 @@ PRESETS: dict[str, ModelConfig] = {
     ),
     # as shipped: Gaussian slots; the decoder broadcasts on 16×16 (64 channels), upsamples once to
     # 32×32, sharpens there with a residual block and upsamples bilinearly to 64×64 (flat sprites
-    # lose little). From scratch it stays on the background: start it from a trained tetrominoes
-    # model (`train --init-from`, see the README)
+    # lose little); keys see the position at half weight. From scratch it stays on the background:
+    # start it from a trained tetrominoes model (`train --init-from`, see the README)
     "shapes": ModelConfig(
         resolution=64, num_slots=6, decoder_grid=16, decoder_upsample=1, decoder_channels=64,
-        decoder_output_blocks=1, encoder_downsample=1, slot_init="gaussian", kernel=3,
+        decoder_output_blocks=1, encoder_downsample=1, slot_init="gaussian", kernel=3, key_position_scale=0.5,
     ),
 }
 
