@@ -95,7 +95,8 @@ class OnnxBackend:
                 expected = ", ".join(f"{n} (rank {r})" for n, r in want.items())
                 got = ", ".join(f"{n} (rank {r})" for n, r in have.items())
                 raise ModelFileError(f"{path}: {kind} do not fit the slotviewer ONNX contract: "
-                                     f"expected {expected}; got {got}")
+                                     f"expected {expected}; got {got} (graphs from an older slotviewer: "
+                                     "export them again with `slotviewer export-onnx`)")
         return session
 
     def _config(self, full_path: Path) -> tuple[ModelConfig, ModelCard]:

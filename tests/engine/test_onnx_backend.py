@@ -39,7 +39,8 @@ def _write_unrelated_model(path: Path) -> None:
 def test_a_model_outside_the_contract_is_refused_with_what_was_expected(tmp_path: Path) -> None:
     _write_unrelated_model(tmp_path / "other.onnx")
     with pytest.raises(ModelFileError, match=r"other\.onnx: inputs do not fit the slotviewer ONNX contract: "
-                                             r"expected image \(rank 4\), noise \(rank 3\); got input \(rank 2\)"):
+                                             r"expected image \(rank 4\), noise \(rank 3\); got input \(rank 2\) "
+                                             r"\(graphs from an older slotviewer: export them again"):
         Engine.load(tmp_path / "other.onnx", "onnx")
 
 
