@@ -12,15 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from slotviewer.engine.backend import ForwardResult
+from slotviewer.engine.onnx_contract import DECODER, FULL, STEP
 from slotviewer.errors import ModelFileError, SlotviewerError
 from slotviewer.model.config import ModelCard, ModelConfig
 from slotviewer.model.files import file_sha256, model_stem, read_model_json, with_ext
-
-FULL = {"inputs": {"image": 4, "noise": 3},
-        "outputs": {"attention": 4, "slots": 4, "rgb": 5, "alpha_logits": 4, "composite": 4, "features": 3,
-                    "key_features": 3}}
-DECODER = {"inputs": {"slots": 3}, "outputs": {"rgb": 5, "alpha_logits": 4, "composite": 4}}
-STEP = {"inputs": {"features": 3, "key_features": 3, "slots": 3}, "outputs": {"attention": 3, "new_slots": 3}}
 
 
 def _ort():  # imported lazily so a missing onnxruntime is a clear error, not an ImportError at start-up

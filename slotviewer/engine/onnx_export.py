@@ -21,14 +21,11 @@ import onnx
 import torch
 from torch import Tensor, nn
 
+from slotviewer.engine.onnx_contract import DECODER, FULL, STEP, input_names, output_names
 from slotviewer.io.atomic import write_with
 from slotviewer.model.autoencoder import SlotAutoencoder
 from slotviewer.model.files import strip_model_suffix, with_ext
 from slotviewer.model.weights import LoadedModel, load_model
-
-FULL_OUTPUTS = ["attention", "slots", "rgb", "alpha_logits", "composite", "features", "key_features"]
-DECODER_OUTPUTS = ["rgb", "alpha_logits", "composite"]
-STEP_OUTPUTS = ["attention", "new_slots"]
 
 
 class _Full(nn.Module):
@@ -94,12 +91,12 @@ def export_onnx(model: str | Path | LoadedModel, out: str | Path) -> list[Path]:
     noise_dims = {0: batch, 1: slots} if cfg.slot_init == "gaussian" else {0: batch}
     paths = [with_ext(stem, ext) for ext in (".onnx", ".decoder.onnx", ".step.onnx")]
     with torch.no_grad():
-        _export(_Full(net), (image, noise), ["image", "noise"], FULL_OUTPUTS,
+        _export(_Full(net), (image, noise), input_names(FULL), output_names(FULL),
                 {"image": {0: batch}, "noise": noise_dims}, paths[0], metadata)
-        _export(_Decoder(net), (torch.randn(2, k, d),), ["slots"], DECODER_OUTPUTS,
+        _export(_Decoder(net), (torch.randn(2, k, d),), input_names(DECODER), output_names(DECODER),
                 {"slots": {0: batch, 1: slots}}, paths[1], metadata)
         _export(_Step(net), (torch.randn(2, n, d), torch.randn(2, n, d), torch.randn(2, k, d)),
-                ["features", "key_features", "slots"], STEP_OUTPUTS,
+                input_names(STEP), output_names(STEP),
                 {"features": {0: batch}, "key_features": {0: batch}, "slots": {0: batch, 1: slots}}, paths[2],
                 metadata)
     return paths
