@@ -25,12 +25,12 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from slotviewer.data import GENERATORS, FolderDataset, generate
-from slotviewer.engine.torch_backend import resolve_torch_device
 from slotviewer.errors import ModelFileError, SlotviewerError
 from slotviewer.io.atomic import write_text, write_with
 from slotviewer.metrics import fg_ari
 from slotviewer.model.autoencoder import SlotAutoencoder
 from slotviewer.model.config import ModelCard, ModelConfig
+from slotviewer.model.device import resolve_torch_device
 from slotviewer.model.files import model_paths
 from slotviewer.model.networks import mse
 from slotviewer.model.weights import save_model

@@ -8,20 +8,8 @@ import numpy as np
 import torch
 
 from slotviewer.engine.backend import ForwardResult
-from slotviewer.errors import SlotviewerError
+from slotviewer.model.device import resolve_torch_device
 from slotviewer.model.weights import load_model
-
-
-def resolve_torch_device(requested: str) -> torch.device:
-    """`auto` → CUDA when torch can really use it; `cuda` without a usable GPU is an error, never a swap."""
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise SlotviewerError("device 'cuda' requested, but this torch build cannot use a GPU here "
-                              f"(torch {torch.__version__}, CUDA available: no)")
-    if requested not in ("cpu", "cuda"):
-        raise SlotviewerError(f"unknown device {requested!r}; use auto, cpu or cuda")
-    return torch.device(requested)
 
 
 class TorchBackend:
