@@ -11,12 +11,14 @@ from collections.abc import Callable
 
 import numpy as np
 
-from slotviewer.data import shapes, tetrominoes
+from slotviewer.data import shapes, shifted, tetrominoes, wide
 from slotviewer.data.folder import FolderDataset
 
 GENERATORS: dict[str, Callable[[np.random.Generator], tuple[np.ndarray, np.ndarray]]] = {
     "tetrominoes": tetrominoes.sample,
     "shapes": shapes.sample,
+    "shapes-wide": wide.sample,  # training: the spec read widely
+    **shifted.SAMPLERS,  # validation only: the spec drawn by an independent program, shifted
 }
 
 
