@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from slotviewer.engine import Engine, Trace, surgery
 from slotviewer.errors import SlotviewerError
-from slotviewer.io.export import write_trace
+from slotviewer.export import write_trace
 from slotviewer.io.images import DEFAULT_MAX_PIXELS, list_images, read_image
 
 

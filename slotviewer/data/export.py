@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
 from slotviewer.data import generate
 from slotviewer.io.atomic import write_bytes
-
-
-def png_bytes(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG")
-    return buffer.getvalue()
+from slotviewer.io.images import png_bytes
 
 
 def write_dataset(kind: str, n: int, out: Path, seed: int = 0, chunk: int = 256) -> Path:

@@ -651,8 +651,8 @@ class MainWindow(QMainWindow):
 
     def export_to(self, folder: Path) -> None:
         """Write what `slotviewer run` writes (current edits included), a PNG of the window and the GIF."""
-        from slotviewer.data.export import png_bytes
-        from slotviewer.io.export import write_trace
+        from slotviewer.export import write_trace
+        from slotviewer.io.images import png_bytes
 
         document = self.session.documents["A"]
         trace: Trace = document.trace

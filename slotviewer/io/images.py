@@ -79,3 +79,12 @@ def list_images(inputs: list[str | Path]) -> list[Path]:
         else:
             paths.append(p)
     return paths
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    """Encode a uint8 `[H, W]` / `[H, W, 3|4]` array as PNG (for writers that save several files atomically)."""
+    import io
+
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()

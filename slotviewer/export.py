@@ -1,0 +1,187 @@
+"""Write a `Trace` to a folder, at the input's resolution, atomically as a whole.
+
+It sits above the engine (it reads `Trace`s), so it lives here and not in `io/`, which the engine may use.
+
+Layout of `OUT/<stem>/`: `labels.png` (the exact slot index per pixel), `labels_color.png` (the same
+in the slot colours), `masks/slot_XX.png`, `slots/slot_XX.png` (RGBA), `reconstruction.png`,
+`attention.npz` (float16, at the model's resolution unless asked for the input's), `trace.json`, and
+with `gif=True` `attention.gif`. Everything is first written to a hidden temporary folder and renamed
+into place at the end, so an error never leaves a half-written result behind.
+
+Writing is the slow part of `slotviewer run` for large inputs, so the PNGs are encoded with fast zlib
+settings on a few threads (Pillow releases the GIL while it compresses), and the maps are scaled up
+inside Pillow rather than in numpy.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from slotviewer.engine.preprocess import resize_channels
+from slotviewer.engine.trace import Trace
+from slotviewer.errors import SlotviewerError
+from slotviewer.io.render import attention_overlay, display_size, resize_uint8, slot_colours, to_uint8
+
+NPZ_MAX_SIDE = 1024
+AttentionSize = Literal["model", "input"]
+ATTENTION_SIZES: tuple[str, ...] = ("model", "input")
+PNG_LEVEL = 1  # zlib level: 3-5× faster than Pillow's default 6, files ~10-20% larger
+WRITE_THREADS = min(4, os.cpu_count() or 1)
+
+
+class OutputExistsError(SlotviewerError):
+    """The output folder exists and overwriting was not asked for."""
+
+
+def _png(path: Path, image: Image.Image | np.ndarray) -> None:
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(image)
+    image.save(path, format="PNG", compress_level=PNG_LEVEL)
+
+
+def npz_size(height: int, width: int, max_side: int = NPZ_MAX_SIDE) -> tuple[int, int]:
+    """With `--attention-size input`, arrays in `attention.npz` are at the input's size, or scaled so
+    the longer side is `max_side` (a 6000² input would otherwise need gigabytes)."""
+    scale = min(1.0, max_side / max(height, width))
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def attention_gif(trace: Trace) -> bytes:
+    """One frame per iteration: the input tinted by each slot's attention, labelled `t = i/T`."""
+    h, w = display_size(*trace.image.shape[:2])
+    base = resize_uint8(trace.image, h, w)
+    colours = slot_colours(trace.num_slots)
+    frames = [Image.fromarray(base)]
+    for attention in trace.attention:
+        frames.append(Image.fromarray(attention_overlay(base, attention, colours)))
+    for t, frame in enumerate(frames):
+        ImageDraw.Draw(frame).text((4, 4), f"t = {t}/{trace.iterations}", fill=(255, 255, 255))
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=700, loop=0)
+    return buffer.getvalue()
+
+
+def write_trace(trace: Trace, out_dir: str | Path, *, overwrite: bool = False, gif: bool = False,
+                extra: dict[str, Any] | None = None, files: dict[str, bytes] | None = None,
+                attention_size: AttentionSize = "model") -> Path:
+    """Write all outputs of `trace` into `out_dir` (created; replaced only with `overwrite`).
+
+    `extra` goes into trace.json; `files` are further files (name → bytes) written in the same
+    atomic step, such as the GUI's screenshot of the view. `attention_size` "model" keeps the arrays
+    of `attention.npz` at the model's own resolution (small, exact); "input" scales them to the input.
+    """
+    if attention_size not in ATTENTION_SIZES:
+        raise SlotviewerError(f"attention size must be one of {', '.join(ATTENTION_SIZES)}, got {attention_size!r}")
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not overwrite:
+        raise OutputExistsError(f"{out_dir}: already exists (use --overwrite to replace it)")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.", suffix=".tmp"))
+    try:
+        _write_into(trace, tmp, gif, extra or {}, attention_size)
+        for name, data in (files or {}).items():
+            (tmp / name).write_bytes(data)
+        if out_dir.exists():
+            old = out_dir.with_name(f".{out_dir.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            out_dir.rename(old)
+            tmp.rename(out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out_dir
+
+
+def _scaled(array: np.ndarray, height: int, width: int) -> Image.Image:
+    """A uint8 map at the model's resolution scaled up to the input's size, bilinear, inside Pillow."""
+    image = Image.fromarray(array)
+    return image if image.size == (width, height) else image.resize((width, height), Image.BILINEAR)
+
+
+def _labels(masks: list[Image.Image]) -> np.ndarray:
+    """Index of the largest mask per pixel (first wins ties, as `argmax`), one mask at a time so a
+    6000² input never needs a `[K, H, W]` stack."""
+    best = np.asarray(masks[0])
+    labels = np.zeros(best.shape, np.uint8)
+    for i, mask in enumerate(masks[1:], start=1):
+        m = np.asarray(mask)
+        better = m > best
+        labels[better] = i
+        best = np.maximum(best, m)
+    return labels
+
+
+def _write_into(trace: Trace, folder: Path, gif: bool, extra: dict[str, Any], attention_size: AttentionSize) -> None:
+    height, width = trace.image.shape[:2]
+    k = trace.num_slots
+    alpha = trace.alpha()
+    (folder / "masks").mkdir()
+    (folder / "slots").mkdir()
+    colours = slot_colours(k)
+    with ThreadPoolExecutor(WRITE_THREADS) as pool:
+        jobs = []
+        masks = [_scaled(to_uint8(a), height, width) for a in alpha]
+        for i, mask in enumerate(masks):
+            jobs.append(pool.submit(_png, folder / "masks" / f"slot_{i:02d}.png", mask))
+            rgba = _scaled(to_uint8(trace.rgb[i]), height, width)
+            rgba.putalpha(mask)
+            jobs.append(pool.submit(_png, folder / "slots" / f"slot_{i:02d}.png", rgba))
+        jobs.append(pool.submit(_png, folder / "reconstruction.png",
+                                _scaled(to_uint8(trace.composite()), height, width)))
+        labels = _labels(masks)
+        jobs.append(pool.submit(_png, folder / "labels.png", labels))
+        jobs.append(pool.submit(_png, folder / "labels_color.png", colours[labels]))
+        if gif:
+            jobs.append(pool.submit((folder / "attention.gif").write_bytes, attention_gif(trace)))
+        arrays, npz_shape = _npz_arrays(trace, alpha, attention_size)
+        jobs.append(pool.submit(np.savez_compressed, folder / "attention.npz", **arrays))
+        for job in jobs:
+            job.result()  # re-raises the first failure; the caller removes the temporary folder
+    record = {
+        **extra,
+        **trace.provenance,
+        "input_size": [height, width],
+        "attention_size": attention_size,
+        "npz_size": list(npz_shape),
+        "slot_colours": colours.tolist(),
+        "enabled": list(trace.enabled),
+        "edits": list(trace.edits),
+        "timings_ms": {key: round(v, 3) for key, v in trace.timings_ms.items()},
+    }
+    (folder / "trace.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _npz_arrays(trace: Trace, alpha: np.ndarray, attention_size: AttentionSize
+                ) -> tuple[dict[str, np.ndarray], tuple[int, int]]:
+    """float16 maps (ample for probabilities and colours; half the bytes), float32 slots (exact, so
+    they can be decoded again)."""
+    half = np.float16
+    rgb = trace.rgb.transpose(0, 3, 1, 2)
+    if attention_size == "input":
+        nh, nw = npz_size(*trace.image.shape[:2])
+        attention = resize_channels(trace.attention, nh, nw)
+        rgb = resize_channels(rgb, nh, nw)
+        alpha = resize_channels(alpha, nh, nw)
+    else:
+        nh, nw = alpha.shape[-2:]
+        attention = trace.attention
+    arrays = {
+        "attention": attention.astype(half),
+        "slots": trace.slots.astype(np.float32),
+        "rgb": rgb.transpose(0, 2, 3, 1).astype(half),
+        "alpha": alpha.astype(half),
+        "enabled": np.array(trace.enabled, dtype=bool),
+    }
+    return arrays, (nh, nw)
