@@ -27,7 +27,7 @@ def test_shipped_model_loads_and_segments(name: str) -> None:
 
 @pytest.mark.parametrize("name", list(SHIPPED))
 def test_shipped_onnx_matches_the_weights(name: str) -> None:
-    for graph in (f"{name}.onnx", f"{name}.decoder.onnx", f"{name}.step.onnx"):
+    for graph in (f"{name}.onnx", f"{name}.decoder.onnx", f"{name}.step.onnx", f"{name}.encoder.onnx"):
         meta = {p.key: p.value for p in onnx.load(str(MODELS_DIR / graph), load_external_data=False).metadata_props}
         assert meta["slotviewer.model_sha256"] == file_sha256(MODELS_DIR / f"{name}.safetensors"), graph
     image = generate(name, 1, seed=7)[0][0]

@@ -39,6 +39,10 @@ class Backend(Protocol):
         """`images [B, 3, R, R]` float32 in [0, 1], `noise [B, K, D]` standard normal."""
         ...
 
+    def encode(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The encoder alone: `images [B, 3, R, R]` → (features `[B, N, D]`, key features `[B, N, D]`)."""
+        ...
+
     def iterate(self, features: np.ndarray, slots: np.ndarray, iters: int,
                 key_features: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Continue Slot Attention (keys from `key_features`, default `features`): returns

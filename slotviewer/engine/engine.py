@@ -9,14 +9,21 @@ from typing import Literal
 import numpy as np
 
 from slotviewer.engine.backend import Backend, ForwardResult
+from slotviewer.engine.familiarity import familiarity, reconstruction_mse
 from slotviewer.engine.kmeans import kmeans, render_clusters
 from slotviewer.engine.preprocess import model_input
-from slotviewer.engine.trace import Trace
+from slotviewer.engine.trace import Trace, composite
 from slotviewer.errors import SlotviewerError
 
 Method = Literal["slot-attention", "soft-kmeans", "kmeans"]
 METHODS: tuple[str, ...] = ("slot-attention", "soft-kmeans", "kmeans")
+# the run parameters' limits and choices, defined once: the engine checks them, the GUI's widgets and the
+# CLI's arguments take their ranges from here
 MAX_SLOTS = 32
+MAX_ITERS = 50
+MAX_SEED = 2**31 - 1
+BACKENDS: tuple[str, ...] = ("onnx", "torch")
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 
 
 def new_seed() -> int:
@@ -71,13 +78,21 @@ class Engine:
         return k
 
     def run(self, image: np.ndarray, *, slots: int | None = None, iters: int | None = None,
-            seed: int | None = None, method: Method = "slot-attention") -> Trace:
-        """Run one image (any size, RGB/RGBA/grey, uint8/uint16/float) into a `Trace`."""
+            seed: int | None = None, method: Method = "slot-attention",
+            init_slots: np.ndarray | None = None) -> Trace:
+        """Run one image (any size, RGB/RGBA/grey, uint8/uint16/float) into a `Trace`.
+
+        `init_slots [K, D]` starts Slot Attention from given slots instead of drawing them: video carry-over
+        (SAVi), where frame t's final slots start frame t+1, so slot k keeps following the same object
+        and a couple of iterations suffice. `slots` (the count K) then comes from `init_slots`.
+        """
+        if init_slots is not None:
+            return self._run_from(image, np.asarray(init_slots, np.float32), iters)
         if method not in METHODS:
             raise SlotviewerError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
         k, t = self._slot_count(slots, method), self.config.iters if iters is None else int(iters)
-        if not 0 <= t <= 50:
-            raise SlotviewerError(f"iterations must be 0..50, got {t}")
+        if not 0 <= t <= MAX_ITERS:
+            raise SlotviewerError(f"iterations must be 0..{MAX_ITERS}, got {t}")
         seed = new_seed() if seed is None else int(seed)
         start = time.perf_counter()
         x, display = model_input(image, self.config.resolution)
@@ -91,9 +106,36 @@ class Engine:
             trace = self._kmeans_trace(result.features[0], x, display, k, t, seed, soft=method == "soft-kmeans")
         done = time.perf_counter()
         provenance = self.provenance() | {"K": k, "T": t, "seed": seed, "method": method}
+        if method == "slot-attention":  # k-means has no decoder: its "reconstruction" says nothing
+            mse = reconstruction_mse(x, composite(trace.rgb, trace.alpha_logits))
+            provenance["familiarity"] = familiarity(mse, self.backend.card.typical_mse)
         timings = {"preprocess": (prepared - start) * 1e3, "forward": (done - prepared) * 1e3,
                    "total": (done - start) * 1e3}
         return trace.replace(provenance=provenance, timings_ms=timings)
+
+    def _run_from(self, image: np.ndarray, init: np.ndarray, iters: int | None) -> Trace:
+        d = self.config.slot_dim
+        if init.ndim != 2 or init.shape[1] != d or not 1 <= len(init) <= MAX_SLOTS:
+            raise SlotviewerError(f"initial slots must have shape [K, {d}] with K in 1..{MAX_SLOTS}, got {init.shape}")
+        if self.fixed_slots and len(init) != self.config.num_slots:
+            raise SlotviewerError(f"{self.backend.model_name} runs with {self.config.num_slots} slots, "
+                                  f"got {len(init)} initial slots")
+        t = self.config.iters if iters is None else int(iters)
+        if not 0 <= t <= 50:
+            raise SlotviewerError(f"iterations must be 0..50, got {t}")
+        start = time.perf_counter()
+        x, display = model_input(image, self.config.resolution)
+        prepared = time.perf_counter()
+        features, keys = self.backend.encode(x[None])
+        attention, history = self.backend.iterate(features, init[None], t, keys)
+        rgb, alpha_logits = self.backend.decode(history[-1])
+        done = time.perf_counter()
+        result = ForwardResult(features, attention, history, rgb, alpha_logits, keys)
+        provenance = self.provenance() | {"K": len(init), "T": t, "seed": None, "method": "slot-attention",
+                                          "init": "carried"}
+        timings = {"preprocess": (prepared - start) * 1e3, "forward": (done - prepared) * 1e3,
+                   "total": (done - start) * 1e3}
+        return self._trace(result, display).replace(provenance=provenance, timings_ms=timings)
 
     def provenance(self) -> dict:
         b = self.backend

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from slotviewer.engine.backend import ForwardResult
-from slotviewer.engine.onnx_contract import DECODER, FULL, STEP
+from slotviewer.engine.onnx_contract import DECODER, ENCODER, FULL, STEP
 from slotviewer.errors import ModelFileError, SlotviewerError
 from slotviewer.model.config import ModelCard, ModelConfig
 from slotviewer.model.files import file_sha256, model_stem, read_model_json, with_ext
@@ -57,6 +57,9 @@ class OnnxBackend:
         self.full = self._session(ort, full_path, providers, FULL, required=True)
         self.decoder = self._session(ort, decoder_path, providers, DECODER, required=True)
         self.step = self._session(ort, step_path, providers, STEP, required=False)
+        # optional: without it, encoding (video frames with carried-over slots) runs the full graph
+        self.encoder = self._session(ort, with_ext(model_stem(model, ".onnx"), ".encoder.onnx"), providers,
+                                     ENCODER, required=False)
         self.providers = self.full.get_providers()
         if device == "cuda" and self.providers[0] != "CUDAExecutionProvider":
             raise SlotviewerError(f"{full_path}: CUDA requested but ONNX Runtime fell back to "
@@ -64,10 +67,17 @@ class OnnxBackend:
         self.device = self.providers[0]
         self.config, self.card = self._config(full_path)
         self._check_shapes(full_path)
+        if self.encoder is not None and self._sha(self.encoder) != self._sha(self.full):
+            raise ModelFileError(f"{full_path.with_suffix('.encoder.onnx')}: exported from other weights than "
+                                 f"{full_path.name}; export the model again")
         self.model_name = full_path.stem
         self.model_path = full_path
         self.model_sha256 = file_sha256(full_path)
         self.exported_iters = self._exported_iters()
+
+    @staticmethod
+    def _sha(session) -> str | None:  # noqa: ANN001
+        return session.get_modelmeta().custom_metadata_map.get("slotviewer.model_sha256")
 
     @staticmethod
     def _session(ort, path: Path, providers: list[str], contract: dict, required: bool):  # noqa: ANN001, ANN205
@@ -152,6 +162,15 @@ class OnnxBackend:
             slots = np.concatenate([slots, more_slots[1:]])
             rgb, alpha_logits = self.decode(slots[-1])
         return ForwardResult(out["features"], attention, slots, rgb, alpha_logits, out["key_features"])
+
+    def encode(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.encoder is None:  # an older export: the full graph computes the features too (slower)
+            b = len(images)
+            out = self._run_full(images, np.zeros((b, self.config.num_slots, self.config.slot_dim), np.float32))
+            return out["features"], out["key_features"]
+        features, keys = self.encoder.run(["features", "key_features"],
+                                          {"image": np.ascontiguousarray(images, np.float32)})
+        return features, keys
 
     def iterate(self, features: np.ndarray, slots: np.ndarray, iters: int,
                 key_features: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -6,7 +6,9 @@
 - `NAME.decoder.onnx`: slots `[B,K,D]` → rgb, alpha_logits, composite (slot surgery);
 - `NAME.step.onnx`: (features `[B,N,D]`, key_features `[B,N,D]`, slots `[B,K,D]`) → attention `[B,K,N]`,
   new_slots `[B,K,D]`: one more iteration, for re-converge and for running more iterations than the graph
-  was exported with.
+  was exported with;
+- `NAME.encoder.onnx`: image `[B,3,R,R]` → features, key_features: the encoder alone, so a video frame whose
+  slots are carried over from the previous frame runs encoder + a few steps + decoder, not the full graph.
 Batch and slot count are dynamic; the model config travels in each graph's metadata.
 """
 
@@ -21,7 +23,7 @@ import onnx
 import torch
 from torch import Tensor, nn
 
-from slotviewer.engine.onnx_contract import DECODER, FULL, STEP, input_names, output_names
+from slotviewer.engine.onnx_contract import DECODER, ENCODER, FULL, STEP, input_names, output_names
 from slotviewer.io.atomic import write_with
 from slotviewer.model.autoencoder import SlotAutoencoder
 from slotviewer.model.files import strip_model_suffix, with_ext
@@ -51,6 +53,15 @@ class _Decoder(nn.Module):
         return rgb, alpha_logits, composite
 
 
+class _Encoder(nn.Module):
+    def __init__(self, model: SlotAutoencoder) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: Tensor) -> tuple[Tensor, Tensor]:
+        return self.model.encoder(image)
+
+
 class _Step(nn.Module):
     def __init__(self, model: SlotAutoencoder) -> None:
         super().__init__()
@@ -77,7 +88,7 @@ def _export(module: nn.Module, args: tuple[Tensor, ...], names: list[str], outpu
 
 
 def export_onnx(model: str | Path | LoadedModel, out: str | Path) -> list[Path]:
-    """Write `out.onnx`, `out.decoder.onnx`, `out.step.onnx` for a model; returns the paths."""
+    """Write `out.onnx`, `out.decoder.onnx`, `out.step.onnx`, `out.encoder.onnx` for a model; returns the paths."""
     loaded = model if isinstance(model, LoadedModel) else load_model(model)
     net, cfg = loaded.model.eval().cpu(), loaded.config
     stem = strip_model_suffix(out)
@@ -89,7 +100,7 @@ def export_onnx(model: str | Path | LoadedModel, out: str | Path) -> list[Path]:
     image, noise = torch.rand(2, 3, r, r), torch.randn(2, k, d)
     # K is dynamic everywhere except in the full graph of a model with learned queries (fixed K)
     noise_dims = {0: batch, 1: slots} if cfg.slot_init == "gaussian" else {0: batch}
-    paths = [with_ext(stem, ext) for ext in (".onnx", ".decoder.onnx", ".step.onnx")]
+    paths = [with_ext(stem, ext) for ext in (".onnx", ".decoder.onnx", ".step.onnx", ".encoder.onnx")]
     with torch.no_grad():
         _export(_Full(net), (image, noise), input_names(FULL), output_names(FULL),
                 {"image": {0: batch}, "noise": noise_dims}, paths[0], metadata)
@@ -99,4 +110,6 @@ def export_onnx(model: str | Path | LoadedModel, out: str | Path) -> list[Path]:
                 input_names(STEP), output_names(STEP),
                 {"features": {0: batch}, "key_features": {0: batch}, "slots": {0: batch, 1: slots}}, paths[2],
                 metadata)
+        _export(_Encoder(net), (image,), input_names(ENCODER), output_names(ENCODER), {"image": {0: batch}},
+                paths[3], metadata)
     return paths

@@ -43,6 +43,11 @@ class TorchBackend:
         return ForwardResult(*(self._numpy(t) for t in (features, attention, history, rgb, alpha_logits, keys)))
 
     @torch.inference_mode()
+    def encode(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        features, keys = self.model.encoder(self._tensor(images))
+        return self._numpy(features), self._numpy(keys)
+
+    @torch.inference_mode()
     def iterate(self, features: np.ndarray, slots: np.ndarray, iters: int,
                 key_features: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         keys = None if key_features is None else self._tensor(key_features)

@@ -99,6 +99,7 @@ def test_a_dotted_stem_exports_and_loads(tiny_model: Path, tmp_path: Path) -> No
     from slotviewer.engine.onnx_export import export_onnx
 
     paths = export_onnx(tiny_model, tmp_path / "mine.v2")
-    assert [p.name for p in paths] == ["mine.v2.onnx", "mine.v2.decoder.onnx", "mine.v2.step.onnx"]
+    assert [p.name for p in paths] == ["mine.v2.onnx", "mine.v2.decoder.onnx", "mine.v2.step.onnx",
+                                       "mine.v2.encoder.onnx"]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths)
     assert Engine.load(tmp_path / "mine.v2", "onnx", "cpu").config == Engine.load(tiny_model, "torch", "cpu").config

@@ -1,0 +1,68 @@
+"""Carry-over (SAVi): `Engine.run(..., init_slots=...)` starts Slot Attention from given slots."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from slotviewer.engine import Engine
+from slotviewer.errors import SlotviewerError
+
+
+def test_starting_from_a_runs_initial_slots_repeats_that_run(engine: Engine, scene: np.ndarray) -> None:
+    fresh = engine.run(scene, seed=3, iters=3)
+    carried = engine.run(scene, init_slots=fresh.slots[0], iters=3)
+    assert np.abs(carried.attention - fresh.attention).max() < 1e-5
+    assert np.abs(carried.slots - fresh.slots).max() < 1e-4
+    assert np.abs(carried.composite() - fresh.composite()).max() < 1e-5
+    assert carried.provenance["init"] == "carried" and carried.provenance["T"] == 3
+
+
+def test_carried_slots_are_used_not_redrawn(engine: Engine, scene: np.ndarray) -> None:
+    start = engine.run(scene, seed=1).slots[-1]
+    trace = engine.run(scene, init_slots=start, iters=1)
+    assert trace.slots.shape == (2, *start.shape) and np.array_equal(trace.slots[0], start)
+    zero_iterations = engine.run(scene, init_slots=start, iters=0)
+    assert zero_iterations.iterations == 0 and np.array_equal(zero_iterations.slots[-1], start)
+
+
+def test_torch_and_onnx_agree_on_carry_over(torch_engine: Engine, onnx_engine: Engine, scene: np.ndarray) -> None:
+    start = torch_engine.run(scene, seed=2).slots[-1]
+    a = torch_engine.run(scene, init_slots=start, iters=2)
+    b = onnx_engine.run(scene, init_slots=start, iters=2)
+    assert np.abs(a.attention - b.attention).max() < 1e-4
+    assert np.abs(a.alpha_logits - b.alpha_logits).max() < 1e-3
+
+
+def test_onnx_without_encoder_graph_falls_back_to_the_full_graph(tiny_model: Path, tmp_path: Path,
+                                                                   onnx_engine: Engine, scene: np.ndarray) -> None:
+    for suffix in (".onnx", ".decoder.onnx", ".step.onnx"):
+        shutil.copy(str(tiny_model) + suffix, str(tmp_path / "old") + suffix)
+    old = Engine.load(tmp_path / "old.onnx", "onnx", "cpu")
+    assert old.backend.encoder is None
+    start = onnx_engine.run(scene, seed=4).slots[-1]
+    a, b = old.run(scene, init_slots=start, iters=2), onnx_engine.run(scene, init_slots=start, iters=2)
+    assert np.abs(a.attention - b.attention).max() < 1e-5
+
+
+def test_bad_initial_slots_are_one_clear_error(engine: Engine, scene: np.ndarray) -> None:
+    with pytest.raises(SlotviewerError, match="initial slots must have shape"):
+        engine.run(scene, init_slots=np.zeros((3, 5), np.float32))
+
+
+def test_onnx_carry_over_needs_no_torch(tiny_model: Path, tmp_path: Path) -> None:
+    code = (
+        "import sys; sys.modules['torch'] = None\n"  # any `import torch` now fails
+        "import numpy as np\n"
+        "from slotviewer.engine import Engine\n"
+        f"e = Engine.load({str(tiny_model) + '.onnx'!r}, 'onnx', 'cpu')\n"
+        "image = np.zeros((20, 30, 3), np.uint8)\n"
+        "t = e.run(image, seed=0)\n"
+        "print(e.run(image, init_slots=t.slots[-1], iters=2).slots.shape)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().startswith("(3,")
