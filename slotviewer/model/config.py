@@ -101,3 +101,6 @@ class ModelCard:
     commit: str = ""
     notes: str = ""
     curve: list[list[float]] = field(default_factory=list)  # [minutes, FG-ARI on 256 scenes] during training
+    # median reconstruction MSE on the model's own data (engine/familiarity.py): the yardstick for "unlike
+    # anything it was trained on"; 0 = not measured
+    typical_mse: float = 0.0
