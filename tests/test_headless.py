@@ -89,7 +89,9 @@ def test_remove_reconverge_and_swap(tiny_model: Path, inputs: Path, tmp_path: Pa
     mask = np.asarray(Image.open(tmp_path / "removed" / "scene" / "masks" / "slot_01.png"))
     assert mask.max() == 0
     assert run(image, "--out", str(tmp_path / "rc"), *base, "--remove", "1", "--reconverge", "2") == 0
-    assert len(list((tmp_path / "rc" / "scene" / "masks").glob("*.png"))) == 2
+    rc_masks = sorted((tmp_path / "rc" / "scene" / "masks").glob("*.png"))
+    assert [p.name for p in rc_masks] == ["slot_00.png", "slot_01.png", "slot_02.png"], "indices are kept"
+    assert np.asarray(Image.open(rc_masks[1])).max() == 0, "the removed slot stays removed after re-converge"
     assert run(image, "--out", str(tmp_path / "swap"), *base, "--swap-with", other, "--swap", "0:2") == 0
     record = json.loads((tmp_path / "swap" / "scene" / "trace.json").read_text())
     assert record["edits"] == ["transplant other image's slot 2 -> slot 0"]

@@ -80,19 +80,28 @@ def transplant(engine: Engine, source: Trace, i: int, target: Trace, j: int) -> 
 
 
 def reconverge(engine: Engine, trace: Trace, iters: int = 3) -> Trace:
-    """Drop the disabled slots and let the rest run `iters` more Slot Attention iterations on the same
-    features, so they compete for the pixels the removed slots held. The result has only the kept
-    slots; its history covers the new iterations."""
+    """Let the enabled slots run `iters` more Slot Attention iterations on the same features, without the
+    hidden ones, so they compete for the pixels the hidden slots held.
+
+    The user's edits stand: hidden slots stay hidden (their state is carried forward unchanged and they
+    attend to nothing in the new iterations), every slot keeps its index (and so its colour), and the
+    history is extended — iteration T+1… continues the run instead of replacing it.
+    """
     _require_slot_attention(trace)
     if iters < 1:
         raise SlotviewerError(f"re-converge needs at least one iteration, got {iters}")
     keep = np.flatnonzero(trace.enabled)
     if len(keep) == 0:
         raise SlotviewerError("no slots left to re-converge: enable at least one")
-    attention, history = engine.iterate(trace.features, trace.slots[-1][keep], iters, trace.key_features)
-    rgb, alpha_logits = engine.decode(history[-1])
+    new_attention, new_history = engine.iterate(trace.features, trace.slots[-1][keep], iters, trace.key_features)
+    attention = np.zeros((iters, trace.num_slots, *trace.attention.shape[2:]), np.float32)
+    attention[:, keep] = new_attention
+    history = np.repeat(trace.slots[-1:], iters, axis=0)
+    history[:, keep] = new_history[1:]
+    rgb, alpha_logits = engine.decode(history[-1])  # each slot decodes on its own: hidden ones stay as they were
     removed = [i for i in range(trace.num_slots) if i not in keep]
     provenance = trace.provenance | {"reconverged": {"kept_slots": keep.tolist(), "iters": iters}}
-    return Trace(image=trace.image, features=trace.features, key_features=trace.key_features, attention=attention,
-                 slots=history, rgb=rgb, alpha_logits=alpha_logits, provenance=provenance, timings_ms=trace.timings_ms,
-                 edits=(*trace.edits, f"re-converge without slots {removed} for {iters} iterations"))
+    return trace.replace(attention=np.concatenate([trace.attention, attention]),
+                         slots=np.concatenate([trace.slots, history]), rgb=rgb, alpha_logits=alpha_logits,
+                         provenance=provenance,
+                         edits=(*trace.edits, f"re-converge without slots {removed} for {iters} iterations"))

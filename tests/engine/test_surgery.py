@@ -44,14 +44,21 @@ def test_transplant_changes_only_the_target_slot(engine: Engine, scene: np.ndarr
     np.testing.assert_allclose(out.rgb[1], a.rgb[2], atol=1e-5)
 
 
-def test_reconverge_leaves_no_pixel_unclaimed(engine: Engine, scene: np.ndarray) -> None:
+def test_reconverge_keeps_edits_indices_and_history(engine: Engine, scene: np.ndarray) -> None:
     trace = engine.run(scene, seed=7, slots=4)
     removed = surgery.remove(trace, [1, 3])
     out = surgery.reconverge(engine, removed, iters=2)
-    assert out.num_slots == 2 and out.attention.shape[:2] == (2, 2)
-    np.testing.assert_allclose(out.attention.sum(axis=1), 1.0, atol=1e-5)  # every position is claimed
+    assert out.num_slots == 4 and out.enabled == (True, False, True, False), "hidden slots stay hidden"
+    assert out.iterations == trace.iterations + 2, "the history is extended, not replaced"
+    np.testing.assert_array_equal(out.attention[: trace.iterations], trace.attention)
+    np.testing.assert_array_equal(out.slots[: trace.iterations + 1], trace.slots)
+    # the new iterations: the kept slots share every position, the hidden ones attend to nothing
+    np.testing.assert_allclose(out.attention[-2:, [0, 2]].sum(axis=1), 1.0, atol=1e-5)
+    assert out.attention[-2:, [1, 3]].max() == 0
+    np.testing.assert_array_equal(out.slots[-1, [1, 3]], trace.slots[-1, [1, 3]])
+    assert not np.allclose(out.slots[-1, [0, 2]], trace.slots[-1, [0, 2]]), "the kept slots moved"
     np.testing.assert_allclose(out.alpha().sum(0), 1.0, atol=1e-5)
-    np.testing.assert_array_equal(out.slots[0], trace.slots[-1][[0, 2]])
+    assert out.alpha()[[1, 3]].max() == 0
     assert out.edits[-1] == "re-converge without slots [1, 3] for 2 iterations"
 
 
