@@ -30,10 +30,12 @@ def _interrupt_on_term() -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from slotviewer.data.tfrecord import split_spec
     from slotviewer.model.config import PRESETS
-    from slotviewer.train import Trainer, TrainSettings
+    from slotviewer.train import Trainer, TrainSettings, command_line
 
-    preset = PRESETS.get(args.preset or args.dataset, PRESETS["shapes"]).to_dict()
+    tfrecord = split_spec(args.dataset)
+    preset = PRESETS.get(args.preset or (tfrecord[0] if tfrecord else args.dataset), PRESETS["shapes"]).to_dict()
     if args.slots:
         preset["num_slots"] = args.slots
     if args.iters:
@@ -48,6 +50,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         seed=args.seed, checkpoint_minutes=args.checkpoint_minutes, threads=args.threads, device=args.device,
         init_from=args.init_from or "", config=preset,
         mask_consistency=args.mask_consistency, freeze=tuple(part for part in (args.freeze or "").split(",") if part),
+        precision=args.precision, channels_last=args.channels_last, val=args.val or "", command=command_line(),
     )
     trainer = Trainer(settings, resume=args.resume)
     _interrupt_on_term()
@@ -59,26 +62,26 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from slotviewer.data import GENERATORS, FolderDataset, generate
+    from slotviewer.data import load_scenes
     from slotviewer.model.weights import load_model
-    from slotviewer.train import EVAL_SEED, evaluate
+    from slotviewer.train import EVAL_SEED, evaluate_scenes, psnr
 
     loaded = load_model(args.model)
-    if args.data in GENERATORS:
-        images, masks = generate(args.data, args.n, args.seed if args.seed is not None else EVAL_SEED + 1)
-    else:
-        folder = FolderDataset(args.data, loaded.config.resolution)
-        if folder.masks is None:
-            raise SlotviewerError(f"{args.data}: no masks/ folder, so there is nothing to score against")
-        images, masks = folder.images[: args.n], folder.masks[: args.n]
-    scores = evaluate(loaded.model, images, masks)
+    if args.iters is not None:
+        loaded.model.slot_attention.iters = args.iters
+    images, masks = load_scenes(args.data, args.n, loaded.config.resolution,
+                                args.seed if args.seed is not None else EVAL_SEED + 1)
+    if masks is None:
+        raise SlotviewerError(f"{args.data}: no masks/ folder, so there is nothing to score against")
+    scores, errors = evaluate_scenes(loaded.model, images, masks)
     result = {"model": loaded.name, "data": args.data, "n": int(np.isfinite(scores).sum()),
-              "fg_ari_mean": float(np.nanmean(scores)), "fg_ari_std": float(np.nanstd(scores))}
+              "fg_ari_mean": float(np.nanmean(scores)), "fg_ari_std": float(np.nanstd(scores)),
+              "mse": float(errors.mean()), "psnr_db": psnr(errors)}
     if args.json:
         print(json.dumps(result))
     else:
         print(f"{loaded.name} on {args.data}: FG-ARI {result['fg_ari_mean']:.4f} ± {result['fg_ari_std']:.4f} "
-              f"(n={result['n']})")
+              f"(n={result['n']}), reconstruction MSE {result['mse']:.5f}, PSNR {result['psnr_db']:.2f} dB")
     return 0
 
 
@@ -139,6 +142,12 @@ def cmd_gui(args: argparse.Namespace) -> int:
                     model=args.model, backend=args.backend)
 
 
+def _generator_names() -> list[str]:
+    from slotviewer.data import GENERATORS
+
+    return list(GENERATORS)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="slotviewer", description="See how Slot Attention takes a picture apart.")
     sub = parser.add_subparsers(dest="command")
@@ -153,7 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_gui)
 
     p = sub.add_parser("train", help="train a slot-attention autoencoder")
-    p.add_argument("--dataset", required=True, help="tetrominoes, shapes, or a folder DIR/images/*.png")
+    p.add_argument("--dataset", required=True, help="a generator (tetrominoes, shapes, shapes-wide), a folder "
+                   "DIR/images/*.png, or a DeepMind TFRecord file (NAME:PATH, NAME e.g. multi_dsprites)")
     p.add_argument("--out", required=True, help="output stem, e.g. models/mymodel")
     p.add_argument("--preset", choices=["tetrominoes", "shapes"], help="architecture preset (default: by dataset)")
     p.add_argument("--slots", type=_positive)
@@ -175,11 +185,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mask-consistency", type=float, default=0.0, metavar="W",
                    help="add W × cross-entropy of the decoder masks against the last attention")
     p.add_argument("--freeze", metavar="PARTS", help="keep these parts fixed, e.g. encoder,slot_attention")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
+                   help="bf16: autocast convolutions and matmuls (softmaxes and the loss stay fp32)")
+    p.add_argument("--channels-last", action="store_true", help="NHWC memory layout for the convolutions")
+    p.add_argument("--val", metavar="DATA", help="validation data for the curve and the card (default: --dataset), "
+                   "e.g. shifted-spec")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="FG-ARI of a model on fresh scenes or a folder with masks")
     p.add_argument("--model", required=True, help="shipped name or path")
-    p.add_argument("--data", required=True, help="tetrominoes, shapes, or a folder with images/ and masks/")
+    p.add_argument("--data", required=True, help="a generator (tetrominoes, shapes, shapes-wide, shifted-spec, "
+                   "shifted-big, …), a folder with images/ and masks/, or a TFRecord file (NAME:PATH)")
+    p.add_argument("--iters", type=int, help="Slot Attention iterations (default: the model's)")
     p.add_argument("--n", type=_positive, default=1000)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--json", action="store_true")
@@ -215,14 +232,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="shapes")
     p.add_argument("--json", action="store_true")
     p.add_argument("--repeats", type=_positive, default=20)
-    p.add_argument("--only", choices=["engine", "slot-attention", "gui"],
-                   help="run one part only (gui: window update latency, needs the gui extra)")
+    p.add_argument("--only", choices=["engine", "slot-attention", "gui", "train"],
+                   help="run one part only (gui: window update latency, needs the gui extra; train: training "
+                   "img/s fp32 vs bf16 vs channels-last, shapes preset, batch 32)")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("data", help="data set tools")
     data_sub = p.add_subparsers(dest="data_command", required=True)
     g = data_sub.add_parser("generate", help="write procedural scenes as DIR/images and DIR/masks")
-    g.add_argument("kind", choices=["tetrominoes", "shapes"])
+    g.add_argument("kind", choices=sorted(_generator_names()))
     g.add_argument("--n", type=_positive, required=True)
     g.add_argument("--out", required=True)
     g.add_argument("--seed", type=int, default=0)

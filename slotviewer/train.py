@@ -4,16 +4,25 @@ A run writes next to `OUT` (a path stem such as `models/shapes`):
 - `OUT.safetensors` + `OUT.json` — the model, written at the end (and on Ctrl-C);
 - `OUT.train.safetensors` + `OUT.train.json` — model + optimiser state for `--resume`;
 - `OUT.curve.csv` — minutes, step, loss, FG-ARI on a fixed validation set.
+
+Under `torchrun --nproc_per_node N -m slotviewer train …` it runs DistributedDataParallel (gloo on CPU,
+NCCL on CUDA): each rank draws its own scenes, gradients are averaged, and rank 0 alone writes the
+progress bar, the curve, the checkpoints and the model.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
+import os
+import shlex
 import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +33,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from slotviewer.data import GENERATORS, FolderDataset, generate
+from slotviewer.data import GENERATORS, FolderDataset, generate, load_scenes
+from slotviewer.data.tfrecord import TFRecordScenes, split_spec
 from slotviewer.errors import ModelFileError, SlotviewerError
 from slotviewer.io.atomic import write_text, write_with
 from slotviewer.metrics import fg_ari
@@ -58,22 +68,69 @@ class TrainSettings:
     mask_consistency: float = 0.0  # weight of `mask_consistency_loss`; 0 = the paper's plain MSE
     freeze: tuple[str, ...] = ()  # parameter-name prefixes kept fixed, e.g. ("encoder", "slot_attention")
     config: dict = field(default_factory=dict)
+    precision: str = "fp32"  # "bf16": autocast matmuls/convolutions (softmaxes, composite and loss stay fp32)
+    channels_last: bool = False  # NHWC convolutions (faster oneDNN kernels on CPU)
+    val: str = ""  # validation data (a generator, folder or TFRecord); "" = the training data
+    log_every: int = 20  # steps between reading the loss back from the device (each read is a sync)
+    command: str = ""  # the command line that started the run, for the model card
 
 
-def batch_source(settings: TrainSettings, resolution: int) -> Callable[[int], np.ndarray]:
-    """`step -> images [B, H, W, 3] uint8`, a pure function of (seed, step) so resuming is exact."""
+@dataclass(frozen=True)
+class World:
+    """This process's place in a distributed run (rank 0 of 1 without torchrun)."""
+
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def distributed_world() -> World:
+    """Read torchrun's environment; a single process when it is absent."""
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    if size <= 1:
+        return World()
+    return World(int(os.environ["RANK"]), size, int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def batch_source(settings: TrainSettings, resolution: int, world: World = World()) -> Callable[[int], np.ndarray]:
+    """`step -> images [B, H, W, 3] uint8` for this rank, a pure function of (seed, step, rank) so
+    resuming is exact; ranks draw disjoint scenes."""
+    b, rank, size = settings.batch, world.rank, world.size
     if settings.dataset in GENERATORS:
-        size = generate(settings.dataset, 1, settings.seed)[0].shape[1]
-        if size != resolution:
-            raise SlotviewerError(f"{settings.dataset} scenes are {size}×{size} but the model expects {resolution}")
-        return lambda step: generate(settings.dataset, settings.batch, settings.seed, step * settings.batch)[0]
+        first = generate(settings.dataset, 1, settings.seed)[0].shape[1]
+        if first != resolution:
+            raise SlotviewerError(f"{settings.dataset} scenes are {first}×{first} but the model expects {resolution}")
+        return lambda step: generate(settings.dataset, b, settings.seed, (step * size + rank) * b)[0]
+    tfrecord = split_spec(settings.dataset)
+    if tfrecord is not None:
+        return TFRecordBatches(TFRecordScenes(*tfrecord, resolution), b, settings.eval_samples, world)
     folder = FolderDataset(settings.dataset, resolution)
 
     def from_folder(step: int) -> np.ndarray:
-        rng = np.random.default_rng([settings.seed, step])
-        return folder.batch(rng.integers(0, len(folder), settings.batch))[0]
+        rng = np.random.default_rng([settings.seed, step] if size == 1 else [settings.seed, step, rank])
+        return folder.batch(rng.integers(0, len(folder), b))[0]
 
     return from_folder
+
+
+class TFRecordBatches:
+    """Batches streamed from a TFRecord file in file order (the published files are already shuffled),
+    after the validation records; asking for a step out of order (a resumed run) re-opens the stream there."""
+
+    def __init__(self, scenes: TFRecordScenes, batch: int, holdout: int, world: World) -> None:
+        self.scenes, self.batch, self.holdout, self.world = scenes, batch, holdout, world
+        self.next_step, self.stream = -1, iter(())
+
+    def __call__(self, step: int) -> np.ndarray:
+        if step != self.next_step:
+            start = step * self.batch * self.world.size
+            self.stream = self.scenes.stream(self.holdout, start, self.world.rank, self.world.size)
+        self.next_step = step + 1
+        return np.stack([next(self.stream) for _ in range(self.batch)])
 
 
 def to_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -82,17 +139,32 @@ def to_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate(model: SlotAutoencoder, images: np.ndarray, masks: np.ndarray, batch: int = 64) -> np.ndarray:
-    """Per-image FG-ARI of the argmax-alpha segmentation against the ground-truth masks."""
+def evaluate_scenes(model: SlotAutoencoder, images: np.ndarray, masks: np.ndarray | None,
+                    batch: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Per-image (FG-ARI of the argmax-alpha segmentation, reconstruction MSE); FG-ARI is all NaN
+    without masks."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    labels = []
+    labels, errors = [], []
     for i in range(0, len(images), batch):
-        out = model(to_tensor(images[i : i + batch], device), generator=torch.Generator(device).manual_seed(i))
+        x = to_tensor(images[i : i + batch], device)
+        out = model(x, generator=torch.Generator(device).manual_seed(i))
         labels.append(out.alpha_logits.argmax(dim=1).cpu().numpy())
+        errors.append((out.reconstruction.float() - x).pow(2).mean(dim=(1, 2, 3)).cpu().numpy())
     model.train(was_training)
-    return fg_ari(masks, np.concatenate(labels))
+    scores = fg_ari(masks, np.concatenate(labels)) if masks is not None else np.full(len(images), np.nan)
+    return scores, np.concatenate(errors)
+
+
+def evaluate(model: SlotAutoencoder, images: np.ndarray, masks: np.ndarray, batch: int = 64) -> np.ndarray:
+    """Per-image FG-ARI of the argmax-alpha segmentation against the ground-truth masks."""
+    return evaluate_scenes(model, images, masks, batch)[0]
+
+
+def psnr(mse_per_image: np.ndarray) -> float:
+    """Mean over images of 10·log10(1 / MSE) for pixel values in [0, 1] (dB; higher is sharper)."""
+    return float(np.mean(10 * np.log10(1.0 / np.maximum(mse_per_image, 1e-10))))
 
 
 def mask_consistency_loss(alpha: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
@@ -113,6 +185,11 @@ def learning_rate(settings: TrainSettings, step: int) -> float:
     return settings.lr * warm * 0.5 ** (max(step - settings.warmup, 0) / half_life)
 
 
+def command_line() -> str:
+    """How this process was started, e.g. `slotviewer train --dataset shapes …`, for the model card."""
+    return shlex.join(["slotviewer", *sys.argv[1:]])
+
+
 def git_commit() -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
@@ -127,9 +204,14 @@ class Trainer:
 
     def __init__(self, settings: TrainSettings, resume: bool = False) -> None:
         self.s = settings
+        if settings.precision not in ("fp32", "bf16"):
+            raise SlotviewerError(f"precision must be fp32 or bf16, not {settings.precision!r}")
         if settings.threads:
             torch.set_num_threads(settings.threads)
+        self.world = distributed_world()
         self.device = resolve_torch_device(settings.device)
+        if self.world.size > 1:
+            self._init_distributed()
         self.out = Path(settings.out)
         self.ckpt = self.out.with_name(self.out.name + ".train.safetensors")
         self.ckpt_json = self.out.with_name(self.out.name + ".train.json")
@@ -142,23 +224,39 @@ class Trainer:
             cfg = ModelConfig.from_dict(settings.config)
         torch.manual_seed(settings.seed)
         self.model = SlotAutoencoder(cfg).to(self.device)
+        if settings.channels_last:
+            self.model.to(memory_format=torch.channels_last)
         self._freeze(settings.freeze)
         self.optim = torch.optim.Adam(self.model.parameters(), lr=settings.lr)
         if resume:
             self._load_state()
         elif settings.init_from:
             self.warm_start(settings.init_from)
-        self.batches = batch_source(settings, cfg.resolution)
-        self.val = self._validation_set(cfg.resolution)
+        self.net: torch.nn.Module = self.model
+        if self.world.size > 1:  # broadcasts rank 0's weights, then averages gradients every step
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.net = DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        self.batches = batch_source(settings, cfg.resolution, self.world)
+        self.val = self._validation_set(cfg.resolution) if self.world.main else None
+
+    def _init_distributed(self) -> None:
+        import torch.distributed as dist
+
+        if self.device.type == "cuda":
+            self.device = torch.device("cuda", self.world.local_rank)
+            torch.cuda.set_device(self.device)
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+
+    @property
+    def val_data(self) -> str:
+        return self.s.val or self.s.dataset
 
     def _validation_set(self, resolution: int) -> tuple[np.ndarray, np.ndarray] | None:
-        if self.s.dataset in GENERATORS:
-            return generate(self.s.dataset, self.s.eval_samples, EVAL_SEED)
-        folder = FolderDataset(self.s.dataset, resolution)
-        if folder.masks is None:
-            return None
-        n = min(self.s.eval_samples, len(folder))
-        return folder.images[:n], folder.masks[:n]
+        images, masks = load_scenes(self.val_data, self.s.eval_samples, resolution, EVAL_SEED)
+        return None if masks is None else (images, masks)
 
     def _freeze(self, prefixes: tuple[str, ...]) -> None:
         """Keep some parts fixed, e.g. to fit a new decoder to a trained encoder without first
@@ -231,13 +329,26 @@ class Trainer:
                 writer.writerow(["minutes", "step", "loss", "fg_ari"])
             writer.writerow([f"{self.elapsed / 60:.2f}", self.step, f"{loss:.6f}", f"{score:.4f}"])
 
-    def train_step(self, images: np.ndarray) -> float:
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """bf16 autocast when asked: convolutions and linear layers in bf16 (AVX512-BF16/AMX on CPUs,
+        tensor cores on GPUs); the model's softmaxes, the composite and the loss cast to fp32 themselves."""
+        if self.s.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def train_step(self, images: np.ndarray) -> torch.Tensor:
+        """One optimiser step; returns the reconstruction error as a 0-d tensor on the device (reading
+        it back forces a sync, so the caller does that only every `log_every` steps)."""
         for group in self.optim.param_groups:
             group["lr"] = learning_rate(self.s, self.step)
         x = to_tensor(images, self.device)
-        # initial-slot noise is a function of (seed, step) too, so a resumed run is the same run
-        generator = torch.Generator(self.device).manual_seed(self.s.seed * 1_000_003 + self.step)
-        out = self.model(x, generator=generator)
+        if self.s.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        # initial-slot noise is a function of (seed, step, rank) too, so a resumed run is the same run
+        seed = self.s.seed * 1_000_003 + self.step + self.world.rank * 7_919_011
+        generator = torch.Generator(self.device).manual_seed(seed)
+        with self.autocast():
+            out = self.net(x, generator=generator)
         loss = mse(out.reconstruction, x)
         total = loss
         if self.s.mask_consistency:
@@ -245,10 +356,21 @@ class Trainer:
         self.optim.zero_grad(set_to_none=True)
         total.backward()
         if self.s.clip:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.s.clip)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.s.clip, foreach=True)
         self.optim.step()
         self.step += 1
-        return loss.item()  # the reconstruction error alone, comparable across runs
+        return loss.detach()  # the reconstruction error alone, comparable across runs
+
+    def _prefetched(self) -> Iterator[np.ndarray]:
+        """Batches for steps `self.step, …`, the next drawn on a thread while this one trains."""
+        with ThreadPoolExecutor(1, thread_name_prefix="batches") as pool:
+            step = self.step
+            pending: Future = pool.submit(self.batches, step)
+            while True:
+                images = pending.result()
+                step += 1
+                pending = pool.submit(self.batches, step)
+                yield images
 
     def run(self, final_eval: int = 1000) -> Path:
         """Train until `steps`, then write the model with FG-ARI on `final_eval` fresh scenes.
@@ -256,26 +378,33 @@ class Trainer:
         Ctrl-C saves the checkpoint and the model (without the final evaluation) and returns normally.
         """
         self.model.train()
+        main = self.world.main
         last_ckpt = last_eval = time.monotonic()
         bar = tqdm(total=self.s.steps, initial=self.step, desc=f"train {self.out.name}", unit="step",
-                   dynamic_ncols=True)
+                   dynamic_ncols=True, disable=not main)
         loss_avg = math.nan
+        pending: list[torch.Tensor] = []
+        batches = self._prefetched()
         try:
             while self.step < self.s.steps:
                 t0 = time.monotonic()
-                loss = self.train_step(self.batches(self.step))
+                pending.append(self.train_step(next(batches)))
                 self.elapsed += time.monotonic() - t0
-                loss_avg = loss if math.isnan(loss_avg) else 0.98 * loss_avg + 0.02 * loss
                 bar.update(1)
-                speed = self.s.batch * self.step / max(self.elapsed, 1e-9)
+                if len(pending) < self.s.log_every and self.step < self.s.steps:
+                    continue
+                for loss in torch.stack(pending).tolist():  # one sync for the last `log_every` steps
+                    loss_avg = loss if math.isnan(loss_avg) else 0.98 * loss_avg + 0.02 * loss
+                pending.clear()
+                speed = self.s.batch * self.world.size * self.step / max(self.elapsed, 1e-9)
                 bar.set_postfix(loss=f"{loss_avg:.5f}", img_s=f"{speed:.0f}")
                 now = time.monotonic()
-                if self.val is not None and now - last_eval > self.s.eval_minutes * 60:
+                if main and self.val is not None and now - last_eval > self.s.eval_minutes * 60:
                     score = float(np.nanmean(evaluate(self.model, *self.val)))
                     self._log_curve(loss_avg, score)
                     bar.write(f"step {self.step}: {self.elapsed / 60:.1f} min, loss {loss_avg:.5f}, FG-ARI {score:.3f}")
                     last_eval = time.monotonic()
-                if now - last_ckpt > self.s.checkpoint_minutes * 60:
+                if main and now - last_ckpt > self.s.checkpoint_minutes * 60:
                     self.save_checkpoint()
                     last_ckpt = now
         except KeyboardInterrupt:
@@ -283,8 +412,19 @@ class Trainer:
             final_eval = 0
         finally:
             bar.close()
+            batches.close()
+        if not main:
+            return self.out.with_name(self.out.name + ".safetensors")
         self.save_checkpoint()
         return self.finish(final_eval)
+
+    def _curve(self) -> list[list[float]]:
+        """[minutes, FG-ARI] rows of this run's curve file, for the model card."""
+        try:
+            with open(self.curve_path, newline="") as f:
+                return [[float(row["minutes"]), float(row["fg_ari"])] for row in csv.DictReader(f)]
+        except (OSError, KeyError, ValueError):
+            return []
 
     def finish(self, eval_samples: int = 0) -> Path:
         """Write the model with its card; FG-ARI on `eval_samples` fresh scenes when asked."""
@@ -294,14 +434,24 @@ class Trainer:
                                                f", {torch.get_num_threads()} thread(s)"),
             commit=git_commit(),
             notes=f"slot init: {self.model.cfg.slot_init}; lr {self.s.lr}, warm-up {self.s.warmup}"
+            + (f"; {self.s.precision}" if self.s.precision != "fp32" else "")
+            + (f"; {self.world.size} processes (DDP), batch {self.s.batch} each" if self.world.size > 1 else "")
             + (f"; warm start from {self.s.init_from}" if self.s.init_from else "")
             + (f"; frozen: {', '.join(self.s.freeze)}" if self.s.freeze else "")
             + (f"; mask consistency {self.s.mask_consistency}" if self.s.mask_consistency else ""),
+            curve=self._curve(),
+            command=self.s.command,
         )
-        if eval_samples and self.s.dataset in GENERATORS:
-            scores = evaluate(self.model, *generate(self.s.dataset, eval_samples, EVAL_SEED + 1))
-            card.fg_ari = {"mean": round(float(np.nanmean(scores)), 4), "std": round(float(np.nanstd(scores)), 4),
-                           "n": eval_samples}
+        if eval_samples:
+            fresh = self.val_data in GENERATORS  # other data: the validation scenes again
+            images, masks = load_scenes(self.val_data, eval_samples if fresh else self.s.eval_samples,
+                                        self.model.cfg.resolution, EVAL_SEED + 1 if fresh else EVAL_SEED)
+            scores, errors = evaluate_scenes(self.model, images, masks)
+            if masks is not None:
+                card.fg_ari = {"mean": round(float(np.nanmean(scores)), 4),
+                               "std": round(float(np.nanstd(scores)), 4), "n": len(images), "data": self.val_data}
+            card.reconstruction = {"psnr_db": round(psnr(errors), 2), "mse": round(float(errors.mean()), 6),
+                                   "n": len(images), "data": self.val_data}
         weights, _ = save_model(self.model.cpu().eval(), self.out, card)
         self.model.to(self.device)
         return weights

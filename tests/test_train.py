@@ -90,3 +90,49 @@ def test_mask_consistency_changes_what_training_learns(tmp_path: Path) -> None:
     assert with_mc.card.steps == 3 and "mask consistency 0.1" in with_mc.card.notes
     a, b = plain.model.state_dict(), with_mc.model.state_dict()
     assert any(not torch.equal(a[key], b[key]) for key in a)
+
+
+def test_bf16_autocast_runs_convolutions_in_bf16_and_keeps_the_loss_fp32(tmp_path: Path) -> None:
+    trainer = Trainer(dataclasses.replace(settings(tmp_path / "bf", 3), precision="bf16"))
+    seen: list[torch.dtype] = []
+    trainer.model.encoder.cnn[0].register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    loss = trainer.train_step(trainer.batches(0))
+    assert seen == [torch.bfloat16] and loss.dtype == torch.float32 and torch.isfinite(loss)
+    assert all(v.dtype == torch.float32 for v in trainer.model.state_dict().values()), "master weights stay fp32"
+    assert any(not torch.equal(before[k], v) for k, v in trainer.model.state_dict().items())
+
+
+def test_unknown_precision_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(SlotviewerError, match="precision must be fp32 or bf16"):
+        Trainer(dataclasses.replace(settings(tmp_path / "m", 1), precision="fp8"))
+
+
+def test_channels_last_trains_the_same_weights(tmp_path: Path) -> None:
+    plain = load_model(Trainer(settings(tmp_path / "a", 3)).run(final_eval=0)).model.state_dict()
+    nhwc = load_model(Trainer(dataclasses.replace(settings(tmp_path / "b", 3), channels_last=True)).run(final_eval=0))
+    for key, value in nhwc.model.state_dict().items():
+        np.testing.assert_allclose(value.numpy(), plain[key].numpy(), atol=1e-5, err_msg=key)
+
+
+def test_card_carries_curve_psnr_and_command(tmp_path: Path) -> None:
+    """The loss is read back every `log_every` steps; each read may evaluate (eval_minutes=0), so the
+    curve gets a row per read, and the card copies it along with PSNR and the recipe."""
+    run = dataclasses.replace(settings(tmp_path / "m", 6), log_every=3, eval_minutes=0.0,
+                              command="slotviewer train --dataset tetrominoes")
+    card = load_model(Trainer(run).run(final_eval=8)).card
+    assert len(card.curve) == 2 and all(len(row) == 2 and 0 <= row[1] <= 1 for row in card.curve)
+    assert card.reconstruction["n"] == 8 and 0 < card.reconstruction["psnr_db"] < 60
+    assert card.command == "slotviewer train --dataset tetrominoes"
+    rows = (tmp_path / "m.curve.csv").read_text().splitlines()
+    assert rows[0] == "minutes,step,loss,fg_ari" and [r.split(",")[1] for r in rows[1:]] == ["3", "6"]
+
+
+def test_validation_data_may_differ_from_training_data(tmp_path: Path) -> None:
+    from slotviewer.data.export import write_dataset
+
+    write_dataset("tetrominoes", 5, tmp_path / "val", seed=9)
+    trainer = Trainer(dataclasses.replace(settings(tmp_path / "m", 1), val=str(tmp_path / "val")))
+    assert len(trainer.val[0]) == 5
+    card = load_model(trainer.run(final_eval=100)).card
+    assert card.fg_ari["data"] == str(tmp_path / "val") and card.fg_ari["n"] == 5

@@ -90,6 +90,12 @@ def run_bench(model: str, as_json: bool = False, repeats: int = 20, only: str | 
             else:
                 print(f"SlotAttention {r['shape']}: lucidrains {r['lucidrains_ms']:.2f} ms, slotviewer "
                       f"{r['slotviewer_ms']:.2f} ms → {r['speedup']:.2f}× (max|Δ| {r['max_abs_diff']:.1e})")
+    if only == "train":  # minutes of CPU: only when asked
+        from slotviewer.bench.train import bench_train, print_train
+
+        results["train"] = r = bench_train(repeats=max(3, repeats // 4))
+        if not as_json:
+            print_train(r)
     if only == "gui":
         from slotviewer.gui.bench import bench_gui
 

@@ -31,4 +31,23 @@ def generate(name: str, n: int, seed: int = 0, start: int = 0) -> tuple[np.ndarr
     return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
 
 
-__all__ = ["GENERATORS", "FolderDataset", "generate"]
+def load_scenes(data: str, n: int, resolution: int, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Up to `n` scenes of a generator (fresh, from `seed`), a TFRecord file (its first `n` records) or
+    a folder (its first `n` images), at `resolution`; masks are None for a folder without masks/."""
+    from slotviewer.data.tfrecord import TFRecordScenes, split_spec
+    from slotviewer.errors import InputError
+
+    if data in GENERATORS:
+        images, masks = generate(data, n, seed)
+        if images.shape[1] != resolution:
+            raise InputError(f"{data} scenes are {images.shape[1]}×{images.shape[1]} but the model expects "
+                             f"{resolution}")
+        return images, masks
+    tfrecord = split_spec(data)
+    if tfrecord is not None:
+        return TFRecordScenes(*tfrecord, resolution).head(n)
+    folder = FolderDataset(data, resolution)
+    return folder.images[:n], None if folder.masks is None else folder.masks[:n]
+
+
+__all__ = ["GENERATORS", "FolderDataset", "generate", "load_scenes"]

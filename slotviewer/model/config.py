@@ -101,6 +101,9 @@ class ModelCard:
     commit: str = ""
     notes: str = ""
     curve: list[list[float]] = field(default_factory=list)  # [minutes, FG-ARI on 256 scenes] during training
+    reconstruction: dict[str, Any] = field(default_factory=dict)  # psnr_db, mse, n, data: how sharp it redraws
+    command: str = ""  # the command line that trained it (the recipe)
+    adapted_on: str = ""  # `slotviewer adapt`: the unlabelled data this copy was fitted to
     # median reconstruction MSE on the model's own data (engine/familiarity.py): the yardstick for "unlike
     # anything it was trained on"; 0 = not measured
     typical_mse: float = 0.0
