@@ -110,13 +110,18 @@ def _index_list(text: str) -> list[int]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from slotviewer.headless import RunOptions, run_inputs
+    from slotviewer.headless_video import run_video_args, split_videos
 
+    videos, args.inputs = split_videos(args.inputs)  # videos and animated GIFs go frame by frame
+    status = run_video_args(videos, args) if videos else 0
+    if not args.inputs:
+        return status
     options = RunOptions(
         model=args.model, backend=args.backend, device=args.device, slots=args.slots, iters=args.iters,
         seed=args.seed, method=args.method, remove=args.remove or [], reconverge=args.reconverge,
         swap_with=args.swap_with, swap=args.swap, gif=args.gif, overwrite=args.overwrite, max_pixels=args.max_pixels,
     )
-    return run_inputs(args.inputs, Path(args.out), options)
+    return max(status, run_inputs(args.inputs, Path(args.out), options))
 
 
 def cmd_export_onnx(args: argparse.Namespace) -> int:
@@ -221,6 +226,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gif", action="store_true", help="also write attention.gif over the iterations")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--max-pixels", type=_positive, default=64_000_000, help="refuse larger images")
+    p.add_argument("--carry-over", action=argparse.BooleanOptionalAction, default=True,
+                   help="videos: start each frame from the previous frame's slots (default), or fresh slots")
+    p.add_argument("--iters-per-frame", type=int, default=2, metavar="N",
+                   help="videos: Slot Attention iterations per carried-over frame (the first frame runs --iters)")
+    p.add_argument("--max-frames", type=_positive, metavar="N", help="videos: stop after N frames")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("export-onnx", help="export a model to ONNX (full, decoder and step graphs)")
