@@ -9,24 +9,27 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-import torch  # noqa: E402
 
 from slotviewer.data import generate  # noqa: E402
 from slotviewer.engine import Engine  # noqa: E402
 from slotviewer.engine.onnx_export import export_onnx  # noqa: E402
-from slotviewer.model.autoencoder import SlotAutoencoder  # noqa: E402
 from slotviewer.model.weights import save_model  # noqa: E402
+from tests.fixtures import colourful_config, colourful_model  # noqa: E402
 from tests.test_train import TINY_TETROMINOES  # noqa: E402
 
+# The test model's config: tetrominoes-sized (35×35, K=3, T=3), Gaussian slots (so K can vary), keys that
+# see the position at half weight (every engine test runs the separate key-features path; the shipped
+# tetrominoes model covers keys = values), and a decoder wide enough for the constructed colourful weights.
+TEST_CONFIG = colourful_config(dataclasses.replace(TINY_TETROMINOES, key_position_scale=0.5))
 
-# A tiny untrained model (Gaussian slots, so K can vary), saved and exported to ONNX once per session.
-# Its keys see the position at half weight, so every engine test runs the separate key-features path
-# (the shipped tetrominoes model covers keys = values).
+
+# The tiny model, saved and exported to ONNX once per session. Its random encoder and Slot Attention are
+# kept, its decoder is constructed (tests/fixtures.py): every slot decodes to its own colour and region, so
+# every reconstruction and slot picture the tests compare has content, on the torch and the ONNX path alike.
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     stem = tmp_path_factory.mktemp("models") / "tiny"
-    torch.manual_seed(0)
-    save_model(SlotAutoencoder(dataclasses.replace(TINY_TETROMINOES, key_position_scale=0.5)), stem)
+    save_model(colourful_model(TEST_CONFIG), stem)
     export_onnx(stem, stem)
     return stem
 
