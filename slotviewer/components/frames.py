@@ -1,0 +1,90 @@
+"""What a document looks like at one (possibly fractional) iteration, as display arrays. Qt-free.
+
+The overlay shows Slot Attention's own attention by default — the thing the app is for: at t = 0 no slot
+has claimed anything (a uniform tint), then slots compete and settle. `alpha` shows the decoder's masks
+instead. Hidden slots are left out of every overlay, so a hidden slot's region loses its colour.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from slotviewer.components.document import Document, IterationView
+from slotviewer.io.render import slot_colours, to_uint8
+
+OVERLAYS: tuple[str, ...] = ("attention", "attention-blend", "alpha")
+OVERLAY_LABELS = {"attention": "attention (argmax)", "attention-blend": "attention (blend)",
+                  "alpha": "decoder alpha (argmax)"}
+
+
+@dataclass(frozen=True)
+class Frame:
+    """Display arrays of one iteration: attention `[K, h, w]` (uniform 1/K at t = 0), alpha `[K, R, R]`,
+    rgb `[K, R, R, 3]`, composite `[R, R, 3]`, all float in [0, 1]."""
+
+    position: float
+    attention: np.ndarray
+    alpha: np.ndarray
+    rgb: np.ndarray
+    composite: np.ndarray
+    enabled: tuple[bool, ...]
+
+    def overlay(self, mode: str) -> np.ndarray | None:
+        """uint8 RGB `[h, w, 3]` in the slot colours (stretched over the image by the view)."""
+        enabled = np.asarray(self.enabled, bool)
+        if not enabled.any():
+            return None
+        colours = slot_colours(len(enabled)).astype(np.float32)
+        weights = self.alpha if mode == "alpha" else self.attention * enabled[:, None, None]
+        if mode == "attention-blend":
+            total = np.maximum(weights.sum(0, keepdims=True), 1e-8)
+            return (np.einsum("khw,kc->hwc", weights / total, colours) + 0.5).astype(np.uint8)
+        masked = np.where(enabled[:, None, None], weights, -1.0)
+        labels = masked.argmax(0)
+        if np.ptp(self.attention, axis=0).max() < 1e-6 and mode != "alpha":  # t = 0: nothing decided yet
+            return (np.einsum("khw,kc->hwc", np.broadcast_to(enabled[:, None, None] / enabled.sum(),
+                                                           weights.shape), colours) + 0.5).astype(np.uint8)
+        return colours.astype(np.uint8)[labels]
+
+    def slot_maps(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Slot `k`'s three pictures, uint8: attention (in its colour, scaled to the iteration's peak so
+        weak slots stay visible), alpha mask, decoded RGB over grey where its alpha is low."""
+        colour = slot_colours(len(self.enabled))[k].astype(np.float32) / 255.0
+        peak = max(float(self.attention.max()), 1e-8)
+        attention = to_uint8((self.attention[k] / peak)[..., None] * colour)
+        a = self.alpha[k][..., None]
+        return attention, to_uint8(self.alpha[k]), to_uint8(self.rgb[k] * a + (1 - a) * 0.15)
+
+
+def _frame(view: IterationView | None, position: float) -> Frame | None:
+    if view is None:
+        return None
+    k = len(view.rgb)
+    attention = view.attention if view.attention is not None else np.full((k, 1, 1), 1.0 / k, np.float32)
+    return Frame(position, attention, view.alpha(), view.rgb, view.composite(), view.enabled)
+
+
+def _mix(a: Frame, b: Frame, w: float, position: float) -> Frame:
+    if a.attention.shape != b.attention.shape:  # t = 0 (uniform) to t = 1 (maps)
+        a = Frame(a.position, np.broadcast_to(a.attention[:, :1, :1], b.attention.shape), a.alpha, a.rgb,
+                  a.composite, a.enabled)
+    mix = lambda x, y: (1 - w) * x + w * y  # noqa: E731
+    return Frame(position, mix(a.attention, b.attention), mix(a.alpha, b.alpha), mix(a.rgb, b.rgb),
+                 mix(a.composite, b.composite), b.enabled)
+
+
+def frame_at(document: Document, position: float) -> Frame | None:
+    """The document at `position` (clamped to its iterations; fractional positions blend the two
+    neighbouring iterations for smooth playback), or None while a decode it needs is on the way."""
+    trace = document.trace
+    if trace is None:
+        return None
+    position = min(max(float(position), 0.0), float(trace.iterations))
+    t0 = int(position)
+    a = _frame(document.view(t0), position)
+    if a is None or position == t0:
+        return a
+    b = _frame(document.view(t0 + 1), position)
+    return None if b is None else _mix(a, b, position - t0, position)

@@ -1,0 +1,458 @@
+"""`Viewer`: the app's state without Qt, as napari keeps it — widgets subscribe to its events.
+
+It owns the session (documents A/B with undo), the run parameters, the scrubbed position, the overlay,
+and derived results (stability, the k-means comparison), each keyed to the image, model and parameters it
+was computed for so it is cleared or recomputed when any of those change. Every engine call goes through
+a `JobRunner`; results that arrive for an image, model or trace that has since changed are dropped.
+
+A live source (camera, video) plugs in through `show_frame(pixels, source)`: the run job's key is the
+document, so a fast stream keeps only the newest frame waiting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from psygnal import Signal, SignalGroup
+
+from slotviewer.components.document import Document
+from slotviewer.components.frames import OVERLAYS, Frame, frame_at
+from slotviewer.components.jobs import Job, JobRunner
+from slotviewer.components.session import Session
+from slotviewer.engine.engine import BACKENDS, DEVICES, MAX_ITERS, MAX_SEED, MAX_SLOTS, METHODS
+from slotviewer.engine.familiarity import NOTICE
+from slotviewer.engine.trace import Trace
+from slotviewer.errors import SlotviewerError
+
+RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+SAMPLES = RESOURCES / "samples"
+
+
+@dataclass(frozen=True)
+class RunParams:
+    """What a run depends on. `slots`/`iters` None = the model's own K and T."""
+
+    model: str = "shapes"
+    backend: str = "onnx"
+    device: str = "auto"
+    slots: int | None = None
+    iters: int | None = None
+    seed: int = 0
+    method: str = "slot-attention"
+
+    @property
+    def engine_key(self) -> tuple[str, str, str]:
+        return self.model, self.backend, self.device
+
+    def validate(self) -> None:
+        """The engine's limits, checked before anything runs (the widgets' ranges come from the same)."""
+        checks = [(self.backend in BACKENDS, f"backend must be one of {', '.join(BACKENDS)}"),
+                  (self.device in DEVICES, f"device must be one of {', '.join(DEVICES)}"),
+                  (self.method in METHODS, f"method must be one of {', '.join(METHODS)}"),
+                  (self.slots is None or 1 <= self.slots <= MAX_SLOTS, f"slots K must be 1..{MAX_SLOTS}"),
+                  (self.iters is None or 0 <= self.iters <= MAX_ITERS, f"iterations T must be 0..{MAX_ITERS}"),
+                  (0 <= self.seed <= MAX_SEED, f"seed must be 0..{MAX_SEED}")]
+        for ok, message in checks:
+            if not ok:
+                raise SlotviewerError(f"{message} ({self})")
+
+
+def sample_model(path: str | Path) -> str | None:
+    """The shipped model a bundled sample was made for (`resources/samples/<model>.png`), else None."""
+    p = Path(path).resolve()
+    return p.stem if p.parent == SAMPLES.resolve() else None
+
+
+class ViewerEvents(SignalGroup):
+    params = Signal(object)  # RunParams (what the controls show)
+    engine = Signal(object)  # the loaded Engine
+    document = Signal(str)  # "A"/"B": its image or trace changed (re-layout and re-render)
+    frame = Signal(str)  # "A"/"B": what it shows changed (position, overlay, decodes arrived)
+    position = Signal(float)
+    overlay = Signal(str)
+    opacity = Signal(float)
+    stability = Signal(object)  # Stability | None
+    history = Signal(bool, bool)  # can undo, can redo
+    notice = Signal(str)  # the familiarity notice for A ("" = none)
+    message = Signal(str)  # one transient line for the status bar
+    error = Signal(str)
+    opened = Signal(str)  # an image file was opened (absolute path, for "recent files")
+
+
+def _sha256(document: Document) -> str:
+    path = Path(document.source)
+    if path.is_file():
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    return hashlib.sha256(np.ascontiguousarray(document.image).tobytes()).hexdigest()
+
+
+class Viewer:
+    def __init__(self, params: RunParams | None = None, runner: JobRunner | None = None) -> None:
+        self.events = ViewerEvents()
+        self.runner = runner or JobRunner()
+        self.runner.events.error.connect(self.events.error.emit)
+        self.session = Session()
+        self.params = params or RunParams()
+        self.engine: Any = None
+        self.position = 0.0
+        self.overlay = "attention"
+        self.opacity = 0.45
+        self.stability: Any = None
+        self.comparison: str | None = None  # B mirrors A with this method
+        self.notice = ""
+        self._engine_generation = 0
+        self._stability_key: tuple | None = None
+        self._loaded_params: RunParams | None = None
+
+    # --- parameters and model --------------------------------------------------------------------------
+    def set_params(self, **changes: Any) -> None:
+        """Change run parameters: a new model/backend/device loads it; anything else re-runs the images."""
+        new = dataclasses.replace(self.params, **changes)
+        new.validate()
+        if new == self.params:
+            return
+        old, self.params = self.params, new
+        self.events.params.emit(new)
+        if new.engine_key != old.engine_key:
+            self.load_engine()
+        else:
+            self.rerun()
+
+    def load_engine(self) -> None:
+        self._clear_stability()
+
+        def loaded(engine: Any) -> None:
+            self.engine = engine
+            self._engine_generation += 1
+            cfg = engine.config
+            self.params = dataclasses.replace(self.params, slots=cfg.num_slots, iters=cfg.iters)
+            self._loaded_params = self.params
+            self.events.params.emit(self.params)
+            self.events.engine.emit(engine)
+            self.events.message.emit(f"model ready: {engine.description}")
+            self.rerun()
+
+        def failed(_message: str) -> None:  # the previous model stays loaded: show it again
+            if self._loaded_params is not None:
+                self.params = self._loaded_params
+                self.events.params.emit(self.params)
+
+        p = self.params
+        self.runner.load(p.model, p.backend, p.device, loaded, failed)
+
+    def resample(self) -> None:
+        self.set_params(seed=int(np.random.default_rng().integers(0, MAX_SEED)))
+
+    # --- images ------------------------------------------------------------------------------------------
+    def open_path(self, path: str | Path, name: str = "A") -> None:
+        """Open an image file (reading happens on the worker); a bundled sample brings its own model."""
+        from slotviewer.io.images import list_images, read_image
+
+        p = Path(path).expanduser().resolve()
+        if p.is_dir():
+            images = list_images([p])
+            if not images:
+                self.events.error.emit(f"{p}: no images in this folder")
+                return
+            p = images[0].resolve()
+        model = sample_model(p)
+        if model and Path(self.params.model).stem != model:
+            self.set_params(model=model)
+
+        def done(image: np.ndarray) -> None:
+            self.events.opened.emit(str(p))
+            self.show_image(image, str(p), name)
+
+        self.runner.submit(Job(f"open:{name}", lambda _e: read_image(p), done, f"opening {p.name}…",
+                               needs_engine=False))
+
+    def show_image(self, image: np.ndarray, source: str, name: str = "A") -> None:
+        """The one entry point for pixels (files, clipboard, live frames): show them and run."""
+        if name == "B":
+            self.comparison = None
+        self.session.open(name, Document(source, image))
+        if name == "A":
+            self._clear_stability()
+            if self.comparison and self.session.documents["B"] is not None:
+                self.session.open("B", Document(source, image, method=self.comparison))
+                self._changed("B")
+                self.run("B")
+        self._changed(name)
+        self.run(name)
+
+    show_frame = show_image  # the entry point for live sources (camera, video)
+
+    def compare(self, method: str = "soft-kmeans") -> None:
+        """Show image A again as B, clustered by `method` on the same encoder features; B follows A."""
+        a = self.session.documents["A"]
+        if a is None:
+            return
+        self.comparison = method
+        self.session.open("B", Document(a.source, a.image, method=method))
+        self._changed("B")
+        self.run("B")
+
+    def close_b(self) -> None:
+        self.comparison = None
+        self.session.close("B")
+        self._changed("B")
+
+    # --- running -----------------------------------------------------------------------------------------
+    def rerun(self) -> None:
+        self._clear_stability()
+        for name, document in self.session.documents.items():
+            if document is not None:
+                self.run(name)
+
+    def _run_kwargs(self, document: Document) -> dict:
+        p = self.params
+        fixed = self.engine is not None and self.engine.fixed_slots
+        method = document.method or p.method
+        return {"slots": None if fixed and method == "slot-attention" else p.slots, "iters": p.iters,
+                "seed": p.seed, "method": method}
+
+    def run(self, name: str) -> None:
+        document = self.session.documents[name]
+        if document is None or self.engine is None:
+            return
+        kwargs, image, generation = self._run_kwargs(document), document.image, self._engine_generation
+
+        def done(trace: Trace) -> None:
+            if self.session.documents[name] is not document or generation != self._engine_generation:
+                return  # the image or the model changed while this ran
+            self.session.new_run(name, trace)
+            if name == "A":
+                self.position = float(trace.iterations)
+                self._set_notice(trace)
+            self._trace_changed(name)
+            self.events.message.emit(f"{name}: {document.name} in {trace.timings_ms.get('total', 0):.1f} ms on "
+                                     f"{trace.provenance.get('device')}")
+
+        self.runner.submit(Job(f"run:{name}", lambda e: e.run(image, **kwargs), done, f"running {document.name}…"))
+
+    def _set_notice(self, trace: Trace) -> None:
+        record = trace.provenance.get("familiarity") or {}
+        self.notice = NOTICE if record.get("unfamiliar") else ""
+        if self.notice:
+            self.notice += (f" (reconstruction error {record['ratio']:.0f}× the typical "
+                            f"{record['typical_mse']:.4f} on its own data)")
+        self.events.notice.emit(self.notice)
+
+    def _trace_changed(self, name: str) -> None:
+        """A document's trace was replaced (run, edit, undo): decode what scrubbing needs, tell the views."""
+        document = self.session.documents[name]
+        trace = document.trace
+        if name == "A":
+            self.position = min(self.position, float(trace.iterations))
+        if trace.iterations and any(document.needs_decode(t) for t in range(trace.iterations)):
+            generation = self._engine_generation
+
+            def done(decoded: list) -> None:
+                if generation != self._engine_generation:
+                    return
+                for t, (rgb, alpha_logits) in enumerate(decoded):
+                    document.store_decoded(trace, t, rgb, alpha_logits)
+                if self.session.documents[name] is document:
+                    self.events.frame.emit(name)
+
+            self.runner.submit(Job(f"decode:{name}", lambda e: e.decode_iterations(trace), done))
+        self._changed(name)
+
+    def _changed(self, name: str) -> None:
+        self.events.document.emit(name)
+        self.events.history.emit(self.session.can_undo, self.session.can_redo)
+
+    # --- position and display ----------------------------------------------------------------------------
+    @property
+    def iterations(self) -> int:
+        a = self.session.documents["A"]
+        return 0 if a is None or a.trace is None else a.trace.iterations
+
+    @property
+    def iteration(self) -> int:
+        return int(self.position)
+
+    def set_position(self, position: float) -> None:
+        """Scrub (whole iterations) or play (fractions blend neighbours); B follows, clamped to its own T."""
+        position = min(max(float(position), 0.0), float(self.iterations))
+        if position == self.position:
+            return
+        self.position = position
+        self.events.position.emit(position)
+        for name, document in self.session.documents.items():
+            if document is not None:
+                self.events.frame.emit(name)
+
+    def step(self, delta: int) -> None:
+        self.set_position(round(self.position) + delta)
+
+    def set_overlay(self, mode: str) -> None:
+        if mode not in OVERLAYS:
+            raise SlotviewerError(f"overlay must be one of {', '.join(OVERLAYS)}, got {mode!r}")
+        self.overlay = mode
+        self.events.overlay.emit(mode)
+        for name in ("A", "B"):
+            self.events.frame.emit(name)
+
+    def set_opacity(self, value: float) -> None:
+        self.opacity = min(max(float(value), 0.0), 1.0)
+        self.events.opacity.emit(self.opacity)
+
+    def frame(self, name: str) -> Frame | None:
+        document = self.session.documents[name]
+        return None if document is None else frame_at(document, self.position)
+
+    # --- surgery -----------------------------------------------------------------------------------------
+    def _trace(self, name: str) -> Trace | None:
+        document = self.session.documents.get(name)
+        return None if document is None else document.trace
+
+    def set_enabled(self, name: str, enabled: list[bool] | None) -> None:
+        """Toggle slots: instant, on the caller's thread (no decode needed)."""
+        from slotviewer.engine import surgery
+
+        trace = self._trace(name)
+        if trace is None:
+            return
+        enabled = [True] * trace.num_slots if enabled is None else enabled
+        self.session.edit({name: surgery.set_enabled(trace, enabled)})
+        self._changed(name)
+
+    def toggle_slot(self, name: str, index: int, on: bool | None = None) -> None:
+        trace = self._trace(name)
+        if trace is None or not 0 <= index < trace.num_slots:
+            return
+        enabled = list(trace.enabled)
+        enabled[index] = not enabled[index] if on is None else on
+        self.set_enabled(name, enabled)
+
+    def solo_slot(self, name: str, index: int) -> None:
+        trace = self._trace(name)
+        if trace is not None:
+            self.set_enabled(name, [i == index for i in range(trace.num_slots)])
+
+    def _edit(self, names: tuple[str, ...], job: Callable[[Any], dict[str, Trace]], label: str,
+              position: float | None = None) -> None:
+        """Run an edit on the worker; its result is dropped if any input trace changed meanwhile."""
+        before = {n: self._trace(n) for n in names}
+        if any(t is None for t in before.values()):
+            return
+
+        def done(result: dict[str, Trace]) -> None:
+            if any(self._trace(n) is not t for n, t in before.items()):
+                self.events.message.emit("an edit was dropped: its image changed while it was computed")
+                return
+            self.session.edit(result)
+            if position is not None:
+                self.position = position
+            for name in result:
+                self._trace_changed(name)
+
+        self.runner.submit(Job(f"edit:{names[-1]}", lambda e: job(e), done, label))
+
+    def reconverge(self, iters: int) -> None:
+        from slotviewer.engine import surgery
+
+        trace = self._trace("A")
+        if trace is not None:
+            self._edit(("A",), lambda e: {"A": surgery.reconverge(e, trace, iters)}, "re-converging…",
+                       position=float(trace.iterations + iters))  # show where the new iterations end
+
+    def swap(self, source: str, i: int, target: str, j: int, transplant: bool = False) -> None:
+        from slotviewer.engine import surgery
+
+        ta, tb = self._trace(source), self._trace(target)
+        if ta is None or tb is None:
+            return
+        if transplant:
+            job = lambda e: {target: surgery.transplant(e, ta, i, tb, j)}  # noqa: E731
+        elif source == target:
+            job = lambda e: {target: surgery.swap(e, ta, i, ta, j)[0]}  # noqa: E731
+        else:
+            job = lambda e: dict(zip((source, target), surgery.swap(e, ta, i, tb, j), strict=True))  # noqa: E731
+        self._edit((source, target) if source != target else (target,), job,
+                   "transplanting…" if transplant else "swapping…")
+
+    def reset_edits(self) -> None:
+        changes = {n: d.original for n, d in self.session.documents.items()
+                   if d is not None and d.original is not None and d.trace is not d.original}
+        if changes:
+            self.session.edit(changes)
+            for name in changes:
+                self._trace_changed(name)
+
+    def undo(self) -> None:
+        for name in self.session.undo():
+            self._trace_changed(name)
+
+    def redo(self) -> None:
+        for name in self.session.redo():
+            self._trace_changed(name)
+
+    # --- derived results ---------------------------------------------------------------------------------
+    def _clear_stability(self) -> None:
+        if self.stability is not None or self._stability_key is not None:
+            self.stability, self._stability_key = None, None
+            self.events.stability.emit(None)
+
+    def check_stability(self, runs: int) -> None:
+        """Re-run A with `runs` seeds; the result belongs to this image, model and parameters only."""
+        from slotviewer.engine.stability import stability
+
+        document = self.session.documents["A"]
+        if document is None or self.engine is None:
+            return
+        kwargs = self._run_kwargs(document)
+        if self.engine.fixed_slots and kwargs["method"] == "slot-attention":
+            self.events.error.emit("this model uses learned slot queries: every seed gives the same result "
+                                   "(choose k-means, or a model with Gaussian slots)")
+            return
+        base = kwargs.pop("seed")
+        seeds = [base + i for i in range(runs)]
+        key = (document, self._engine_generation, self.params)
+        self._clear_stability()
+        self._stability_key = key
+        image, cancelled = document.image, self.runner.cancelled
+
+        def job(engine: Any) -> Any:
+            traces = []
+            for s in seeds:
+                if cancelled.is_set():
+                    raise SlotviewerError("stability check cancelled")
+                traces.append(engine.run(image, seed=s, **kwargs))
+            return stability([t.labels() for t in traces], seeds, traces[0].num_slots)
+
+        def done(result: Any) -> None:
+            if self._stability_key != key or (document, self._engine_generation, self.params) != key:
+                return
+            self.stability = result
+            self.events.stability.emit(result)
+
+        self.runner.submit(Job("stability", job, done, f"running {runs} seeds…"))
+
+    # --- export ------------------------------------------------------------------------------------------
+    def export(self, folder: Path, files: dict[str, bytes] | None = None) -> None:
+        """Write what `slotviewer run` writes for A (edits included) into `folder/<stem>`, plus `files`."""
+        from slotviewer.export import write_trace
+
+        document = self.session.documents["A"]
+        if document is None or document.trace is None:
+            self.events.error.emit("nothing to export yet")
+            return
+        trace, target = document.trace, Path(folder) / (Path(document.source).stem or "image")
+
+        def job(_engine: Any) -> Path:
+            extra = {"input": document.source, "input_sha256": _sha256(document)}
+            return write_trace(trace, target, overwrite=True, gif=True, extra=extra, files=files or {})
+
+        self.runner.submit(Job("export", job, lambda path: self.events.message.emit(f"wrote {path}"),
+                               f"writing {target}…", needs_engine=False))
+
+    def close(self) -> None:
+        self.runner.stop()
