@@ -41,7 +41,7 @@ from slotviewer.metrics import fg_ari
 from slotviewer.model.autoencoder import SlotAutoencoder
 from slotviewer.model.config import ModelCard, ModelConfig
 from slotviewer.model.device import resolve_torch_device
-from slotviewer.model.files import model_paths
+from slotviewer.model.files import model_paths, with_ext
 from slotviewer.model.networks import mse
 from slotviewer.model.weights import save_model
 
@@ -413,10 +413,16 @@ class Trainer:
         finally:
             bar.close()
             batches.close()
-        if not main:
-            return self.out.with_name(self.out.name + ".safetensors")
-        self.save_checkpoint()
-        return self.finish(final_eval)
+        if main:
+            self.save_checkpoint()
+            path = self.finish(final_eval)
+        else:
+            path = with_ext(self.out, ".safetensors")
+        if self.world.size > 1:  # every rank returns once rank 0's files are written (a resume may follow)
+            import torch.distributed as dist
+
+            dist.barrier()
+        return path
 
     def _curve(self) -> list[list[float]]:
         """[minutes, FG-ARI] rows of this run's curve file, for the model card."""

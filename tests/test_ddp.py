@@ -1,0 +1,34 @@
+"""Two CPU processes under torchrun (gloo) train the tiny model with DistributedDataParallel."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from safetensors.torch import load_file
+
+from slotviewer.model.weights import load_model
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_two_processes_keep_identical_weights_and_rank0_alone_writes(tmp_path: Path) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         str(ROOT / "tests" / "ddp_worker.py"), str(tmp_path)],
+        capture_output=True, text=True, timeout=120, env=env, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    a, b = load_file(str(tmp_path / "rank0.safetensors")), load_file(str(tmp_path / "rank1.safetensors"))
+    for key in a:
+        np.testing.assert_array_equal(a[key].numpy(), b[key].numpy(), err_msg=key)
+    written = load_model(tmp_path / "m")  # rank 0's model file after the resumed run
+    assert written.card.steps == 4 and "2 processes (DDP)" in written.card.notes
+    for key, value in written.model.state_dict().items():
+        np.testing.assert_array_equal(value.numpy(), a[key].numpy(), err_msg=key)
+    assert (tmp_path / "rank0.batch").read_bytes() != (tmp_path / "rank1.batch").read_bytes(), "ranks draw own data"
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["m.json", "m.safetensors", "m.train.json", "m.train.safetensors",
+                     "rank0.batch", "rank0.safetensors", "rank1.batch", "rank1.safetensors"]
+    assert result.stderr.count("0/2 [") == 1, "one progress bar: rank 0's"
