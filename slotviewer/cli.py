@@ -144,7 +144,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise SlotviewerError(f"the desktop app needs the gui extra (pip install 'slotviewer[gui]'): {exc}") from None
     return gui_main(args.path, screenshot=args.screenshot, iteration=args.iteration, hide=args.hide,
-                    model=args.model, backend=args.backend)
+                    model=args.model, backend=args.backend, size=args.size, b=args.b, compare=args.compare)
 
 
 def _generator_names() -> list[str]:
@@ -164,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--screenshot", metavar="OUT.png", help="render, save a screenshot of the window, exit")
     p.add_argument("--iteration", type=int, help="with --screenshot: show this iteration")
     p.add_argument("--hide", type=_index_list, help="with --screenshot: hide these slots, e.g. 1,2")
+    p.add_argument("--size", metavar="WxH", help="with --screenshot: the window's size, e.g. 1280x720")
+    p.add_argument("--b", metavar="IMG", help="open this image as B (side by side, for swapping slots)")
+    p.add_argument("--compare", choices=["soft-kmeans", "kmeans"], help="show image A clustered by k-means as B")
     p.set_defaults(func=cmd_gui)
 
     p = sub.add_parser("train", help="train a slot-attention autoencoder")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import tempfile
 import time
@@ -10,46 +11,83 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
+from slotviewer.components.viewer import SAMPLES
 from slotviewer.errors import SlotviewerError
 from slotviewer.gui.main_window import MainWindow
 from slotviewer.gui.theme import apply_theme
 
-RESOURCES = Path(__file__).resolve().parents[2] / "resources"
-
 
 def sample_scene(model: str) -> Path | None:
     """The bundled sample scene for a shipped model (`resources/samples/<model>.png`)."""
-    path = RESOURCES / "samples" / f"{Path(model).stem}.png"
+    path = SAMPLES / f"{Path(model).stem}.png"
     return path if path.exists() else None
 
 
 def create_window(settings: QSettings | None = None) -> MainWindow:
-    window = MainWindow(settings)
-    return window
+    return MainWindow(settings)
 
 
-def wait_until_rendered(app: QApplication, window: MainWindow, iteration: int | None, timeout: float = 120) -> bool:
-    """Process events until image A is shown at the wanted iteration with everything decoded.
+def parse_size(text: str) -> tuple[int, int]:
+    """`1280x720` → (1280, 720)."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise SlotviewerError(f"--size must look like 1280x720, got {text!r}") from None
+    if not (320 <= width <= 8192 and 240 <= height <= 8192):
+        raise SlotviewerError(f"--size {text}: width 320..8192 and height 240..8192, please")
+    return width, height
 
-    Raises `SlotviewerError` as soon as the worker reports an error (a bad model or image)."""
+
+def _ready(window: MainWindow, names: tuple[str, ...]) -> bool:
+    if window.viewer.runner.pending():
+        return False
+    for name in names:
+        document = window.session.documents[name]
+        if document is None or document.trace is None:
+            return False
+        if any(document.needs_decode(t) for t in range(document.trace.iterations)):
+            return False
+    return True
+
+
+def wait_until_rendered(app: QApplication, window: MainWindow, names: tuple[str, ...] = ("A",),
+                        timeout: float = 120) -> bool:
+    """Process events until the documents `names` are shown with every iteration decoded.
+
+    Raises `SlotviewerError` as soon as the viewer reports an error (a bad model or image)."""
     errors: list[str] = []
-    window.worker.sigError.connect(lambda _request, message: errors.append(message))
+    window.viewer.events.error.connect(errors.append)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        app.processEvents()
-        if errors:
-            raise SlotviewerError(errors[0])
-        document = window.session.documents["A"]
-        if document is not None and document.trace is not None and window.worker.pending() == 0:
-            t = document.trace.iterations if iteration is None else min(iteration, document.trace.iterations)
-            if not document.needs_decode(t):
+    try:
+        while time.monotonic() < deadline:
+            app.processEvents()
+            if errors:
+                raise SlotviewerError(errors[0])
+            if _ready(window, names):
+                app.processEvents()
                 return True
-        time.sleep(0.02)
-    return False
+            time.sleep(0.02)
+        return False
+    finally:
+        window.viewer.events.error.disconnect(errors.append)
+
+
+def check_view_options(window: MainWindow, iteration: int | None, hide: list[int] | None) -> None:
+    """`--iteration` and `--hide` must name what exists, in one clear line (never silently ignored)."""
+    trace = window.session.documents["A"].trace
+    if iteration is not None and not 0 <= iteration <= trace.iterations:
+        raise SlotviewerError(f"--iteration {iteration}: this run has iterations 0..{trace.iterations}")
+    bad = [i for i in hide or [] if not 0 <= i < trace.num_slots]
+    if bad:
+        raise SlotviewerError(f"--hide {','.join(map(str, bad))}: this run has slots 0..{trace.num_slots - 1}")
 
 
 def main(path: str | None = None, screenshot: str | None = None, iteration: int | None = None,
-         hide: list[int] | None = None, model: str | None = None, backend: str | None = None) -> int:
+         hide: list[int] | None = None, model: str | None = None, backend: str | None = None,
+         size: str | None = None, b: str | None = None, compare: str | None = None) -> int:
+    window_size = parse_size(size) if size else (1600, 1000)
+    if iteration is not None and iteration < 0:
+        raise SlotviewerError(f"--iteration must be 0 or more, got {iteration}")
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("slotviewer")
     app.setOrganizationName("slotviewer")
@@ -59,43 +97,43 @@ def main(path: str | None = None, screenshot: str | None = None, iteration: int 
         settings = QSettings("slotviewer", "slotviewer")
     apply_theme(str(settings.value("theme", "System")))
     window = create_window(settings)
+    viewer = window.viewer
     if screenshot:
         window.setProperty("quiet", True)
-        window.resize(1600, 1000)
-    controls = window.controls
-    if model:
-        if controls.model.findText(model) < 0:
-            controls.add_model(model)
-        controls.model.setCurrentText(model)
-    if backend:
-        controls.backend.setCurrentText(backend)
+        window.resize(*window_size)
+    changes = {k: v for k, v in (("model", model), ("backend", backend)) if v}
+    if changes:
+        viewer.params = dataclasses.replace(viewer.params, **changes)
+        viewer.params.validate()
     window.show()
-    window.load_engine()
-    start = path or sample_scene(controls.model.currentText())
+    viewer.load_engine()
+    start = path or sample_scene(viewer.params.model)
     if start:
-        window.open_path(str(start))
+        viewer.open_path(str(start))
+    if b:
+        viewer.open_path(b, "B")
+    elif compare:
+        viewer.events.document.connect(lambda name: viewer.compare(compare) if name == "A" and
+                                       viewer.session.documents["B"] is None else None)
     if not screenshot:
         return app.exec()
     try:
         if start is None:
             raise SlotviewerError("nothing to show: give an image path (no sample scene for this model)")
-        if not wait_until_rendered(app, window, iteration):
+        names = ("A", "B") if b or compare else ("A",)
+        if not wait_until_rendered(app, window, names):
             raise SlotviewerError("the window did not finish rendering in time")
-    except SlotviewerError:
+        check_view_options(window, iteration, hide)
+        if hide:
+            trace = window.session.documents["A"].trace
+            viewer.set_enabled("A", [i not in hide for i in range(trace.num_slots)])
+        if iteration is not None:
+            viewer.set_position(iteration)
+        for _ in range(10):
+            app.processEvents()
+            time.sleep(0.02)
+        window.save_screenshot(screenshot)
+    finally:
         window.close()
-        raise
-    if hide:
-        trace = window.session.documents["A"].trace
-        window.set_enabled("A", [i not in hide for i in range(trace.num_slots)])
-    if iteration is not None:
-        window.iteration_bar.set_iteration(iteration)
-    for _ in range(20):
-        app.processEvents()
-        time.sleep(0.02)
-    window.save_screenshot(screenshot)
     print(f"wrote {screenshot}")
-    window.close()
     return 0
-
-
-

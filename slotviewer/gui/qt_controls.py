@@ -1,8 +1,10 @@
-"""The control panel: model, backend, device (and what really runs), K, T, seed, method, surgery, stability."""
+"""The control panel: model, backend, device (and what really runs), K, T, seed, method, overlay, surgery,
+stability. It shows the viewer's parameters and forwards edits; its ranges are the engine's limits."""
 
 from __future__ import annotations
 
 import importlib.util
+from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -19,6 +21,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from slotviewer.components.frames import OVERLAY_LABELS
+from slotviewer.engine.engine import BACKENDS, DEVICES, MAX_ITERS, MAX_SEED, MAX_SLOTS
 from slotviewer.model.files import MODELS_DIR
 
 METHOD_LABELS = {"slot attention": "slot-attention", "soft k-means": "soft-kmeans", "k-means": "kmeans"}
@@ -44,84 +48,89 @@ def shipped_models() -> list[str]:
                   or p.with_suffix(".safetensors").exists())
 
 
+def _combo(items: list[str]) -> QComboBox:
+    box = QComboBox()
+    box.addItems(items)
+    return box
+
+
 class QtControls(QWidget):
-    sigEngineChanged = Signal()  # model, backend or device
-    sigRunChanged = Signal()  # K, T, seed or method
+    sigParams = Signal(dict)  # changed run parameters (RunParams field → value)
     sigOpenModel = Signal()
+    sigOverlay = Signal(str)
     sigOpacity = Signal(float)
     sigReconverge = Signal(int)
     sigReset = Signal()
     sigShowAll = Signal()
     sigStability = Signal(int)
+    sigResample = Signal()
 
     def __init__(self) -> None:
         super().__init__()
-        self.model = QComboBox()
-        self.model.addItems([*shipped_models(), OPEN_MODEL])
+        self.model = _combo([*shipped_models(), OPEN_MODEL])
         self.model.activated.connect(self._model_activated)
-        self.backend = QComboBox()
-        self.backend.addItems(["onnx", "torch"])
+        self.backend = _combo(list(BACKENDS))
         if not torch_available():
-            self.backend.model().item(1).setEnabled(False)
+            self.backend.model().item(BACKENDS.index("torch")).setEnabled(False)
             self.backend.setToolTip("PyTorch is not installed: the ONNX Runtime backend is used")
-        self.backend.currentTextChanged.connect(lambda _: self.sigEngineChanged.emit())
-        self.device = QComboBox()
-        self.device.addItems(["auto", "cpu", "cuda"])
-        self.device.currentTextChanged.connect(lambda _: self.sigEngineChanged.emit())
+        self.device = _combo(list(DEVICES))
         self.running = QLabel("–")
         self.running.setWordWrap(True)
         self.running.setToolTip("What really runs (ONNX Runtime's providers are read back, not assumed)")
-        self.slots = QSpinBox()
-        self.slots.setRange(1, 32)
-        self.iters = QSpinBox()
-        self.iters.setRange(0, 20)
-        self.seed = QSpinBox()
-        self.seed.setRange(0, 2**31 - 1)
+        self.slots, self.iters, self.seed = QSpinBox(), QSpinBox(), QSpinBox()
+        for box, top in ((self.slots, MAX_SLOTS), (self.iters, MAX_ITERS), (self.seed, MAX_SEED)):
+            box.setRange(1 if box is self.slots else 0, top)
+            box.setKeyboardTracking(False)
         self.resample = QToolButton()
         self.resample.setText("⟳")
-        self.resample.setToolTip("Re-sample the initial slots (new seed)")
-        self.method = QComboBox()
-        self.method.addItems(list(METHOD_LABELS))
-        for box in (self.slots, self.iters, self.seed):
-            box.setKeyboardTracking(False)
-            box.valueChanged.connect(lambda _: self.sigRunChanged.emit())
-        self.method.currentTextChanged.connect(lambda _: self.sigRunChanged.emit())
+        self.resample.setToolTip("Re-sample the initial slots (new seed, R)")
+        self.resample.clicked.connect(self.sigResample)
+        self.method = _combo(list(METHOD_LABELS))
+        self.overlay = _combo(list(OVERLAY_LABELS.values()))
+        self.overlay.setToolTip("What colours the input: Slot Attention's attention at the scrubbed iteration "
+                                "(each pixel's strongest slot, or all slots blended by attention), or the "
+                                "decoder's alpha masks")
+        self.overlay.currentIndexChanged.connect(lambda i: self.sigOverlay.emit(list(OVERLAY_LABELS)[i]))
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
         self.opacity.setValue(45)
         self.opacity.valueChanged.connect(lambda v: self.sigOpacity.emit(v / 100))
+        self.backend.activated.connect(lambda _: self.sigParams.emit({"backend": self.backend.currentText()}))
+        self.device.activated.connect(lambda _: self.sigParams.emit({"device": self.device.currentText()}))
+        for box, key in ((self.slots, "slots"), (self.iters, "iters"), (self.seed, "seed")):
+            box.valueChanged.connect(lambda v, key=key: self.sigParams.emit({key: v}))
+        self.method.activated.connect(
+            lambda _: self.sigParams.emit({"method": METHOD_LABELS[self.method.currentText()]}))
 
-        seed_row = _row(self.seed, self.resample)
         model_box = QGroupBox("Model")
         form = QFormLayout(model_box)
-        form.addRow("model", self.model)
-        form.addRow("backend", self.backend)
-        form.addRow("device", self.device)
-        form.addRow("running", self.running)
+        for label, widget in (("model", self.model), ("backend", self.backend), ("device", self.device),
+                              ("running", self.running)):
+            form.addRow(label, widget)
         run_box = QGroupBox("Run")
         form = QFormLayout(run_box)
-        form.addRow("slots K", self.slots)
-        form.addRow("iterations T", self.iters)
-        form.addRow("seed", seed_row)
+        for label, widget in (("slots K", self.slots), ("iterations T", self.iters)):
+            form.addRow(label, widget)
+        form.addRow("seed", _row(self.seed, self.resample))
         form.addRow("method", self.method)
-        form.addRow("overlay", self.opacity)
+        form.addRow("overlay", self.overlay)
+        form.addRow("opacity", self.opacity)
 
         self.reconverge_iters = QSpinBox()
-        self.reconverge_iters.setRange(1, 20)
+        self.reconverge_iters.setRange(1, MAX_ITERS)
         self.reconverge_iters.setValue(3)
         reconverge = QPushButton("Re-converge")
-        reconverge.setToolTip("Drop hidden slots and let the others iterate again on the same features")
+        reconverge.setToolTip("Let the visible slots iterate again on the same features; hidden slots stay "
+                              "hidden, indices and colours stay, the iterations continue")
         reconverge.clicked.connect(lambda: self.sigReconverge.emit(self.reconverge_iters.value()))
-        show_all = QPushButton("Show all")
+        show_all, reset = QPushButton("Show all"), QPushButton("Reset edits")
         show_all.clicked.connect(self.sigShowAll)
-        reset = QPushButton("Reset edits")
         reset.clicked.connect(self.sigReset)
         edit_box = QGroupBox("Surgery")
         form = QFormLayout(edit_box)
         form.addRow(_row(reconverge, self.reconverge_iters))
         form.addRow(_row(show_all, reset))
-        hint = QLabel("Drag a slot card onto a slot of image B (File → Open image as B) to swap; "
-                      "hold Shift to transplant one way.")
+        hint = QLabel("Drag a slot card onto a slot of image B to swap; Shift transplants one way.")
         hint.setWordWrap(True)
         form.addRow(hint)
 
@@ -139,6 +148,7 @@ class QtControls(QWidget):
         form.addRow(self.stability_result)
 
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
         for box in (model_box, run_box, edit_box, stability_box):
             layout.addWidget(box)
         layout.addStretch(1)
@@ -147,31 +157,28 @@ class QtControls(QWidget):
         if self.model.itemText(index) == OPEN_MODEL:
             self.sigOpenModel.emit()
         else:
-            self.sigEngineChanged.emit()
+            self.sigParams.emit({"model": self.model.itemText(index)})
 
-    def add_model(self, path: str) -> None:
-        """Add a user model (path) to the picker and select it."""
-        if self.model.findText(path) < 0:
-            self.model.insertItem(self.model.count() - 1, path)
-        self.model.setCurrentText(path)
-
-    def run_params(self) -> dict:
-        return {"slots": self.slots.value(), "iters": self.iters.value(), "seed": self.seed.value(),
-                "method": METHOD_LABELS[self.method.currentText()]}
-
-    def restore_run_params(self, params: dict) -> None:
-        """Last session's K, T, seed and method (K and T are replaced by a model's defaults on load)."""
-        self.seed.setValue(int(params.get("seed", 0)))
-        label = {v: k for k, v in METHOD_LABELS.items()}.get(params.get("method", ""), "slot attention")
-        self.method.setCurrentText(label)
-
-    def set_model_defaults(self, num_slots: int, iters: int, fixed_slots: bool) -> None:
-        for box, value in ((self.slots, num_slots), (self.iters, iters)):
+    def show_params(self, params: Any, fixed_slots: bool = False) -> None:
+        """Show the viewer's parameters (without echoing them back as edits)."""
+        if self.model.findText(params.model) < 0:
+            self.model.insertItem(self.model.count() - 1, params.model)
+        values = ((self.model, params.model), (self.backend, params.backend), (self.device, params.device),
+                  (self.method, {v: k for k, v in METHOD_LABELS.items()}[params.method]))
+        for box, text in values:
             box.blockSignals(True)
-            box.setValue(value)
+            box.setCurrentText(text)
             box.blockSignals(False)
-        self.slots.setEnabled(not fixed_slots)
+        for box, value in ((self.slots, params.slots), (self.iters, params.iters), (self.seed, params.seed)):
+            if value is not None:
+                box.blockSignals(True)
+                box.setValue(value)
+                box.blockSignals(False)
+        self.slots.setEnabled(not fixed_slots or params.method != "slot-attention")
         self.slots.setToolTip("This model learned one query per slot: K is fixed" if fixed_slots else
                               "Number of slots drawn from the learned Gaussian")
-        self.seed.setToolTip("Seeds the initial slots (learned queries ignore it; k-means uses it)"
-                             if fixed_slots else "Seeds the initial slots")
+
+    def show_overlay(self, mode: str) -> None:
+        self.overlay.blockSignals(True)
+        self.overlay.setCurrentIndex(list(OVERLAY_LABELS).index(mode))
+        self.overlay.blockSignals(False)

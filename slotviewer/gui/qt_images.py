@@ -1,9 +1,10 @@
-"""Image display: numpy → QImage/QPixmap, and a pyqtgraph panel with an input image plus an overlay."""
+"""Image display: numpy → QImage/QPixmap, and a pyqtgraph panel with an image plus a colour overlay."""
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QImage, QPixmap
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
@@ -23,50 +24,80 @@ def to_qimage(array: np.ndarray) -> QImage:
 
 
 def to_pixmap(array: np.ndarray, size: int, ratio: float = 1.0) -> QPixmap:
-    """A crisp (nearest-neighbour) square-ish thumbnail of `size` logical pixels, HiDPI aware."""
-    image = to_qimage(array)
+    """A crisp (nearest-neighbour) thumbnail fitting `size` logical pixels, HiDPI aware."""
     physical = max(1, round(size * ratio))
-    from PySide6.QtCore import Qt
-
-    pixmap = QPixmap.fromImage(image.scaled(physical, physical, Qt.AspectRatioMode.KeepAspectRatio,
-                                            Qt.TransformationMode.FastTransformation))
+    image = to_qimage(array).scaled(physical, physical, Qt.AspectRatioMode.KeepAspectRatio,
+                                    Qt.TransformationMode.FastTransformation)
+    pixmap = QPixmap.fromImage(image)
     pixmap.setDevicePixelRatio(ratio)
     return pixmap
 
 
+class _ViewBox(pg.ViewBox):
+    def mouseDoubleClickEvent(self, event) -> None:  # noqa: ANN001, N802 (Qt API)
+        self.fit()
+        event.accept()
+
+    def fit(self) -> None:
+        """Show the whole image (the extent the panel set), no padding."""
+        extent = getattr(self, "extent", None)
+        if extent is not None:
+            self.setRange(extent, padding=0)
+
+
 class QtImagePanel(pg.GraphicsLayoutWidget):
-    """A titled, aspect-locked view of one image with an optional colour overlay of adjustable opacity."""
+    """A titled, aspect-locked view of one image with an optional colour overlay of adjustable opacity.
+
+    Every picture is placed on the input's extent (width × height), whatever its own resolution, so the
+    reconstruction (model resolution, square) shows with the input's aspect and linked panels line up
+    pixel for pixel. Double-click (or `fit`) shows the whole image again.
+    """
 
     def __init__(self, title: str) -> None:
         super().__init__()
-        self.setMinimumSize(180, 180)
+        self.setMinimumSize(120, 120)
         self.title = self.addLabel(title, size="9pt")
         self.nextRow()
-        self.view = self.addViewBox(lockAspect=True, invertY=True, enableMouse=True)
+        self.view = _ViewBox(lockAspect=True, invertY=True, enableMouse=True)
+        self.addItem(self.view)
         self.view.setMenuEnabled(False)
         self.image = pg.ImageItem(axisOrder="row-major")
         self.overlay = pg.ImageItem(axisOrder="row-major")
         self.view.addItem(self.image)
         self.view.addItem(self.overlay)
-        self._shape: tuple[int, ...] | None = None
-        self.setToolTip(title)
+        self.view.extent = None
+        self.setToolTip(f"{title} — scroll to zoom, drag to pan, double-click to fit")
         self.name = title
 
-    def set_image(self, image: np.ndarray) -> None:
+    def set_extent(self, height: int, width: int) -> None:
+        """The input's size: pictures are stretched onto it; a new size fits the view to it."""
+        extent = QRectF(0, 0, width, height)
+        if extent != self.view.extent:
+            self.view.extent = extent
+            self.view.fit()
+
+    def set_image(self, image: np.ndarray | None) -> None:
+        if image is None:
+            self.image.clear()
+            return
         self.image.setImage(image, levels=(0, 255), autoLevels=False)
-        if image.shape[:2] != self._shape:
-            self._shape = image.shape[:2]
-            self.view.autoRange(padding=0.02)
+        if self.view.extent is None:
+            self.set_extent(*image.shape[:2])
+        self.image.setRect(self.view.extent)
 
     def set_overlay(self, overlay: np.ndarray | None, opacity: float) -> None:
         """`overlay` uint8 RGB at any resolution; it is stretched over the image."""
-        if overlay is None or self._shape is None:
+        if overlay is None or self.view.extent is None:
             self.overlay.clear()
             return
         self.overlay.setImage(overlay, levels=(0, 255), autoLevels=False)
-        h, w = self._shape
-        self.overlay.setRect(0, 0, w, h)
+        self.overlay.setRect(self.view.extent)
         self.overlay.setOpacity(opacity)
+
+    def link(self, other: QtImagePanel) -> None:
+        """Zoom and pan together with `other`."""
+        self.view.setXLink(other.view)
+        self.view.setYLink(other.view)
 
     def rendered(self) -> np.ndarray | None:
         """The image item's current pixels (for render checks)."""

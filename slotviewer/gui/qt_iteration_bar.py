@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSlider, QToolButton, QWidget
 
@@ -37,12 +39,14 @@ class QtIterationBar(QWidget):
         self.speed.addItems(list(SPEEDS))
         self.speed.setCurrentText("1×")
         self.speed.setToolTip("Playback speed")
+        self.speed.currentTextChanged.connect(lambda _: setattr(self, "_clock", (time.monotonic(), self.position)))
         self.loop = QCheckBox("loop")
         self.loop.setChecked(True)
         self.timer = QTimer(self)
         self.timer.setInterval(FRAME_MS)
         self.timer.timeout.connect(self._tick)
         self.position = 0.0
+        self._clock = (0.0, 0.0)  # (time.monotonic(), position) when playback (re)started
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         for widget in (self.play_button, self.slider, self.label, self.speed, self.loop):
@@ -63,6 +67,15 @@ class QtIterationBar(QWidget):
         self.slider.blockSignals(False)
         self._label()
 
+    def show_position(self, position: float) -> None:
+        """Follow the viewer (keys, playback) without sending the position back."""
+        if not self.timer.isActive():
+            self.position = position
+        self.slider.blockSignals(True)
+        self.slider.setValue(int(position))
+        self.slider.blockSignals(False)
+        self._label()
+
     def set_iteration(self, t: int) -> None:
         self.slider.setValue(max(0, min(t, self.slider.maximum())))
 
@@ -78,16 +91,21 @@ class QtIterationBar(QWidget):
             if self.iteration >= self.slider.maximum():
                 self.set_iteration(0)
             self.position = float(self.iteration)
+            self._clock = (time.monotonic(), self.position)
             self.timer.start()
         self.play_button.setText("⏸" if self.timer.isActive() else "▶")
 
     def _tick(self) -> None:
-        """Advance by one frame: one iteration per BASE_INTERVAL_MS at 1×."""
+        """Advance by the time that passed (one iteration per BASE_INTERVAL_MS at 1×): a slow repaint
+        skips frames instead of slowing playback down."""
         end = self.slider.maximum()
-        self.position += FRAME_MS / BASE_INTERVAL_MS * SPEEDS[self.speed.currentText()]
+        started, start_position = self._clock
+        rate = SPEEDS[self.speed.currentText()] / (BASE_INTERVAL_MS / 1000)
+        self.position = start_position + (time.monotonic() - started) * rate
         if self.position >= end:
             if self.loop.isChecked() and self.position >= end + 0.5:  # rest on the last iteration briefly
                 self.position = 0.0
+                self._clock = (time.monotonic(), 0.0)
             elif not self.loop.isChecked():
                 self.position = float(end)
                 self.toggle_play()

@@ -1,17 +1,20 @@
-"""The slot panel: one card per slot (attention, alpha, decoded RGB), with visibility, solo and drag-to-swap."""
+"""The slot panel: one card per slot (attention, alpha, decoded RGB — labelled), with visibility, solo and
+drag-to-swap. The cards reflow and shrink to fit the panel, so every slot is visible without scrolling."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from PySide6.QtCore import QMimeData, QPoint, Qt, Signal
-from PySide6.QtGui import QDrag, QDragEnterEvent, QDropEvent, QMouseEvent
+from PySide6.QtGui import QDrag, QDragEnterEvent, QDropEvent, QMouseEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QFrame,
     QGridLayout,
     QHBoxLayout,
     QLabel,
-    QScrollArea,
+    QLayout,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -20,7 +23,25 @@ from PySide6.QtWidgets import (
 from slotviewer.gui.qt_images import to_pixmap
 
 MIME = "application/x-slotviewer-slot"
-THUMB = 64
+MAP_LABELS = ("attention", "alpha", "decoded")
+SHORT_LABELS = ("attn", "alpha", "rgb")  # when the maps are too small for the full words
+MAP_TIPS = ("Slot Attention's attention at the scrubbed iteration (scaled to the iteration's peak)",
+            "the decoder's alpha mask for this slot", "the slot decoded on its own (RGB where its alpha is high)")
+MIN_MAP, MAX_MAP = 28, 180
+CARD_EXTRA_W, CARD_EXTRA_H, GAP = 22, 50, 4  # a card's frame, header and labels around its three maps
+
+
+def best_grid(count: int, width: int, height: int) -> tuple[int, int]:
+    """(columns, map size) that shows `count` cards in `width × height` with the largest maps."""
+    best = (1, MIN_MAP)
+    for columns in range(1, count + 1):
+        rows = math.ceil(count / columns)
+        by_width = ((width - (columns - 1) * GAP) / columns - CARD_EXTRA_W) / 3
+        by_height = (height - (rows - 1) * GAP) / rows - CARD_EXTRA_H
+        size = int(min(by_width, by_height, MAX_MAP))
+        if size > best[1]:
+            best = (columns, size)
+    return best
 
 
 class QtSlotCard(QFrame):
@@ -36,39 +57,59 @@ class QtSlotCard(QFrame):
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setAcceptDrops(True)
         self._press: QPoint | None = None
+        self._arrays: tuple[np.ndarray, ...] | None = None
+        self.map_size = 64
         r, g, b = (int(c) for c in colour)
         swatch = QLabel()
-        swatch.setFixedSize(14, 14)
+        swatch.setFixedSize(12, 12)
         swatch.setStyleSheet(f"background: rgb({r},{g},{b}); border-radius: 3px;")
         self.visible = QCheckBox(f"slot {index}")
         self.visible.setChecked(True)
-        self.visible.setToolTip("Show this slot in the composite")
+        self.visible.setToolTip(f"Show this slot in the composite (key {index + 1})" if index < 9 else "")
         self.visible.toggled.connect(lambda on: self.sigToggled.emit(self.index, on))
         solo = QToolButton()
         solo.setText("S")
         solo.setToolTip("Solo: show only this slot")
         solo.clicked.connect(lambda: self.sigSolo.emit(self.index))
         header = QHBoxLayout()
+        header.setSpacing(4)
         header.addWidget(swatch)
         header.addWidget(self.visible, 1)
         header.addWidget(solo)
-        self.thumbs = [QLabel() for _ in range(3)]
-        row = QHBoxLayout()
-        for label, tip in zip(self.thumbs, ("attention", "alpha mask", "decoded RGB"), strict=True):
-            label.setFixedSize(THUMB, THUMB)
-            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.maps = [QLabel() for _ in MAP_LABELS]
+        self.captions = [QLabel(text) for text in MAP_LABELS]
+        grid = QGridLayout()
+        grid.setSpacing(2)
+        for column, (label, caption, tip) in enumerate(zip(self.maps, self.captions, MAP_TIPS, strict=True)):
             label.setToolTip(tip)
-            row.addWidget(label)
+            caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            caption.setStyleSheet("font-size: 8pt;")
+            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            grid.addWidget(caption, 0, column)
+            grid.addWidget(label, 1, column)
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
+        layout.setContentsMargins(4, 3, 4, 3)
+        layout.setSpacing(2)
         layout.addLayout(header)
-        layout.addLayout(row)
+        layout.addLayout(grid)
+        self.set_map_size(self.map_size)
         self.setToolTip(f"Slot {index}: drag onto a slot of the other image to swap (Shift: transplant)")
 
+    def set_map_size(self, size: int) -> None:
+        self.map_size = size
+        for label in self.maps:
+            label.setFixedSize(size, size)
+        for caption, full, short in zip(self.captions, MAP_LABELS, SHORT_LABELS, strict=True):
+            caption.setText(full if size >= 58 else short)
+            caption.setFixedWidth(size)
+        if self._arrays is not None:
+            self.set_images(*self._arrays)
+
     def set_images(self, attention: np.ndarray, alpha: np.ndarray, rgb: np.ndarray) -> None:
+        self._arrays = (attention, alpha, rgb)
         ratio = self.devicePixelRatioF()
-        for label, image in zip(self.thumbs, (attention, alpha, rgb), strict=True):
-            label.setPixmap(to_pixmap(image, THUMB, ratio))
+        for label, image in zip(self.maps, self._arrays, strict=True):
+            label.setPixmap(to_pixmap(image, self.map_size, ratio))
 
     def set_checked(self, on: bool) -> None:
         self.visible.blockSignals(True)
@@ -87,7 +128,7 @@ class QtSlotCard(QFrame):
         mime.setData(MIME, f"{self.document}:{self.index}".encode())
         drag = QDrag(self)
         drag.setMimeData(mime)
-        drag.setPixmap(self.thumbs[2].pixmap() or self.grab())
+        drag.setPixmap(self.maps[2].pixmap() or self.grab())
         self._press = None
         drag.exec(Qt.DropAction.CopyAction)
 
@@ -102,28 +143,31 @@ class QtSlotCard(QFrame):
         event.acceptProposedAction()
 
 
-class QtSlotPanel(QScrollArea):
-    """Cards for all slots of one document, in a grid that wraps."""
+class QtSlotPanel(QWidget):
+    """Cards for all slots of one document, in a grid sized to the panel (no scrolling)."""
 
     sigToggled = Signal(int, bool)
     sigSolo = Signal(int)
     sigDropped = Signal(str, int, int, bool)
 
-    def __init__(self, document: str, columns: int = 2) -> None:
+    def __init__(self, document: str) -> None:
         super().__init__()
-        self.document, self.columns = document, columns
-        self.setWidgetResizable(True)
-        self._inner = QWidget()
-        self._grid = QGridLayout(self._inner)
-        self._grid.setSpacing(4)
-        self.setWidget(self._inner)
+        self.document = document
+        self._grid = QGridLayout(self)
+        self._grid.setContentsMargins(0, 0, 0, 0)
+        self._grid.setSpacing(GAP)
+        self._grid.setSizeConstraint(QLayout.SizeConstraint.SetNoConstraint)
+        self._grid.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.setMinimumSize(100, 80)
         self.cards: list[QtSlotCard] = []
+        self._layout_key: tuple[int, int] | None = None
 
     def set_slots(self, colours: np.ndarray) -> None:
         """Rebuild the cards when K changes."""
         if len(self.cards) == len(colours):
             return
         for card in self.cards:
+            self._grid.removeWidget(card)
             card.deleteLater()
         self.cards = []
         for i, colour in enumerate(colours):
@@ -131,8 +175,22 @@ class QtSlotPanel(QScrollArea):
             card.sigToggled.connect(self.sigToggled)
             card.sigSolo.connect(self.sigSolo)
             card.sigDropped.connect(self.sigDropped)
-            self._grid.addWidget(card, i // self.columns, i % self.columns)
             self.cards.append(card)
+        self._layout_key = None
+        self._reflow()
+
+    def _reflow(self) -> None:
+        columns, size = best_grid(len(self.cards), self.width(), self.height())
+        if (columns, size) == self._layout_key:
+            return
+        self._layout_key = (columns, size)
+        for i, card in enumerate(self.cards):
+            card.set_map_size(size)
+            self._grid.addWidget(card, i // columns, i % columns)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt API)
+        super().resizeEvent(event)
+        self._reflow()
 
     def set_enabled_flags(self, enabled: tuple[bool, ...]) -> None:
         for card, on in zip(self.cards, enabled, strict=False):

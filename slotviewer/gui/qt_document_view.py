@@ -1,0 +1,103 @@
+"""One document's views: input with the overlay, reconstruction (zoom and pan linked), and slot cards."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
+
+from slotviewer.components.document import Document
+from slotviewer.components.frames import OVERLAY_LABELS, Frame
+from slotviewer.engine.preprocess import to_float_rgb
+from slotviewer.gui.qt_images import QtImagePanel
+from slotviewer.gui.qt_slot_panel import QtSlotPanel
+from slotviewer.io.render import slot_colours, to_uint8
+
+
+def qimage_to_array(image: QImage) -> np.ndarray:
+    image = image.convertToFormat(QImage.Format.Format_RGB888)
+    w, h = image.width(), image.height()
+    buffer = np.frombuffer(image.constBits(), np.uint8, count=image.bytesPerLine() * h)
+    return buffer.reshape(h, image.bytesPerLine())[:, : 3 * w].reshape(h, w, 3).copy()
+
+
+def caption(document: Document) -> str:
+    """What is shown, in the numbers the controls use: K (hidden ones named), T (+ re-converged), seed."""
+    trace = document.trace
+    if trace is None:
+        return f"{document.name} · running…"
+    p = trace.provenance
+    hidden = [i for i, on in enumerate(trace.enabled) if not on]
+    extra = (p.get("reconverged") or {}).get("iters", 0)
+    t = f"T={trace.iterations - extra}+{extra}" if extra else f"T={trace.iterations}"
+    fam = p.get("familiarity") or {}
+    error = f" · error {fam['ratio']:.1f}× typical" if fam.get("ratio") is not None else ""
+    return (f"{document.name} · K={trace.num_slots}{f' ({len(hidden)} hidden)' if hidden else ''} {t} "
+            f"seed={p.get('seed')} · {p.get('method')}{error} · {trace.timings_ms.get('total', 0):.0f} ms")
+
+
+class QtDocumentView(QWidget):
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+        self.input = QtImagePanel(f"{name}: input + attention")
+        self.reconstruction = QtImagePanel(f"{name}: reconstruction")
+        self.reconstruction.link(self.input)
+        self.slots = QtSlotPanel(name)
+        self._shown: Document | None = None  # whose pixels the input panel holds
+        self.caption = QLabel("")
+        self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        images = QWidget()
+        row = QHBoxLayout(images)  # equal halves, not a splitter: A's and B's panels stay the same size
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.input, 1)
+        row.addWidget(self.reconstruction, 1)
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.addWidget(images)
+        self.splitter.addWidget(self.slots)
+        self._user_split = False  # once the user drags the splitter, their split stays
+        self.splitter.splitterMoved.connect(lambda *_: setattr(self, "_user_split", True))
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.caption)
+        layout.addWidget(self.splitter, 1)
+
+    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 (Qt API)
+        """Two image panels side by side need about half the width in height; the slot cards get the rest."""
+        super().resizeEvent(event)
+        if not self._user_split:
+            total = max(self.splitter.height(), 1)
+            images = min(int(total * 0.6), self.width() // 2 + 24)
+            self.splitter.blockSignals(True)
+            self.splitter.setSizes([images, total - images])
+            self.splitter.blockSignals(False)
+
+    def show_document(self, document: Document | None) -> None:
+        """A new image or trace: size, caption, cards. Pixels of the iteration come with `show_frame`."""
+        self.setVisible(document is not None)
+        if document is None:
+            return
+        if document is not self._shown:  # a toggle or an edit keeps the image: do not convert it again
+            self._shown = document
+            h, w = document.image.shape[:2]
+            self.input.set_extent(h, w)
+            self.reconstruction.set_extent(h, w)
+            self.input.set_image(to_uint8(to_float_rgb(document.image)))
+        self.caption.setText(caption(document))
+        if document.trace is None:
+            self.input.set_overlay(None, 0)
+            self.reconstruction.set_image(None)
+            return
+        self.slots.set_slots(slot_colours(document.trace.num_slots))
+        self.slots.set_enabled_flags(document.trace.enabled)
+
+    def show_frame(self, frame: Frame, overlay: str, opacity: float) -> None:
+        self.input.title.setText(f"{self.name}: input + {OVERLAY_LABELS[overlay]} · t = {frame.position:.4g}")
+        self.input.set_overlay(frame.overlay(overlay), opacity)
+        self.reconstruction.set_image(to_uint8(frame.composite))
+        for k, card in enumerate(self.slots.cards[: len(frame.enabled)]):
+            card.set_images(*frame.slot_maps(k))
+
+    def fit(self) -> None:
+        self.input.view.fit()

@@ -1,0 +1,81 @@
+"""The window's settings: parameters, overlay, geometry and dock layout restored on start, recent files.
+
+Settings go through `QSettings` (tests pass an INI file); recent paths are stored absolute, so they
+still open from another working folder.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings
+
+from slotviewer.components.frames import OVERLAYS
+from slotviewer.components.viewer import RunParams
+from slotviewer.errors import SlotviewerError
+from slotviewer.gui.qt_controls import shipped_models
+
+MAX_RECENT = 10
+
+
+def saved_params(settings: QSettings) -> RunParams:
+    """Last session's model, backend, device, seed and method (K and T come from the model on load)."""
+    s, models = settings, shipped_models()
+    params = RunParams(model=str(s.value("model", "shapes" if "shapes" in models else (models or [""])[0])),
+                       backend=str(s.value("backend", "onnx")), device=str(s.value("device", "auto")),
+                       seed=int(s.value("seed", 0)), method=str(s.value("method", "slot-attention")))
+    try:
+        params.validate()
+    except SlotviewerError:
+        return RunParams(model=params.model)
+    return params
+
+
+class SettingsMixin:
+    """Restore and save the window's settings (mixed into `MainWindow`)."""
+
+    def _restore(self) -> None:
+        s = self.settings
+        geometry, state = s.value("geometry"), s.value("windowState")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1500, 900)
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+        self.controls.show_params(self.viewer.params)
+        self.controls.opacity.setValue(int(s.value("opacity", 45)))
+        overlay = str(s.value("overlay", "attention"))
+        self.viewer.set_overlay(overlay if overlay in OVERLAYS else "attention")
+        self._refresh_recent()
+
+    def save_settings(self) -> None:
+        s, p = self.settings, self.viewer.params
+        for key, value in (("geometry", self.saveGeometry()), ("windowState", self.saveState()),
+                           ("model", p.model), ("backend", p.backend), ("device", p.device), ("seed", p.seed),
+                           ("method", p.method), ("opacity", self.controls.opacity.value()),
+                           ("overlay", self.viewer.overlay)):
+            s.setValue(key, value)
+        s.sync()
+
+    def closeEvent(self, event) -> None:  # noqa: ANN001, N802 (Qt API)
+        self.save_settings()
+        self.iteration_bar.timer.stop()
+        self.viewer.close()
+        super().closeEvent(event)
+
+    def recent_files(self) -> list[str]:
+        value = self.settings.value("recent", [])
+        return [value] if isinstance(value, str) else list(value or [])
+
+    def _remember(self, path: str) -> None:
+        path = str(Path(path).resolve())
+        self.settings.setValue("recent", ([path] + [p for p in self.recent_files() if p != path])[:MAX_RECENT])
+        self._refresh_recent()
+
+    def _refresh_recent(self) -> None:
+        self.recent_menu.clear()
+        for path in self.recent_files():
+            self.recent_menu.addAction(path).triggered.connect(partial(self.viewer.open_path, path))
+        self.recent_menu.setEnabled(bool(self.recent_files()))
