@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from slotviewer.errors import SlotviewerError
+from slotviewer.errors import InputError, SlotviewerError
 
 
 def _positive(text: str) -> int:
@@ -69,8 +69,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     loaded = load_model(args.model)
     if args.iters is not None:
         loaded.model.slot_attention.iters = args.iters
-    images, masks = load_scenes(args.data, args.n, loaded.config.resolution,
-                                args.seed if args.seed is not None else EVAL_SEED + 1)
+    r = loaded.config.resolution
+    try:
+        images, masks = load_scenes(args.data, args.n, r, args.seed if args.seed is not None else EVAL_SEED + 1)
+    except InputError as exc:  # a model and data that do not fit: say which two, in one line
+        raise SlotviewerError(f"model {loaded.name} ({r}×{r} RGB) does not fit data {args.data}: {exc}") from None
+    if images.ndim != 4 or images.shape[1:] != (r, r, 3):
+        raise SlotviewerError(f"model {loaded.name} expects {r}×{r}×3 images, but data {args.data} has "
+                              f"{'×'.join(map(str, images.shape[1:]))}")
     if masks is None:
         raise SlotviewerError(f"{args.data}: no masks/ folder, so there is nothing to score against")
     scores, errors = evaluate_scenes(loaded.model, images, masks)
@@ -120,6 +126,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         model=args.model, backend=args.backend, device=args.device, slots=args.slots, iters=args.iters,
         seed=args.seed, method=args.method, remove=args.remove or [], reconverge=args.reconverge,
         swap_with=args.swap_with, swap=args.swap, gif=args.gif, overwrite=args.overwrite, max_pixels=args.max_pixels,
+        attention_size=args.attention_size, progress=args.progress,
     )
     return max(status, run_inputs(args.inputs, Path(args.out), options))
 
@@ -214,7 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", help="image files and/or folders of images")
     p.add_argument("--out", required=True, help="output folder; each input gets OUT/<stem>/")
     p.add_argument("--model", default="shapes", help="shipped name (tetrominoes, shapes) or a path")
-    p.add_argument("--backend", default="torch", choices=["torch", "onnx"])
+    p.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"],
+                   help="auto: ONNX Runtime when installed, else torch; a .onnx model path means onnx")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--slots", type=_positive, help="number of slots K (Gaussian-init models only)")
     p.add_argument("--iters", type=int, help="Slot Attention iterations T")
@@ -229,6 +237,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gif", action="store_true", help="also write attention.gif over the iterations")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--max-pixels", type=_positive, default=64_000_000, help="refuse larger images")
+    p.add_argument("--attention-size", default="model", choices=["model", "input"],
+                   help="attention.npz at the model's resolution (small), or scaled to the input (≤1024 px)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar on stderr (default: only on a terminal)")
     p.add_argument("--carry-over", action=argparse.BooleanOptionalAction, default=True,
                    help="videos: start each frame from the previous frame's slots (default), or fresh slots")
     p.add_argument("--iters-per-frame", type=int, default=2, metavar="N",

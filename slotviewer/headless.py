@@ -7,6 +7,7 @@ the exit status says whether everything succeeded.
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from slotviewer.io.images import DEFAULT_MAX_PIXELS, list_images, read_image
 @dataclass
 class RunOptions:
     model: str = "shapes"
-    backend: str = "torch"
+    backend: str = "auto"
     device: str = "auto"
     slots: int | None = None
     iters: int | None = None
@@ -35,6 +36,8 @@ class RunOptions:
     gif: bool = False
     overwrite: bool = False
     max_pixels: int = DEFAULT_MAX_PIXELS
+    attention_size: str = "model"  # attention.npz at the model's resolution, or "input"
+    progress: bool | None = None  # None: a progress bar only when stderr is a terminal
 
 
 def _sha256(path: Path) -> str:
@@ -71,7 +74,9 @@ def run_inputs(inputs: list[str], out: Path, options: RunOptions) -> int:
         raise SlotviewerError(f"no images found in {', '.join(inputs)}")
     failures = 0
     stems: dict[str, int] = {}
-    for path in tqdm(paths, desc="slotviewer run", unit="img", disable=len(paths) < 2):
+    show = sys.stderr.isatty() if options.progress is None else options.progress
+    written: list[tuple[Path, Path]] = []
+    for path in tqdm(paths, desc="slotviewer run", unit="img", disable=not show or len(paths) < 2):
         stem = path.stem
         stems[stem] = stems.get(stem, 0) + 1
         if stems[stem] > 1:  # two inputs with one name (a.png, a.jpg) must not collide
@@ -85,11 +90,29 @@ def run_inputs(inputs: list[str], out: Path, options: RunOptions) -> int:
             if donor is not None:
                 extra |= {"swap_with": options.swap_with, "swap_with_sha256": _sha256(Path(options.swap_with)),
                           "swap_with_seed": donor.provenance["seed"], "swap": options.swap}
-            write_trace(trace, target, overwrite=options.overwrite, gif=options.gif, extra=extra)
+            write_trace(trace, target, overwrite=options.overwrite, gif=options.gif, extra=extra,
+                        attention_size=options.attention_size)  # type: ignore[arg-type]
+            written.append((path, target))
         except Exception as exc:  # one bad input must not stop the others  # noqa: BLE001
             failures += 1
             text = str(exc) if isinstance(exc, SlotviewerError) else f"{type(exc).__name__}: {exc}".strip()
             text = text.splitlines()[0] if text else type(exc).__name__
             message = text if str(path) in text or str(target) in text else f"{path}: {text}"
             tqdm.write(f"slotviewer: error: {message}", file=sys.stderr)
+    report_outputs(written, failures, out)
     return 1 if failures else 0
+
+
+SUMMARY_AFTER = 10  # more inputs than this get one summary line instead of one line each
+
+
+def report_outputs(written: list[tuple[Path, Path]], failures: int, out: Path) -> None:
+    """Say where the results went (stdout, so scripts can read it): one line per input, or a summary."""
+    if len(written) <= SUMMARY_AFTER:
+        for path, target in written:
+            print(f"{path} -> {target}{os.sep}")
+    else:
+        print(f"wrote {len(written)} result folders under {out}{os.sep} (one per input, named after it)")
+    if failures:
+        print(f"{failures} input{'s' if failures > 1 else ''} failed (see the errors above)")
+

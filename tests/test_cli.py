@@ -45,3 +45,17 @@ def test_train_on_a_folder(tmp_path: Path) -> None:
                  "--steps", "2", "--batch", "2", "--threads", "1", "--key-position-scale", "0.25"])
     assert code == 0 and (tmp_path / "m.safetensors").exists() and (tmp_path / "m.json").exists()
     assert load_model(tmp_path / "m").config.key_position_scale == 0.25
+
+
+def test_mismatched_model_and_data_is_one_line_naming_both(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["eval", "--model", "shapes", "--data", "tetrominoes", "--n", "2"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "model shapes (64×64 RGB) does not fit data tetrominoes" in err and "35×35" in err
+
+
+def test_run_an_onnx_path_without_naming_the_backend(tiny_model: Path, tmp_path: Path) -> None:
+    Image.new("RGB", (20, 30), (200, 10, 10)).save(tmp_path / "a.png")
+    assert main(["run", str(tmp_path / "a.png"), "--out", str(tmp_path / "o"),
+                 "--model", f"{tiny_model}.onnx", "--seed", "0"]) == 0
+    assert json.loads((tmp_path / "o" / "a" / "trace.json").read_text())["backend"] == "onnx"

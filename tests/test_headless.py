@@ -37,15 +37,55 @@ def test_outputs_exist_at_input_resolution_and_agree(tiny_model: Path, inputs: P
         assert np.array_equal(labels, masks.argmax(0)), "labels are the argmax of the masks"
         assert all(s.mode == "RGBA" and s.size == size[::-1] for s in slots)
         assert Image.open(folder / "reconstruction.png").size == size[::-1]
-        npz = np.load(folder / "attention.npz")
-        assert npz["attention"].shape == (3, 3, *size) and npz["attention"].dtype == np.float32
-        assert npz["slots"].shape == (4, 3, 16) and npz["alpha"].shape == (3, *size)
-        assert Image.open(folder / "attention.gif").n_frames == 4
         record = json.loads((folder / "trace.json").read_text())
-        assert record["seed"] == 5 and record["backend"] == "torch" and record["K"] == 3
+        colour = Image.open(folder / "labels_color.png")
+        assert colour.mode == "P" and np.array_equal(np.asarray(colour), labels), "same map, in colour"
+        palette = np.array(colour.getpalette()[:9]).reshape(3, 3)
+        assert np.array_equal(palette, record["slot_colours"]) and len(np.unique(palette, axis=0)) == 3
+        npz = np.load(folder / "attention.npz")  # the model's own resolution (35² input, 18² features)
+        assert npz["attention"].shape == (3, 3, 18, 18) and npz["attention"].dtype == np.float16
+        assert npz["alpha"].shape == (3, 35, 35) and npz["rgb"].shape == (3, 35, 35, 3)
+        assert npz["slots"].shape == (4, 3, 16) and npz["slots"].dtype == np.float32
+        assert np.allclose(npz["attention"].astype(np.float32).sum(1), 1, atol=3e-3), "a distribution over slots"
+        assert record["attention_size"] == "model" and record["npz_size"] == [35, 35]
+        assert Image.open(folder / "attention.gif").n_frames == 4
+        assert record["seed"] == 5 and record["K"] == 3
+        assert record["backend"] == "onnx", "--backend auto picks ONNX Runtime when the model has a graph"
         assert record["input"].endswith(stem + (".jpg" if stem == "wide" else ".png"))
         assert len(record["input_sha256"]) == 64 and record["input_size"] == list(size)
     assert not list(out.glob(".*")), "no temporary folders left"
+
+
+def test_attention_size_input_keeps_the_old_layout(tiny_model: Path, inputs: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert run(str(inputs / "wide.jpg"), "--out", str(out), "--model", str(tiny_model), "--seed", "1",
+               "--attention-size", "input") == 0
+    npz = np.load(out / "wide" / "attention.npz")
+    assert npz["attention"].shape == (3, 3, 90, 400) and npz["alpha"].shape == (3, 90, 400)
+    assert npz["rgb"].shape == (3, 90, 400, 3) and npz["attention"].dtype == np.float16
+    assert json.loads((out / "wide" / "trace.json").read_text())["npz_size"] == [90, 400]
+
+
+def test_run_says_where_outputs_went(tiny_model: Path, inputs: Path, tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    assert run(str(inputs / "scene.png"), str(inputs / "dot.png"), "--out", str(out), "--model", str(tiny_model)) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert lines == [f"{inputs / 'scene.png'} -> {out / 'scene'}/", f"{inputs / 'dot.png'} -> {out / 'dot'}/"]
+    assert "slotviewer run" not in captured.err, "no progress bar when stderr is not a terminal"
+    assert run(str(inputs), "--out", str(tmp_path / "p"), "--model", str(tiny_model), "--progress") == 0
+    assert "slotviewer run" in capsys.readouterr().err, "--progress forces the bar"
+
+
+def test_many_inputs_get_a_summary(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(11):
+        Image.new("RGB", (8, 8), (i * 20, 0, 0)).save(folder / f"{i:02d}.png")
+    assert run(str(folder), "--out", str(tmp_path / "out"), "--model", str(tiny_model)) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"wrote 11 result folders under {tmp_path / 'out'}/ (one per input, named after it)"]
 
 
 def test_existing_outputs_need_overwrite(tiny_model: Path, inputs: Path, tmp_path: Path,

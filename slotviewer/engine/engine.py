@@ -45,8 +45,12 @@ class Engine:
         self.config = backend.config
 
     @classmethod
-    def load(cls, model: str | Path = "shapes", backend: str = "torch", device: str = "auto") -> Engine:
-        """`model` is a shipped name or a path; `backend` "torch" or "onnx"; `device` auto/cpu/cuda."""
+    def load(cls, model: str | Path = "shapes", backend: str = "auto", device: str = "auto") -> Engine:
+        """`model` is a shipped name or a path; `backend` "auto" (ONNX Runtime when installed, else torch;
+        an `.onnx` path means ONNX), "torch" or "onnx"; `device` auto/cpu/cuda."""
+        from slotviewer.engine.select import choose_backend
+
+        backend = choose_backend(model, backend)
         if backend == "torch":
             from slotviewer.engine.torch_backend import TorchBackend
 

@@ -1,0 +1,49 @@
+"""Which backend runs a model when the user says `--backend auto` (the default everywhere).
+
+ONNX Runtime is faster on CPU and present in every install that can view (the packaged app has no
+torch), so it wins when installed and the model has an ONNX graph; torch is the fallback. A path to an
+`.onnx` file always means ONNX. Imports nothing heavy: only asks whether the packages are installed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from slotviewer.errors import SlotviewerError
+from slotviewer.model.files import model_stem, with_ext
+
+BACKENDS: tuple[str, ...] = ("auto", "onnx", "torch")
+
+
+def installed(package: str) -> bool:
+    """True when `package` can be imported (without importing it: torch takes seconds)."""
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def choose_backend(model: str | Path, backend: str = "auto") -> str:
+    """"onnx" or "torch" for `model` (shipped name, stem or file path) and the requested `backend`."""
+    if backend not in BACKENDS:
+        raise SlotviewerError(f"unknown backend {backend!r}; use {', '.join(BACKENDS)}")
+    suffix = Path(model).suffix
+    if suffix == ".onnx":
+        if backend == "torch":
+            raise SlotviewerError(f"{model}: an ONNX graph runs on the onnx backend (use --backend onnx or auto), "
+                                  "torch needs the model's .safetensors")
+        return "onnx"
+    if backend != "auto":
+        return backend
+    has_ort, has_torch = installed("onnxruntime"), installed("torch")
+    has_graph = with_ext(model_stem(model, ".onnx"), ".onnx").exists()
+    has_weights = with_ext(model_stem(model, ".safetensors"), ".safetensors").exists()
+    if suffix == ".safetensors" and has_torch:
+        return "torch"
+    if has_ort and (has_graph or not (has_torch and has_weights)):
+        return "onnx"
+    if has_torch:
+        return "torch"
+    raise SlotviewerError("neither ONNX Runtime nor torch is installed: pip install 'slotviewer[cpu]' "
+                          "(or [gpu], or [torch])")
