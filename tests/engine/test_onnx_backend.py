@@ -12,21 +12,44 @@ from slotviewer.engine import Engine
 from slotviewer.errors import ModelFileError
 
 
-def test_exported_graphs_have_dynamic_batch(onnx_engine: Engine, scene: np.ndarray) -> None:
+def test_exported_graphs_have_dynamic_batch(onnx_engine: Engine, torch_engine: Engine) -> None:
+    """Three different images with different noise in one batch: each result is that image's own."""
+    from slotviewer.data import generate
+    from slotviewer.engine.engine import slot_noise
     from slotviewer.engine.preprocess import model_input
 
     cfg = onnx_engine.config
-    batch = np.stack([model_input(scene, cfg.resolution)[0]] * 3)
-    noise = np.random.default_rng(0).standard_normal((1, cfg.num_slots, cfg.slot_dim), dtype=np.float32)
-    noise = np.repeat(noise, 3, axis=0)
+    images = generate("tetrominoes", 3, seed=21)[0]
+    batch = np.stack([model_input(image, cfg.resolution)[0] for image in images])
+    noise = slot_noise(5, 3, cfg.num_slots, cfg.slot_dim)
     out = onnx_engine.backend.forward(batch, noise, cfg.iters)
     assert out.attention.shape[1] == 3 and out.rgb.shape[0] == 3
-    np.testing.assert_allclose(out.rgb[0], out.rgb[2], atol=1e-6)
+    assert np.abs(out.rgb[0] - out.rgb[1]).max() > 0.05, "the three images decode differently"
+    assert np.abs(out.attention[:, 1] - out.attention[:, 2]).max() > 0.05
+    for i in range(3):
+        single = onnx_engine.backend.forward(batch[i : i + 1], noise[i : i + 1], cfg.iters)
+        np.testing.assert_allclose(out.rgb[i], single.rgb[0], atol=1e-5)
+        np.testing.assert_allclose(out.attention[:, i], single.attention[:, 0], atol=1e-5)
+        np.testing.assert_allclose(out.slots[:, i], single.slots[:, 0], atol=1e-5)
+        reference = torch_engine.backend.forward(batch[i : i + 1], noise[i : i + 1], cfg.iters)
+        np.testing.assert_allclose(out.alpha_logits[i], reference.alpha_logits[0], atol=1e-3)
+    decoded_rgb, _ = onnx_engine.backend.decode(out.slots[-1])  # the decoder graph batches too
+    np.testing.assert_allclose(decoded_rgb, out.rgb, atol=1e-5)
 
 
 def test_graph_metadata_carries_the_config(tiny_model: Path, onnx_engine: Engine) -> None:
-    meta = {p.key: p.value for p in onnx.load(str(tiny_model.with_suffix(".onnx"))).metadata_props}
-    assert "slotviewer.config" in meta and onnx_engine.config.resolution == 35
+    """Every graph carries the model's own config, the sha256 of the weights it came from and the name."""
+    import json
+
+    from slotviewer.model.files import file_sha256
+
+    saved = json.loads(tiny_model.with_suffix(".json").read_text())["config"]
+    for suffix in (".onnx", ".decoder.onnx", ".step.onnx"):
+        meta = {p.key: p.value for p in onnx.load(str(tiny_model) + suffix).metadata_props}
+        assert json.loads(meta["slotviewer.config"]) == saved, suffix
+        assert meta["slotviewer.model_sha256"] == file_sha256(tiny_model.with_suffix(".safetensors")), suffix
+        assert meta["slotviewer.name"] == "tiny", suffix
+    assert onnx_engine.config.to_dict() == saved
 
 
 def _write_unrelated_model(path: Path) -> None:

@@ -1,0 +1,95 @@
+"""k-means baselines: they must find obvious clusters, keep empty clusters finite, and render mean colours."""
+
+import numpy as np
+import pytest
+
+from slotviewer.engine.kmeans import _layer_norm, kmeans, render_clusters
+from slotviewer.metrics import adjusted_rand_index
+
+
+def three_blobs(n_per: int = 20, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Three tight clusters around distinct patterns (still distinct after the layer norm)."""
+    rng = np.random.default_rng(seed)
+    centres = np.array([[4, 0, 0, 0, 0, 0], [0, 0, 4, 0, 0, 0], [0, 0, 0, 0, 4, 0]], np.float32)
+    truth = np.repeat(np.arange(3), n_per)
+    rng.shuffle(truth)
+    features = centres[truth] + rng.normal(0, 0.05, (len(truth), 6)).astype(np.float32)
+    return features, truth
+
+
+@pytest.mark.parametrize("soft", [False, True])
+def test_finds_obvious_clusters(soft: bool) -> None:
+    features, truth = three_blobs()
+    normed = _layer_norm(features)
+    tried = 0
+    for seed in range(40):
+        responsibilities, centroids = kmeans(features, 3, 5, seed, soft=soft)
+        assert responsibilities.shape == (5, 3, 60) and centroids.shape == (6, 3, 6)
+        start = [truth[np.abs(normed - c).sum(1).argmin()] for c in centroids[0]]
+        if len(set(start)) < 3:
+            continue  # two starts in one blob: a local minimum is k-means' right, not a bug
+        tried += 1
+        labels = responsibilities[-1].argmax(0)
+        assert adjusted_rand_index(truth, labels) == 1.0, seed
+        for k in range(3):  # the final centroid is the mean of the (normed) points it owns
+            np.testing.assert_allclose(centroids[-1][k], normed[labels == k].mean(0), atol=1e-2 if soft else 1e-5)
+        np.testing.assert_allclose(responsibilities.sum(axis=1), 1.0, atol=1e-5)
+        if soft:
+            assert responsibilities[-1].max(0).min() > 0.9, "well-separated points belong almost wholly to one"
+        else:
+            assert set(np.unique(responsibilities)) == {0.0, 1.0}
+    assert tried >= 3
+
+
+def test_starts_at_distinct_inputs_and_is_seeded() -> None:
+    features, _ = three_blobs()
+    _, centroids = kmeans(features, 3, 2, seed=7)
+    normed = _layer_norm(features)
+    for c in centroids[0]:  # Forgy: every initial centroid is one of the inputs
+        assert np.abs(normed - c).sum(1).min() < 1e-6
+    np.testing.assert_array_equal(kmeans(features, 3, 2, seed=7)[1], centroids)
+    assert not np.array_equal(kmeans(features, 3, 2, seed=8)[1][0], centroids[0])
+
+
+def test_scale_free() -> None:
+    features, _ = three_blobs()
+    a = kmeans(features, 3, 3, seed=1)[0]
+    b = kmeans(features * 100 + 5, 3, 3, seed=1)[0]
+    np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+def test_empty_clusters_keep_their_centroid() -> None:
+    features = np.repeat(np.array([[3, 0, 0, 0], [0, 0, 3, 0]], np.float32), 5, axis=0)  # only two distinct points
+    for soft in (False, True):
+        responsibilities, centroids = kmeans(features, 4, 3, seed=0, soft=soft)
+        assert np.isfinite(centroids).all() and np.isfinite(responsibilities).all()
+    responsibilities, centroids = kmeans(features, 4, 3, seed=0, soft=False)
+    empty = responsibilities[-1].sum(1) == 0
+    assert empty.any()
+    np.testing.assert_array_equal(centroids[-1][empty], centroids[-2][empty])
+
+
+def test_more_clusters_than_points_and_no_iterations() -> None:
+    features = np.eye(4, dtype=np.float32)[:2]
+    responsibilities, centroids = kmeans(features, 5, 2, seed=0)
+    assert responsibilities.shape == (2, 5, 2) and centroids.shape == (3, 5, 4)
+    responsibilities, centroids = kmeans(features, 3, 0, seed=0)
+    assert responsibilities.shape == (0, 3, 2) and centroids.shape == (1, 3, 4)
+
+
+def test_render_clusters_paints_each_cluster_its_mean_colour() -> None:
+    image = np.zeros((3, 4, 4), np.float32)
+    image[0, :, :2] = 1.0  # left half red
+    image[2, :, 2:] = 0.5  # right half half-blue
+    responsibilities = np.zeros((2, 2, 2), np.float32)
+    responsibilities[0, :, 0] = 1.0  # cluster 0: the left column of the 2×2 map
+    responsibilities[1, :, 1] = 1.0
+    rgb, alpha_logits = render_clusters(responsibilities, image, 4)
+    assert rgb.shape == (2, 4, 4, 3) and alpha_logits.shape == (2, 4, 4)
+    np.testing.assert_allclose(rgb[0, 0, 0], [1.0, 0.0, 0.0], atol=0.2)
+    np.testing.assert_allclose(rgb[1, 0, 0], [0.0, 0.0, 0.5], atol=0.2)
+    assert rgb[0, 0, 0, 0] > rgb[1, 0, 0, 0] and rgb[1, 0, 0, 2] > rgb[0, 0, 0, 2]
+    alpha = np.exp(alpha_logits)
+    np.testing.assert_allclose(alpha.sum(0), 1.0, atol=1e-5)
+    assert (alpha[0, :, 0] > 0.9).all() and (alpha[1, :, -1] > 0.9).all()
+    assert (rgb == rgb[:, :1, :1]).all(), "a cluster is one flat colour"
