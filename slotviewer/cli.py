@@ -126,9 +126,24 @@ def cmd_run(args: argparse.Namespace) -> int:
         model=args.model, backend=args.backend, device=args.device, slots=args.slots, iters=args.iters,
         seed=args.seed, method=args.method, remove=args.remove or [], reconverge=args.reconverge,
         swap_with=args.swap_with, swap=args.swap, gif=args.gif, overwrite=args.overwrite, max_pixels=args.max_pixels,
-        attention_size=args.attention_size, progress=args.progress,
+        adapt=args.adapt, attention_size=args.attention_size, progress=args.progress,
     )
     return max(status, run_inputs(args.inputs, Path(args.out), options))
+
+
+def cmd_adapt(args: argparse.Namespace) -> int:
+    from slotviewer.adapt import AdaptSettings, adapt_model
+
+    defaults = AdaptSettings()
+    settings = AdaptSettings(
+        steps=args.steps if args.steps is not None else (0 if args.minutes else defaults.steps),
+        minutes=args.minutes or 0.0, lr=args.lr, batch=args.batch, seed=args.seed,
+        parts=tuple(p for p in args.parts.split(",") if p), mask_consistency=args.mask_consistency,
+        augment=not args.no_augment,
+    )
+    for path in adapt_model(args.model, args.data, args.out, settings, onnx=not args.no_onnx):
+        print(f"wrote {path}")
+    return 0
 
 
 def cmd_export_onnx(args: argparse.Namespace) -> int:
@@ -241,12 +256,31 @@ def build_parser() -> argparse.ArgumentParser:
                    help="attention.npz at the model's resolution (small), or scaled to the input (≤1024 px)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: only on a terminal)")
+    p.add_argument("--adapt", type=int, default=0, metavar="N",
+                   help="adapt a copy of the model to each image for N steps first (Slot-TTA; torch backend; "
+                   "still images only)")
     p.add_argument("--carry-over", action=argparse.BooleanOptionalAction, default=True,
                    help="videos: start each frame from the previous frame's slots (default), or fresh slots")
     p.add_argument("--iters-per-frame", type=int, default=2, metavar="N",
                    help="videos: Slot Attention iterations per carried-over frame (the first frame runs --iters)")
     p.add_argument("--max-frames", type=_positive, metavar="N", help="videos: stop after N frames")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("adapt", help="fit a copy of a model to your own unlabelled images (no labels needed)")
+    p.add_argument("--model", required=True, help="shipped name or path of the model to start from")
+    p.add_argument("--data", required=True, help="a folder of images, a video / animated GIF, or one image")
+    p.add_argument("--out", required=True, help="output stem of the adapted model, e.g. models/mine")
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--steps", type=_positive, help="optimiser steps (default 100)")
+    length.add_argument("--minutes", type=float, help="adapt for this long instead")
+    p.add_argument("--lr", type=float, default=3e-5)
+    p.add_argument("--batch", type=_positive, default=8)
+    p.add_argument("--parts", default="decoder", help="parts that adapt, e.g. decoder or encoder,decoder")
+    p.add_argument("--mask-consistency", type=float, default=0.01, metavar="W")
+    p.add_argument("--no-augment", action="store_true", help="no flips, turns and crops")
+    p.add_argument("--no-onnx", action="store_true", help="skip the ONNX export")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_adapt)
 
     p = sub.add_parser("export-onnx", help="export a model to ONNX (full, decoder and step graphs)")
     p.add_argument("--model", required=True)

@@ -36,6 +36,7 @@ class RunOptions:
     gif: bool = False
     overwrite: bool = False
     max_pixels: int = DEFAULT_MAX_PIXELS
+    adapt: int = 0  # steps of per-image adaptation (Slot-TTA) before the outputs are made; 0 = none
     attention_size: str = "model"  # attention.npz at the model's resolution, or "input"
     progress: bool | None = None  # None: a progress bar only when stderr is a terminal
 
@@ -46,7 +47,12 @@ def _sha256(path: Path) -> str:
 
 def process(engine: Engine, image_path: Path, options: RunOptions, donor: Trace | None) -> Trace:
     """Run one image and apply the requested edits, in order: swap, remove, re-converge."""
-    trace = engine.run(read_image(image_path, options.max_pixels), slots=options.slots, iters=options.iters,
+    image = read_image(image_path, options.max_pixels)
+    if options.adapt:
+        from slotviewer.adapt import adapt_engine
+
+        engine = adapt_engine(engine, image, options.adapt, options.seed)
+    trace = engine.run(image, slots=options.slots, iters=options.iters,
                        seed=options.seed, method=options.method)  # type: ignore[arg-type]
     if donor is not None and options.swap is not None:
         i, j = options.swap
@@ -64,7 +70,8 @@ def run_inputs(inputs: list[str], out: Path, options: RunOptions) -> int:
         raise SlotviewerError("--swap and --swap-with go together")
     if options.reconverge and not options.remove:
         raise SlotviewerError("--reconverge needs --remove (which slots to drop)")
-    engine = Engine.load(options.model, options.backend, options.device)
+    backend = "torch" if options.adapt and options.backend == "auto" else options.backend  # adapting trains
+    engine = Engine.load(options.model, backend, options.device)
     donor = None
     if options.swap_with is not None:
         donor = engine.run(read_image(options.swap_with, options.max_pixels), slots=options.slots,

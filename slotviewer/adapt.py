@@ -1,0 +1,205 @@
+"""`slotviewer adapt`: fit a copy of a trained model to the user's own unlabelled images.
+
+Unsupervised: the only signal is the reconstruction error (Slot-TTA, Prabhudesai et al. 2023), plus
+optionally the mask-consistency term training uses. The recipe's defaults (what adapts, the learning
+rate, the number of steps) are the ones measured in the README; reconstruction alone rewards
+splitting objects, so the defaults adapt only some parts and only for a short while.
+
+The adapted model is a normal model (`OUT.safetensors`, `OUT.json`, ONNX graphs) whose card says what
+it was adapted on. Ctrl-C stops early and still saves.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from slotviewer.engine.engine import Engine
+from slotviewer.engine.preprocess import model_input
+from slotviewer.errors import InputError, SlotviewerError
+from slotviewer.model.autoencoder import SlotAutoencoder
+from slotviewer.model.networks import mse
+from slotviewer.model.weights import load_model, save_model
+from slotviewer.train import mask_consistency_loss
+
+MAX_IMAGES = 2000  # frames kept from a video (evenly spaced) or images from a folder
+
+
+@dataclass
+class AdaptSettings:
+    steps: int = 100
+    minutes: float = 0.0  # > 0: stop after this long instead (whichever comes first, with steps)
+    lr: float = 3e-5
+    batch: int = 8
+    parts: tuple[str, ...] = ("decoder",)  # parameter-name prefixes that adapt; the rest stays fixed
+    mask_consistency: float = 0.01
+    augment: bool = True
+    seed: int = 0
+    train_iters: int = 3  # Slot Attention iterations while adapting (the shipped models trained with 3)
+
+
+def load_unlabelled(data: str | Path, resolution: int, max_images: int = MAX_IMAGES) -> np.ndarray:
+    """Images of a folder (or its `images/`), a video / animated GIF, or one image, as float
+    `[N, 3, R, R]` in [0, 1] at the model's resolution."""
+    from slotviewer.io.images import list_images, read_image
+
+    path = Path(data)
+    if not path.exists():
+        raise InputError(f"{path}: not found")
+    frames: list[np.ndarray] = []
+    if path.is_dir():
+        paths = list_images([path / "images" if (path / "images").is_dir() else path])
+        if not paths:
+            raise InputError(f"{path}: no images found")
+        step = max(1, len(paths) // max_images)
+        frames = [model_input(read_image(p), resolution)[0] for p in paths[::step][:max_images]]
+    else:
+        from slotviewer.io.sources import is_video_path, open_source
+
+        if is_video_path(path):
+            with open_source(path) as source:
+                count = source.frame_count or 0
+                step = max(1, count // max_images) if count else 1
+                index = 0
+                while len(frames) < max_images and (frame := source.read()) is not None:
+                    if index % step == 0:
+                        frames.append(model_input(frame.image, resolution)[0])
+                    index += 1
+            if not frames:
+                raise InputError(f"{path}: no frames could be read")
+        else:
+            frames = [model_input(read_image(path), resolution)[0]]
+    return np.stack(frames).astype(np.float32)
+
+
+def augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Flips, 90° turns and a random crop of 80–100 % resized back: the scene's objects stay objects,
+    so the copy learns their appearance rather than one fixed view of each image."""
+    b, _, r, _ = batch.shape
+    out = []
+    for image in batch:
+        if torch.rand(1, generator=generator) < 0.5:
+            image = image.flip(-1)
+        image = torch.rot90(image, int(torch.randint(4, (1,), generator=generator)), dims=(-2, -1))
+        side = int(r * (0.8 + 0.2 * float(torch.rand(1, generator=generator))))
+        if side < r:
+            y, x = (int(v) for v in torch.randint(r - side + 1, (2,), generator=generator))
+            crop = image[:, y : y + side, x : x + side].unsqueeze(0)
+            image = torch.nn.functional.interpolate(crop, size=(r, r), mode="bilinear", align_corners=False)[0]
+        out.append(image)
+    return torch.stack(out)
+
+
+class Adapter:
+    """Adapts a copy of `model`; `run` returns it. Used by `slotviewer adapt` (a data set) and by
+    `slotviewer run --adapt N` (one image)."""
+
+    def __init__(self, model: SlotAutoencoder, images: np.ndarray, settings: AdaptSettings) -> None:
+        self.s = settings
+        self.model = copy.deepcopy(model).float().train()
+        self.device = next(self.model.parameters()).device
+        self.images = torch.from_numpy(images).to(self.device)
+        names = [n for n, _ in self.model.named_parameters()]
+        for prefix in settings.parts:
+            if not any(n.startswith(prefix) for n in names):
+                raise SlotviewerError(f"adapt: no parameter starts with {prefix!r} (parts: "
+                                      f"{', '.join(sorted({n.split('.')[0] for n in names}))})")
+        trainable = []
+        for name, param in self.model.named_parameters():
+            param.requires_grad_(name.startswith(settings.parts))
+            if param.requires_grad:
+                trainable.append(param)
+        self.optim = torch.optim.Adam(trainable, lr=settings.lr)
+        self.generator = torch.Generator().manual_seed(settings.seed)
+        self.step = 0
+        self.errors: list[float] = []
+
+    def train_step(self) -> float:
+        index = torch.randint(len(self.images), (self.s.batch,), generator=self.generator)
+        x = self.images[index.to(self.device)]
+        if self.s.augment:
+            x = augment(x, self.generator)
+        noise = torch.randn(x.shape[0], self.model.cfg.num_slots, self.model.cfg.slot_dim, generator=self.generator)
+        out = self.model(x, iters=self.s.train_iters, noise=noise.to(self.device))
+        loss = mse(out.reconstruction, x)
+        total = loss
+        if self.s.mask_consistency:
+            total = loss + self.s.mask_consistency * mask_consistency_loss(out.alpha, out.attention[-1])
+        self.optim.zero_grad(set_to_none=True)
+        total.backward()
+        torch.nn.utils.clip_grad_norm_([p for g in self.optim.param_groups for p in g["params"]], 1.0)
+        self.optim.step()
+        self.step += 1
+        return float(loss.detach())
+
+    def run(self, progress: bool = True, desc: str = "adapt") -> SlotAutoencoder:
+        """Adapt for `steps` (or `minutes`); Ctrl-C stops early. Returns the adapted copy in eval mode."""
+        deadline = time.monotonic() + self.s.minutes * 60 if self.s.minutes > 0 else float("inf")
+        bar = tqdm(total=self.s.steps, desc=desc, unit="step", disable=not progress, dynamic_ncols=True)
+        average = float("nan")
+        try:
+            while self.step < self.s.steps and time.monotonic() < deadline:
+                error = self.train_step()
+                self.errors.append(error)
+                average = error if np.isnan(average) else 0.9 * average + 0.1 * error
+                bar.update(1)
+                bar.set_postfix(recon_mse=f"{average:.5f}")
+        except KeyboardInterrupt:
+            bar.write(f"interrupted at step {self.step}: saving what was adapted so far")
+        finally:
+            bar.close()
+        return self.model.eval()
+
+
+def adapt_model(model: str, data: str, out: str, settings: AdaptSettings, onnx: bool = True) -> list[Path]:
+    """`slotviewer adapt`: adapt a copy of `model` to `data`, write it to `out` (+ ONNX); returns the files."""
+    loaded = load_model(model)
+    images = load_unlabelled(data, loaded.config.resolution)
+    if settings.minutes > 0 and settings.steps <= 0:
+        settings = dataclasses.replace(settings, steps=10**9)
+    adapter = Adapter(loaded.model, images, settings)
+    started = time.monotonic()
+    adapted = adapter.run(desc=f"adapt {loaded.name} → {Path(out).name}")
+    first, last = (np.mean(adapter.errors[:5]), np.mean(adapter.errors[-5:])) if adapter.errors else (0.0, 0.0)
+    card = dataclasses.replace(
+        loaded.card,
+        adapted_on=f"{data} ({len(images)} image(s), unlabelled)",
+        notes=(loaded.card.notes + "; " if loaded.card.notes else "")
+        + f"adapted from {loaded.name} ({loaded.sha256[:12]}) by slotviewer adapt: {adapter.step} steps in "
+        f"{time.monotonic() - started:.0f} s, lr {settings.lr}, batch {settings.batch}, parts "
+        f"{','.join(settings.parts)}, mask consistency {settings.mask_consistency}, "
+        f"augment {'on' if settings.augment else 'off'}; reconstruction MSE {first:.5f} → {last:.5f} "
+        "(training batches); FG-ARI and PSNR above are the original model's",
+    )
+    weights, config = save_model(adapted.cpu(), out, card)
+    written = [weights, config]
+    if onnx:
+        from slotviewer.engine.onnx_export import export_onnx
+
+        written += list(export_onnx(weights, out))
+    return written
+
+
+def adapt_engine(engine: Engine, image: np.ndarray, steps: int, seed: int | None = None,
+                 settings: AdaptSettings | None = None) -> Engine:
+    """`slotviewer run IMG --adapt N`: an engine whose model is a copy adapted for `steps` on augmented
+    views of this one image (Slot-TTA). Needs the torch backend (ONNX graphs cannot be trained)."""
+    from slotviewer.engine.torch_backend import TorchBackend
+
+    backend = engine.backend
+    if not isinstance(backend, TorchBackend):
+        raise SlotviewerError("--adapt needs the torch backend (--backend torch)")
+    base = settings or AdaptSettings()
+    settings = dataclasses.replace(base, steps=steps, seed=base.seed if seed is None else seed)
+    images = model_input(image, engine.config.resolution)[0][None].astype(np.float32)
+    adapted = copy.copy(backend)
+    adapted.model = Adapter(backend.model, images, settings).run(progress=False)
+    adapted.model_name = f"{backend.model_name}+adapt{steps}"
+    return Engine(adapted)

@@ -1,0 +1,91 @@
+"""`slotviewer adapt` and `slotviewer run --adapt N` on the tiny test model."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from slotviewer.adapt import Adapter, AdaptSettings, adapt_engine, load_unlabelled
+from slotviewer.cli import main
+from slotviewer.engine import Engine
+from slotviewer.errors import SlotviewerError
+from slotviewer.model.weights import load_model
+
+
+@pytest.fixture
+def pictures(tmp_path: Path) -> Path:
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    return folder
+
+
+def test_unlabelled_data_from_a_folder_an_image_and_a_clip(pictures: Path, tmp_path: Path) -> None:
+    assert load_unlabelled(pictures, 35).shape == (3, 3, 35, 35)
+    one = load_unlabelled(pictures / "0.png", 35)
+    assert one.shape == (1, 3, 35, 35) and one.min() >= 0 and one.max() <= 1
+    frames = [Image.fromarray(np.full((20, 20, 3), 40 * i, np.uint8)) for i in range(4)]
+    frames[0].save(tmp_path / "clip.gif", save_all=True, append_images=frames[1:], duration=100)
+    clip = load_unlabelled(tmp_path / "clip.gif", 35)
+    assert clip.shape == (4, 3, 35, 35) and len({float(f.mean()) for f in clip}) == 4
+    with pytest.raises(SlotviewerError, match="not found"):
+        load_unlabelled(tmp_path / "nothing", 35)
+
+
+def test_only_the_named_parts_adapt(tiny_model: Path, pictures: Path) -> None:
+    base = load_model(tiny_model).model
+    adapter = Adapter(base, load_unlabelled(pictures, 35), AdaptSettings(steps=3, batch=2, lr=1e-2))
+    adapted = adapter.run(progress=False)
+    assert adapter.step == 3 and len(adapter.errors) == 3
+    before, after = base.state_dict(), adapted.state_dict()
+    for key in before:
+        assert torch.equal(before[key], after[key]) == (not key.startswith("decoder")), key
+    with pytest.raises(SlotviewerError, match="no parameter starts with 'decodr'"):
+        Adapter(base, load_unlabelled(pictures, 35), AdaptSettings(parts=("decodr",)))
+
+
+def test_ctrl_c_keeps_what_was_adapted(tiny_model: Path, pictures: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    adapter = Adapter(load_model(tiny_model).model, load_unlabelled(pictures, 35), AdaptSettings(steps=10, batch=2))
+    step = adapter.train_step
+
+    def interrupted() -> float:
+        if adapter.step == 2:
+            raise KeyboardInterrupt
+        return step()
+
+    monkeypatch.setattr(adapter, "train_step", interrupted)
+    adapter.run(progress=False)
+    assert adapter.step == 2
+
+
+def test_adapt_command_writes_a_normal_model_with_onnx_and_card(tiny_model: Path, pictures: Path,
+                                                                tmp_path: Path) -> None:
+    out = tmp_path / "mine"
+    assert main(["adapt", "--model", str(tiny_model), "--data", str(pictures), "--out", str(out), "--steps", "2",
+                 "--batch", "2"]) == 0
+    loaded = load_model(out)
+    assert str(pictures) in loaded.card.adapted_on and "3 image(s)" in loaded.card.adapted_on
+    assert "2 steps" in loaded.card.notes and "parts decoder" in loaded.card.notes
+    onnx = Engine.load(out, "onnx", "cpu")
+    image = np.asarray(Image.open(pictures / "0.png"))
+    torch_trace, onnx_trace = Engine.load(out, "torch", "cpu").run(image, seed=1), onnx.run(image, seed=1)
+    np.testing.assert_allclose(torch_trace.composite(), onnx_trace.composite(), atol=1e-4)
+
+
+def test_run_adapt_adapts_per_image(tiny_model: Path, pictures: Path, tmp_path: Path) -> None:
+    engine = Engine.load(tiny_model, "torch", "cpu")
+    image = np.asarray(Image.open(pictures / "0.png"))
+    adapted = adapt_engine(engine, image, 3, seed=0, settings=AdaptSettings(lr=1e-2))
+    assert adapted.backend.model is not engine.backend.model
+    assert not np.allclose(adapted.run(image, seed=2).composite(), engine.run(image, seed=2).composite())
+    out = tmp_path / "out"
+    assert main(["run", str(pictures / "0.png"), "--out", str(out), "--model", str(tiny_model), "--seed", "1",
+                 "--adapt", "2"]) == 0
+    assert json.loads((out / "0" / "trace.json").read_text())["model"].endswith("+adapt2")
+    with pytest.raises(SlotviewerError, match="needs the torch backend"):
+        adapt_engine(Engine.load(tiny_model, "onnx", "cpu"), image, 1)
