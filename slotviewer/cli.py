@@ -175,8 +175,21 @@ def _generator_names() -> list[str]:
     return list(GENERATORS)
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from slotviewer import doctor
+
+    if args.probe_qt:
+        return doctor.probe_qt()
+    report = doctor.diagnose(device=args.device, backend=args.backend, gui=args.gui)
+    doctor.print_report(report, as_json=args.json)
+    return 1 if report.problems else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from slotviewer import __version__
+
     parser = argparse.ArgumentParser(prog="slotviewer", description="See how Slot Attention takes a picture apart.")
+    parser.add_argument("--version", action="version", version=f"slotviewer {__version__}")
     sub = parser.add_subparsers(dest="command")
 
     p = sub.add_parser("gui", help="the desktop app (the default when no command is given)")
@@ -295,6 +308,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run one part only (gui: window update latency, needs the gui extra; train: training "
                    "img/s fp32 vs bf16 vs channels-last, shapes preset, batch 32)")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("doctor", help="what this install can use: versions, devices, Qt, cameras, paths")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                   help="cuda: fail with a hint when no backend can use the GPU")
+    p.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"],
+                   help="fail with a hint when this backend is missing")
+    p.add_argument("--gui", action="store_true", help="fail with a hint when the desktop app cannot open a window")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--probe-qt", action="store_true", help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("data", help="data set tools")
     data_sub = p.add_subparsers(dest="data_command", required=True)

@@ -44,8 +44,9 @@ class OutputExistsError(SlotviewerError):
 
 
 def _opencv():  # noqa: ANN202
-    """OpenCV when installed: it scales up ~5× faster than Pillow and lets PNG use one fixed row filter,
-    (SUB, with run-length zlib), which halves the encoding time of a large RGBA map and its size. Without it, Pillow does the same work."""
+    """OpenCV when installed: it scales up ~5× faster than Pillow and lets PNG use one fixed row filter
+    (SUB, with run-length zlib), which halves the encoding time and size of a large RGBA map.
+    Without it, Pillow does the same work, slower."""
     try:
         import cv2
     except ImportError:
