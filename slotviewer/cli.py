@@ -165,6 +165,10 @@ def cmd_gui(args: argparse.Namespace) -> int:
         from slotviewer.gui.app import main as gui_main
     except ImportError as exc:
         raise SlotviewerError(f"the desktop app needs the gui extra (pip install 'slotviewer[gui]'): {exc}") from None
+    if args.backend == "auto":  # the app takes a concrete backend; resolve it as run does
+        from slotviewer.engine.select import choose_backend
+
+        args.backend = choose_backend(args.model or "shapes")
     return gui_main(args.path, screenshot=args.screenshot, iteration=args.iteration, hide=args.hide,
                     model=args.model, backend=args.backend, size=args.size, b=args.b, compare=args.compare)
 
@@ -185,6 +189,14 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 1 if report.problems else 0
 
 
+def cmd_install_desktop(args: argparse.Namespace) -> int:
+    from slotviewer.desktop import install_desktop_entry
+
+    entry, icon = install_desktop_entry(uninstall=args.uninstall)
+    print(f"removed {entry} and {icon}" if args.uninstall else f"wrote {entry} and {icon}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from slotviewer import __version__
 
@@ -195,7 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("gui", help="the desktop app (the default when no command is given)")
     p.add_argument("path", nargs="?", help="image or folder to open (default: a bundled sample scene)")
     p.add_argument("--model", help="shipped name or path")
-    p.add_argument("--backend", choices=["onnx", "torch"])
+    p.add_argument("--backend", choices=["auto", "onnx", "torch"],
+                   help="default: the app's saved choice; auto: ONNX Runtime when installed, else torch")
     p.add_argument("--screenshot", metavar="OUT.png", help="render, save a screenshot of the window, exit")
     p.add_argument("--iteration", type=int, help="with --screenshot: show this iteration")
     p.add_argument("--hide", type=_index_list, help="with --screenshot: hide these slots, e.g. 1,2")
@@ -318,6 +331,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--probe-qt", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("install-desktop", help="add slotviewer to the Linux desktop menu (.desktop entry and icon)")
+    p.add_argument("--uninstall", action="store_true", help="remove them again")
+    p.set_defaults(func=cmd_install_desktop)
 
     p = sub.add_parser("data", help="data set tools")
     data_sub = p.add_subparsers(dest="data_command", required=True)

@@ -9,12 +9,14 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import QSettings
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from slotviewer.components.viewer import SAMPLES
 from slotviewer.errors import SlotviewerError
 from slotviewer.gui.main_window import MainWindow
 from slotviewer.gui.theme import apply_theme
+from slotviewer.paths import ICON, settings_file
 
 
 def sample_scene(model: str) -> Path | None:
@@ -91,10 +93,13 @@ def main(path: str | None = None, screenshot: str | None = None, iteration: int 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("slotviewer")
     app.setOrganizationName("slotviewer")
+    app.setDesktopFileName("slotviewer")  # matches resources/slotviewer.desktop (taskbar grouping, Wayland)
+    if ICON.exists():
+        app.setWindowIcon(QIcon(str(ICON)))
     if screenshot:  # a reproducible window: default layout, and the user's settings left alone
         settings = QSettings(str(Path(tempfile.mkdtemp()) / "screenshot.ini"), QSettings.Format.IniFormat)
     else:
-        settings = QSettings("slotviewer", "slotviewer")
+        settings = QSettings(str(settings_file()), QSettings.Format.IniFormat)  # the platform's config folder
     apply_theme(str(settings.value("theme", "System")))
     window = create_window(settings)
     viewer = window.viewer

@@ -36,6 +36,7 @@ from slotviewer.gui.qt_iteration_bar import QtIterationBar
 from slotviewer.gui.qt_plots import QtConvergencePlots
 from slotviewer.gui.settings import SettingsMixin, saved_params
 from slotviewer.io.render import slot_colours, to_uint8
+from slotviewer.paths import settings_file
 
 
 class _Dispatcher(QObject):
@@ -58,7 +59,7 @@ class MainWindow(SettingsMixin, DialogsMixin, QMainWindow):
         super().__init__()
         self.setWindowTitle("slotviewer")
         self.setAcceptDrops(True)
-        self.settings = settings or QSettings("slotviewer", "slotviewer")
+        self.settings = settings or QSettings(str(settings_file()), QSettings.Format.IniFormat)
         self._dispatcher = _Dispatcher()
         self.viewer = Viewer(saved_params(self.settings), JobRunner(self._dispatcher.post))
         self.session = self.viewer.session
