@@ -197,6 +197,12 @@ def cmd_install_desktop(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bundle(args: argparse.Namespace) -> int:
+    from slotviewer.bundle import bundle
+
+    return bundle(Path(args.dist), Path(args.work), test=not args.no_test)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from slotviewer import __version__
 
@@ -336,6 +342,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--uninstall", action="store_true", help="remove them again")
     p.set_defaults(func=cmd_install_desktop)
 
+    p = sub.add_parser("bundle", help="build the desktop app with PyInstaller (no torch) and smoke-test it")
+    p.add_argument("--dist", default="dist", help="the app goes to DIST/slotviewer/")
+    p.add_argument("--work", default="build", help="PyInstaller's work folder (and the smoke test's outputs)")
+    p.add_argument("--no-test", action="store_true", help="build only")
+    p.set_defaults(func=cmd_bundle)
+
     p = sub.add_parser("data", help="data set tools")
     data_sub = p.add_subparsers(dest="data_command", required=True)
     g = data_sub.add_parser("generate", help="write procedural scenes as DIR/images and DIR/masks")
@@ -356,6 +368,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except (SlotviewerError, OSError) as exc:
         print(f"slotviewer: error: {exc}", file=sys.stderr)
+        return 1
+    except ModuleNotFoundError as exc:  # e.g. torch in a torch-free install or the packaged app
+        if exc.name not in ("torch", "onnx", "onnxscript"):
+            raise
+        print(f"slotviewer: error: `slotviewer {args.command}` needs {exc.name}, which this install does not have "
+              "(pip install 'torch==2.13.0' 'slotviewer[torch]'); the app and `run` use ONNX Runtime without it",
+              file=sys.stderr)
         return 1
 
 
