@@ -1,0 +1,73 @@
+"""The recorder: nothing under the final name until closed, and closed on every exit path."""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from slotviewer.io.recorder import RecordingError, VideoRecorder
+
+
+def frames_in(path: Path) -> int:
+    cap = cv2.VideoCapture(str(path))
+    count = 0
+    while cap.read()[0]:
+        count += 1
+    cap.release()
+    return count
+
+
+def frame(i: int) -> np.ndarray:
+    return np.full((40, 60, 3), (i * 20) % 255, np.uint8)
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".avi"])
+def test_a_recording_appears_only_when_closed(tmp_path: Path, suffix: str) -> None:
+    target = tmp_path / f"rec{suffix}"
+    recorder = VideoRecorder(target, 15, (40, 60))
+    for i in range(8):
+        recorder.write(frame(i))
+    recorder.write(np.zeros((80, 120, 3), np.uint8))  # another size is scaled to the recording's
+    assert not target.exists() and recorder.tmp_path.exists()
+    assert recorder.close() == target
+    assert frames_in(target) == 9 and sorted(p.name for p in tmp_path.iterdir()) == [target.name]
+
+
+def test_an_error_inside_the_block_still_closes_the_recording(tmp_path: Path) -> None:
+    target = tmp_path / "rec.mp4"
+    with pytest.raises(RuntimeError), VideoRecorder(target, 15, (40, 60)) as recorder:
+        for i in range(5):
+            recorder.write(frame(i))
+        raise RuntimeError("source failed")
+    assert recorder.closed and frames_in(target) == 5
+    assert [p.name for p in tmp_path.iterdir()] == ["rec.mp4"]
+
+
+def test_abort_and_empty_recordings_leave_nothing(tmp_path: Path) -> None:
+    aborted = VideoRecorder(tmp_path / "a.mp4", 15, (40, 60))
+    aborted.write(frame(0))
+    aborted.abort()
+    assert VideoRecorder(tmp_path / "b.avi", 15, (40, 60)).close() is None
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_targets_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(RecordingError, match="cannot record to '.gif'"):
+        VideoRecorder(tmp_path / "x.gif", 15, (40, 60))
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(RecordingError, match="cannot write here"):
+        VideoRecorder(blocker / "x.mp4", 15, (40, 60))
+    recorder = VideoRecorder(tmp_path / "y.mp4", 15, (40, 60))
+    recorder.close()
+    with pytest.raises(RecordingError, match="already closed"):
+        recorder.write(frame(0))
+
+
+def test_a_vanished_file_is_reported_not_ignored(tmp_path: Path) -> None:
+    recorder = VideoRecorder(tmp_path / "z.mp4", 15, (40, 60))
+    recorder.tmp_path.unlink()  # as if the disk went away under it
+    with pytest.raises(RecordingError, match="disk is full or the file was removed"):
+        for i in range(64):
+            recorder.write(frame(i))

@@ -1,0 +1,110 @@
+"""`slotviewer run VIDEO`: per-frame labels, masks.npz, overlay.mp4, trace.json; faults keep finished work."""
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from slotviewer.cli import main
+from slotviewer.data.moving_shapes import MovingShapes
+
+
+def write_clip(path: Path, frames: int = 10, size: tuple[int, int] = (48, 80)) -> Path:
+    clip = MovingShapes(seed=2, height=size[0], width=size[1])
+    fourcc = {".mp4": "mp4v", ".avi": "MJPG"}[path.suffix]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 12, (size[1], size[0]))
+    for image, _ in clip.frames(frames):
+        writer.write(image[:, :, ::-1])
+    writer.release()
+    return path
+
+
+def onnx_model(tiny_model: Path) -> str:
+    return str(tiny_model) + ".onnx"
+
+
+def run(tiny_model: Path, *args: str) -> int:
+    return main(["run", *args, "--model", onnx_model(tiny_model), "--backend", "onnx", "--device", "cpu"])
+
+
+def test_a_video_becomes_labels_masks_overlay_and_trace(tiny_model: Path, tmp_path: Path) -> None:
+    video = write_clip(tmp_path / "walk.mp4")
+    assert run(tiny_model, str(video), "--out", str(tmp_path / "out"), "--iters-per-frame", "1") == 0
+    out = tmp_path / "out" / "walk"
+    labels = sorted((out / "labels").iterdir())
+    assert [p.name for p in labels] == [f"{i:06d}.png" for i in range(10)]
+    first = np.asarray(Image.open(labels[0]))
+    assert first.shape == (48, 80) and first.dtype == np.uint8  # the input's resolution
+    record = json.loads((out / "trace.json").read_text())
+    k, r = record["K"], record["model_resolution"]
+    alpha = np.load(out / "masks.npz")["alpha"]
+    assert alpha.shape == (10, k, r, r) and alpha.dtype == np.uint8
+    assert np.abs(alpha.astype(int).sum(axis=1) - 255).max() <= k  # alpha sums to 1 over slots
+    assert first.max() < k and len(np.unique(first)) >= 1
+    cap = cv2.VideoCapture(str(out / "overlay.mp4"))
+    count = 0
+    while cap.read()[0]:
+        count += 1
+    assert count == 10 and cap.get(cv2.CAP_PROP_FRAME_WIDTH) == 80
+    assert record["frames"] == 10 and record["fps"] == pytest.approx(12) and record["complete"] is True
+    assert record["carry_over"] is True and record["iters_per_frame"] == 1 and record["backend"] == "onnx"
+    assert record["source"] == str(video) and record["timings"]["fps"] > 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["walk"]  # no temporary folders left
+
+
+def test_fresh_slots_and_a_gif(tiny_model: Path, tmp_path: Path) -> None:
+    clip = MovingShapes(seed=1)
+    frames = [Image.fromarray(clip.frame(i)[0]) for i in range(5)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    assert run(tiny_model, str(tmp_path / "anim.gif"), "--out", str(tmp_path / "out"), "--no-carry-over") == 0
+    record = json.loads((tmp_path / "out" / "anim" / "trace.json").read_text())
+    assert record["frames"] == 5 and record["carry_over"] is False and record["fps"] == pytest.approx(10)
+    assert len(list((tmp_path / "out" / "anim" / "labels").iterdir())) == 5
+
+
+def test_carry_over_changes_the_result(tiny_model: Path, tmp_path: Path) -> None:
+    video = write_clip(tmp_path / "c.avi", frames=4)
+    run(tiny_model, str(video), "--out", str(tmp_path / "a"))
+    run(tiny_model, str(video), "--out", str(tmp_path / "b"), "--no-carry-over")
+    a, b = (np.load(tmp_path / d / "c" / "masks.npz")["alpha"] for d in "ab")
+    assert np.array_equal(a[0], b[0]) and not np.array_equal(a[1:], b[1:])
+
+
+def test_faults_one_line_each_nonzero_exit_and_finished_work_kept(tiny_model: Path, tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture) -> None:
+    good = write_clip(tmp_path / "good.avi", frames=6)
+    data = write_clip(tmp_path / "long.avi", frames=40).read_bytes()
+    (tmp_path / "cut.avi").write_bytes(data[: len(data) // 2])
+    (tmp_path / "junk.mp4").write_bytes(b"\x00garbage" * 500)
+    out = tmp_path / "out"
+    status = run(tiny_model, str(tmp_path / "cut.avi"), str(tmp_path / "junk.mp4"), str(good), "--out", str(out))
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("slotviewer: error")]
+    assert status == 1 and len(errors) == 2
+    assert "cut.avi: stopped at frame" in errors[0] and "of 40" in errors[0] and str(out / "cut") in errors[0]
+    assert "junk.mp4: not a video OpenCV can open" in errors[1]
+    assert sorted(p.name for p in out.iterdir()) == ["cut", "good"]  # nothing for junk, no temp folders
+    cut = json.loads((out / "cut" / "trace.json").read_text())
+    assert cut["complete"] is False and 0 < cut["frames"] < 40 and cut["stopped"]["at_frame"] == cut["frames"]
+    assert len(list((out / "cut" / "labels").iterdir())) == cut["frames"]
+    assert np.load(out / "cut" / "masks.npz")["alpha"].shape[0] == cut["frames"]
+    assert json.loads((out / "good" / "trace.json").read_text())["complete"] is True
+
+
+def test_existing_output_is_kept_unless_overwrite(tiny_model: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture) -> None:
+    video = write_clip(tmp_path / "v.avi", frames=3)
+    (tmp_path / "out" / "v").mkdir(parents=True)
+    assert run(tiny_model, str(video), "--out", str(tmp_path / "out")) == 1
+    assert "already exists" in capsys.readouterr().err
+    assert run(tiny_model, str(video), "--out", str(tmp_path / "out"), "--overwrite", "--max-frames", "2") == 0
+    assert json.loads((tmp_path / "out" / "v" / "trace.json").read_text())["frames"] == 2
+
+
+def test_videos_and_images_in_one_call(tiny_model: Path, tmp_path: Path) -> None:
+    video = write_clip(tmp_path / "v.avi", frames=3)
+    Image.fromarray(MovingShapes(seed=0).frame(0)[0]).save(tmp_path / "still.png")
+    assert run(tiny_model, str(video), str(tmp_path / "still.png"), "--out", str(tmp_path / "out")) == 0
+    assert (tmp_path / "out" / "v" / "masks.npz").exists() and (tmp_path / "out" / "still" / "labels.png").exists()

@@ -1,0 +1,94 @@
+"""Slots over time: `FrameRunner` carry-over and fresh slots; identity on moving shapes; label/overlay helpers."""
+
+import numpy as np
+import pytest
+
+from slotviewer.data.moving_shapes import MovingShapes, identity_switches
+from slotviewer.engine import Engine
+from slotviewer.io.render import slot_colours
+from slotviewer.video import CarryOver, FrameRunner, labels_at, masks_u8, overlay
+
+
+def test_first_frame_fresh_then_carried_with_few_iterations(onnx_engine: Engine) -> None:
+    clip = MovingShapes(seed=0, height=30, width=50)
+    runner = FrameRunner(onnx_engine, CarryOver(True, 1), iters=3, seed=5)
+    first, second = runner.run(clip.frame(0)[0]), runner.run(clip.frame(1)[0])
+    assert first.provenance["init"] == "fresh" and first.iterations == 3
+    assert second.provenance["init"] == "carried" and second.iterations == 1
+    assert np.array_equal(second.slots[0], first.slots[-1])  # frame t's final slots start frame t+1
+    assert second.image.shape == (30, 50, 3)  # the trace keeps the full-size frame
+    runner.reset()
+    assert runner.run(clip.frame(2)[0]).provenance["init"] == "fresh"
+
+
+def test_fresh_slots_draw_new_slots_every_frame(onnx_engine: Engine) -> None:
+    clip = MovingShapes(seed=0)
+    runner = FrameRunner(onnx_engine, CarryOver(False), seed=5)
+    a, b = runner.run(clip.frame(0)[0]), runner.run(clip.frame(0)[0])
+    assert a.provenance["init"] == b.provenance["init"] == "fresh"
+    assert not np.array_equal(a.slots[0], b.slots[0])
+
+
+def test_carried_slots_can_be_replaced_for_edits(onnx_engine: Engine) -> None:
+    clip = MovingShapes(seed=0)
+    runner = FrameRunner(onnx_engine)
+    trace = runner.run(clip.frame(0)[0])
+    swapped = trace.slots[-1][[1, 0, *range(2, trace.num_slots)]]
+    runner.carry_slots(swapped)
+    assert np.array_equal(runner.run(clip.frame(1)[0]).slots[0], swapped)
+
+
+def test_carry_over_keeps_objects_in_their_slots_far_better_than_fresh_slots() -> None:
+    engine = Engine.load("shapes", "onnx", "cpu")  # the trained model: identity needs real segmentation
+    clip = MovingShapes(seed=1)
+    frames = list(clip.frames(40))
+    masks = [m for _, m in frames]
+    switches = {}
+    for carry in (True, False):
+        runner = FrameRunner(engine, CarryOver(carry, 1), seed=0)
+        switches[carry] = identity_switches([runner.run(image).labels() for image, _ in frames], masks)
+    assert switches[True] <= 2 and switches[False] >= 30, switches
+
+
+def test_identity_switches_counts_changes_of_the_majority_slot() -> None:
+    mask = np.zeros((4, 4), np.uint8)
+    mask[:2] = 1
+    mask[2:] = 2
+    same = np.where(mask == 1, 3, 0).astype(np.uint8)
+    moved = np.where(mask == 1, 4, 0).astype(np.uint8)
+    assert identity_switches([same, same, moved, moved], [mask] * 4, min_pixels=1) == 1
+    assert identity_switches([same, moved], [mask, np.zeros_like(mask)], min_pixels=1) == 0  # object gone
+
+
+def test_labels_at_the_frame_size_agree_with_the_masks() -> None:
+    rng = np.random.default_rng(0)
+    masks = rng.integers(0, 256, (5, 8, 8)).astype(np.uint8)
+    assert np.array_equal(labels_at(masks, 8, 8), masks.argmax(axis=0))
+    big = labels_at(masks, 24, 40)
+    assert big.shape == (24, 40) and set(np.unique(big)) <= set(range(5))
+
+
+def test_overlay_tints_by_slot_and_leaves_hidden_slots_plain() -> None:
+    image = np.full((4, 6, 3), 100, np.uint8)
+    labels = np.zeros((4, 6), np.uint8)
+    labels[:, 3:] = 1
+    colours = slot_colours(2)
+    out = overlay(image, labels, colours, strength=0.5, hidden=np.array([False, True]))
+    assert np.abs(out[0, 0].astype(int) - (100 + colours[0].astype(int)) // 2).max() <= 1
+    assert np.array_equal(out[:, 3:], image[:, 3:])
+
+
+def test_masks_u8_follow_the_enabled_slots(onnx_engine: Engine, scene: np.ndarray) -> None:
+    trace = onnx_engine.run(scene, seed=0)
+    enabled = np.ones(trace.num_slots, bool)
+    enabled[0] = False
+    masks = masks_u8(trace, enabled)
+    assert masks.dtype == np.uint8 and masks[0].max() == 0
+    assert np.abs(masks.astype(int).sum(axis=0) - 255).max() <= trace.num_slots
+
+
+@pytest.mark.parametrize("count", [0, 3])
+def test_runner_rejects_negative_iterations(onnx_engine: Engine, count: int) -> None:
+    FrameRunner(onnx_engine, CarryOver(True, count))
+    with pytest.raises(Exception, match="iterations per frame"):
+        FrameRunner(onnx_engine, CarryOver(True, -1))
