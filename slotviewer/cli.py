@@ -155,6 +155,12 @@ def cmd_export_onnx(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.video:
+        from slotviewer.bench.video import bench_video, print_video
+
+        result = bench_video(args.model, long_frames=args.video_frames)
+        print(json.dumps(result, indent=2)) if args.json else print_video(result)
+        return 0
     from slotviewer.bench.report import run_bench
 
     return run_bench(args.model, as_json=args.json, repeats=args.repeats, only=args.only)
@@ -323,9 +329,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="shapes")
     p.add_argument("--json", action="store_true")
     p.add_argument("--repeats", type=_positive, default=20)
-    p.add_argument("--only", choices=["engine", "slot-attention", "gui", "train"],
-                   help="run one part only (gui: window update latency, needs the gui extra; train: training "
-                   "img/s fp32 vs bf16 vs channels-last, shapes preset, batch 32)")
+    p.add_argument("--only", choices=["engine", "slot-attention", "write", "gui", "train"],
+                   help="run one part only (write: per-image output writing at 512² and 6000²; gui: window "
+                   "update latency, needs the gui extra; train: training img/s fp32 vs bf16 vs channels-last, "
+                   "shapes preset, batch 32)")
+    p.add_argument("--video", action="store_true", help="the video pipeline instead: headless FPS at 64² and "
+                   "640×480, memory over a long run, identity switches with carry-over vs fresh slots (ONNX, CPU)")
+    p.add_argument("--video-frames", type=int, default=10_000, metavar="N",
+                   help="with --video: frames in the memory run (0 skips it)")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("doctor", help="what this install can use: versions, devices, Qt, cameras, paths")

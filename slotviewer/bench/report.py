@@ -90,6 +90,12 @@ def run_bench(model: str, as_json: bool = False, repeats: int = 20, only: str | 
             else:
                 print(f"SlotAttention {r['shape']}: lucidrains {r['lucidrains_ms']:.2f} ms, slotviewer "
                       f"{r['slotviewer_ms']:.2f} ms → {r['speedup']:.2f}× (max|Δ| {r['max_abs_diff']:.1e})")
+    if only in (None, "write"):
+        from slotviewer.bench.write import bench_write, print_write
+
+        results["write"] = bench_write(model)
+        if not as_json:
+            print_write(results["write"])
     if only == "train":  # minutes of CPU: only when asked
         from slotviewer.bench.train import bench_train, print_train
 
