@@ -3,6 +3,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from slotviewer.cli import main
@@ -21,12 +22,22 @@ def test_data_generate_writes_folder_layout(tmp_path: Path) -> None:
 
 
 def test_eval_on_a_folder_prints_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The printed numbers are the model's own scores on those files (an untrained model's ARI may be
+    negative: the weights are seeded and the score is checked against an independent evaluation)."""
+    from slotviewer.data import FolderDataset
+    from slotviewer.train import evaluate_scenes
+
     main(["data", "generate", "tetrominoes", "--n", "6", "--out", str(tmp_path / "d")])
+    torch.manual_seed(3)
     save_model(SlotAutoencoder(TINY_TETROMINOES), tmp_path / "m")
     capsys.readouterr()
     assert main(["eval", "--model", str(tmp_path / "m"), "--data", str(tmp_path / "d"), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["n"] == 6 and 0 <= result["fg_ari_mean"] <= 1
+    folder = FolderDataset(str(tmp_path / "d"), 35)
+    scores, errors = evaluate_scenes(load_model(tmp_path / "m").model, folder.images, folder.masks)
+    assert result["n"] == 6 and -1 <= result["fg_ari_mean"] <= 1
+    assert result["fg_ari_mean"] == pytest.approx(float(np.nanmean(scores)), abs=1e-9)
+    assert result["mse"] == pytest.approx(float(errors.mean()), rel=1e-6)
 
 
 def test_errors_are_one_line_without_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

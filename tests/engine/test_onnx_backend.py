@@ -118,11 +118,4 @@ def test_static_dimensions_must_match_the_config(tiny_model: Path, tmp_path: Pat
         Engine.load(tmp_path / "wrong.onnx", "onnx")
 
 
-def test_a_dotted_stem_exports_and_loads(tiny_model: Path, tmp_path: Path) -> None:
-    from slotviewer.engine.onnx_export import export_onnx
-
-    paths = export_onnx(tiny_model, tmp_path / "mine.v2")
-    assert [p.name for p in paths] == ["mine.v2.onnx", "mine.v2.decoder.onnx", "mine.v2.step.onnx",
-                                       "mine.v2.encoder.onnx"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths)
-    assert Engine.load(tmp_path / "mine.v2", "onnx", "cpu").config == Engine.load(tiny_model, "torch", "cpu").config
+# exporting to a dotted stem (mine.v2.onnx, …): tests/test_cli_commands.py, through `slotviewer export-onnx`

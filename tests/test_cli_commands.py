@@ -1,0 +1,88 @@
+"""CLI subcommands and argument combinations the other CLI tests do not reach: export-onnx, --swap rules."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from PIL import Image
+
+from slotviewer.cli import main
+from slotviewer.engine import Engine
+from slotviewer.model.files import file_sha256
+from tests.fixtures import assert_not_flat
+
+
+def test_export_onnx_writes_graphs_that_match_the_weights(tiny_model: Path, torch_engine: Engine, scene: np.ndarray,
+                                                          tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """One export (they are slow) checks the command, the dotted stem `mine.v2` and the graphs' agreement."""
+    assert main(["export-onnx", "--model", str(tiny_model), "--out", str(tmp_path / "mine.v2")]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert written == sorted(["mine.v2.onnx", "mine.v2.decoder.onnx", "mine.v2.step.onnx", "mine.v2.encoder.onnx"])
+    assert sorted(line.removeprefix("wrote ") for line in printed) == sorted(str(tmp_path / n) for n in written)
+    meta = {p.key: p.value for p in onnx.load(str(tmp_path / "mine.v2.onnx")).metadata_props}
+    assert meta["slotviewer.model_sha256"] == file_sha256(tiny_model.with_suffix(".safetensors"))
+    exported = Engine.load(tmp_path / "mine.v2", "onnx", "cpu")
+    assert exported.config == torch_engine.config
+    a, b = torch_engine.run(scene, seed=4), exported.run(scene, seed=4)
+    assert_not_flat(b.composite())
+    assert np.abs(a.composite() - b.composite()).max() <= 1e-4
+    assert np.abs(a.attention - b.attention).max() <= 1e-4
+
+
+def test_export_onnx_of_a_missing_model_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["export-onnx", "--model", str(tmp_path / "nothing"), "--out", str(tmp_path / "x")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nothing.safetensors: model weights not found" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture
+def image(tmp_path: Path, scene: np.ndarray) -> Path:
+    Image.fromarray(scene).save(tmp_path / "scene.png")
+    return tmp_path / "scene.png"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--swap", "0:1"], "--swap and --swap-with go together"),
+    (["--swap-with", "SCENE"], "--swap and --swap-with go together"),
+    (["--reconverge", "2"], "--reconverge needs --remove"),
+])
+def test_run_refuses_incomplete_edits_before_writing(tiny_model: Path, image: Path, tmp_path: Path, args: list[str],
+                                                     message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    args = [str(image) if a == "SCENE" else a for a in args]
+    out = tmp_path / "out"
+    assert main(["run", str(image), "--out", str(out), "--model", str(tiny_model), *args]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and "Traceback" not in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("bad", ["0-1", "a:b", "1:2:3"])
+def test_swap_pairs_must_be_two_indices(tiny_model: Path, image: Path, tmp_path: Path, bad: str,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", str(image), "--out", str(tmp_path / "o"), "--model", str(tiny_model), "--swap-with",
+              str(image), "--swap", bad])
+    assert exit_info.value.code == 2 and "expected i:j (two slot indices)" in capsys.readouterr().err
+
+
+def test_swap_index_out_of_range_fails_that_input_only(tiny_model: Path, image: Path, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    code = main(["run", str(image), "--out", str(out), "--model", str(tiny_model), "--swap-with", str(image),
+                 "--swap", "0:7", "--seed", "1"])
+    assert code == 1 and "slot 7 does not exist" in capsys.readouterr().err
+    assert not (out / "scene").exists()
+
+
+def test_swap_records_the_donor(tiny_model: Path, image: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert main(["run", str(image), "--out", str(out), "--model", str(tiny_model), "--swap-with", str(image),
+                 "--swap", "1:2", "--seed", "8", "--backend", "torch"]) == 0
+    record = json.loads((out / "scene" / "trace.json").read_text())
+    assert record["swap"] == [1, 2] and record["swap_with_seed"] == 8
+    assert record["swap_with_sha256"] == file_sha256(image)
+    assert record["edits"] == ["transplant other image's slot 2 -> slot 1"]
