@@ -1,0 +1,142 @@
+"""Training runs from the outside: Ctrl-C saves what was trained, the curve CSV holds the validation scores,
+warm starts carry weights across slot initialisations."""
+
+import csv
+import dataclasses
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from slotviewer.data import load_scenes
+from slotviewer.errors import ModelFileError
+from slotviewer.model.autoencoder import SlotAutoencoder
+from slotviewer.model.weights import load_model, save_model
+from slotviewer.train import EVAL_SEED, Trainer, evaluate
+from tests.test_train import TINY_TETROMINOES, settings
+
+
+def interrupt_at(monkeypatch: pytest.MonkeyPatch, step: int) -> None:
+    """Ctrl-C arrives when the run is about to take step `step` (after `step` completed steps)."""
+    original = Trainer.train_step
+
+    def train_step(self: Trainer, images: np.ndarray) -> torch.Tensor:
+        if self.step == step:
+            raise KeyboardInterrupt
+        return original(self, images)
+
+    monkeypatch.setattr(Trainer, "train_step", train_step)
+
+
+def test_ctrl_c_saves_the_model_and_checkpoint_of_the_steps_done(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    interrupt_at(monkeypatch, 2)
+    path = Trainer(settings(tmp_path / "cut", 6)).run(final_eval=16)
+    monkeypatch.undo()
+    cut = load_model(path)
+    assert cut.card.steps == 2 and cut.card.fg_ari == {}, "interrupted: no final evaluation"
+    assert json.loads((tmp_path / "cut.train.json").read_text())["step"] == 2
+    # the saved weights are exactly those of an uninterrupted 2-step run
+    Trainer(settings(tmp_path / "two", 2)).run(final_eval=0)
+    two = load_model(tmp_path / "two").model.state_dict()
+    for key, value in cut.model.state_dict().items():
+        assert torch.equal(value, two[key]), key
+    # and the run resumes from there to the same weights as 6 steps in one go
+    Trainer(settings(tmp_path / "cut", 6), resume=True).run(final_eval=0)
+    Trainer(settings(tmp_path / "six", 6)).run(final_eval=0)
+    a, b = load_model(tmp_path / "cut").model.state_dict(), load_model(tmp_path / "six").model.state_dict()
+    for key in a:
+        np.testing.assert_allclose(a[key].numpy(), b[key].numpy(), atol=1e-6, err_msg=key)
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")], "no temporary files"
+
+
+def test_sigterm_is_handled_like_ctrl_c() -> None:
+    from slotviewer.cli import _interrupt_on_term
+
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    try:
+        _interrupt_on_term()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            with pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), signum)
+                time.sleep(2)  # Python runs the handler at once; the sleep only bounds a failure
+    finally:
+        signal.signal(signal.SIGINT, before[0])
+        signal.signal(signal.SIGTERM, before[1])
+
+
+def test_curve_csv_holds_the_validation_scores(tmp_path: Path) -> None:
+    run = dataclasses.replace(settings(tmp_path / "m", 6), log_every=3, eval_minutes=0.0)
+    trainer = Trainer(run)
+    trainer.run(final_eval=0)
+    with open(tmp_path / "m.curve.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["step"]) for r in rows] == [3, 6]
+    assert list(rows[0]) == ["minutes", "step", "loss", "fg_ari"]
+    assert all(np.isfinite(float(r["loss"])) and float(r["loss"]) > 0 for r in rows)
+    # the last row is the final model's FG-ARI on the validation scenes (an independent evaluation)
+    images, masks = load_scenes("tetrominoes", run.eval_samples, 35, EVAL_SEED)
+    expected = float(np.nanmean(evaluate(load_model(tmp_path / "m").model, images, masks)))
+    assert float(rows[-1]["fg_ari"]) == pytest.approx(expected, abs=6e-5)
+    card = load_model(tmp_path / "m").card
+    assert [row[1] for row in card.curve] == [float(r["fg_ari"]) for r in rows]
+    assert [row[0] for row in card.curve] == [float(r["minutes"]) for r in rows]
+    # a resumed run appends to the same file, without a second header
+    Trainer(dataclasses.replace(run, steps=9), resume=True).run(final_eval=0)
+    lines = (tmp_path / "m.curve.csv").read_text().splitlines()
+    assert lines[0] == "minutes,step,loss,fg_ari" and len(lines) == 4 and lines[-1].split(",")[1] == "9"
+
+
+def save_tiny(path: Path, slot_init: str, seed: int) -> dict[str, torch.Tensor]:
+    torch.manual_seed(seed)
+    model = SlotAutoencoder(dataclasses.replace(TINY_TETROMINOES, slot_init=slot_init,
+                                                implicit=slot_init == "learned"))
+    save_model(model, path)
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_warm_start_from_learned_queries_to_gaussian_slots(tmp_path: Path) -> None:
+    source = save_tiny(tmp_path / "learned", "learned", seed=1)
+    trainer = Trainer(dataclasses.replace(settings(tmp_path / "m", 1), init_from=str(tmp_path / "learned")))
+    own = trainer.model.state_dict()
+    queries = source["slot_attention.slots_init"][0]  # [K, D]
+    torch.testing.assert_close(own["slot_attention.slots_mu"].view(-1), queries.mean(0))
+    torch.testing.assert_close(own["slot_attention.slots_logsigma"].view(-1), queries.std(0).clamp_min(1e-3).log())
+    for key, value in own.items():
+        if not key.startswith("slot_attention.slots_"):
+            assert torch.equal(value, source[key]), key
+
+
+def test_warm_start_from_gaussian_to_learned_keeps_fresh_queries(tmp_path: Path) -> None:
+    source = save_tiny(tmp_path / "gauss", "gaussian", seed=2)
+    config = dataclasses.replace(TINY_TETROMINOES, slot_init="learned", implicit=True).to_dict()
+    trainer = Trainer(dataclasses.replace(settings(tmp_path / "m", 1), config=config))
+    fresh = trainer.model.slot_attention.slots_init.detach().clone()
+    skipped = trainer.warm_start(str(tmp_path / "gauss"))
+    assert skipped == ["slot_attention.slots_init"]
+    own = trainer.model.state_dict()
+    assert torch.equal(own["slot_attention.slots_init"], fresh)
+    for key, value in own.items():
+        if key != "slot_attention.slots_init":
+            assert torch.equal(value, source[key]), key
+
+
+def test_warm_start_from_a_checkpoint_and_from_junk(tmp_path: Path) -> None:
+    source = save_tiny(tmp_path / "base", "gaussian", seed=3)
+    tensors = {f"model.{k}": v.contiguous() for k, v in source.items()}
+    tensors["optim.0.exp_avg"] = torch.zeros(3)
+    save_file(tensors, str(tmp_path / "base.train.safetensors"))
+    trainer = Trainer(settings(tmp_path / "m", 1))
+    assert trainer.warm_start(str(tmp_path / "base.train.safetensors")) == []
+    for key, value in trainer.model.state_dict().items():
+        assert torch.equal(value, source[key]), key
+    assert set(load_file(str(tmp_path / "base.train.safetensors"))) == set(tensors)
+    (tmp_path / "junk.safetensors").write_bytes(b"not tensors" * 10)
+    with pytest.raises(ModelFileError, match="junk.*cannot warm-start"):
+        trainer.warm_start(str(tmp_path / "junk.safetensors"))
