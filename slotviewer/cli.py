@@ -206,7 +206,7 @@ def cmd_install_desktop(args: argparse.Namespace) -> int:
 def cmd_bundle(args: argparse.Namespace) -> int:
     from slotviewer.bundle import bundle
 
-    return bundle(Path(args.dist), Path(args.work), test=not args.no_test)
+    return bundle(Path(args.dist), Path(args.work), test=not args.no_test, with_video=args.with_video)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -357,6 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dist", default="dist", help="the app goes to DIST/slotviewer/")
     p.add_argument("--work", default="build", help="PyInstaller's work folder (and the smoke test's outputs)")
     p.add_argument("--no-test", action="store_true", help="build only")
+    p.add_argument("--with-video", action="store_true",
+                   help="include OpenCV (video files, cameras, faster writing of large outputs; about +150 MB)")
     p.set_defaults(func=cmd_bundle)
 
     p = sub.add_parser("data", help="data set tools")
@@ -380,10 +382,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SlotviewerError, OSError) as exc:
         print(f"slotviewer: error: {exc}", file=sys.stderr)
         return 1
-    except ModuleNotFoundError as exc:  # e.g. torch in a torch-free install or the packaged app
-        if exc.name not in ("torch", "onnx", "onnxscript"):
+    except ModuleNotFoundError as exc:  # torch in a torch-free install; the packaged app leaves torch's modules out
+        frozen_out = getattr(sys, "frozen", False) and (exc.name or "").startswith("slotviewer.")
+        if exc.name not in ("torch", "onnx", "onnxscript") and not frozen_out:
             raise
-        print(f"slotviewer: error: `slotviewer {args.command}` needs {exc.name}, which this install does not have "
+        print(f"slotviewer: error: `slotviewer {args.command}` needs torch, which this install does not have "
               "(pip install 'torch==2.13.0' 'slotviewer[torch]'); the app and `run` use ONNX Runtime without it",
               file=sys.stderr)
         return 1

@@ -54,6 +54,7 @@ def test_torch_stays_out_and_shipped_modules_import_without_it() -> None:
     hidden, excludes = spec["hiddenimports"], spec["excludes"]
     assert "torch" in excludes and "slotviewer.train" in excludes and "slotviewer.engine.torch_backend" in excludes
     assert not set(hidden) & set(excludes)
+    assert "cv2" in excludes, "OpenCV (~150 MB) only with --with-video, to stay under 400 MB"
     for needed in ("slotviewer.cli", "slotviewer.engine.onnx_backend", "slotviewer.headless", "slotviewer.doctor",
                    "slotviewer.gui.app", "slotviewer.export"):
         assert needed in hidden
