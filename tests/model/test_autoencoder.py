@@ -86,3 +86,23 @@ def test_key_position_scale_takes_place_out_of_the_keys_only() -> None:
 def test_key_position_scale_must_be_a_fraction() -> None:
     with pytest.raises(ValueError, match="key_position_scale"):
         dataclasses.replace(TINY, key_position_scale=1.5)
+
+
+@pytest.mark.parametrize("preset", ["tetrominoes", "shapes"])
+def test_decoder_first_layer_equals_the_convolution_of_the_broadcast_grid(preset: str) -> None:
+    """The shortcut must give what `conv(broadcast(slot) + pos)` gives, borders (zero padding) included,
+    and the same gradients."""
+    from slotviewer.model.config import PRESETS
+    from slotviewer.model.networks import Decoder
+
+    torch.manual_seed(0)
+    cfg = PRESETS[preset]
+    decoder = Decoder(cfg)
+    slots = torch.randn(5, cfg.slot_dim, requires_grad=True)
+    grid = slots.reshape(5, -1, 1, 1).expand(-1, -1, cfg.decoder_grid, cfg.decoder_grid)
+    reference = decoder.cnn[0](decoder.pos(grid))
+    (grad_ref,) = torch.autograd.grad(reference.square().sum(), slots)
+    fast = decoder.first_layer(slots)
+    (grad_fast,) = torch.autograd.grad(fast.square().sum(), slots)
+    torch.testing.assert_close(fast, reference, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(grad_fast, grad_ref, atol=1e-4, rtol=1e-4)
