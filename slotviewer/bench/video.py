@@ -1,0 +1,154 @@
+"""`slotviewer bench --video`: the video pipeline's numbers, printed (never asserted by tests).
+
+- headless FPS of `slotviewer run VIDEO` (decode, model, label PNGs, masks, overlay.mp4 all written) on a
+  64×64 and a 640×480 generated clip, ONNX Runtime on the CPU, carry-over with 1 and 2 iterations per frame;
+- resident memory at the start and end of a long run (default 10,000 frames, generated on the fly);
+- identity switches per 100 frames on moving shapes, carry-over against fresh slots per frame.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from slotviewer.data.moving_shapes import MovingShapes, identity_switches
+from slotviewer.engine import Engine
+from slotviewer.headless_video import VideoOptions, run_source
+from slotviewer.io.recorder import VideoRecorder
+from slotviewer.io.sources import Frame, FrameSource, open_source
+from slotviewer.video import CarryOver, FrameRunner
+
+
+def rss_mb() -> float:
+    """Resident set size now (Linux /proc; elsewhere the peak from `resource`)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class ClipSource(FrameSource):
+    """Moving shapes generated on the fly: a long 'file' that needs no disk (for the memory run)."""
+
+    def __init__(self, frames: int, height: int = 64, width: int = 64, fps: float = 30.0,
+                 on_frame: Any = None) -> None:
+        self.clip = MovingShapes(seed=0, height=height, width=width)
+        self.frames, self._fps, self.name, self.on_frame = frames, fps, f"moving shapes {height}x{width}", on_frame
+        self._next = 0
+
+    def open(self) -> None:
+        self._next = 0
+
+    def read(self) -> Frame | None:
+        if self._next >= self.frames:
+            return None
+        i = self._next
+        self._next += 1
+        if self.on_frame is not None:
+            self.on_frame(i)
+        return Frame(self.clip.frame(i)[0], i, i / self._fps)
+
+    @property
+    def fps(self) -> float | None:
+        return self._fps
+
+    @property
+    def frame_count(self) -> int | None:
+        return self.frames
+
+
+def _clip_file(folder: Path, frames: int, height: int, width: int) -> Path:
+    path = folder / f"clip_{width}x{height}.mp4"
+    with VideoRecorder(path, 30, (height, width)) as recorder:
+        for image, _ in MovingShapes(seed=0, height=height, width=width).frames(frames):
+            recorder.write(image)
+    return path
+
+
+def headless_fps(engine: Engine, video: Path, out: Path, iters_per_frame: int) -> dict[str, Any]:
+    options = VideoOptions(carry=CarryOver(True, iters_per_frame), progress=False, overwrite=True)
+    with open_source(video) as source:
+        start = time.perf_counter()
+        folder, error = run_source(engine, source, out, options)
+        elapsed = time.perf_counter() - start
+    if error is not None or folder is None:
+        raise RuntimeError(str(error))
+    record = json.loads((folder / "trace.json").read_text())
+    return {"frames": record["frames"], "fps": record["frames"] / elapsed,
+            "ms_per_frame": record["timings"]["ms_per_frame"]}
+
+
+def memory_run(engine: Engine, frames: int, out: Path) -> dict[str, Any]:
+    samples: dict[int, float] = {}
+    marks = {100, frames // 4, frames // 2, 3 * frames // 4, frames - 1}
+
+    def sample(i: int) -> None:
+        if i in marks:
+            samples[i] = rss_mb()
+
+    source = ClipSource(frames, on_frame=sample)
+    options = VideoOptions(carry=CarryOver(True, 1), progress=False, overwrite=True)
+    start = time.perf_counter()
+    run_source(engine, source, out, options)
+    elapsed = time.perf_counter() - start
+    return {"frames": frames, "rss_mb_by_frame": {str(k): round(v, 1) for k, v in sorted(samples.items())},
+            "fps": frames / elapsed}
+
+
+def identity(engine: Engine, frames: int = 100, seeds: int = 6, slots: int | None = None) -> dict[str, Any]:
+    """Identity switches per 100 frames (summed over objects), mean over `seeds` clips."""
+    out: dict[str, Any] = {}
+    for label, carry in (("carry_1", CarryOver(True, 1)), ("carry_2", CarryOver(True, 2)),
+                         ("fresh", CarryOver(False))):
+        per_clip = []
+        for seed in range(seeds):
+            clip = MovingShapes(seed=seed)
+            runner = FrameRunner(engine, carry, slots=slots, seed=0)
+            labels, masks = [], []
+            for image, mask in clip.frames(frames):
+                labels.append(runner.run(image).labels())
+                masks.append(mask)
+            per_clip.append(identity_switches(labels, masks) * 100 / (frames - 1))
+        out[label] = {"mean": float(np.mean(per_clip)), "per_clip": [round(v, 1) for v in per_clip]}
+    return out
+
+
+def bench_video(model: str = "shapes", long_frames: int = 10_000, seeds: int = 6) -> dict[str, Any]:
+    engine = Engine.load(model, "onnx", "cpu")
+    result: dict[str, Any] = {"model": model, "device": engine.description}
+    with tempfile.TemporaryDirectory(prefix="slotviewer-bench-video-") as tmp:
+        folder = Path(tmp)
+        small, large = _clip_file(folder, 600, 64, 64), _clip_file(folder, 300, 480, 640)
+        headless_fps(engine, small, folder / "warm", 1)
+        for ipf in (1, 2):
+            result[f"fps_64x64_iters{ipf}"] = headless_fps(engine, small, folder / "o64", ipf)
+            result[f"fps_640x480_iters{ipf}"] = headless_fps(engine, large, folder / "o640", ipf)
+        if long_frames:
+            result["memory"] = memory_run(engine, long_frames, folder / "long")
+    result["identity_per_100_frames"] = {f"K={k or engine.config.num_slots}": identity(engine, seeds=seeds, slots=k)
+                                         for k in (None, 4)}
+    return result
+
+
+def print_video(r: dict[str, Any]) -> None:
+    print(f"video pipeline · {r['device']} · headless, label PNGs + masks + overlay.mp4 written")
+    for key, value in r.items():
+        if key.startswith("fps_"):
+            stages = ", ".join(f"{k} {v:.1f}" for k, v in value["ms_per_frame"].items())
+            print(f"  {key:<22} {value['fps']:7.1f} FPS over {value['frames']} frames (ms/frame: {stages})")
+    if "memory" in r:
+        m = r["memory"]
+        rss = ", ".join(f"frame {k}: {v} MB" for k, v in m["rss_mb_by_frame"].items())
+        print(f"  memory over {m['frames']} frames ({m['fps']:.1f} FPS): {rss}")
+    for k, ident in r["identity_per_100_frames"].items():
+        text = ", ".join(f"{name} {v['mean']:.1f} {v['per_clip']}" for name, v in ident.items())
+        print(f"  identity switches / 100 frames, {k}: {text}")
