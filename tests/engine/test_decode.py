@@ -1,0 +1,59 @@
+"""Decoding slots and compositing: every iteration decodes its own slots, in order, and the composite is the
+alpha-weighted sum of the slot pictures (on the colourful test model, so a wrong picture cannot hide)."""
+
+import numpy as np
+
+from slotviewer.engine import Engine
+from slotviewer.engine.trace import composite, masked_alpha, softmax
+from tests.fixtures import assert_distinct, assert_not_flat
+
+
+def test_each_iteration_decodes_its_own_slots_in_order(engine: Engine, scene: np.ndarray) -> None:
+    trace = engine.run(scene, seed=3, iters=4)
+    decoded = engine.decode_iterations(trace)
+    assert len(decoded) == trace.iterations == 4
+    assert_distinct(np.stack([rgb for rgb, _ in decoded]).clip(0, 1), min_difference=0.02, what="iterations")
+    for t, (rgb, alpha_logits) in enumerate(decoded):
+        own_rgb, own_logits = engine.decode(trace.slots[t])
+        np.testing.assert_allclose(rgb, own_rgb, atol=1e-5)
+        np.testing.assert_allclose(alpha_logits, own_logits, atol=1e-4)
+        single = engine.decode_iteration(trace, t)
+        np.testing.assert_allclose(single[0], own_rgb, atol=1e-5)
+    last_rgb, last_logits = engine.decode_iteration(trace, 4)
+    np.testing.assert_allclose(last_rgb, trace.rgb, atol=1e-5)  # the last iteration is the run's own decode
+    np.testing.assert_allclose(last_logits, trace.alpha_logits, atol=1e-4)
+    assert engine.decode_iterations(engine.run(scene, seed=3, iters=0)) == []
+
+
+def test_composite_is_the_alpha_weighted_sum(engine: Engine, scene: np.ndarray) -> None:
+    trace = engine.run(scene, seed=2)
+    picture = trace.composite()
+    assert_not_flat(picture)
+    alpha = softmax(trace.alpha_logits, axis=0)
+    np.testing.assert_allclose(picture, (alpha[..., None] * trace.rgb).sum(0), atol=1e-5)
+    for k in range(trace.num_slots):  # not any single slot's picture
+        assert np.abs(picture - trace.rgb[k]).max() > 0.05
+    enabled = np.array([True, False, True])
+    sub = softmax(trace.alpha_logits[enabled], axis=0)
+    expected = (sub[..., None] * trace.rgb[enabled]).sum(0)
+    np.testing.assert_allclose(trace.composite(enabled), expected, atol=1e-5)
+    np.testing.assert_allclose(composite(trace.rgb, trace.alpha_logits, enabled), expected, atol=1e-5)
+    np.testing.assert_allclose(masked_alpha(trace.alpha_logits, enabled)[1], 0.0)
+    assert (trace.composite(np.zeros(3, bool)) == 0).all()
+
+
+def test_composite_survives_underflow_exactly() -> None:
+    """Logits so far apart that exp underflows for the enabled slots: the exact softmax takes over."""
+    from slotviewer.engine.trace import Trace
+
+    logits = np.zeros((2, 2, 2), np.float32)
+    logits[0] = 0.0
+    logits[1] = -200.0  # exp(-200) underflows in float32 relative to slot 0
+    rgb = np.stack([np.full((2, 2, 3), 0.2, np.float32), np.full((2, 2, 3), 0.9, np.float32)])
+    trace = Trace(image=np.zeros((2, 2, 3), np.uint8), features=np.zeros((1, 4), np.float32),
+                  attention=np.zeros((0, 2, 1, 1), np.float32), slots=np.zeros((1, 2, 4), np.float32), rgb=rgb,
+                  alpha_logits=logits)
+    np.testing.assert_allclose(trace.composite(), 0.2, atol=1e-6)
+    np.testing.assert_allclose(trace.composite(np.array([False, True])), 0.9, atol=1e-6)
+    labels = trace.labels(np.array([False, True]))
+    assert (labels == 1).all() and (trace.labels() == 0).all()
