@@ -149,9 +149,15 @@ class JobRunner:
         return texts[0] if texts else ""
 
     def _announce(self) -> None:
+        """Tell the owner what runs now. The state is read when the callback runs, not when it was posted:
+        announcements from two threads may arrive out of order, and the last one must say how things are."""
+        self._deliver(self._emit_state)
+
+    def _emit_state(self) -> None:
         with self._cond:
             text, busy = self._status_text(), bool(self._waiting or self._load or self._running)
-        self._deliver(lambda: (self.events.status.emit(text), self.events.busy.emit(busy)))
+        self.events.status.emit(text)
+        self.events.busy.emit(busy)
 
     def _loop(self) -> None:
         while True:
@@ -170,15 +176,15 @@ class JobRunner:
                     self._running = ("engine", f"loading {load[0][0]}…")
                 self.cancelled.clear()
             self._announce()
+            reply = None
             try:
-                if load is not None:
-                    self._run_load(ticket, *load)
-                else:
-                    self._run_job(ticket, job)
+                reply = self._run_load(ticket, *load) if load is not None else self._run_job(ticket, job)
             finally:
-                with self._cond:
+                with self._cond:  # one step, so `pending() == 0` means the reply is already posted
                     self._running = None
-                self._announce()
+                    self._announce()  # the status ends before the result arrives
+                    if reply is not None:
+                        self._deliver(reply)
 
     def _failure(self, exc: Exception, what: str) -> str:
         if isinstance(exc, SlotviewerError):
@@ -187,28 +193,26 @@ class JobRunner:
         return f"{what} ({type(exc).__name__}: {exc})"
 
     def _run_load(self, ticket: int, args: tuple[str, str, str], done: Callable[[Any], None],
-                  failed: Callable[[str], None] | None) -> None:
+                  failed: Callable[[str], None] | None) -> Callable[[], None]:
         try:
             engine = self._loader(*args)
         except Exception as exc:  # a broken model file must not kill the worker  # noqa: BLE001
             message = self._failure(exc, f"{args[0]}: cannot load")
-            self._deliver(lambda: self._report(message, failed))
-            return
+            return lambda: self._report(message, failed)
         self.engine = engine
-        self._deliver(lambda: done(engine) if self._latest.get("engine") == ticket else None)
+        return lambda: done(engine) if self._latest.get("engine") == ticket else None
 
-    def _run_job(self, ticket: int, job: Job) -> None:
+    def _run_job(self, ticket: int, job: Job) -> Callable[[], None] | None:
         if job.needs_engine and self.engine is None:
-            self._deliver(lambda: self._report("no model loaded", job.failed))
-            return
+            return lambda: self._report("no model loaded", job.failed)
         try:
             result = job.run(self.engine)
         except Exception as exc:  # noqa: BLE001
             message = self._failure(exc, "internal error")
-            self._deliver(lambda: self._report(message, job.failed))
-            return
-        if job.done is not None:
-            self._deliver(lambda: job.done(result) if self._latest.get(job.key) == ticket else None)
+            return lambda: self._report(message, job.failed)
+        if job.done is None:
+            return None
+        return lambda: job.done(result) if self._latest.get(job.key) == ticket else None
 
     def _report(self, message: str, failed: Callable[[str], None] | None) -> None:
         if failed is not None:

@@ -161,7 +161,7 @@ class Viewer:
                 self.events.error.emit(f"{p}: no images in this folder")
                 return
             p = images[0].resolve()
-        model = sample_model(p)
+        model = sample_model(p) if name == "A" else None
         if model and Path(self.params.model).stem != model:
             self.set_params(model=model)
 
@@ -263,6 +263,8 @@ class Viewer:
 
             self.runner.submit(Job(f"decode:{name}", lambda e: e.decode_iterations(trace), done))
         self._changed(name)
+        if name == "A" and self.session.documents["B"] is not None:  # B follows A's position
+            self.events.frame.emit("B")
 
     def _changed(self, name: str) -> None:
         self.events.document.emit(name)

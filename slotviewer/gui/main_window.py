@@ -146,8 +146,8 @@ class MainWindow(SettingsMixin, DialogsMixin, QMainWindow):
         e.message.connect(self.status)
         e.error.connect(self.error)
         e.opened.connect(self._remember)
-        v.runner.events.status.connect(self.activity.setText)
-        v.runner.events.busy.connect(self.busy.setVisible)
+        v.runner.events.status.connect(lambda text: self.activity.setText(text))
+        v.runner.events.busy.connect(lambda busy: self.busy.setVisible(busy))
 
     def _action(self, menu, text: str, shortcut: str | None, slot: Callable[[], object]) -> QAction:  # noqa: ANN001
         action = QAction(text, self)

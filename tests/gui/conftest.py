@@ -1,5 +1,6 @@
 """A main window on the tiny ONNX test model, with its own settings file and no dialogs."""
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -8,19 +9,25 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QSettings
 
+from slotviewer.gui.app import _ready
 from slotviewer.gui.main_window import MainWindow
 
 
-def wait_idle(qtbot, window: MainWindow, timeout: int = 30_000) -> None:  # noqa: ANN001
-    """Until the worker has nothing left and image A has a trace with every iteration decoded."""
+def wait_idle(qtbot, window: MainWindow, names: tuple[str, ...] = ("A",), timeout: int = 30_000) -> None:  # noqa: ANN001
+    """Until no job waits or runs and the documents `names` have traces with every iteration decoded."""
+    qtbot.waitUntil(lambda: _ready(window, names) and not window.busy.isVisible(), timeout=timeout)
 
-    def ready() -> bool:
-        document = window.session.documents["A"]
-        return (window.worker.pending() == 0 and not window.busy.isVisible() and document is not None
-                and document.trace is not None and not any(document.needs_decode(t)
-                                                           for t in range(document.trace.iterations)))
 
-    qtbot.waitUntil(ready, timeout=timeout)
+def make_window(qtbot, settings: QSettings, model: Path | None) -> MainWindow:  # noqa: ANN001
+    w = MainWindow(settings)
+    w.setProperty("quiet", True)
+    qtbot.addWidget(w)
+    if model is not None:
+        w.viewer.params = dataclasses.replace(w.viewer.params, model=str(model), backend="onnx", device="cpu")
+    w.show()
+    w.viewer.load_engine()
+    qtbot.waitUntil(lambda: w.viewer.engine is not None, timeout=30_000)
+    return w
 
 
 @pytest.fixture
@@ -37,18 +44,14 @@ def images(tmp_path: Path) -> list[Path]:
 
 
 @pytest.fixture
-def window(qtbot, tiny_model: Path, tmp_path: Path, images: list[Path]) -> Iterator[MainWindow]:  # noqa: ANN001
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    w = MainWindow(settings)
-    w.setProperty("quiet", True)
-    qtbot.addWidget(w)
-    w.controls.add_model(str(tiny_model.with_suffix(".onnx")))
-    w.controls.backend.setCurrentText("onnx")
-    w.controls.device.setCurrentText("cpu")
-    w.show()
-    w.load_engine()
-    qtbot.waitUntil(lambda: w.engine is not None, timeout=30_000)
-    w.open_path(str(images[0]))
+def settings(tmp_path: Path) -> QSettings:
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def window(qtbot, tiny_model: Path, settings: QSettings, images: list[Path]) -> Iterator[MainWindow]:  # noqa: ANN001
+    w = make_window(qtbot, settings, tiny_model.with_suffix(".onnx"))
+    w.viewer.open_path(images[0])
     wait_idle(qtbot, w)
     yield w
     w.close()

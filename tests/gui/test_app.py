@@ -9,8 +9,8 @@ import numpy as np
 from PIL import Image
 
 
-def test_screenshot_without_torch(tiny_model: Path, images: list[Path], tmp_path: Path) -> None:
-    out = tmp_path / "shot.png"
+def _shot(tmp_path: Path, name: str, args: list[str], block_torch: bool = False) -> np.ndarray:
+    out = tmp_path / f"{name}.png"
     script = textwrap.dedent(f"""
         import os, sys
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
@@ -18,19 +18,47 @@ def test_screenshot_without_torch(tiny_model: Path, images: list[Path], tmp_path
             def find_spec(self, name, path=None, target=None):
                 if name == "torch" or name.startswith("torch."):
                     raise ImportError("torch is blocked in this test")
-        sys.meta_path.insert(0, NoTorch())
+        if {block_torch!r}:
+            sys.meta_path.insert(0, NoTorch())
         from slotviewer.cli import main
-        code = main(["gui", {str(images[0])!r}, "--model", {str(tiny_model.with_suffix(".onnx"))!r},
-                     "--backend", "onnx", "--screenshot", {str(out)!r}, "--iteration", "1", "--hide", "0"])
-        assert "torch" not in sys.modules
+        code = main(["gui", *{args!r}, "--backend", "onnx", "--size", "1000x700", "--screenshot", {str(out)!r}])
+        assert not {block_torch!r} or "torch" not in sys.modules
         sys.exit(code)
     """)
     env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
-    shot = np.asarray(Image.open(out))
-    assert shot.shape[0] >= 900 and shot.shape[1] >= 1500
-    assert shot.std() > 10, "the window shows something"
+    return np.asarray(Image.open(out).convert("RGB")).astype(int)
+
+
+def test_screenshot_options_change_the_picture_without_torch(tiny_model: Path, images: list[Path],
+                                                             tmp_path: Path) -> None:
+    base = [str(images[0]), "--model", str(tiny_model.with_suffix(".onnx"))]
+    plain = _shot(tmp_path, "plain", base, block_torch=True)
+    assert plain.shape[:2] == (700, 1000), "--size sets the window's size"
+    assert plain.std() > 10
+    first = _shot(tmp_path, "t0", [*base, "--iteration", "0"])
+    hidden = _shot(tmp_path, "hide", [*base, "--hide", "0"])
+    # the window frame and controls are the same in all three: the pictures must differ somewhere else too
+    for other in (first, hidden):
+        changed = np.abs(other - plain).sum(-1) > 30
+        assert changed.sum() > 500, "the option changed what is shown"
+        ys, xs = np.nonzero(changed)
+        assert 250 < xs.mean() < 800, "the change is in the image panels and slot cards"
+
+
+def test_screenshot_rejects_slots_and_iterations_that_do_not_exist(tiny_model: Path, images: list[Path],
+                                                                   tmp_path: Path) -> None:
+    for option, message in ((["--hide", "9"], "--hide 9: this run has slots 0..2"),
+                            (["--iteration", "-1"], "--iteration must be 0 or more"),
+                            (["--iteration", "99"], "--iteration 99: this run has iterations 0..")):
+        result = subprocess.run(
+            [sys.executable, "-m", "slotviewer.cli", "gui", str(images[0]), "--model",
+             str(tiny_model.with_suffix(".onnx")), "--backend", "onnx", "--screenshot", str(tmp_path / "x.png"),
+             *option], capture_output=True, text=True, timeout=120,
+            env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "QT_QPA_PLATFORM": "offscreen"})
+        assert result.returncode == 1 and message in result.stderr, result.stderr[-1000:]
+        assert "Traceback" not in result.stderr and not (tmp_path / "x.png").exists()
 
 
 def test_screenshot_of_a_broken_image_fails_fast_with_one_line(tiny_model: Path, tmp_path: Path) -> None:

@@ -1,183 +1,335 @@
-"""Drive the app as a user would and check what is shown and written."""
+"""Drive the app as a user would and check what is shown and written (issue 10's problems, one by one)."""
 
+import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PIL import Image
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtWidgets import QToolButton
 
+from slotviewer.components.viewer import SAMPLES
 from slotviewer.engine.trace import composite
 from slotviewer.gui.main_window import MainWindow
-from slotviewer.io.render import to_uint8
-from tests.gui.conftest import wait_idle
+from slotviewer.io.render import slot_colours, to_uint8
+from tests.gui.conftest import make_window, wait_idle
 
 
-def shown_reconstruction(window: MainWindow) -> np.ndarray:
-    return window.views["A"].reconstruction.rendered()
+def shown_reconstruction(window: MainWindow, name: str = "A") -> np.ndarray:
+    return window.views[name].reconstruction.rendered()
+
+
+def shown_overlay(window: MainWindow, name: str = "A") -> np.ndarray:
+    return np.asarray(window.views[name].input.overlay.image)
+
+
+def trace_of(window: MainWindow, name: str = "A"):  # noqa: ANN201
+    return window.session.documents[name].trace
 
 
 def test_opens_and_renders_the_engine_composite(window: MainWindow) -> None:
-    trace = window.session.documents["A"].trace
-    assert window.engine.description.endswith("ONNX Runtime · CPUExecutionProvider")
-    assert window.controls.running.text() == window.engine.description
-    np.testing.assert_array_equal(shown_reconstruction(window), to_uint8(trace.composite()))
+    trace = trace_of(window)
+    assert window.controls.running.text() == window.viewer.engine.description
+    shown = shown_reconstruction(window)
+    assert np.ptp(shown) > 20, "the test model's reconstruction is not flat"
+    np.testing.assert_array_equal(shown, to_uint8(trace.composite()))
     assert len(window.views["A"].slots.cards) == trace.num_slots
     assert window.iteration_bar.slider.maximum() == trace.iterations
 
 
-def test_scrubbing_shows_each_iterations_decoded_slots(window: MainWindow, qtbot) -> None:  # noqa: ANN001
-    trace = window.session.documents["A"].trace
-    for t in (0, 1, 2):
+def test_scrubbing_shows_each_iterations_decoded_slots_and_attention(window: MainWindow) -> None:
+    trace = trace_of(window)
+    colours = slot_colours(trace.num_slots)
+    overlays = []
+    for t in range(trace.iterations + 1):
         window.iteration_bar.set_iteration(t)
-        rgb, alpha_logits = window.engine.decode(trace.slots[t])
-        expected = to_uint8(composite(rgb, alpha_logits))
-        assert np.abs(shown_reconstruction(window).astype(int) - expected).max() <= 1
+        rgb, alpha_logits = window.viewer.engine.decode(trace.slots[t])
+        assert np.abs(shown_reconstruction(window).astype(int) - to_uint8(composite(rgb, alpha_logits))).max() <= 1
         assert window.iteration_bar.label.text() == f"t = {t} / {trace.iterations}"
         assert window.plots.markers[0].value() == t
+        overlays.append(shown_overlay(window))
+        if t >= 1:  # problem 4: the overlay is Slot Attention's attention at t, by default (argmax)
+            np.testing.assert_array_equal(overlays[-1], colours[trace.attention[t - 1].argmax(0)])
+    assert len(np.unique(overlays[0].reshape(-1, 3), axis=0)) == 1, "t = 0: nothing claimed yet"
+    assert not np.array_equal(overlays[1], overlays[0])
 
 
-def test_arrow_keys_and_play(window: MainWindow, qtbot) -> None:  # noqa: ANN001
+def test_problem4_overlay_switches_to_alpha_and_cards_are_labelled(window: MainWindow) -> None:
+    trace = trace_of(window)
+    attention = shown_overlay(window).copy()
+    window.controls.overlay.setCurrentIndex(2)  # decoder alpha
+    assert window.viewer.overlay == "alpha"
+    np.testing.assert_array_equal(shown_overlay(window), slot_colours(trace.num_slots)[trace.alpha().argmax(0)])
+    assert shown_overlay(window).shape != attention.shape or not np.array_equal(shown_overlay(window), attention)
+    card = window.views["A"].slots.cards[0]
+    assert [c.text() for c in card.captions] in (["attention", "alpha", "decoded"], ["attn", "alpha", "rgb"])
+
+
+def test_arrow_keys_and_time_based_play(window: MainWindow, qtbot) -> None:  # noqa: ANN001
     window.iteration_bar.set_iteration(0)
     window.activateWindow()
     qtbot.keyClick(window, Qt.Key.Key_Right)
-    assert window.iteration_bar.iteration == 1
-    positions = []
-    window.iteration_bar.sigPositionChanged.connect(positions.append)
-    window.iteration_bar.speed.setCurrentText("4×")
-    qtbot.keyClick(window, Qt.Key.Key_Space)
-    assert window.iteration_bar.playing
-    qtbot.waitUntil(lambda: any(p >= 2 for p in positions), timeout=5000)
-    window.iteration_bar.toggle_play()
-    assert not window.iteration_bar.playing
-    assert any(p != int(p) for p in positions), "playback passes between iterations (smooth)"
-    assert window.session.documents["A"].iteration == window.iteration_bar.iteration
+    assert window.iteration_bar.iteration == 1 and window.viewer.iteration == 1
+    bar = window.iteration_bar
+    bar.toggle_play()
+    assert bar.playing
+    # the position follows the clock, not the number of ticks: 0.9 s at 1× is 1.5 iterations from t = 1
+    import time
+
+    bar._clock = (time.monotonic() - 0.9, 1.0)
+    bar._tick()
+    assert 2.4 < window.viewer.position < 2.7
+    bar.toggle_play()
+    assert not bar.playing and window.viewer.position == bar.iteration
 
 
 def test_toggle_solo_undo_redo(window: MainWindow, qtbot) -> None:  # noqa: ANN001
-    trace = window.session.documents["A"].trace
-    card = window.views["A"].slots.cards[1]
-    card.visible.click()
-    edited = window.session.documents["A"].trace
-    assert edited.enabled == (True, False, True)
+    trace = trace_of(window)
+    window.views["A"].slots.cards[1].visible.click()
+    assert trace_of(window).enabled == (True, False, True)
     np.testing.assert_array_equal(shown_reconstruction(window), to_uint8(trace.composite([True, False, True])))
-    window.solo_slot("A", 2)
-    assert window.session.documents["A"].trace.enabled == (False, False, True)
+    window.views["A"].slots.sigSolo.emit(2)
+    assert trace_of(window).enabled == (False, False, True)
     np.testing.assert_array_equal(shown_reconstruction(window), to_uint8(trace.rgb[2]))
     qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
-    assert window.session.documents["A"].trace.enabled == (True, False, True)
-    window.undo()
-    assert window.session.documents["A"].trace is trace
-    assert all(card.visible.isChecked() for card in window.views["A"].slots.cards)
+    assert trace_of(window).enabled == (True, False, True)
+    window.viewer.undo()
+    assert trace_of(window) is trace and all(c.visible.isChecked() for c in window.views["A"].slots.cards)
     qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
-    assert window.session.documents["A"].trace.enabled == (True, False, True)
+    assert trace_of(window).enabled == (True, False, True)
 
 
 def test_swap_between_images_and_undo(window: MainWindow, images: list[Path], qtbot) -> None:  # noqa: ANN001
-    window.open_path(str(images[1]), "B")
-    qtbot.waitUntil(lambda: window.session.documents["B"] is not None
-                    and window.session.documents["B"].trace is not None, timeout=20_000)
-    wait_idle(qtbot, window)
-    a, b = window.session.documents["A"].trace, window.session.documents["B"].trace
+    window.viewer.open_path(images[1], "B")
+    wait_idle(qtbot, window, ("A", "B"))
+    a, b = trace_of(window), trace_of(window, "B")
     assert window.views["B"].isVisible()
     window.views["A"].slots.cards[0].sigDropped.emit("B", 1, 0, False)  # drop B's slot 1 on A's slot 0
-    qtbot.waitUntil(lambda: window.session.documents["A"].trace is not a, timeout=20_000)
-    a2, b2 = window.session.documents["A"].trace, window.session.documents["B"].trace
-    np.testing.assert_array_equal(a2.slots[-1][0], b.slots[-1][1])
-    np.testing.assert_array_equal(b2.slots[-1][1], a.slots[-1][0])
-    window.undo()  # one undo reverts both images
-    assert window.session.documents["A"].trace is a and window.session.documents["B"].trace is b
-    window.views["B"].slots.cards[2].sigDropped.emit("A", 0, 2, True)  # transplant A:0 → B:2
-    qtbot.waitUntil(lambda: window.session.documents["B"].trace is not b, timeout=20_000)
-    assert window.session.documents["A"].trace is a
-    np.testing.assert_array_equal(window.session.documents["B"].trace.slots[-1][2], a.slots[-1][0])
+    qtbot.waitUntil(lambda: trace_of(window) is not a, timeout=20_000)
+    np.testing.assert_array_equal(trace_of(window).slots[-1][0], b.slots[-1][1])
+    np.testing.assert_array_equal(trace_of(window, "B").slots[-1][1], a.slots[-1][0])
+    window.viewer.undo()  # one undo reverts both images
+    assert trace_of(window) is a and trace_of(window, "B") is b
 
 
-def test_reconverge_and_reset(window: MainWindow, qtbot) -> None:  # noqa: ANN001
-    original = window.session.documents["A"].trace
-    window.toggle_slot("A", 0, False)
-    window.reconverge(2)
-    qtbot.waitUntil(lambda: window.session.documents["A"].trace.num_slots == 2, timeout=20_000)
-    assert len(window.views["A"].slots.cards) == 2
-    window.reset_edits()
-    assert window.session.documents["A"].trace is original
-
-
-def test_changing_run_settings_reruns(window: MainWindow, qtbot) -> None:  # noqa: ANN001
-    c = window.controls
-    c.slots.setValue(5)
-    c.iters.setValue(4)
-    c.seed.setValue(77)
-    qtbot.waitUntil(lambda: window.session.documents["A"].trace.provenance["seed"] == 77
-                    and window.session.documents["A"].trace.num_slots == 5, timeout=20_000)
+def test_problem1_a_small_image_after_a_large_one_fills_the_panel(window: MainWindow, tmp_path: Path,
+                                                                  qtbot) -> None:  # noqa: ANN001
+    big = tmp_path / "big.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (384, 512, 3), np.uint8)).save(big)
+    window.viewer.open_path(big)
+    qtbot.waitUntil(lambda: window.session.documents["A"].source.endswith("big.png"), timeout=10_000)
     wait_idle(qtbot, window)
-    trace = window.session.documents["A"].trace
-    assert trace.iterations == 4 and window.iteration_bar.slider.maximum() == 4
-    c.method.setCurrentText("soft k-means")
-    qtbot.waitUntil(lambda: window.session.documents["A"].trace.provenance["method"] == "soft-kmeans",
-                    timeout=20_000)
-    c.backend.setCurrentText("torch")
-    qtbot.waitUntil(lambda: window.engine.backend.name == "torch", timeout=30_000)
-    assert "PyTorch" in window.controls.running.text()
+    window.viewer.open_path(tmp_path / "a.png")
+    qtbot.waitUntil(lambda: window.session.documents["A"].source.endswith("a.png"), timeout=10_000)
+    wait_idle(qtbot, window)
+    for panel in (window.views["A"].input, window.views["A"].reconstruction):
+        (x0, x1), (y0, y1) = panel.view.viewRange()
+        visible = min(x1, 35) - max(x0, 0), min(y1, 35) - max(y0, 0)
+        assert visible[0] >= 34 and visible[1] >= 34 and max(x1 - x0, y1 - y0) < 60, panel.view.viewRange()
+        assert panel.image.boundingRect().width() > 0 and panel.image.mapRectToView(
+            panel.image.boundingRect()).width() == 35
 
 
-def test_stability_check(window: MainWindow, qtbot) -> None:  # noqa: ANN001
-    window.check_stability(4)
-    qtbot.waitUntil(lambda: window._stability is not None, timeout=30_000)
-    result = window._stability
-    assert len(result.seeds) == 4 and result.agreement.shape == (35, 35)
-    assert "4 seeds: mean pairwise ARI" in window.controls.stability_result.text()
-    assert window.agreement.isVisible()
+def test_problem2_no_stale_panels_or_status(window: MainWindow, images: list[Path], qtbot) -> None:  # noqa: ANN001
+    window.viewer.check_stability(2)
+    assert window.activity.text() in ("running 2 seeds…", "")
+    qtbot.waitUntil(lambda: window.viewer.stability is not None, timeout=30_000)
+    assert "2 seeds" in window.controls.stability_result.text() and window.agreement.isVisible()
+    assert window.activity.text() == "", "the status ends with the job"
+    window.viewer.open_path(images[1])
+    qtbot.waitUntil(lambda: window.session.documents["A"].source.endswith("b.png"), timeout=10_000)
+    assert window.controls.stability_result.text() == "" and not window.agreement.isVisible()
+    window.viewer.compare()
+    wait_idle(qtbot, window, ("A", "B"))
+    window.viewer.open_path(images[2])
+    qtbot.waitUntil(lambda: window.session.documents["A"].source.endswith("c.png"), timeout=10_000)
+    wait_idle(qtbot, window, ("A", "B"))
+    b = window.session.documents["B"]
+    assert b.source.endswith("c.png") and b.trace.provenance["method"] == "soft-kmeans"
+    np.testing.assert_array_equal(window.views["B"].input.rendered(), window.views["A"].input.rendered())
+    assert window.activity.text() == ""
 
 
-def test_export_writes_run_outputs_view_and_gif(window: MainWindow, tmp_path: Path, qtbot) -> None:  # noqa: ANN001
-    window.toggle_slot("A", 2, False)
+def _cards_fit(window: MainWindow, name: str) -> None:
+    panel = window.views[name].slots
+    for card in panel.cards:
+        assert card.isVisible()
+        rect = card.geometry()
+        assert panel.rect().contains(rect), (name, card.index, rect, panel.rect())
+        solo = card.findChild(QToolButton)
+        assert solo.isVisible() and card.rect().contains(solo.geometry())
+
+
+def test_problem3_every_card_fits_at_1280x720_and_in_ab_at_1600x900(window: MainWindow, images: list[Path],
+                                                                     qtbot) -> None:  # noqa: ANN001
+    window.resize(1280, 720)
+    window.viewer.set_params(slots=8)
+    qtbot.waitUntil(lambda: trace_of(window).num_slots == 8, timeout=20_000)
+    wait_idle(qtbot, window)
+    qtbot.wait(50)
+    _cards_fit(window, "A")
+    window.resize(1600, 900)
+    window.viewer.open_path(images[1], "B")
+    wait_idle(qtbot, window, ("A", "B"))
+    qtbot.wait(50)
+    for name in ("A", "B"):
+        _cards_fit(window, name)
+    sizes = {(v.input.width(), v.input.height()) for v in window.views.values()}
+    sizes |= {(v.reconstruction.width(), v.reconstruction.height()) for v in window.views.values()}
+    assert max(w for w, _ in sizes) - min(w for w, _ in sizes) <= 2, sizes
+    assert max(h for _, h in sizes) - min(h for _, h in sizes) <= 2, sizes
+
+
+def test_problem5_reconverge_keeps_edits_and_extends_history(window: MainWindow, qtbot) -> None:  # noqa: ANN001
+    original = trace_of(window)
+    window.views["A"].slots.cards[0].visible.click()
+    window.controls.reconverge_iters.setValue(2)
+    window.controls.sigReconverge.emit(2)
+    qtbot.waitUntil(lambda: trace_of(window).iterations == original.iterations + 2, timeout=20_000)
+    wait_idle(qtbot, window)
+    trace = trace_of(window)
+    assert trace.num_slots == original.num_slots and trace.enabled[0] is False
+    assert not window.views["A"].slots.cards[0].visible.isChecked()
+    assert window.controls.slots.value() == trace.num_slots
+    assert f"K={trace.num_slots} (1 hidden)" in window.views["A"].caption.text()
+    assert window.iteration_bar.slider.maximum() == original.iterations + 2 == window.viewer.iteration
+    movement_curve = window.plots.curves[0][1]
+    assert len(movement_curve.xData) == original.iterations + 2, "the ‖Δslot‖ history is extended"
+    window.viewer.reset_edits()
+    assert trace_of(window) is original
+
+
+def test_problem6_samples_open_with_their_model(window: MainWindow, qtbot) -> None:  # noqa: ANN001
+    window.viewer.open_path(SAMPLES / "tetrominoes.png")
+    qtbot.waitUntil(lambda: window.viewer.engine.backend.model_name == "tetrominoes", timeout=30_000)
+    wait_idle(qtbot, window)
+    assert window.controls.model.currentText() == "tetrominoes" and trace_of(window).num_slots == 4
+
+
+def test_problem7_notice_for_an_unfamiliar_image_and_about_model(qtbot, settings: QSettings,
+                                                                  tmp_path: Path) -> None:  # noqa: ANN001
+    w = make_window(qtbot, settings, None)
+    w.viewer.set_params(model="tetrominoes", backend="onnx", device="cpu")
+    qtbot.waitUntil(lambda: w.viewer.engine is not None and w.viewer.engine.backend.model_name == "tetrominoes",
+                    timeout=30_000)
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.random.default_rng(2).integers(0, 255, (90, 120, 3), np.uint8)).save(photo)
+    w.viewer.open_path(photo)
+    wait_idle(qtbot, w)
+    assert w.notice.isVisible() and "unlike what the model was trained on" in w.notice.text()
+    w.viewer.open_path(SAMPLES / "tetrominoes.png")
+    qtbot.waitUntil(lambda: w.session.documents["A"].source.endswith("tetrominoes.png"), timeout=10_000)
+    wait_idle(qtbot, w)
+    assert not w.notice.isVisible(), "the notice goes with the image"
+    about = w.about_model_text()
+    assert "tetrominoes" in about and "FG-ARI" in about and "0.000739" in about.replace("0.00074", "0.000739")
+    w.close()
+
+
+def test_problem8_linked_zoom_fit_aspect_entropy_f1_view_menu(window: MainWindow, tmp_path: Path,
+                                                               qtbot) -> None:  # noqa: ANN001
+    view = window.views["A"]
+    view.input.view.scaleBy((0.5, 0.5))
+    np.testing.assert_allclose(view.reconstruction.view.viewRange(), view.input.view.viewRange(), err_msg="linked")
+    view.fit()
+    (x0, x1), (y0, y1) = view.input.view.viewRange()
+    assert x0 <= 0.01 and y0 <= 0.01 and x1 >= 34.99 and y1 >= 34.99, "the whole image is back"
+    assert min(x1 - x0, y1 - y0) < 35.5, "and it fills the panel"
+    wide = tmp_path / "wide.png"
+    Image.fromarray(np.random.default_rng(3).integers(0, 255, (40, 100, 3), np.uint8)).save(wide)
+    window.viewer.open_path(wide)
+    qtbot.waitUntil(lambda: window.session.documents["A"].source.endswith("wide.png"), timeout=10_000)
+    wait_idle(qtbot, window)
+    rect = view.reconstruction.image.mapRectToView(view.reconstruction.image.boundingRect())
+    assert (rect.width(), rect.height()) == (100, 40), "the reconstruction keeps the input's aspect"
+    k = trace_of(window).num_slots
+    (_, top) = window.plots.entropy.viewRange()[1]
+    assert abs(top - np.log(k)) < 0.1 * np.log(k), "entropy on a fixed 0…log K scale"
+    keys = dict(window.shortcuts)
+    assert "Ctrl+K" in keys and "F1" in keys and "Space" in keys and "1" in keys
+    view_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
+    titles = [a.text() for a in view_menu.actions()]
+    assert "Controls" in titles and "Convergence" in titles
+
+
+def test_settings_are_restored_on_start(qtbot, tiny_model: Path, settings: QSettings) -> None:  # noqa: ANN001
+    settings.setValue("model", str(tiny_model.with_suffix(".onnx")))
+    settings.setValue("backend", "onnx")
+    settings.setValue("device", "cpu")
+    settings.setValue("seed", 4242)
+    settings.setValue("method", "soft-kmeans")
+    settings.setValue("overlay", "alpha")
+    settings.setValue("opacity", 30)
+    w = make_window(qtbot, settings, None)
+    assert w.viewer.params.seed == 4242 and w.controls.seed.value() == 4242
+    assert w.viewer.params.method == "soft-kmeans" and w.controls.method.currentText() == "soft k-means"
+    assert w.viewer.engine.backend.model_path == tiny_model.with_suffix(".onnx")
+    assert w.viewer.overlay == "alpha" and w.controls.opacity.value() == 30
+    w.controls.seed.setValue(7)
+    w.close()
+    again = make_window(qtbot, settings, None)
+    assert again.viewer.params.seed == 7
+    again.close()
+
+
+def test_export_writes_outputs_with_input_hash_and_familiarity(window: MainWindow, images: list[Path],
+                                                               tmp_path: Path, qtbot) -> None:  # noqa: ANN001
+    window.viewer.toggle_slot("A", 2, False)
     window.export_to(tmp_path / "export")
     folder = tmp_path / "export" / "a"
-    qtbot.waitUntil(lambda: (folder / "view.png").exists(), timeout=20_000)
-    for name in ("labels.png", "reconstruction.png", "attention.npz", "attention.gif", "trace.json",
+    qtbot.waitUntil(lambda: (folder / "trace.json").exists(), timeout=20_000)
+    for name in ("labels.png", "reconstruction.png", "attention.npz", "attention.gif", "view.png",
                  "masks/slot_00.png", "slots/slot_02.png"):
         assert (folder / name).exists(), name
-    assert json.loads((folder / "trace.json").read_text())["enabled"] == [True, True, False]
-    qtbot.waitUntil(lambda: "wrote" in window.statusBar().currentMessage(), timeout=5000)
+    record = json.loads((folder / "trace.json").read_text())
+    assert record["enabled"] == [True, True, False]
+    assert record["input_sha256"] == hashlib.sha256(images[0].read_bytes()).hexdigest()
+    assert record["input"] == str(images[0].resolve())
+    assert set(record["familiarity"]) == {"reconstruction_mse", "typical_mse", "ratio", "unfamiliar"}
 
 
 def test_bad_file_is_a_message_not_a_crash(window: MainWindow, tmp_path: Path, qtbot) -> None:  # noqa: ANN001
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"not an image at all" * 4)
-    window.open_path(str(bad))
+    window.viewer.open_path(bad)
     qtbot.waitUntil(lambda: "broken.png: not an image" in window.statusBar().currentMessage(), timeout=10_000)
     assert window.session.documents["A"].source.endswith("a.png"), "the open image stays"
+    assert window.activity.text() == ""
 
 
-def test_folder_navigation_and_recent_files(window: MainWindow, images: list[Path], qtbot) -> None:  # noqa: ANN001
+def test_folder_navigation_and_absolute_recent_files(window: MainWindow, images: list[Path], qtbot,
+                                                     monkeypatch) -> None:  # noqa: ANN001
     qtbot.keyClick(window, Qt.Key.Key_PageDown)
     qtbot.waitUntil(lambda: window.session.documents["A"].source.endswith("b.png"), timeout=10_000)
-    qtbot.keyClick(window, Qt.Key.Key_PageUp)
-    qtbot.waitUntil(lambda: window.session.documents["A"].source.endswith("a.png"), timeout=10_000)
-    assert window.recent_files()[0].endswith("a.png") and any(p.endswith("b.png") for p in window.recent_files())
+    monkeypatch.chdir(images[0].parent)
+    window.viewer.open_path("c.png")
+    qtbot.waitUntil(lambda: window.session.documents["A"].source.endswith("c.png"), timeout=10_000)
+    recent = window.recent_files()
+    assert recent[0] == str(images[2].resolve()) and all(Path(p).is_absolute() for p in recent)
 
 
-def test_settings_are_remembered(window: MainWindow) -> None:
-    window.controls.opacity.setValue(80)
-    window.save_settings()
-    assert int(window.settings.value("opacity")) == 80
-    assert window.settings.value("backend") == "onnx"
+def test_stale_edit_is_dropped_when_the_image_changes(window: MainWindow, images: list[Path], qtbot) -> None:  # noqa: ANN001
+    window.viewer.toggle_slot("A", 0, False)
+    window.viewer.reconverge(2)
+    window.viewer.show_image(np.asarray(Image.open(images[1])), str(images[1]))
+    wait_idle(qtbot, window)
+    trace = trace_of(window)
+    assert trace.edits == () and trace.iterations == window.viewer.params.iters
+    assert window.session.documents["A"].source.endswith("b.png")
 
 
-def test_side_by_side_with_k_means(window: MainWindow, qtbot) -> None:  # noqa: ANN001
-    window.compare_methods()
-    qtbot.waitUntil(lambda: window.session.documents["B"].trace is not None, timeout=20_000)
-    b = window.session.documents["B"].trace
-    assert b.provenance["method"] == "soft-kmeans" and window.views["B"].isVisible()
-    assert window.session.documents["A"].trace.provenance["method"] == "slot-attention"
-    np.testing.assert_array_equal(window.views["B"].reconstruction.rendered(), to_uint8(b.composite()))
-
-
-def test_wrong_model_file_is_a_clear_message(window: MainWindow, tmp_path: Path, qtbot) -> None:  # noqa: ANN001
+def test_wrong_model_file_keeps_the_previous_model_working(window: MainWindow, images: list[Path], tmp_path: Path,
+                                                           qtbot) -> None:  # noqa: ANN001
+    good = window.viewer.params
     bad = tmp_path / "other.onnx"
     bad.write_bytes(b"\x08\x01garbage")
-    window.controls.add_model(str(bad))
-    window.load_engine()
+    window.viewer.set_params(model=str(bad))
     qtbot.waitUntil(lambda: "other.onnx: not a loadable ONNX model" in window.statusBar().currentMessage(),
                     timeout=10_000)
-    assert window.engine is not None, "the previous model stays usable"
+    assert window.viewer.params == good and window.controls.model.currentText() == good.model
+    before = trace_of(window)
+    window.viewer.open_path(images[1])
+    qtbot.waitUntil(lambda: window.session.documents["A"].source.endswith("b.png"), timeout=10_000)
+    wait_idle(qtbot, window)
+    assert trace_of(window) is not before and np.ptp(shown_reconstruction(window)) > 20, "the old model still runs"
