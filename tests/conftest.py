@@ -5,6 +5,7 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import dataclasses  # noqa: E402
+import shutil  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -14,7 +15,7 @@ from slotviewer.data import generate  # noqa: E402
 from slotviewer.engine import Engine  # noqa: E402
 from slotviewer.engine.onnx_export import export_onnx  # noqa: E402
 from slotviewer.model.weights import save_model  # noqa: E402
-from tests.fixtures import colourful_config, colourful_model  # noqa: E402
+from tests.fixtures import cached_build, colourful_config, colourful_model, model_cache_key  # noqa: E402
 from tests.test_train import TINY_TETROMINOES  # noqa: E402
 
 # The test model's config: tetrominoes-sized (35×35, K=3, T=3), Gaussian slots (so K can vary), keys that
@@ -23,14 +24,28 @@ from tests.test_train import TINY_TETROMINOES  # noqa: E402
 TEST_CONFIG = colourful_config(dataclasses.replace(TINY_TETROMINOES, key_position_scale=0.5))
 
 
-# The tiny model, saved and exported to ONNX once per session. Its random encoder and Slot Attention are
-# kept, its decoder is constructed (tests/fixtures.py): every slot decodes to its own colour and region, so
-# every reconstruction and slot picture the tests compare has content, on the torch and the ONNX path alike.
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    stem = tmp_path_factory.mktemp("models") / "tiny"
+def _build_tiny_model(stem: Path) -> None:
     save_model(colourful_model(TEST_CONFIG), stem)
     export_onnx(stem, stem)
+
+
+# The tiny model, saved and exported to ONNX. Its random encoder and Slot Attention are kept, its decoder is
+# constructed (tests/fixtures.py): every slot decodes to its own colour and region, so every reconstruction
+# and slot picture the tests compare has content, on the torch and the ONNX path alike.
+# The ONNX export takes 5-30 s, so the files are cached in pytest's cache folder under a key made of the code
+# that shapes them (model, export, fixture sources, torch/onnx versions), and copied into each session's own
+# temporary folder (a test can never damage the cache). Mutation testing runs thousands of sessions.
+@pytest.fixture(scope="session")
+def tiny_model(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    stem = tmp_path_factory.mktemp("models") / "tiny"
+    cache = getattr(request.config, "cache", None)
+    if cache is None:  # -p no:cacheprovider
+        _build_tiny_model(stem)
+        return stem
+    cached = cached_build(Path(cache.mkdir("slotviewer-tiny-model")), model_cache_key(), "tiny", _build_tiny_model)
+    for file in cached.parent.iterdir():
+        if not file.name.startswith("."):
+            shutil.copy2(file, stem.parent / file.name)
     return stem
 
 

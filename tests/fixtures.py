@@ -23,6 +23,12 @@ are set to per-channel nearest (colours) or bilinear (distances) upsampling.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -127,6 +133,49 @@ def colourful_config(base: ModelConfig) -> ModelConfig:
     """`base` with a decoder wide enough for `colourful_model`."""
     return dataclasses.replace(base, decoder_channels=max(base.decoder_channels, 12),
                                decoder_final_channels=max(base.decoder_final_channels, 12))
+
+
+# ---- caching built test models across sessions -------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def model_cache_key() -> str:
+    """A hash of everything that shapes the test model's files: the model and export code, these fixtures,
+    and the torch/onnx versions. Any change to them builds the model anew."""
+    import onnx
+
+    digest = hashlib.sha256(f"{torch.__version__} {onnx.__version__}".encode())
+    sources = sorted((ROOT / "slotviewer" / "model").glob("*.py")) + sorted(
+        (ROOT / "slotviewer" / "engine").glob("onnx_*.py")) + [ROOT / "tests" / "fixtures.py",
+                                                               ROOT / "tests" / "conftest.py"]
+    for path in sources:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:20]
+
+
+def cached_build(cache_dir: Path, key: str, name: str, build: Callable[[Path], None]) -> Path:
+    """`cache_dir/key/name`, built by `build(stem)` the first time. The files are built in a temporary
+    folder and renamed into place in one step, so concurrent sessions never see half a model (the
+    loser of a race just discards its copy)."""
+    final = cache_dir / key
+    if not (final / ".complete").exists():
+        work = Path(tempfile.mkdtemp(dir=cache_dir, prefix=f".{key}.", suffix=".tmp"))
+        try:
+            build(work / name)
+            (work / ".complete").write_text("ok")
+            try:
+                os.rename(work, final)
+            except OSError:  # another session finished first, or a broken leftover: keep a complete one
+                if not (final / ".complete").exists():
+                    shutil.rmtree(final, ignore_errors=True)
+                    os.rename(work, final)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        for old in cache_dir.iterdir():  # models of older code are never used again
+            if old.name != key and not old.name.startswith("."):
+                shutil.rmtree(old, ignore_errors=True)
+    return final / name
 
 
 # ---- assertions that picture tests start with -------------------------------------------------------------
