@@ -80,28 +80,30 @@ def transplant(engine: Engine, source: Trace, i: int, target: Trace, j: int) -> 
 
 
 def reconverge(engine: Engine, trace: Trace, iters: int = 3) -> Trace:
-    """Let the enabled slots run `iters` more Slot Attention iterations on the same features, without the
-    hidden ones, so they compete for the pixels the hidden slots held.
+    """Let the visible slots run `iters` more Slot Attention iterations on the same features.
 
-    The user's edits stand: hidden slots stay hidden (their state is carried forward unchanged and they
-    attend to nothing in the new iterations), every slot keeps its index (and so its colour), and the
-    history is extended — iteration T+1… continues the run instead of replacing it.
+    The user's edits stand: hidden slots stay hidden *and keep what they held* — they still take part in
+    the attention's competition for each position, frozen at their last state, so the visible slots
+    re-settle among themselves without re-explaining a removed object. Every slot keeps its index (and so
+    its colour), and the history is extended: iteration T+1… continues the run instead of replacing it.
     """
     _require_slot_attention(trace)
     if iters < 1:
         raise SlotviewerError(f"re-converge needs at least one iteration, got {iters}")
-    keep = np.flatnonzero(trace.enabled)
-    if len(keep) == 0:
+    enabled = np.asarray(trace.enabled, bool)
+    if not enabled.any():
         raise SlotviewerError("no slots left to re-converge: enable at least one")
-    new_attention, new_history = engine.iterate(trace.features, trace.slots[-1][keep], iters, trace.key_features)
-    attention = np.zeros((iters, trace.num_slots, *trace.attention.shape[2:]), np.float32)
-    attention[:, keep] = new_attention
-    history = np.repeat(trace.slots[-1:], iters, axis=0)
-    history[:, keep] = new_history[1:]
-    rgb, alpha_logits = engine.decode(history[-1])  # each slot decodes on its own: hidden ones stay as they were
-    removed = [i for i in range(trace.num_slots) if i not in keep]
-    provenance = trace.provenance | {"reconverged": {"kept_slots": keep.tolist(), "iters": iters}}
-    return trace.replace(attention=np.concatenate([trace.attention, attention]),
-                         slots=np.concatenate([trace.slots, history]), rgb=rgb, alpha_logits=alpha_logits,
+    slots, attention, history = trace.slots[-1].copy(), [], []
+    for _ in range(iters):  # one step at a time, so the hidden slots can be held where they are
+        step_attention, step_history = engine.iterate(trace.features, slots, 1, trace.key_features)
+        slots = np.where(enabled[:, None], step_history[-1], slots)
+        attention.append(step_attention[0])
+        history.append(slots)
+    rgb, alpha_logits = engine.decode(slots)  # each slot decodes on its own: hidden ones stay as they were
+    removed = np.flatnonzero(~enabled).tolist()
+    provenance = trace.provenance | {"reconverged": {"kept_slots": np.flatnonzero(enabled).tolist(),
+                                                     "iters": iters}}
+    return trace.replace(attention=np.concatenate([trace.attention, np.stack(attention)]),
+                         slots=np.concatenate([trace.slots, np.stack(history)]), rgb=rgb, alpha_logits=alpha_logits,
                          provenance=provenance,
                          edits=(*trace.edits, f"re-converge without slots {removed} for {iters} iterations"))
