@@ -211,17 +211,20 @@ class MainWindow(SettingsMixin, DialogsMixin, QMainWindow):
         if name == "A" and document is not None and document.trace is not None:
             trace = document.trace
             self.iteration_bar.set_range(trace.iterations, self.viewer.iteration)
-            self.plots.set_data(slot_movement(trace), attention_entropy(trace), slot_colours(trace.num_slots))
+            if self.plots.shown is not trace.slots:  # a slot toggle keeps the history: keep the curves
+                self.plots.set_data(slot_movement(trace), attention_entropy(trace), slot_colours(trace.num_slots))
+                self.plots.shown = trace.slots
             self.plots.set_iteration(self.viewer.position)
         self.render(name)
 
     def render(self, name: str) -> None:
         """Draw one document at the viewer's position (cached arrays only, no engine call)."""
-        frame = self.viewer.frame(name)
-        if frame is None:
-            return  # nothing yet, or its decode is on the way
-        self.views[name].show_frame(frame, self.viewer.overlay, self.viewer.opacity)
-        self.sigRendered.emit(name)
+        v, document = self.viewer, self.session.documents[name]
+        if document is None or document.trace is None:
+            return
+        key = (id(document), id(document.trace), v.position, v.overlay)
+        if self.views[name].show_frame(key, document.trace, lambda: v.frame(name), v.overlay, v.opacity):
+            self.sigRendered.emit(name)
 
     def _on_stability(self, result) -> None:  # noqa: ANN001
         self.agreement.setVisible(result is not None)

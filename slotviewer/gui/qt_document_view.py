@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
@@ -10,9 +12,11 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidg
 from slotviewer.components.document import Document
 from slotviewer.components.frames import OVERLAY_LABELS, Frame
 from slotviewer.engine.preprocess import to_float_rgb
-from slotviewer.gui.qt_images import QtImagePanel
+from slotviewer.gui.qt_images import QtImagePanel, to_pixmap
 from slotviewer.gui.qt_slot_panel import QtSlotPanel
 from slotviewer.io.render import slot_colours, to_uint8
+
+MAX_FRAMES = 96  # pictures of this many (trace, position, overlay) frames are kept for scrubbing
 
 
 def qimage_to_array(image: QImage) -> np.ndarray:
@@ -46,6 +50,7 @@ class QtDocumentView(QWidget):
         self.reconstruction.link(self.input)
         self.slots = QtSlotPanel(name)
         self._shown: Document | None = None  # whose pixels the input panel holds
+        self._frames: dict[tuple, tuple] = {}  # frame key → pictures made for it (oldest first)
         self.caption = QLabel("")
         self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         images = QWidget()
@@ -92,12 +97,30 @@ class QtDocumentView(QWidget):
         self.slots.set_slots(slot_colours(document.trace.num_slots))
         self.slots.set_enabled_flags(document.trace.enabled)
 
-    def show_frame(self, frame: Frame, overlay: str, opacity: float) -> None:
-        self.input.title.setText(f"{self.name}: input + {OVERLAY_LABELS[overlay]} · t = {frame.position:.4g}")
-        self.input.set_overlay(frame.overlay(overlay), opacity)
-        self.reconstruction.set_image(to_uint8(frame.composite))
-        for k, card in enumerate(self.slots.cards[: len(frame.enabled)]):
-            card.set_images(*frame.slot_maps(k))
+    def show_frame(self, key: tuple, trace: object, make_frame: Callable[[], Frame | None], overlay: str,
+                   opacity: float) -> bool:
+        """Draw the frame `key` names (trace, position, overlay); pictures already made for it are reused,
+        so scrubbing back and forth only swaps pixmaps. False while its decode is on the way."""
+        size = self.slots.cards[0].map_size if self.slots.cards else 0
+        hit = self._frames.get(key)
+        if hit is None or hit[0] is not trace or hit[1] != size:
+            frame = make_frame()
+            if frame is None:
+                return False
+            ratio = self.devicePixelRatioF()
+            maps = [frame.slot_maps(k) for k in range(len(frame.enabled))]
+            pixmaps = [[to_pixmap(m, size, ratio) for m in triple] for triple in maps]
+            hit = (trace, size, frame.position, frame.overlay(overlay), to_uint8(frame.composite), maps, pixmaps)
+            self._frames[key] = hit
+            while len(self._frames) > MAX_FRAMES:
+                del self._frames[next(iter(self._frames))]
+        _, _, position, overlay_image, composite, maps, pixmaps = hit
+        self.input.title.setText(f"{self.name}: input + {OVERLAY_LABELS[overlay]} · t = {position:.4g}")
+        self.input.set_overlay(overlay_image, opacity)
+        self.reconstruction.set_image(composite)
+        for card, arrays, images in zip(self.slots.cards, maps, pixmaps, strict=False):
+            card.set_pixmaps(arrays, images)
+        return True
 
     def fit(self) -> None:
         self.input.view.fit()

@@ -27,6 +27,7 @@ class QtConvergencePlots(pg.GraphicsLayoutWidget):
             for name in ("left", "bottom"):  # axes are costly to paint: let Qt cache them as pixmaps
                 plot.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.curves: list[tuple[pg.PlotItem, pg.PlotDataItem]] = []
+        self.shown: object = None  # what the curves were drawn from (the window skips redrawing the same)
 
     def set_data(self, movement: np.ndarray, entropy: np.ndarray, colours: np.ndarray) -> None:
         """`movement [T, K]`, `entropy [T]`; both are plotted at t = 1..T."""

@@ -111,6 +111,12 @@ class QtSlotCard(QFrame):
         for label, image in zip(self.maps, self._arrays, strict=True):
             label.setPixmap(to_pixmap(image, self.map_size, ratio))
 
+    def set_pixmaps(self, arrays: tuple[np.ndarray, ...], pixmaps: list) -> None:
+        """Pictures already scaled to this card's map size (the arrays are kept for a later resize)."""
+        self._arrays = arrays
+        for label, pixmap in zip(self.maps, pixmaps, strict=True):
+            label.setPixmap(pixmap)
+
     def set_checked(self, on: bool) -> None:
         self.visible.blockSignals(True)
         self.visible.setChecked(on)
