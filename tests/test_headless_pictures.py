@@ -11,6 +11,7 @@ from PIL import Image
 from slotviewer.cli import main
 from slotviewer.engine import Engine, surgery
 from slotviewer.io.render import attention_overlay, display_size, resize_uint8, slot_colours, to_uint8
+from slotviewer.model.files import file_sha256
 from tests.fixtures import assert_distinct, assert_not_flat
 
 SEED = 5
@@ -71,9 +72,15 @@ def test_every_picture_is_the_trace(backend: str, tiny_model: Path, scene_file: 
     np.testing.assert_allclose(npz["attention"].astype(np.float32).reshape(trace.attention.shape), trace.attention,
                                atol=2e-3)
     np.testing.assert_allclose(npz["slots"], trace.slots, atol=1e-5)
+    np.testing.assert_allclose(npz["alpha"].astype(np.float32), alpha, atol=2e-3)
+    np.testing.assert_allclose(npz["rgb"].astype(np.float32), trace.rgb, atol=2e-3)
+    np.testing.assert_array_equal(npz["enabled"], [True, True, True])
     record = json.loads((folder / "trace.json").read_text())
     assert record["seed"] == SEED and record["backend"] == backend and record["edits"] == []
     assert record["model_sha256"] == trace.provenance["model_sha256"]
+    assert record["input_sha256"] == file_sha256(scene_file) and record["input_size"] == [35, 35]
+    assert record["K"] == 3 and record["T"] == 3 and record["method"] == "slot-attention"
+    assert record["enabled"] == [True, True, True]
 
     # the GIF: frame 0 is the input, frame t the overlay of iteration t, in order
     gif = Image.open(folder / "attention.gif")
