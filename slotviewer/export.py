@@ -167,23 +167,24 @@ def _write_into(trace: Trace, folder: Path, gif: bool, extra: dict[str, Any], at
     (folder / "slots").mkdir()
     colours = slot_colours(k)
     with ThreadPoolExecutor(WRITE_THREADS) as pool:
-        jobs = []
-        masks = []
-        for i in range(k):  # colour and mask scaled together, in one pass
+
+        def write_slot(i: int) -> np.ndarray:  # colour and mask scaled together, in one pass, on a worker
             rgba = _upscale(np.dstack([to_uint8(trace.rgb[i]), to_uint8(alpha[i])]), height, width)
             mask = np.ascontiguousarray(rgba[..., 3])
-            masks.append(mask)
-            jobs.append(pool.submit(_png, folder / "masks" / f"slot_{i:02d}.png", mask))
-            jobs.append(pool.submit(_png, folder / "slots" / f"slot_{i:02d}.png", rgba))
-        jobs.append(pool.submit(_png, folder / "reconstruction.png",
-                                _upscale(to_uint8(trace.composite()), height, width)))
-        labels = _labels(masks)
-        jobs.append(pool.submit(_png, folder / "labels.png", labels))
-        jobs.append(pool.submit(_indexed_png, folder / "labels_color.png", labels, colours))
+            _png(folder / "masks" / f"slot_{i:02d}.png", mask)
+            _png(folder / "slots" / f"slot_{i:02d}.png", rgba)
+            return mask
+
+        slot_jobs = [pool.submit(write_slot, i) for i in range(k)]
+        jobs = [pool.submit(lambda: _png(folder / "reconstruction.png",
+                                         _upscale(to_uint8(trace.composite()), height, width)))]
         if gif:
             jobs.append(pool.submit(lambda: (folder / "attention.gif").write_bytes(attention_gif(trace))))
         arrays, npz_shape = _npz_arrays(trace, alpha, attention_size)
         jobs.append(pool.submit(np.savez_compressed, folder / "attention.npz", **arrays))
+        labels = _labels([job.result() for job in slot_jobs])
+        jobs.append(pool.submit(_png, folder / "labels.png", labels))
+        jobs.append(pool.submit(_indexed_png, folder / "labels_color.png", labels, colours))
         for job in jobs:
             job.result()  # re-raises the first failure; the caller removes the temporary folder
     record = {
