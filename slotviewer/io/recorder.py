@@ -71,9 +71,21 @@ class VideoRecorder:
         except OSError as exc:
             self.abort()
             raise RecordingError(f"{self.path}: recording failed ({exc.strerror or exc})") from None
-        if not exists or stat.f_bavail * stat.f_frsize < 1 << 20:
+        if not exists:
             self.abort()
-            raise RecordingError(f"{self.path}: recording stopped: the disk is full or the file was removed")
+            raise RecordingError(f"{self.path}: recording stopped: the file was removed while recording")
+        if stat.f_bavail * stat.f_frsize < 1 << 20:
+            kept = self._keep_what_was_written()
+            raise RecordingError(f"{self.path}: recording stopped: the disk is full"
+                                 + (f"; the {self.frames} frames so far were kept" if kept else ""))
+
+    def _keep_what_was_written(self) -> bool:
+        """Finalise a recording cut short (a full disk): whatever could be written stays playable."""
+        try:
+            return self.close() is not None
+        except RecordingError:
+            self.tmp_path.unlink(missing_ok=True)
+            return False
 
     def close(self) -> Path | None:
         """Finalise and rename into place; returns the path (or `None` when no frame was written)."""

@@ -507,8 +507,10 @@ class CaptureThread:
 
     def __init__(self, source: FrameSource, realtime: bool = True, stall_timeout: float = 2.0,
                  on_error: Callable[[SourceError], None] | None = None,
-                 on_frame: Callable[[Frame], None] | None = None) -> None:
+                 on_frame: Callable[[Frame], None] | None = None, keep_open: bool = False) -> None:
         self.source, self.realtime, self.stall_timeout = source, realtime, stall_timeout
+        self.keep_open = keep_open  # at the end of a file, wait for a seek instead of ending
+        self.at_end = False
         self.on_error, self.on_frame = on_error, on_frame
         self.error: SourceError | None = None
         self.ended = False
@@ -522,6 +524,7 @@ class CaptureThread:
         self._watchdog: threading.Thread | None = None
         self._last_arrival = 0.0
         self._times: list[float] = []
+        self._seek: int | None = None
 
     def start(self) -> None:
         self._stop.clear()
@@ -541,9 +544,19 @@ class CaptureThread:
                         self._cond.wait_for(lambda: self._taken >= self._seq or self._stop.is_set())
                     if self._stop.is_set():
                         break
+                if self._seek is not None:  # seeking happens here: the source belongs to this thread
+                    target, self._seek = self._seek, None
+                    self.source.seek(target)
+                    start = time.monotonic() - target / (self.source.fps or 25.0)
                 frame = self.source.read()
                 if frame is None:
-                    break
+                    if not (self.keep_open and self.source.seekable):
+                        break
+                    self.at_end = True
+                    while self._seek is None and not self._stop.wait(0.05):
+                        pass
+                    self.at_end = False
+                    continue
                 if not self.source.live and self.realtime and self.source.fps:
                     delay = start + frame.time - time.monotonic()
                     if delay > 0 and self._stop.wait(delay):
@@ -583,6 +596,12 @@ class CaptureThread:
             if newly and self.on_error is not None:
                 self.on_error(SourceStalled(f"{self.source.name}: no frame for {silent:.1f} s (stalled); "
                                             "waiting for it to come back"))
+
+    def seek(self, index: int) -> None:
+        """Ask the capture thread to continue from frame `index` (files and folders only)."""
+        if not self.source.seekable:
+            raise SourceError(f"{self.source.name}: cannot seek in a live source")
+        self._seek = int(index)
 
     def latest(self, after: int = 0, timeout: float | None = None) -> tuple[int, Frame] | None:
         """(sequence number, frame) of the newest frame newer than `after`; `None` on timeout or end."""

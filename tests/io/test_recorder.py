@@ -68,6 +68,21 @@ def test_bad_targets_are_clear_errors(tmp_path: Path) -> None:
 def test_a_vanished_file_is_reported_not_ignored(tmp_path: Path) -> None:
     recorder = VideoRecorder(tmp_path / "z.mp4", 15, (40, 60))
     recorder.tmp_path.unlink()  # as if the disk went away under it
-    with pytest.raises(RecordingError, match="disk is full or the file was removed"):
+    with pytest.raises(RecordingError, match="the file was removed while recording"):
         for i in range(64):
             recorder.write(frame(i))
+
+
+def test_a_full_disk_stops_the_recording_and_keeps_what_was_written(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    from types import SimpleNamespace
+
+    target = tmp_path / "full.avi"
+    recorder = VideoRecorder(target, 15, (40, 60))
+    monkeypatch.setattr(os, "statvfs", lambda _p: SimpleNamespace(f_bavail=10, f_frsize=4096))
+    with pytest.raises(RecordingError, match="disk is full; the 64 frames so far were kept"):
+        for i in range(64):
+            recorder.write(frame(i))
+    monkeypatch.undo()
+    assert recorder.closed and frames_in(target) == 64

@@ -1,0 +1,459 @@
+"""`LiveView`: a camera, video file or image sequence through the model, frame after frame, without Qt.
+
+Three threads, none of them the GUI's: the capture thread keeps only the newest frame
+(`io.sources.CaptureThread`); the inference thread takes the newest frame whenever the model is free,
+runs it with carry-over (`video.FrameRunner`: slot k keeps its object from frame to frame), applies the
+user's edits by slot identity (hidden / solo / swapped slots stay so on the next frames), keeps the result
+in a ring buffer of recent frames and writes it to the recording if one runs; results reach the owner
+through `deliver` (the GUI posts them onto its event loop; tests call `process_callbacks`).
+
+Pause stops inference (capture goes on, so resuming shows the present, not a backlog); while paused,
+`show(i)` scrubs the buffer, and each buffered frame keeps its full `Trace`, so the iteration scrubber
+works on it as on a still image. Faults never raise into the owner: a stall or a disconnect becomes a
+state and a one-line message, the last frame stays, `reconnect()` tries again, and a recording is closed
+(kept, not discarded) when the source fails, when the view stops, and when the app quits.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from psygnal import Signal, SignalGroup
+
+from slotviewer.engine import Engine, Trace
+from slotviewer.errors import SlotviewerError
+from slotviewer.io.recorder import VideoRecorder
+from slotviewer.io.render import slot_colours
+from slotviewer.io.sources import CaptureThread, Frame, FrameSource, SourceError, SourceStalled
+from slotviewer.video import CarryOver, FrameRunner, labels_at, masks_u8, overlay
+
+STATES = ("idle", "running", "paused", "stalled", "ended", "failed", "stopped")
+
+
+@dataclass(frozen=True)
+class LiveFrame:
+    """One processed frame: the source frame, its trace (edits applied), when it was shown."""
+
+    frame: Frame
+    trace: Trace
+    seq: int  # processing order, increases by one per processed frame
+
+
+class RateCounter:
+    """Events per second over a sliding window (thread-safe)."""
+
+    def __init__(self, window: float = 2.0) -> None:
+        self.window = window
+        self._times: collections.deque[float] = collections.deque()
+        self._lock = threading.Lock()
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._times.append(now)
+            while self._times and now - self._times[0] > self.window:
+                self._times.popleft()
+
+    @property
+    def rate(self) -> float:
+        with self._lock:
+            times = [t for t in self._times if time.monotonic() - t <= self.window]
+        return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
+
+
+class LiveEvents(SignalGroup):
+    frame = Signal(object)  # LiveFrame to show (a new one, or a buffered one while paused)
+    state = Signal(str)  # one of STATES
+    message = Signal(str)  # a one-line status or error
+    recording = Signal(object)  # Path while recording, None when it stopped
+    recorded = Signal(object)  # Path of a finished recording
+
+
+def view_picture(live: LiveFrame, with_reconstruction: bool = False) -> np.ndarray:
+    """What a recording holds per frame: the input and the input tinted by slot side by side (hidden slots
+    untinted), optionally with the reconstruction, all at the input's height."""
+    from slotviewer.io.sources import _cv2
+
+    cv2 = _cv2()
+    trace = live.trace
+    image = live.frame.image
+    h, w = image.shape[:2]
+    enabled = np.asarray(trace.enabled, bool)
+    labels = labels_at(masks_u8(trace, enabled if enabled.any() else None), h, w)
+    panels = [image, overlay(image, labels, slot_colours(trace.num_slots), hidden=~enabled)]
+    if with_reconstruction:
+        recon = (np.clip(trace.composite(), 0, 1) * 255 + 0.5).astype(np.uint8)
+        panels.append(cv2.resize(recon, (w, h), interpolation=cv2.INTER_LINEAR))
+    return np.ascontiguousarray(np.concatenate(panels, axis=1))
+
+
+class LiveView:
+    """Run a `FrameSource` live through an engine. Create, `start(source)`, then `pause`/`resume`/`show`,
+    `set_hidden`/`solo`/`swap`, `start_recording`/`stop_recording`, `stop`."""
+
+    def __init__(self, engine: Engine, carry: CarryOver | None = None, buffer: int = 120,
+                 deliver: Callable[[Callable[[], None]], None] | None = None, stall_timeout: float = 2.0,
+                 slots: int | None = None, iters: int | None = None, seed: int = 0) -> None:
+        self.events = LiveEvents()
+        self.engine = engine
+        self.runner = FrameRunner(engine, carry or CarryOver(), slots=slots, iters=iters, seed=seed)
+        self.buffer: collections.deque[LiveFrame] = collections.deque(maxlen=buffer)
+        self.stall_timeout = stall_timeout
+        self.state = "idle"
+        self.source: FrameSource | None = None
+        self.capture: CaptureThread | None = None
+        self.hidden: set[int] = set()
+        self.solo_slot: int | None = None
+        self.capture_rate, self.model_rate, self.display_rate = RateCounter(), RateCounter(), RateCounter()
+        self.shown: LiveFrame | None = None
+        self.recorder: VideoRecorder | None = None
+        self.record_reconstruction = False
+        self._deliver = deliver or self._post
+        self._inbox: list[Callable[[], None]] = []
+        self._inbox_lock = threading.Lock()
+        self._lock = threading.RLock()  # guards edits, runner slots, recorder
+        self._paused = threading.Event()
+        self._step = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._seq = 0
+
+    # --- owner's side: callbacks -------------------------------------------------------------------------
+    def _post(self, call: Callable[[], None]) -> None:
+        with self._inbox_lock:
+            self._inbox.append(call)
+
+    def process_callbacks(self) -> int:
+        """Run the callbacks the threads posted (tests and scripts; the GUI passes its own `deliver`)."""
+        with self._inbox_lock:
+            calls, self._inbox = self._inbox, []
+        for call in calls:
+            call()
+        return len(calls)
+
+    def _set_state(self, state: str, message: str | None = None) -> None:
+        self.state = state
+
+        def emit() -> None:
+            self.events.state.emit(state)
+            if message:
+                self.events.message.emit(message)
+
+        self._deliver(emit)
+
+    # --- the source ----------------------------------------------------------------------------------------
+    def start(self, source: FrameSource, realtime: bool = True) -> None:
+        """Open `source` and start; an unusable source is one message and state "failed", never an exception."""
+        self.stop()
+        self.source, self._realtime = source, realtime
+        self.buffer.clear()
+        self.runner.reset()
+        self._stop.clear()
+        self._paused.clear()
+        try:
+            source.open()
+        except SourceError as exc:
+            self._set_state("failed", str(exc))
+            return
+        self._start_threads()
+        self._set_state("running", f"{source.name}: live")
+
+    def _start_threads(self) -> None:
+        assert self.source is not None
+        self.capture = CaptureThread(self.source, realtime=self._realtime, stall_timeout=self.stall_timeout,
+                                     on_error=self._source_error, on_frame=lambda _f: self.capture_rate.tick(),
+                                     keep_open=True)
+        self.capture.start()
+        self._thread = threading.Thread(target=self._loop, name="live inference", daemon=True)
+        self._thread.start()
+
+    def reconnect(self) -> None:
+        """Open the same source again after a failure (a replugged camera); edits are kept."""
+        if self.source is None:
+            return
+        source, hidden, solo = self.source, set(self.hidden), self.solo_slot
+        self.stop(final=False)
+        self.hidden, self.solo_slot = hidden, solo
+        self.start(source, getattr(self, "_realtime", True))
+
+    def _source_error(self, exc: SourceError) -> None:
+        if isinstance(exc, SourceStalled):
+            self._set_state("stalled", f"{exc} — the last frame stays")
+            return
+        self._close_recording(f"{exc}; the recording so far was kept")
+        self._set_state("failed", f"{exc} — reconnect to try again; the last frame stays")
+
+    # --- the inference loop ----------------------------------------------------------------------------------
+    def _loop(self) -> None:
+        seen = 0
+        while not self._stop.is_set():
+            if self._paused.is_set() and not self._step.is_set():
+                self._stop.wait(0.02)
+                continue
+            capture = self.capture
+            if capture is None:
+                return
+            got = capture.latest(seen, timeout=0.1)
+            if got is None:
+                if capture.ended:  # a failure was reported by the capture thread already
+                    if capture.error is None and not self._stop.is_set():
+                        self._close_recording(None)
+                        self._set_state("ended", f"{self.source.name}: end")
+                    return
+                if capture.at_end and self.state == "running":  # a file: seeking brings it back
+                    self._close_recording(None)
+                    self._set_state("ended", f"{self.source.name}: end of file (seek to play again)")
+                continue
+            seen, frame = got
+            self._step.clear()
+            try:
+                self._process(frame)
+            except SlotviewerError as exc:
+                self._set_state("failed", str(exc))
+                return
+            except Exception as exc:  # noqa: BLE001  (the app stays up; the message is one line)
+                self._set_state("failed", f"{type(exc).__name__}: {exc}".splitlines()[0])
+                return
+            if self.state in ("stalled", "ended"):
+                self._set_state("paused" if self._paused.is_set() else "running")
+
+    def _process(self, frame: Frame) -> None:
+        with self._lock:
+            trace = self.runner.run(frame.image)
+            trace = trace.replace(enabled=self._enabled(trace.num_slots))
+            self._seq += 1
+            live = LiveFrame(frame, trace, self._seq)
+            self.buffer.append(live)
+            self.model_rate.tick()
+            if self.recorder is not None:
+                try:
+                    self.recorder.write(view_picture(live, self.record_reconstruction))
+                except SlotviewerError as exc:
+                    self.recorder, text = None, str(exc)
+                    self._deliver(lambda: (self.events.message.emit(text), self.events.recording.emit(None)))
+
+        def show() -> None:
+            if not self._paused.is_set() or self.shown is None or self.shown.seq < live.seq:
+                self.shown = live
+                self.events.frame.emit(live)
+
+        self._deliver(show)
+
+    # --- controls ------------------------------------------------------------------------------------------------
+    def pause(self) -> None:
+        if self.state in ("running", "stalled"):
+            self._paused.set()
+            self._set_state("paused")
+
+    def resume(self) -> None:
+        if self.state == "paused":
+            self._paused.clear()
+            self._set_state("running")
+
+    def step(self, delta: int = 1) -> None:
+        """While paused: move through the buffer; past its newest frame, process one new frame."""
+        if not self._paused.is_set():
+            return
+        index = self.index_of(self.shown) + delta if self.shown is not None else len(self.buffer) - 1
+        if index >= len(self.buffer):
+            self._step.set()
+        else:
+            self.show(max(0, index))
+
+    def index_of(self, live: LiveFrame | None) -> int:
+        for i, item in enumerate(self.buffer):
+            if item is live:
+                return i
+        return len(self.buffer) - 1
+
+    def show(self, index: int) -> LiveFrame | None:
+        """Show buffered frame `index` (0 = oldest); pauses first, as a scrub does."""
+        if not self.buffer:
+            return None
+        self.pause()
+        live = self.buffer[min(max(0, index), len(self.buffer) - 1)]
+        live = self._with_edits(live)
+        self.shown = live
+        self.events.frame.emit(live)
+        return live
+
+    def seek(self, index: int) -> None:
+        """Files and folders: continue from frame `index` with fresh slots (carry-over across a jump
+        would drag the old objects along)."""
+        if self.capture is None or self.source is None or not self.source.seekable:
+            self.events.message.emit("this source cannot seek")
+            return
+        with self._lock:
+            self.runner.reset()
+        self.capture.seek(index)
+        if self._paused.is_set():
+            self._step.set()
+
+    def set_carry(self, enabled: bool, iters_per_frame: int | None = None) -> None:
+        """Switch between carried-over and fresh slots (and the iterations per carried frame)."""
+        with self._lock:
+            self.runner.carry = CarryOver(enabled, self.runner.carry.iters_per_frame
+                                          if iters_per_frame is None else int(iters_per_frame))
+
+    def mark_displayed(self) -> None:
+        """The view calls this after painting a frame, for the display FPS."""
+        self.display_rate.tick()
+
+    @property
+    def rates(self) -> dict[str, float]:
+        return {"capture": self.capture_rate.rate, "model": self.model_rate.rate, "display": self.display_rate.rate}
+
+    # --- edits by slot identity --------------------------------------------------------------------------------
+    def _enabled(self, k: int) -> tuple[bool, ...]:
+        if self.solo_slot is not None and 0 <= self.solo_slot < k:
+            return tuple(i == self.solo_slot for i in range(k))
+        return tuple(i not in self.hidden for i in range(k))
+
+    def _with_edits(self, live: LiveFrame) -> LiveFrame:
+        enabled = self._enabled(live.trace.num_slots)
+        if enabled == live.trace.enabled:
+            return live
+        return LiveFrame(live.frame, live.trace.replace(enabled=enabled), live.seq)
+
+    def _edits_changed(self) -> None:
+        if self.shown is not None:
+            self.shown = self._with_edits(self.shown)
+            self.events.frame.emit(self.shown)
+
+    def set_hidden(self, index: int, hidden: bool = True) -> None:
+        """Hide (or show) slot `index` on this and every following frame."""
+        with self._lock:
+            self.solo_slot = None
+            (self.hidden.add if hidden else self.hidden.discard)(index)
+        self._edits_changed()
+
+    def solo(self, index: int | None) -> None:
+        with self._lock:
+            self.solo_slot = index
+        self._edits_changed()
+
+    def reset_edits(self) -> None:
+        with self._lock:
+            self.hidden.clear()
+            self.solo_slot = None
+        self._edits_changed()
+
+    def swap(self, i: int, j: int) -> None:
+        """Exchange slots i and j from the next frame on: the carried slots are swapped, and so are the
+        edits, so each object keeps its edit while it changes colour."""
+        with self._lock:
+            if self.runner.previous is not None:
+                k = len(self.runner.previous)
+                if not (0 <= i < k and 0 <= j < k):
+                    raise SlotviewerError(f"slots {i} and {j}: this model runs {k} slots (0..{k - 1})")
+                order = np.arange(k)
+                order[[i, j]] = order[[j, i]]
+                self.runner.carry_slots(self.runner.previous[order])
+            swap = {i: j, j: i}
+            self.hidden = {swap.get(h, h) for h in self.hidden}
+            if self.solo_slot is not None:
+                self.solo_slot = swap.get(self.solo_slot, self.solo_slot)
+
+    # --- recording -----------------------------------------------------------------------------------------------
+    def start_recording(self, path: str | Path, reconstruction: bool = False) -> None:
+        """Record the view (input | overlay [| reconstruction]) of every processed frame to `path`."""
+        if self.recorder is not None:
+            self.stop_recording()
+        if self.state in ("idle", "ended", "failed", "stopped"):
+            raise SlotviewerError(f"nothing to record: the source is {self.state}")
+        size_from = self.shown or (self.buffer[-1] if self.buffer else None)
+        if size_from is None:
+            raise SlotviewerError("nothing to record yet: wait for the first frame")
+        h, w = size_from.frame.image.shape[:2]
+        fps = (self.source.fps if self.source is not None else None) or max(1.0, self.model_rate.rate) or 25.0
+        with self._lock:
+            self.record_reconstruction = reconstruction
+            self.recorder = VideoRecorder(path, fps, (h, w * (3 if reconstruction else 2)))
+        self.events.recording.emit(Path(path))
+
+    def stop_recording(self) -> Path | None:
+        return self._close_recording(None)
+
+    def _close_recording(self, message: str | None) -> Path | None:
+        with self._lock:
+            recorder, self.recorder = self.recorder, None
+        if recorder is None:
+            return None
+        try:
+            path = recorder.close()
+        except SlotviewerError as exc:
+            path, message = None, str(exc)
+
+        def emit() -> None:
+            self.events.recording.emit(None)
+            if path is not None:
+                self.events.recorded.emit(path)
+            if message:
+                self.events.message.emit(message)
+
+        self._deliver(emit)
+        return path
+
+    # --- export ---------------------------------------------------------------------------------------------------
+    def export_buffer(self, out_dir: str | Path, overwrite: bool = False) -> Path:
+        """Write the buffered frames like `slotviewer run VIDEO` does (labels/, masks.npz, overlay.mp4,
+        trace.json), with the edits as shown."""
+        from slotviewer.headless_video import VideoOptions, VideoWriter
+
+        out_dir = Path(out_dir)
+        frames = [self._with_edits(item) for item in list(self.buffer)]
+        if not frames:
+            raise SlotviewerError("nothing to export: no frames yet")
+        if out_dir.exists() and not overwrite:
+            raise SlotviewerError(f"{out_dir}: already exists")
+        fps = (self.source.fps if self.source else None) or 25.0
+        writer = VideoWriter(out_dir, fps, VideoOptions(overwrite=overwrite, progress=False))
+        try:
+            for item in frames:
+                writer.write(item.trace)
+            first = frames[0].trace
+            return writer.finish({"source": self.source.name if self.source else None, "fps": fps,
+                                  "frames": len(frames), "first_frame_index": frames[0].frame.index,
+                                  **first.provenance, **self.runner.carry.as_dict(),
+                                  "hidden": sorted(self.hidden), "solo": self.solo_slot})
+        except BaseException:
+            writer.discard()
+            raise
+
+    # --- stopping -------------------------------------------------------------------------------------------------
+    def stop(self, final: bool = True) -> None:
+        """Stop capture and inference, close the recording (kept). Safe to call twice; call it on quit."""
+        self._stop.set()
+        self._paused.clear()
+        if self.capture is not None:
+            self.capture.stop()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(5)
+        self._close_recording(None)
+        self.capture, self._thread = None, None
+        if self.state not in ("idle", "stopped", "failed") and final:
+            self._set_state("stopped")
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
+        """Process callbacks until `predicate()` holds (tests and scripts)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.process_callbacks()
+            if predicate():
+                return True
+            time.sleep(0.005)
+        self.process_callbacks()
+        return predicate()
+
+    def __enter__(self) -> LiveView:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()

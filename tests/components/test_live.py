@@ -1,0 +1,189 @@
+"""The live view without Qt: fake camera in, carry-over, edits by slot identity, pause/scrub/step,
+stall/disconnect/reconnect, recording closed on every exit path, files end and seek."""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from slotviewer.components.live import LiveView, view_picture
+from slotviewer.engine import Engine
+from slotviewer.io.sources import FakeCamera, open_source
+from slotviewer.video import CarryOver
+
+
+@pytest.fixture
+def live(onnx_engine: Engine):  # noqa: ANN201
+    view = LiveView(onnx_engine, CarryOver(True, 1), buffer=16, stall_timeout=0.3)
+    messages: list[str] = []
+    view.events.message.connect(messages.append)
+    view.messages = messages
+    yield view
+    view.stop()
+
+
+def frames_in(path: Path) -> int:
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    return n
+
+
+def test_frames_flow_with_carry_over_and_fill_the_buffer(live: LiveView) -> None:
+    shown = []
+    live.events.frame.connect(shown.append)
+    live.start(FakeCamera())
+    assert live.wait_for(lambda: len(live.buffer) == 16 and len(shown) > 3)
+    assert live.state == "running"
+    traces = [item.trace for item in live.buffer]
+    assert traces[-1].provenance["init"] == "carried" and traces[-1].iterations == 1
+    seqs = [item.seq for item in live.buffer]
+    assert seqs == list(range(seqs[0], seqs[0] + 16))  # a ring buffer of the most recent frames
+    assert np.array_equal(traces[-1].slots[0], traces[-2].slots[-1])  # slots carried frame to frame
+    assert set(live.rates) == {"capture", "model", "display"}
+
+
+def test_a_hidden_slot_stays_hidden_on_the_next_frames(live: LiveView) -> None:
+    live.start(FakeCamera())
+    assert live.wait_for(lambda: len(live.buffer) >= 2)
+    live.set_hidden(1)
+    assert live.shown.trace.enabled[1] is False  # the frame on screen follows at once
+    mark = live.buffer[-1].seq
+    assert live.wait_for(lambda: live.buffer[-1].seq >= mark + 5)
+    later = [item for item in live.buffer if item.seq > mark]
+    assert all(item.trace.enabled[1] is False and sum(item.trace.enabled) == item.trace.num_slots - 1
+               for item in later)
+    live.solo(2)
+    mark = live.buffer[-1].seq
+    assert live.wait_for(lambda: live.buffer[-1].seq >= mark + 2)
+    assert live.buffer[-1].trace.enabled == tuple(i == 2 for i in range(live.buffer[-1].trace.num_slots))
+
+
+def test_pause_stops_inference_scrub_shows_buffered_frames_and_step_processes_one(live: LiveView) -> None:
+    camera = FakeCamera()
+    live.start(camera)
+    assert live.wait_for(lambda: len(live.buffer) >= 6)
+    live.pause()
+    assert live.wait_for(lambda: live.state == "paused")
+    newest = live.buffer[-1].seq
+    seq_now = live.capture.latest(0)[0]
+    assert live.wait_for(lambda: live.capture.latest(0)[0] > seq_now + 20)  # the camera goes on…
+    assert live.buffer[-1].seq <= newest + 1  # …but nothing is run while paused (one may have been in flight)
+    newest = live.buffer[-1].seq
+    oldest = live.show(0)
+    assert live.shown is oldest and oldest.seq == live.buffer[0].seq and live.state == "paused"
+    rgb, alpha = live.engine.decode_iteration(oldest.trace, 0)  # iteration scrubbing on a paused frame
+    assert alpha.shape[0] == oldest.trace.num_slots
+    live.step(+1)
+    assert live.shown.seq == live.buffer[1].seq
+    live.show(len(live.buffer) - 1)
+    live.step(+1)  # past the newest buffered frame: one new frame is run
+    assert live.wait_for(lambda: live.buffer[-1].seq == newest + 1)
+    assert live.wait_for(lambda: live.shown.seq == newest + 1)
+    live.resume()
+    assert live.wait_for(lambda: live.buffer[-1].seq > newest + 3)
+
+
+def test_stall_is_reported_and_recovers(live: LiveView) -> None:
+    camera = FakeCamera()
+    live.start(camera)
+    assert live.wait_for(lambda: len(live.buffer) >= 2)
+    camera.stall()
+    assert live.wait_for(lambda: live.state == "stalled")
+    assert any("stalled" in m and "last frame stays" in m for m in live.messages)
+    assert live.shown is not None  # the last frame stays on screen
+    camera.resume()
+    assert live.wait_for(lambda: live.state == "running")
+
+
+def test_disconnect_closes_the_recording_and_reconnect_keeps_edits(live: LiveView, tmp_path: Path) -> None:
+    camera = FakeCamera(disconnect_at=40, realtime=True, fps=30)
+    live.start(camera)
+    assert live.wait_for(lambda: len(live.buffer) >= 2)
+    live.set_hidden(0)
+    live.start_recording(tmp_path / "rec.mp4")
+    assert live.wait_for(lambda: live.state == "failed")
+    assert live.recorder is None and (tmp_path / "rec.mp4").exists() and frames_in(tmp_path / "rec.mp4") > 0
+    assert any("disconnected" in m and "reconnect" in m for m in live.messages)
+    last = live.shown
+    assert last is not None
+    live.reconnect()
+    mark = last.seq
+    assert live.wait_for(lambda: live.state == "running" and live.buffer and live.buffer[-1].seq > mark)
+    assert live.buffer[-1].trace.enabled[0] is False  # the edit survived the reconnect
+
+
+@pytest.mark.parametrize("how", ["stop_recording", "stop", "source_ends"])
+def test_recording_is_closed_on_every_exit_path(onnx_engine: Engine, tmp_path: Path, how: str) -> None:
+    view = LiveView(onnx_engine, buffer=8)
+    view.start(FakeCamera(frames=60 if how == "source_ends" else None, realtime=True, fps=30))
+    assert view.wait_for(lambda: len(view.buffer) >= 1)
+    view.start_recording(tmp_path / "rec.avi", reconstruction=True)
+    assert view.wait_for(lambda: view.recorder is None or view.recorder.frames >= 3)
+    if how == "stop_recording":
+        assert view.stop_recording() == tmp_path / "rec.avi"
+    elif how == "stop":
+        view.stop()
+    else:
+        assert view.wait_for(lambda: view.state == "ended")
+    assert view.recorder is None
+    assert frames_in(tmp_path / "rec.avi") >= 1 and [p.name for p in tmp_path.iterdir()] == ["rec.avi"]
+    cap = cv2.VideoCapture(str(tmp_path / "rec.avi"))
+    assert cap.get(cv2.CAP_PROP_FRAME_WIDTH) == 3 * 64  # input | overlay | reconstruction
+    view.stop()
+
+
+def test_swap_exchanges_the_carried_slots_and_their_edits(live: LiveView) -> None:
+    live.start(FakeCamera())
+    assert live.wait_for(lambda: len(live.buffer) >= 2)
+    live.pause()
+    assert live.wait_for(lambda: live.state == "paused")
+    live.set_hidden(0)
+    before = live.runner.previous.copy()
+    live.swap(0, 2)
+    assert np.array_equal(live.runner.previous[2], before[0]) and live.hidden == {2}
+    mark = live.buffer[-1].seq
+    live.show(len(live.buffer) - 1)
+    live.step(+1)  # one new frame, started from the swapped slots
+    assert live.wait_for(lambda: live.buffer[-1].seq == mark + 1)
+    assert live.buffer[-1].trace.slots[0][2].tolist() == before[0].tolist()
+    assert live.buffer[-1].trace.enabled[2] is False
+
+
+def test_a_file_plays_to_its_end_then_seeks(onnx_engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 50, (40, 30))
+    for i in range(10):
+        writer.write(np.full((30, 40, 3), 20 * i, np.uint8))
+    writer.release()
+    with LiveView(onnx_engine, buffer=32) as view:
+        view.start(open_source(path), realtime=False)
+        assert view.wait_for(lambda: view.state == "ended")
+        assert [item.frame.index for item in view.buffer][-1] == 9
+        mark = view.buffer[-1].seq
+        view.seek(4)
+        assert view.wait_for(lambda: view.buffer[-1].seq == mark + 6 and view.state == "ended")
+        replayed = list(view.buffer)[-6:]
+        assert [item.frame.index for item in replayed] == [4, 5, 6, 7, 8, 9]
+        assert replayed[0].trace.provenance["init"] == "fresh"  # no carry-over across a jump
+        assert replayed[1].trace.provenance["init"] == "carried"
+
+
+def test_bad_sources_fail_in_one_message(live: LiveView, tmp_path: Path) -> None:
+    live.start(open_source(tmp_path / "missing.mp4"))
+    live.process_callbacks()
+    assert live.state == "failed" and live.messages[-1].endswith("missing.mp4: file not found")
+
+
+def test_view_picture_and_export(live: LiveView, tmp_path: Path) -> None:
+    live.start(FakeCamera())
+    assert live.wait_for(lambda: len(live.buffer) >= 4)
+    live.pause()
+    live.set_hidden(2)
+    picture = view_picture(live.shown)
+    assert picture.shape == (64, 128, 3)
+    out = live.export_buffer(tmp_path / "export")
+    assert len(list((out / "labels").iterdir())) == len(live.buffer)
+    assert np.load(out / "masks.npz")["alpha"][:, 2].max() == 0  # the hidden slot, as shown
