@@ -1,6 +1,7 @@
 """Make resources/iterations.gif for the README: the shipped shapes model on the sample scene, one frame per
 Slot Attention iteration: the input, each slot's attention in its colour, and what the slots of that
-iteration decode to. Run: .venv/bin/python scripts/iterations_gif.py [OUT.gif] [--frames DIR]"""
+iteration decode to, and the segmentation their masks give.
+Run: .venv/bin/python scripts/iterations_gif.py [OUT.gif] [--frames DIR]"""
 
 from __future__ import annotations
 
@@ -34,11 +35,13 @@ def frames(model: str = "shapes", seed: int = 3) -> list[Image.Image]:
     for t in range(trace.iterations + 1):
         overlay = base if t == 0 else attention_overlay(base, trace.attention[t - 1], colours)
         recon = resize_uint8(to_uint8(composite(*decoded[t])), SIDE, SIDE)
-        canvas = Image.new("RGB", (3 * SIDE + 2 * GAP, SIDE + TOP), (24, 26, 32))
-        for i, panel in enumerate((base, overlay, recon)):
+        segments = resize_uint8(colours[decoded[t][1].argmax(0)], SIDE, SIDE, nearest=True)
+        canvas = Image.new("RGB", (4 * SIDE + 3 * GAP, SIDE + TOP), (24, 26, 32))
+        for i, panel in enumerate((base, overlay, recon, segments)):
             canvas.paste(Image.fromarray(panel), (i * (SIDE + GAP), TOP))
         draw = ImageDraw.Draw(canvas)
-        for i, label in enumerate(("input", f"attention, t = {t}/{trace.iterations}", "slots decoded")):
+        labels = ("input", f"attention, t = {t}/{trace.iterations}", "slots decoded", "segments (decoded alpha)")
+        for i, label in enumerate(labels):
             draw.text((i * (SIDE + GAP) + 6, 7), label, fill=(235, 235, 235))
         out.append(canvas)
     return out
