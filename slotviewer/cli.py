@@ -19,14 +19,17 @@ def _positive(text: str) -> int:
     return value
 
 
-def _interrupt_on_term() -> None:
-    """Make SIGTERM (and SIGINT, even in a nohup'ed background job) save and exit like Ctrl-C."""
+def _interrupt_on_term() -> dict[int, object]:
+    """Make SIGTERM (and SIGINT, even in a nohup'ed background job) save and exit like Ctrl-C.
+    Returns the previous handlers, so a caller in a longer-lived process (tests, scripts) can restore them."""
 
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
     signal.signal(signal.SIGINT, interrupt)
     signal.signal(signal.SIGTERM, interrupt)
+    return previous
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -53,8 +56,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         precision=args.precision, channels_last=args.channels_last, val=args.val or "", command=command_line(),
     )
     trainer = Trainer(settings, resume=args.resume)
-    _interrupt_on_term()
-    path = trainer.run(final_eval=args.final_eval)
+    previous = _interrupt_on_term()
+    try:
+        path = trainer.run(final_eval=args.final_eval)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     print(f"wrote {path} and {path.with_suffix('.json')}")
     return 0
 

@@ -61,7 +61,7 @@ def test_sigterm_is_handled_like_ctrl_c() -> None:
 
     before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     try:
-        _interrupt_on_term()
+        assert _interrupt_on_term() == {signal.SIGINT: before[0], signal.SIGTERM: before[1]}
         for signum in (signal.SIGTERM, signal.SIGINT):
             with pytest.raises(KeyboardInterrupt):
                 os.kill(os.getpid(), signum)
@@ -140,3 +140,13 @@ def test_warm_start_from_a_checkpoint_and_from_junk(tmp_path: Path) -> None:
     (tmp_path / "junk.safetensors").write_bytes(b"not tensors" * 10)
     with pytest.raises(ModelFileError, match="junk.*cannot warm-start"):
         trainer.warm_start(str(tmp_path / "junk.safetensors"))
+
+
+def test_train_command_restores_the_signal_handlers(tmp_path: Path) -> None:
+    """`main(["train", …])` inside a longer-lived process (tests, scripts) leaves SIGTERM as it found it."""
+    from slotviewer.cli import main
+
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    assert main(["train", "--dataset", "tetrominoes", "--out", str(tmp_path / "m"), "--steps", "1", "--batch", "2",
+                 "--threads", "1", "--final-eval", "0", "--warmup", "1"]) == 0
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
