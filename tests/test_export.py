@@ -1,0 +1,52 @@
+"""slotviewer/export.py: the same files with and without OpenCV (the packaged app has none), and nothing
+half-written when encoding fails."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from slotviewer import export
+from slotviewer.engine import Engine
+
+
+@pytest.fixture(scope="module")
+def trace(onnx_engine: Engine):  # noqa: ANN201
+    rng = np.random.default_rng(4)
+    return onnx_engine.run(rng.integers(0, 256, (35, 35, 3), dtype=np.uint8), seed=2)  # the model's own size
+
+
+def pixels(folder: Path) -> dict[str, np.ndarray]:
+    return {str(p.relative_to(folder)): np.asarray(Image.open(p)) for p in sorted(folder.rglob("*.png"))}
+
+
+def test_pillow_fallback_writes_the_same_pixels(trace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    with_cv = pixels(export.write_trace(trace, tmp_path / "cv"))
+    monkeypatch.setattr(export, "_opencv", lambda: None)
+    without = pixels(export.write_trace(trace, tmp_path / "pil"))
+    assert with_cv.keys() == without.keys() and len(with_cv) == 2 * trace.num_slots + 3
+    for name, array in with_cv.items():
+        assert np.array_equal(array, without[name]), name
+    rgba = with_cv["slots/slot_01.png"]
+    assert rgba.shape == (35, 35, 4) and np.array_equal(rgba[..., 3], with_cv["masks/slot_01.png"])
+
+
+def test_scaled_maps_agree_across_writers(trace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    big = trace.replace(image=np.zeros((70, 140, 3), np.uint8))
+    with_cv = pixels(export.write_trace(big, tmp_path / "cv"))
+    monkeypatch.setattr(export, "_opencv", lambda: None)
+    without = pixels(export.write_trace(big, tmp_path / "pil"))
+    for name in ("masks/slot_00.png", "reconstruction.png"):
+        assert with_cv[name].shape[:2] == (70, 140)
+        assert np.abs(with_cv[name].astype(int) - without[name].astype(int)).max() <= 2, name
+
+
+def test_a_failing_encoder_leaves_nothing(trace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    def broken(path: Path, labels: np.ndarray, colours: np.ndarray) -> None:
+        raise OSError(f"{path}: disk full")
+
+    monkeypatch.setattr(export, "_indexed_png", broken)
+    with pytest.raises(OSError, match="disk full"):
+        export.write_trace(trace, tmp_path / "out")
+    assert list(tmp_path.iterdir()) == [], "no output folder and no temporary folder"
