@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -173,7 +174,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return run_bench(args.model, as_json=args.json, repeats=args.repeats, only=args.only)
 
 
+def _no_display() -> bool:
+    """Linux without X11/Wayland and no Qt platform chosen: Qt would abort with a wall of text."""
+    return (sys.platform.startswith("linux") and not os.environ.get("QT_QPA_PLATFORM")
+            and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"))
+
+
 def cmd_gui(args: argparse.Namespace) -> int:
+    if _no_display():
+        if not args.screenshot:
+            raise SlotviewerError("no display to open the app on (DISPLAY and WAYLAND_DISPLAY are unset); headless, "
+                                  "use `slotviewer run IMAGES --out DIR`, or `slotviewer gui --screenshot OUT.png`")
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"  # a screenshot needs no screen
     try:
         from slotviewer.gui.app import main as gui_main
     except ImportError as exc:

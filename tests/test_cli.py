@@ -70,3 +70,12 @@ def test_run_an_onnx_path_without_naming_the_backend(tiny_model: Path, tmp_path:
     assert main(["run", str(tmp_path / "a.png"), "--out", str(tmp_path / "o"),
                  "--model", f"{tiny_model}.onnx", "--seed", "0"]) == 0
     assert json.loads((tmp_path / "o" / "a" / "trace.json").read_text())["backend"] == "onnx"
+
+
+def test_gui_without_a_display_says_so(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr("sys.platform", "linux")
+    assert main(["gui"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no display to open the app on" in err and "slotviewer run" in err
