@@ -190,7 +190,7 @@ def check_qt(report: Report, want_gui: bool) -> None:
     report.add("qt", "usable", ", ".join(usable) or "none")
     if want_gui and not any(p != "offscreen" for p in usable):
         report.problems.append("the desktop app was asked for, but no Qt platform with a display works here; "
-                               "install Qt's system libraries (README: Install) or set DISPLAY / "
+                               "install Qt's system libraries (README: Qt's system libraries) or set DISPLAY / "
                                "WAYLAND_DISPLAY; QT_QPA_PLATFORM=offscreen renders without a display")
 
 
