@@ -34,15 +34,16 @@ MAX_IMAGES = 2000  # frames kept from a video (evenly spaced) or images from a f
 
 @dataclass
 class AdaptSettings:
-    steps: int = 100
+    steps: int = 120
     minutes: float = 0.0  # > 0: stop after this long instead (whichever comes first, with steps)
-    lr: float = 3e-5
+    lr: float = 3e-4
     batch: int = 8
     parts: tuple[str, ...] = ("decoder",)  # parameter-name prefixes that adapt; the rest stays fixed
     mask_consistency: float = 0.01
     augment: bool = True
     seed: int = 0
     train_iters: int = 3  # Slot Attention iterations while adapting (the shipped models trained with 3)
+    view_consistency: float = 0.0  # weight of `affinity_consistency` between an image and its mirror image
 
 
 def load_unlabelled(data: str | Path, resolution: int, max_images: int = MAX_IMAGES) -> np.ndarray:
@@ -97,6 +98,15 @@ def augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return torch.stack(out)
 
 
+def affinity_consistency(alpha: torch.Tensor, alpha_mirrored: torch.Tensor, side: int = 16) -> torch.Tensor:
+    """How differently two views group the pixels: the masks `[B, K, H, W]` of an image and of its mirror
+    image (mirrored back) are pooled to `side`², and their pixel-affinity matrices `Aᵀ A` compared. Affinities
+    do not depend on which slot took which object, so the two runs' slot orders need not match."""
+    a = torch.nn.functional.adaptive_avg_pool2d(alpha.float(), side).flatten(2)
+    b = torch.nn.functional.adaptive_avg_pool2d(alpha_mirrored.float().flip(-1), side).flatten(2)
+    return (a.transpose(1, 2) @ a - b.transpose(1, 2) @ b).pow(2).mean()
+
+
 class Adapter:
     """Adapts a copy of `model`; `run` returns it. Used by `slotviewer adapt` (a data set) and by
     `slotviewer run --adapt N` (one image)."""
@@ -132,6 +142,10 @@ class Adapter:
         total = loss
         if self.s.mask_consistency:
             total = loss + self.s.mask_consistency * mask_consistency_loss(out.alpha, out.attention[-1])
+        if self.s.view_consistency:
+            mirrored = self.model(x.flip(-1), iters=self.s.train_iters, noise=noise.to(self.device))
+            total = total + mse(mirrored.reconstruction, x.flip(-1))
+            total = total + self.s.view_consistency * affinity_consistency(out.alpha, mirrored.alpha)
         self.optim.zero_grad(set_to_none=True)
         total.backward()
         torch.nn.utils.clip_grad_norm_([p for g in self.optim.param_groups for p in g["params"]], 1.0)

@@ -147,7 +147,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         steps=args.steps if args.steps is not None else (0 if args.minutes else defaults.steps),
         minutes=args.minutes or 0.0, lr=args.lr, batch=args.batch, seed=args.seed,
         parts=tuple(p for p in args.parts.split(",") if p), mask_consistency=args.mask_consistency,
-        augment=not args.no_augment,
+        augment=not args.no_augment, view_consistency=args.view_consistency,
     )
     for path in adapt_model(args.model, args.data, args.out, settings, onnx=not args.no_onnx):
         print(f"wrote {path}")
@@ -328,10 +328,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="a folder of images, a video / animated GIF, or one image")
     p.add_argument("--out", required=True, help="output stem of the adapted model, e.g. models/mine")
     length = p.add_mutually_exclusive_group()
-    length.add_argument("--steps", type=_positive, help="optimiser steps (default 100)")
+    length.add_argument("--steps", type=_positive, help="optimiser steps (default 120)")
     length.add_argument("--minutes", type=float, help="adapt for this long instead")
-    p.add_argument("--lr", type=float, default=3e-5)
+    p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--batch", type=_positive, default=8)
+    p.add_argument("--view-consistency", type=float, default=0.0, metavar="W",
+                   help="also fit the mirror image and pull both views' pixel groupings together (weight W)")
     p.add_argument("--parts", default="decoder", help="parts that adapt, e.g. decoder or encoder,decoder")
     p.add_argument("--mask-consistency", type=float, default=0.01, metavar="W")
     p.add_argument("--no-augment", action="store_true", help="no flips, turns and crops")

@@ -89,3 +89,22 @@ def test_run_adapt_adapts_per_image(tiny_model: Path, pictures: Path, tmp_path: 
     assert json.loads((out / "0" / "trace.json").read_text())["model"].endswith("+adapt2")
     with pytest.raises(SlotviewerError, match="needs the torch backend"):
         adapt_engine(Engine.load(tiny_model, "onnx", "cpu"), image, 1)
+
+
+def test_affinity_consistency_ignores_slot_order_and_sees_regrouping() -> None:
+    from slotviewer.adapt import affinity_consistency
+
+    alpha = torch.softmax(torch.randn(2, 4, 16, 16) * 3, dim=1)
+    mirrored = alpha.flip(-1)  # what the mirror image would give with the same grouping
+    assert affinity_consistency(alpha, mirrored[:, [2, 0, 3, 1]]) < 1e-10, "slot order does not matter"
+    regrouped = torch.softmax(torch.randn(2, 4, 16, 16) * 3, dim=1)
+    assert affinity_consistency(alpha, regrouped) > 1e-3
+
+
+def test_view_consistency_changes_what_adapts(tiny_model: Path, pictures: Path) -> None:
+    images = load_unlabelled(pictures, 35)
+    base = load_model(tiny_model).model
+    plain = Adapter(base, images, AdaptSettings(steps=2, batch=2, lr=1e-2)).run(progress=False)
+    both = Adapter(base, images, AdaptSettings(steps=2, batch=2, lr=1e-2, view_consistency=1.0)).run(progress=False)
+    assert any(not torch.equal(a, b) for a, b in zip(plain.state_dict().values(), both.state_dict().values(),
+                                                     strict=True))
