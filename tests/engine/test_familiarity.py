@@ -38,3 +38,18 @@ def test_shipped_model_flags_noise_but_not_its_own_scenes() -> None:
 
 def test_k_means_runs_claim_nothing(onnx_engine: Engine, scene: np.ndarray) -> None:
     assert "familiarity" not in onnx_engine.run(scene, method="soft-kmeans").provenance
+
+
+def test_slotviewer_run_records_familiarity_in_trace_json(tmp_path) -> None:  # noqa: ANN001
+    import json
+
+    from PIL import Image
+
+    from slotviewer.cli import main
+
+    noise = tmp_path / "noise.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (50, 70, 3), np.uint8)).save(noise)
+    assert main(["run", str(noise), "--out", str(tmp_path / "out"), "--model", "tetrominoes",
+                 "--backend", "onnx", "--device", "cpu", "--seed", "0"]) == 0
+    record = json.loads((tmp_path / "out" / "noise" / "trace.json").read_text())["familiarity"]
+    assert record["unfamiliar"] is True and record["typical_mse"] == 0.000739 and record["ratio"] > 20
