@@ -115,7 +115,9 @@ class QtDocumentView(QWidget):
             while len(self._frames) > MAX_FRAMES:
                 del self._frames[next(iter(self._frames))]
         _, _, position, overlay_image, composite, maps, pixmaps = hit
-        self.input.title.setText(f"{self.name}: input + {OVERLAY_LABELS[overlay]} · t = {position:.4g}")
+        title = f"{self.name}: input + {OVERLAY_LABELS[overlay]}"
+        if self.input.title.text != title:  # a new title re-lays the panel out: only when it changes
+            self.input.title.setText(title)
         self.input.set_overlay(overlay_image, opacity)
         self.reconstruction.set_image(composite)
         for card, arrays, images in zip(self.slots.cards, maps, pixmaps, strict=False):

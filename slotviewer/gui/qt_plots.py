@@ -7,6 +7,12 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsView
 
 
+def _cache(item: pg.PlotDataItem) -> None:
+    """Moving the t marker repaints what it crosses: let Qt reuse the curves' and symbols' pixels."""
+    for child in (item.curve, item.scatter):
+        child.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+
+
 class QtConvergencePlots(pg.GraphicsLayoutWidget):
     def __init__(self) -> None:
         super().__init__()
@@ -39,12 +45,15 @@ class QtConvergencePlots(pg.GraphicsLayoutWidget):
             pen = pg.mkPen(tuple(int(c) for c in colours[k]), width=2)
             curve = self.movement.plot(t, movement[:, k], pen=pen, symbol="o", symbolSize=5, symbolBrush=pen.color())
             self.curves.append((self.movement, curve))
+        for _, item in self.curves[-movement.shape[1]:] if movement.size else []:
+            _cache(item)
         # a fixed scale, 0 (every position decided) … log K (uniform): small wiggles must not look like spikes
         k = movement.shape[1] if movement.ndim == 2 else 1
         self.entropy.setYRange(0, float(np.log(max(k, 2))), padding=0.02)
         self.entropy.enableAutoRange(axis="y", enable=False)
         curve = self.entropy.plot(t, entropy, pen=pg.mkPen((230, 230, 230), width=2), symbol="o", symbolSize=5)
         self.curves.append((self.entropy, curve))
+        _cache(curve)
         for plot in (self.movement, self.entropy):
             plot.setXRange(0, max(len(entropy), 1), padding=0.05)
             plot.getAxis("bottom").setTicks([[(i, str(i)) for i in range(len(entropy) + 1)]])
