@@ -104,6 +104,12 @@ def test_stability_is_dropped_when_image_model_or_parameters_change(viewer: View
     viewer.check_stability(2)
     viewer.set_params(method="kmeans")  # while it runs: its result must not come back
     assert viewer.runner.wait_idle() and viewer.stability is None
+    viewer.check_stability(2)
+    assert viewer.runner.wait_idle() and viewer.stability is not None
+    viewer.set_params(model="tetrominoes")
+    assert viewer.stability is None, "another model clears it"
+    assert viewer.runner.wait_idle() and viewer.engine.backend.model_name == "tetrominoes"
+    assert viewer.stability is None and viewer.session.documents["A"].trace.provenance["model"] == "tetrominoes"
 
 
 def test_comparison_b_follows_a_new_image(viewer: Viewer) -> None:
