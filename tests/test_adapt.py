@@ -108,3 +108,15 @@ def test_view_consistency_changes_what_adapts(tiny_model: Path, pictures: Path) 
     both = Adapter(base, images, AdaptSettings(steps=2, batch=2, lr=1e-2, view_consistency=1.0)).run(progress=False)
     assert any(not torch.equal(a, b) for a, b in zip(plain.state_dict().values(), both.state_dict().values(),
                                                      strict=True))
+
+
+def test_unlabelled_frames_from_a_video_file(tmp_path: Path) -> None:
+    import cv2
+
+    writer = cv2.VideoWriter(str(tmp_path / "clip.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 5, (32, 24))
+    for i in range(6):
+        writer.write(np.full((24, 32, 3), 40 * i, np.uint8))
+    writer.release()
+    frames = load_unlabelled(tmp_path / "clip.mp4", 35)
+    assert frames.shape == (6, 3, 35, 35)
+    assert np.all(np.diff([float(f.mean()) for f in frames]) > 0.1), "every frame, in order"
