@@ -55,3 +55,14 @@ def test_stability_agreement_and_mean_ari() -> None:
     expected = (1.0 + 2 * result.pairwise_ari[0, 2]) / 3
     assert result.mean_ari == pytest.approx(expected)
     assert stability([a], [1], 2).mean_ari == 1.0
+
+
+def test_alignment_never_reassigns_or_shares_a_slot() -> None:
+    # slot 0 matched to reference 0 stays there even though it also touches reference 2, which stays free for slot 2
+    reference = np.array([0, 0, 0, 2, 1, 1])
+    labels = np.array([0, 0, 0, 0, 1, 1])
+    np.testing.assert_array_equal(align_labels(reference, labels, 3), labels)
+    # two slots whose best match is the same reference slot: the larger overlap wins, the other takes the next
+    reference = np.array([0, 0, 0, 0, 0, 1, 2])
+    labels = np.array([0, 0, 0, 1, 1, 1, 2])
+    np.testing.assert_array_equal(align_labels(reference, labels, 3), labels)
