@@ -89,7 +89,9 @@ class QtDocumentView(QWidget):
             self.input.set_extent(h, w)
             self.reconstruction.set_extent(h, w)
             self.input.set_image(to_uint8(to_float_rgb(document.image)))
-        self.caption.setText(caption(document))
+        text = caption(document)
+        if self.caption.text() != text:
+            self.caption.setText(text)
         if document.trace is None:
             self.input.set_overlay(None, 0)
             self.reconstruction.set_image(None)

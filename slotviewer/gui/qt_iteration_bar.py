@@ -61,9 +61,12 @@ class QtIterationBar(QWidget):
         return self.timer.isActive()
 
     def set_range(self, iterations: int, value: int | None = None) -> None:
+        value = iterations if value is None else value
+        if (self.slider.maximum(), self.slider.value()) == (iterations, value):
+            return  # unchanged (a slot toggle): no repaint
         self.slider.blockSignals(True)
         self.slider.setRange(0, iterations)
-        self.slider.setValue(iterations if value is None else value)
+        self.slider.setValue(value)
         self.slider.blockSignals(False)
         self._label()
 
