@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from slotviewer.engine.engine import DEVICES, METHODS  # the choices are defined once, in the engine
 from slotviewer.errors import InputError, SlotviewerError
 
 
@@ -266,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-minutes", type=float, default=5.0)
     p.add_argument("--final-eval", type=int, default=1000, help="fresh scenes scored for the model card")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--resume", action="store_true", help="continue from OUT.train.safetensors")
     p.add_argument("--init-from", help="start from the matching weights of another model (e.g. a simpler data set)")
     p.add_argument("--mask-consistency", type=float, default=0.0, metavar="W",
@@ -295,11 +296,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="shapes", help="shipped name (tetrominoes, shapes) or a path")
     p.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"],
                    help="auto: ONNX Runtime when installed, else torch; a .onnx model path means onnx")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--slots", type=_positive, help="number of slots K (Gaussian-init models only)")
     p.add_argument("--iters", type=int, help="Slot Attention iterations T")
     p.add_argument("--seed", type=int, help="seed for the initial slots (default: random, recorded)")
-    p.add_argument("--method", default="slot-attention", choices=["slot-attention", "soft-kmeans", "kmeans"])
+    p.add_argument("--method", default="slot-attention", choices=METHODS)
     p.add_argument("--remove", type=_index_list, help="slots to remove from the composite, e.g. 2,3")
     p.add_argument("--reconverge", type=_positive, default=0, metavar="N",
                    help="after --remove, let the other slots iterate N more times")
@@ -361,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("doctor", help="what this install can use: versions, devices, Qt, cameras, paths")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+    p.add_argument("--device", default="auto", choices=DEVICES,
                    help="cuda: fail with a hint when no backend can use the GPU")
     p.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"],
                    help="fail with a hint when this backend is missing")
