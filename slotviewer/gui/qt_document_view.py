@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QImage
+from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
 from slotviewer.components.document import Document
@@ -17,6 +18,7 @@ from slotviewer.gui.qt_slot_panel import QtSlotPanel
 from slotviewer.io.render import slot_colours, to_uint8
 
 MAX_FRAMES = 96  # pictures of this many (trace, position, overlay) frames are kept for scrubbing
+MAX_PIXMAPS = 1024
 
 
 def qimage_to_array(image: QImage) -> np.ndarray:
@@ -51,6 +53,7 @@ class QtDocumentView(QWidget):
         self.slots = QtSlotPanel(name)
         self._shown: Document | None = None  # whose pixels the input panel holds
         self._frames: dict[tuple, tuple] = {}  # frame key → pictures made for it (oldest first)
+        self._pixmaps: dict[tuple, QPixmap] = {}  # card pictures by content
         self.caption = QLabel("")
         self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         images = QWidget()
@@ -111,7 +114,7 @@ class QtDocumentView(QWidget):
                 return False
             ratio = self.devicePixelRatioF()
             maps = [frame.slot_maps(k) for k in range(len(frame.enabled))]
-            pixmaps = [[to_pixmap(m, size, ratio) for m in triple] for triple in maps]
+            pixmaps = [[self._pixmap(m, size, ratio) for m in triple] for triple in maps]
             hit = (trace, size, frame.position, frame.overlay(overlay), to_uint8(frame.composite), maps, pixmaps)
             self._frames[key] = hit
             while len(self._frames) > MAX_FRAMES:
@@ -125,6 +128,15 @@ class QtDocumentView(QWidget):
         for card, arrays, images in zip(self.slots.cards, maps, pixmaps, strict=False):
             card.set_pixmaps(arrays, images)
         return True
+
+    def _pixmap(self, array: np.ndarray, size: int, ratio: float) -> QPixmap:
+        """A card picture, reused when the same pixels come again (a toggle leaves attention maps alone)."""
+        key = (hashlib.blake2b(array.tobytes(), digest_size=16).digest(), array.shape, size, ratio)
+        pixmap = self._pixmaps.pop(key, None) or to_pixmap(array, size, ratio)
+        self._pixmaps[key] = pixmap  # most recent last
+        while len(self._pixmaps) > MAX_PIXMAPS:
+            del self._pixmaps[next(iter(self._pixmaps))]
+        return pixmap
 
     def fit(self) -> None:
         self.input.view.fit()
