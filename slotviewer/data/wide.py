@@ -1,7 +1,7 @@
 """`shapes-wide`: the `shapes` spec read widely, for training models that generalise within the spec.
 
 Compared with `shapes`: 1–6 sprites of a wider size range (some partly out of frame), a background
-of any colour with a gradient and/or smooth noise, sprite colours jittered, and the finished image
+of any colour with a gradient and/or smooth noise, and the finished image
 mildly degraded (blur, sensor noise, JPEG, global colour jitter). Why: a model trained on one
 program's narrowest reading of the spec learns that program (flat grey, mid-sized, fully visible
 sprites) and drops on scenes drawn by another program from the same words.
