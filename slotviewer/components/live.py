@@ -124,6 +124,9 @@ class LiveView:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._seq = 0
+        self._show_lock = threading.Lock()
+        self._to_show: LiveFrame | None = None
+        self._show_posted = False
 
     # --- owner's side: callbacks -------------------------------------------------------------------------
     def _post(self, call: Callable[[], None]) -> None:
@@ -239,12 +242,19 @@ class LiveView:
                     self.recorder, text = None, str(exc)
                     self._deliver(lambda: (self.events.message.emit(text), self.events.recording.emit(None)))
 
-        def show() -> None:
-            if not self._paused.is_set() or self.shown is None or self.shown.seq < live.seq:
-                self.shown = live
-                self.events.frame.emit(live)
+        with self._show_lock:  # at most one frame waits for the owner: a slow display drops frames,
+            self._to_show = live  # it never builds a backlog
+            if self._show_posted:
+                return
+            self._show_posted = True
+        self._deliver(self._show_latest)
 
-        self._deliver(show)
+    def _show_latest(self) -> None:
+        with self._show_lock:
+            live, self._to_show, self._show_posted = self._to_show, None, False
+        if live is not None and (self.shown is None or self.shown.seq < live.seq):
+            self.shown = self._with_edits(live)
+            self.events.frame.emit(self.shown)
 
     # --- controls ------------------------------------------------------------------------------------------------
     def pause(self) -> None:

@@ -86,7 +86,8 @@ def check_view_options(window: MainWindow, iteration: int | None, hide: list[int
 
 def main(path: str | None = None, screenshot: str | None = None, iteration: int | None = None,
          hide: list[int] | None = None, model: str | None = None, backend: str | None = None,
-         size: str | None = None, b: str | None = None, compare: str | None = None) -> int:
+         size: str | None = None, b: str | None = None, compare: str | None = None,
+         camera: int | None = None, sequence: str | None = None) -> int:
     window_size = parse_size(size) if size else (1600, 1000)
     if iteration is not None and iteration < 0:
         raise SlotviewerError(f"--iteration must be 0 or more, got {iteration}")
@@ -112,7 +113,14 @@ def main(path: str | None = None, screenshot: str | None = None, iteration: int 
         viewer.params.validate()
     window.show()
     viewer.load_engine()
-    start = path or sample_scene(viewer.params.model)
+    from slotviewer.io.sources import is_video_path
+
+    live = camera is not None or sequence is not None or (path is not None and is_video_path(path))
+    start = None if live else path or sample_scene(viewer.params.model)
+    if camera is not None:  # live sources start once the model is loaded (qt_live.QtLive)
+        window.live.open_camera(camera)
+    elif live:
+        window.live.open_path(sequence or path)
     if start:
         viewer.open_path(str(start))
     if b:

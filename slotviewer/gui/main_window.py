@@ -104,6 +104,9 @@ class MainWindow(SettingsMixin, DialogsMixin, QMainWindow):
             self.statusBar().addPermanentWidget(widget)
         self._connect()
         self._menus()
+        from slotviewer.gui.qt_live import QtLive
+
+        self.live = QtLive(self)  # webcam, video, image sequence: File → Open camera…, the Live menu
         self._restore()
 
     # --- construction --------------------------------------------------------------------------------

@@ -1,0 +1,319 @@
+"""The live view in the window: webcam, video file or image sequence, shown through the normal views.
+
+Wiring only. `QtLive` owns a Qt-free `LiveView` (components/live.py: capture, inference with carry-over,
+ring buffer, edits by slot identity, recording) and puts each processed frame into the viewer's document
+A, so the input/overlay, reconstruction and slot cards show it as they show a still image. While the
+stream is paused the frame's iterations are decoded, so the iteration scrubber works on it exactly as on
+a still image; the bar's buffer slider scrubs back through recent frames. Slot toggles and solo in the
+slot cards are handed to the live view so they stay on the next frames; the status bar shows capture,
+model and display FPS.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QToolBar,
+    QWidget,
+)
+
+from slotviewer.components.document import Document
+from slotviewer.components.live import LiveFrame, LiveView
+from slotviewer.errors import SlotviewerError
+from slotviewer.io.sources import VIDEO_SUFFIXES, CameraSource, FrameSource, list_cameras, open_source
+from slotviewer.video import CarryOver
+
+
+class QtLiveBar(QWidget):
+    """Play/pause, step, the buffer scrubber, carry-over settings, record and stop."""
+
+    sigPlay = Signal(bool)  # True = run, False = pause
+    sigStep = Signal(int)
+    sigScrub = Signal(int)  # buffer index
+    sigCarry = Signal(bool, int)  # carry over?, iterations per frame
+    sigRecord = Signal(bool)
+    sigStop = Signal()
+    sigReconnect = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.play = QPushButton("Pause")
+        self.play.setCheckable(True)
+        self.play.setChecked(True)
+        self.play.setToolTip("Pause / resume the stream (capture goes on; resuming shows the present)")
+        self.back, self.forward = QPushButton("◀"), QPushButton("▶")
+        self.back.setToolTip("Previous buffered frame")
+        self.forward.setToolTip("Next buffered frame; past the newest, run one new frame")
+        self.scrub = QSlider(Qt.Orientation.Horizontal)
+        self.scrub.setToolTip("Scrub back through the recent frames (pauses)")
+        self.scrub.setRange(0, 0)
+        self.carry = QCheckBox("Carry slots over")
+        self.carry.setChecked(True)
+        self.carry.setToolTip("Start each frame from the previous frame's slots (slots keep their objects); "
+                              "off: fresh slots every frame, to compare")
+        self.iters = QSpinBox()
+        self.iters.setRange(0, 10)
+        self.iters.setValue(2)
+        self.iters.setPrefix("iters/frame ")
+        self.record = QPushButton("● Record")
+        self.record.setCheckable(True)
+        self.stop = QPushButton("■ Stop")
+        self.reconnect = QPushButton("Reconnect")
+        self.reconnect.hide()
+        self.state = QLabel("")
+        row = QHBoxLayout(self)
+        row.setContentsMargins(4, 0, 4, 0)
+        for widget, stretch in ((self.play, 0), (self.back, 0), (self.forward, 0), (self.scrub, 1),
+                                (self.carry, 0), (self.iters, 0), (self.record, 0), (self.stop, 0),
+                                (self.reconnect, 0), (self.state, 0)):
+            row.addWidget(widget, stretch)
+        self.play.toggled.connect(lambda on: (self.play.setText("Pause" if on else "Play"), self.sigPlay.emit(on)))
+        self.back.clicked.connect(lambda: self.sigStep.emit(-1))
+        self.forward.clicked.connect(lambda: self.sigStep.emit(1))
+        self.scrub.sliderMoved.connect(self.sigScrub.emit)
+        self.carry.toggled.connect(lambda on: self.sigCarry.emit(on, self.iters.value()))
+        self.iters.valueChanged.connect(lambda n: self.sigCarry.emit(self.carry.isChecked(), n))
+        self.record.toggled.connect(self.sigRecord.emit)
+        self.stop.clicked.connect(self.sigStop.emit)
+        self.reconnect.clicked.connect(self.sigReconnect.emit)
+
+    def show_state(self, state: str) -> None:
+        self.state.setText(state)
+        self.reconnect.setVisible(state == "failed")
+        running = state in ("running", "stalled")
+        if self.play.isChecked() != running and state in ("running", "paused"):
+            self.play.blockSignals(True)
+            self.play.setChecked(running)
+            self.play.setText("Pause" if running else "Play")
+            self.play.blockSignals(False)
+
+    def show_buffer(self, size: int, index: int) -> None:
+        self.scrub.blockSignals(True)
+        self.scrub.setRange(0, max(0, size - 1))
+        self.scrub.setValue(index)
+        self.scrub.blockSignals(False)
+
+    def show_recording(self, on: bool) -> None:
+        self.record.blockSignals(True)
+        self.record.setChecked(on)
+        self.record.setText("■ Recording" if on else "● Record")
+        self.record.blockSignals(False)
+
+
+class QtLive(QObject):
+    """Adds the live view to a `MainWindow`: menu actions, the bar, the status-bar FPS; `open_*` start it."""
+
+    sigFrameShown = Signal(int)  # seq of the live frame now in document A (tests wait for it)
+
+    def __init__(self, window) -> None:  # noqa: ANN001  (MainWindow; imported lazily to avoid a cycle)
+        super().__init__(window)
+        self.window = window
+        self.viewer = window.viewer
+        self.live: LiveView | None = None
+        self.bar = QtLiveBar()
+        self.toolbar = QToolBar("Live")
+        self.toolbar.setObjectName("Live")
+        self.toolbar.addWidget(self.bar)
+        window.addToolBar(Qt.ToolBarArea.BottomToolBarArea, self.toolbar)
+        self.toolbar.hide()
+        self.fps = QLabel("")
+        window.statusBar().addPermanentWidget(self.fps)
+        self._timer = QTimer(self)
+        self._timer.setInterval(500)
+        self._timer.timeout.connect(self._show_rates)
+        self._pending: tuple[str, object] | None = None  # a source waiting for the model to load
+        self._connect()
+        self._menus()
+        window.installEventFilter(self)
+
+    # --- construction ---------------------------------------------------------------------------------
+    def _connect(self) -> None:
+        b = self.bar
+        b.sigPlay.connect(lambda on: self.live and (self.live.resume() if on else self.live.pause()))
+        b.sigStep.connect(self.step)
+        b.sigScrub.connect(lambda i: self.live and self.live.show(i))
+        b.sigCarry.connect(lambda on, n: self.live and self.live.set_carry(on, n))
+        b.sigRecord.connect(self._record)
+        b.sigStop.connect(self.stop)
+        b.sigReconnect.connect(lambda: self.live and self.live.reconnect())
+        slots = self.window.views["A"].slots
+        slots.sigToggled.connect(lambda *_: self._sync_edits())  # after the viewer applied the toggle
+        slots.sigSolo.connect(lambda *_: self._sync_edits())
+        self.window.sigRendered.connect(lambda name: self.live and name == "A" and self.live.mark_displayed())
+        self.viewer.events.engine.connect(self._on_engine)
+
+    def _menus(self) -> None:
+        file_menu = next(a.menu() for a in self.window.menuBar().actions() if a.text() == "&File")
+        first = file_menu.actions()[1] if len(file_menu.actions()) > 1 else None
+        for text, key, slot in (("Open &video or image sequence…", "Ctrl+Shift+V", self.open_video_dialog),
+                                ("Open &camera…", "Ctrl+Shift+C", self.open_camera_dialog)):
+            action = self.window._action(None, text, key, slot)
+            file_menu.insertAction(first, action)
+        m = self.window.menuBar().addMenu("&Live")
+        self.window._action(m, "Pause / resume", "Ctrl+Space", self.toggle_pause)
+        self.window._action(m, "Previous frame", "Ctrl+Left", lambda: self.step(-1))
+        self.window._action(m, "Next frame", "Ctrl+Right", lambda: self.step(1))
+        self.window._action(m, "&Record…", "Ctrl+R", lambda: self.bar.record.toggle())
+        self.window._action(m, "&Export recent frames…", None, self.export_dialog)
+        self.window._action(m, "Reconnect", None, lambda: self.live and self.live.reconnect())
+        self.window._action(m, "&Stop", "Ctrl+Shift+X", self.stop)
+        learn = self.window._action(m, "Learn this scene", None, lambda: None)
+        learn.setEnabled(False)
+        learn.setToolTip("not wired yet: adapting the model on the live frames (slotviewer adapt) from here")
+
+    # --- opening sources ------------------------------------------------------------------------------
+    def open_video_dialog(self) -> None:
+        patterns = " ".join(f"*{s}" for s in sorted(VIDEO_SUFFIXES | {".gif"}))
+        path, _ = QFileDialog.getOpenFileName(self.window, "Open video", "", f"Videos ({patterns});;All files (*)")
+        if path:
+            self.open_path(path)
+
+    def open_camera_dialog(self) -> None:
+        try:
+            cameras = list_cameras()
+        except SlotviewerError as exc:
+            self.window.error(str(exc))
+            return
+        if not cameras:
+            self.window.error("no camera found (none could be opened; is one plugged in and free?)")
+            return
+        names = [f"camera {i}" for i in cameras]
+        choice, ok = QInputDialog.getItem(self.window, "Open camera", "Camera:", names, 0, False)
+        if ok:
+            self.open_camera(cameras[names.index(choice)])
+
+    def open_camera(self, index: int) -> None:
+        self.start(CameraSource(index))
+
+    def open_path(self, path: str | Path, fps: float = 10.0) -> None:
+        """A video file, an animated GIF, or a folder of images played as a sequence."""
+        self.start(open_source(Path(path), fps=fps), realtime=True)
+
+    def start(self, source: FrameSource, realtime: bool = True) -> None:
+        if self.viewer.engine is None:  # the model is still loading: start when it is there
+            self._pending = (source, realtime)
+            self.window.status(f"{source.name}: waiting for the model…")
+            return
+        self.stop()
+        self.live = LiveView(self.viewer.engine, CarryOver(self.bar.carry.isChecked(), self.bar.iters.value()),
+                             deliver=self.window._dispatcher.post)
+        e = self.live.events
+        e.frame.connect(self._on_frame)
+        e.state.connect(self._on_state)
+        e.message.connect(self.window.status)
+        e.recording.connect(lambda path: self.bar.show_recording(path is not None))
+        e.recorded.connect(lambda path: self.window.status(f"recorded {path}"))
+        self.toolbar.show()
+        self._timer.start()
+        self.live.start(source, realtime)
+
+    def _on_engine(self, engine) -> None:  # noqa: ANN001
+        if self._pending is not None:
+            source, realtime = self._pending
+            self._pending = None
+            self.start(source, realtime)
+
+    # --- from the live view ---------------------------------------------------------------------------
+    def _on_frame(self, live: LiveFrame) -> None:
+        """Show a live frame in document A: while running without decoding the iterations (the next frame
+        comes soon); while paused with them, so the iteration scrubber works as on a still image."""
+        if self.live is None:
+            return
+        session, viewer = self.viewer.session, self.viewer
+        session.open("A", Document(self.live.source.name if self.live.source else "live", live.trace.image))
+        session.new_run("A", live.trace)
+        viewer.position = float(live.trace.iterations)
+        viewer.events.position.emit(viewer.position)
+        if self.live.state == "paused":
+            viewer._trace_changed("A")  # decodes every iteration for scrubbing, redraws the curves
+        else:  # the light path at frame rate: image, caption, cards and the final iteration only
+            self.window.views["A"].show_document(session.documents["A"])
+            self.window.render("A")
+        self.bar.show_buffer(len(self.live.buffer), self.live.index_of(self.live.shown))
+        self.sigFrameShown.emit(live.seq)
+
+    def _on_state(self, state: str) -> None:
+        self.bar.show_state(state)
+        if state == "paused" and self.live is not None and self.live.shown is not None:
+            self._on_frame(self.live.shown)  # decode the frame on screen for iteration scrubbing
+
+    def _sync_edits(self) -> None:
+        """The slot cards changed document A's enabled slots: keep them so on the next frames."""
+        document = self.viewer.session.documents["A"]
+        if self.live is None or document is None or document.trace is None:
+            return
+        enabled = document.trace.enabled
+        with self.live._lock:
+            self.live.hidden = {i for i, on in enumerate(enabled) if not on}
+            self.live.solo_slot = None
+
+    def _show_rates(self) -> None:
+        if self.live is None:
+            self.fps.setText("")
+            return
+        r = self.live.rates
+        self.fps.setText(f"capture {r['capture']:.1f} · model {r['model']:.1f} · display {r['display']:.1f} FPS")
+
+    # --- controls -------------------------------------------------------------------------------------
+    def toggle_pause(self) -> None:
+        self.bar.play.toggle()
+
+    def step(self, delta: int) -> None:
+        if self.live is None:
+            return
+        if self.live.state != "paused":
+            self.live.pause()
+        self.live.step(delta)
+
+    def _record(self, on: bool) -> None:
+        if self.live is None:
+            self.bar.show_recording(False)
+            return
+        if not on:
+            self.live.stop_recording()
+            return
+        path, _ = QFileDialog.getSaveFileName(self.window, "Record the view", "slotviewer.mp4",
+                                              "Video (*.mp4 *.avi *.mkv)")
+        self.start_recording(path) if path else self.bar.show_recording(False)
+
+    def start_recording(self, path: str | Path, reconstruction: bool = False) -> None:
+        try:
+            self.live.start_recording(path, reconstruction)
+        except SlotviewerError as exc:
+            self.bar.show_recording(False)
+            self.window.error(str(exc))
+
+    def export_dialog(self) -> None:
+        if self.live is None or not self.live.buffer:
+            self.window.error("no live frames to export")
+            return
+        folder = QFileDialog.getExistingDirectory(self.window, "Export recent frames into")
+        if folder:
+            try:
+                out = self.live.export_buffer(Path(folder) / "live")
+                self.window.status(f"wrote {out}")
+            except SlotviewerError as exc:
+                self.window.error(str(exc))
+
+    def stop(self) -> None:
+        """Stop the stream; the last frame stays on screen and a recording is closed."""
+        if self.live is not None:
+            self.live.stop()
+            self.live.process_callbacks()
+        self._timer.stop()
+        self._pending = None
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
+        if watched is self.window and event.type() == QEvent.Type.Close:
+            self.stop()  # quitting closes a recording properly
+        return False

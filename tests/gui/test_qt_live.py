@@ -1,0 +1,47 @@
+"""The live view in the window with the fake camera: start, pause, scrub a paused frame (iterations too),
+hide a slot and see it stay hidden on the next frames, record, stop."""
+
+from pathlib import Path
+
+from slotviewer.gui.qt_live import QtLive
+from slotviewer.io.sources import FakeCamera
+
+
+def test_live_camera_in_the_window(qtbot, window, tmp_path: Path) -> None:  # noqa: ANN001
+    live_ui = window.live if hasattr(window, "live") else QtLive(window)
+    shown: list[int] = []
+    live_ui.sigFrameShown.connect(shown.append)
+    live_ui.start(FakeCamera(realtime=True, fps=30))
+    live = live_ui.live
+    qtbot.waitUntil(lambda: len(shown) >= 5, timeout=30_000)
+    assert live_ui.toolbar.isVisible() and live.state == "running"
+    document = window.session.documents["A"]
+    assert document.trace is live.shown.trace and document.image.shape == (64, 64, 3)
+
+    live_ui.bar.sigRecord.emit(False)  # (no dialog in tests) start a recording directly
+    live_ui.start_recording(tmp_path / "rec.avi")
+    qtbot.waitUntil(lambda: live.recorder is not None and live.recorder.frames >= 2, timeout=30_000)
+
+    live_ui.bar.play.setChecked(False)  # pause
+    qtbot.waitUntil(lambda: live.state == "paused", timeout=10_000)
+    live_ui.bar.sigScrub.emit(0)  # scrub back to the oldest buffered frame
+    oldest = live.buffer[0]
+    qtbot.waitUntil(lambda: window.session.documents["A"].trace is live.shown.trace, timeout=10_000)
+    assert live.shown.seq == oldest.seq and live_ui.bar.scrub.value() == 0
+    qtbot.waitUntil(lambda: not any(window.session.documents["A"].needs_decode(t)
+                                    for t in range(live.shown.trace.iterations)), timeout=30_000)
+    window.viewer.set_position(0)  # the iteration scrubber on a paused frame, as on a still image
+    assert window.viewer.iteration == 0 and window.viewer.frame("A") is not None
+
+    window.views["A"].slots.sigToggled.emit(1, False)  # hide slot 1 in the slot cards
+    assert window.session.documents["A"].trace.enabled[1] is False and live.hidden == {1}
+    mark = live.buffer[-1].seq
+    live_ui.bar.play.setChecked(True)  # resume
+    qtbot.waitUntil(lambda: live.buffer[-1].seq >= mark + 3 and shown[-1] > mark, timeout=30_000)
+    assert all(item.trace.enabled[1] is False for item in live.buffer if item.seq > mark)
+    assert window.session.documents["A"].trace.enabled[1] is False  # and the window shows it hidden
+
+    live_ui.bar.sigStop.emit()
+    qtbot.waitUntil(lambda: live.state == "stopped", timeout=10_000)
+    assert live.recorder is None and (tmp_path / "rec.avi").exists()  # stopping closed the recording
+    assert window.session.documents["A"].trace is not None  # the last frame stays
