@@ -196,7 +196,8 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
         args.backend = choose_backend(args.model or "shapes")
     return gui_main(args.path, screenshot=args.screenshot, iteration=args.iteration, hide=args.hide,
-                    model=args.model, backend=args.backend, size=args.size, b=args.b, compare=args.compare)
+                    model=args.model, backend=args.backend, size=args.size, b=args.b, compare=args.compare,
+                    camera=args.camera, sequence=args.sequence)
 
 
 def _generator_names() -> list[str]:
@@ -247,6 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", metavar="WxH", help="with --screenshot: the window's size, e.g. 1280x720")
     p.add_argument("--b", metavar="IMG", help="open this image as B (side by side, for swapping slots)")
     p.add_argument("--compare", choices=["soft-kmeans", "kmeans"], help="show image A clustered by k-means as B")
+    p.add_argument("--camera", type=int, metavar="N", help="live: webcam N (0 = the first); see `slotviewer doctor`")
+    p.add_argument("--sequence", metavar="DIR", help="live: play a folder of images as a sequence")
     p.set_defaults(func=cmd_gui)
 
     p = sub.add_parser("train", help="train a slot-attention autoencoder")
