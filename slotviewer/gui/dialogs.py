@@ -21,9 +21,16 @@ class DialogsMixin:
         return str(Path(recent[0]).parent) if recent else str(Path.home())
 
     def open_dialog(self, name: str = "A") -> None:
+        from slotviewer.io.sources import VIDEO_SUFFIXES, is_video_path
+
         suffixes = " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES))
-        path, _ = QFileDialog.getOpenFileName(self, "Open image", self._last_folder(), f"Images ({suffixes})")
-        if path:
+        videos = " ".join(f"*{s}" for s in sorted(VIDEO_SUFFIXES))
+        path, _ = QFileDialog.getOpenFileName(self, "Open image", self._last_folder(),
+                                              f"Images ({suffixes});;Videos ({videos})" if name == "A" else
+                                              f"Images ({suffixes})")
+        if path and name == "A" and is_video_path(path):
+            self.live.open_path(path)  # a video or an animated GIF plays in the live view
+        elif path:
             self.viewer.open_path(path, name)
 
     def open_folder_dialog(self) -> None:
@@ -59,6 +66,11 @@ class DialogsMixin:
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
         mime = event.mimeData()
         local = [u.toLocalFile() for u in mime.urls() if u.isLocalFile()] if mime.hasUrls() else []
+        from slotviewer.io.sources import is_video_path
+
+        if local and is_video_path(local[0]):
+            self.live.open_path(local[0])
+            return
         for path, name in zip(local, ("A", "B"), strict=False):
             self.viewer.open_path(path, name)
         if not local and mime.hasImage():
