@@ -17,6 +17,7 @@ state and a one-line message, the last frame stays, `reconnect()` tries again, a
 from __future__ import annotations
 
 import collections
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from psygnal import Signal, SignalGroup
 
 from slotviewer.engine import Engine, Trace
 from slotviewer.errors import SlotviewerError
+from slotviewer.io.atomic import write_bytes
 from slotviewer.io.recorder import VideoRecorder
 from slotviewer.io.render import slot_colours
 from slotviewer.io.sources import CaptureThread, Frame, FrameSource, SourceError, SourceStalled
@@ -74,6 +76,7 @@ class LiveEvents(SignalGroup):
     message = Signal(str)  # a one-line status or error
     recording = Signal(object)  # Path while recording, None when it stopped
     recorded = Signal(object)  # Path of a finished recording
+    learning = Signal(str, float)  # "running"/"done"/"cancelled"/"failed", fraction done
 
 
 def view_picture(live: LiveFrame, with_reconstruction: bool = False) -> np.ndarray:
@@ -436,6 +439,76 @@ class LiveView:
         except BaseException:
             writer.discard()
             raise
+
+    # --- learn this scene -----------------------------------------------------------------------------------
+    def learn(self, steps: int = 120, out_dir: str | Path | None = None) -> threading.Thread:
+        """Adapt a copy of the model to the buffered frames (`slotviewer adapt`'s recipe) in the background,
+        with progress (`events.learning`) and `cancel_learning()`; when done the live view switches to the
+        adapted weights (`adapted_model` is their stem, for "Save model as…"). Needs torch."""
+        frames = np.stack([self.runner.model_image(item.frame.image) for item in list(self.buffer)])
+        if not len(frames):
+            raise SlotviewerError("no frames to learn from yet")
+        self._learn_cancel = threading.Event()
+        backend = self.engine.backend
+        stem = Path(str(backend.model_path)).with_suffix("") if getattr(backend, "model_path", None) else None
+        folder = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="slotviewer-learned-"))
+
+        def progress(state: str, fraction: float) -> None:
+            self._deliver(lambda: self.events.learning.emit(state, fraction))
+
+        def work() -> None:
+            try:
+                from slotviewer.adapt import Adapter, AdaptSettings
+                from slotviewer.model.weights import load_model, save_model
+
+                loaded = load_model(stem if stem is not None else backend.model_name)
+                images = frames.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+                adapter = Adapter(loaded.model, images, AdaptSettings(steps=steps))
+                for step in range(steps):
+                    if self._learn_cancel.is_set():
+                        progress("cancelled", step / steps)
+                        return
+                    adapter.train_step()
+                    progress("running", (step + 1) / steps)
+                out = folder / f"{loaded.name}.live"
+                weights, _ = save_model(adapter.model.eval().cpu(), out, loaded.card)
+                if backend.name == "onnx":
+                    from slotviewer.engine.onnx_export import export_onnx
+
+                    export_onnx(weights, out)
+                engine = Engine.load(out, backend.name, "cpu" if "cpu" in str(backend.device).lower() else "auto")
+                if self._learn_cancel.is_set():
+                    progress("cancelled", 1.0)
+                    return
+                with self._lock:
+                    self.engine = self.runner.engine = engine
+                self.adapted_model = out
+                progress("done", 1.0)
+            except Exception as exc:  # noqa: BLE001  (one line; the live view keeps its model)
+                text = str(exc) if isinstance(exc, SlotviewerError) else f"{type(exc).__name__}: {exc}"
+                self._deliver(lambda: self.events.message.emit(f"learning failed: {text.splitlines()[0]}"))
+                progress("failed", 0.0)
+
+        thread = threading.Thread(target=work, name="learn this scene", daemon=True)
+        thread.start()
+        return thread
+
+    def cancel_learning(self) -> None:
+        if getattr(self, "_learn_cancel", None) is not None:
+            self._learn_cancel.set()
+
+    def save_model_as(self, stem: str | Path) -> list[Path]:
+        """Copy the adapted model's files (weights, JSON, ONNX graphs) to `stem`.*."""
+        source = getattr(self, "adapted_model", None)
+        if source is None:
+            raise SlotviewerError("nothing to save: learn this scene first")
+        stem = Path(stem).with_suffix("") if Path(stem).suffix in (".safetensors", ".onnx", ".json") else Path(stem)
+        written = []
+        for path in sorted(source.parent.glob(source.name + ".*")):
+            target = stem.with_name(stem.name + path.name[len(source.name):])
+            write_bytes(target, path.read_bytes())
+            written.append(target)
+        return written
 
     # --- stopping -------------------------------------------------------------------------------------------------
     def stop(self, final: bool = True) -> None:

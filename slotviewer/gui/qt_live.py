@@ -167,9 +167,10 @@ class QtLive(QObject):
         self.window._action(m, "&Export recent frames…", None, self.export_dialog)
         self.window._action(m, "Reconnect", None, lambda: self.live and self.live.reconnect())
         self.window._action(m, "&Stop", "Ctrl+Shift+X", self.stop)
-        learn = self.window._action(m, "Learn this scene", None, lambda: None)
-        learn.setEnabled(False)
-        learn.setToolTip("not wired yet: adapting the model on the live frames (slotviewer adapt) from here")
+        m.addSeparator()
+        self.window._action(m, "&Learn this scene (adapt the model to the recent frames)", None, self.learn)
+        self.window._action(m, "Cancel learning", None, lambda: self.live and self.live.cancel_learning())
+        self.window._action(m, "Save adapted model &as…", None, self.save_model_dialog)
 
     # --- opening sources ------------------------------------------------------------------------------
     def open_video_dialog(self) -> None:
@@ -213,6 +214,7 @@ class QtLive(QObject):
         e.message.connect(self.window.status)
         e.recording.connect(lambda path: self.bar.show_recording(path is not None))
         e.recorded.connect(lambda path: self.window.status(f"recorded {path}"))
+        e.learning.connect(self._on_learning)
         self.toolbar.show()
         self._timer.start()
         self.live.start(source, realtime)
@@ -303,6 +305,39 @@ class QtLive(QObject):
                 out = self.live.export_buffer(Path(folder) / "live")
                 self.window.status(f"wrote {out}")
             except SlotviewerError as exc:
+                self.window.error(str(exc))
+
+    def learn(self, steps: int = 120) -> None:
+        """Adapt a copy of the model to the buffered frames in the background (needs torch); the stream
+        keeps running on the old weights and switches when the new ones are ready."""
+        if self.live is None or not self.live.buffer:
+            self.window.error("no live frames to learn from: open a camera or a video first")
+            return
+        try:
+            self.live.learn(steps)
+        except SlotviewerError as exc:
+            self.window.error(str(exc))
+
+    def _on_learning(self, state: str, fraction: float) -> None:
+        texts = {"running": f"learning this scene… {fraction:.0%} (Live → Cancel learning)",
+                 "done": "learned this scene: the live view runs the adapted weights (Live → Save adapted model as…)",
+                 "cancelled": "learning cancelled: the model is unchanged", "failed": ""}
+        if texts[state]:
+            self.window.status(texts[state])
+        if state == "done" and self.live is not None:
+            self.window.device_label.setText(self.live.engine.description)
+
+    def save_model_dialog(self) -> None:
+        if self.live is None or getattr(self.live, "adapted_model", None) is None:
+            self.window.error("nothing to save: learn this scene first (Live menu)")
+            return
+        path, _ = QFileDialog.getSaveFileName(self.window, "Save adapted model as", "adapted.safetensors",
+                                              "Models (*.safetensors)")
+        if path:
+            try:
+                written = self.live.save_model_as(path)
+                self.window.status(f"saved {', '.join(p.name for p in written)}")
+            except (SlotviewerError, OSError) as exc:
                 self.window.error(str(exc))
 
     def stop(self) -> None:
