@@ -136,7 +136,19 @@ def bench_video(model: str = "shapes", long_frames: int = 10_000, seeds: int = 6
             result["memory"] = memory_run(engine, long_frames, folder / "long")
     result["identity_per_100_frames"] = {f"K={k or engine.config.num_slots}": identity(engine, seeds=seeds, slots=k)
                                          for k in (None, 4)}
+    result["gui_live"] = gui_live(model)
     return result
+
+
+def gui_live(model: str) -> dict[str, Any] | None:
+    """The live view in the app with a 30 FPS, 640×480 fake camera (display included); None without Qt."""
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    try:
+        from slotviewer.gui.qt_live_bench import live_gui_rates
+    except ImportError:
+        return None
+    return live_gui_rates(model)
 
 
 def print_video(r: dict[str, Any]) -> None:
@@ -152,3 +164,7 @@ def print_video(r: dict[str, Any]) -> None:
     for k, ident in r["identity_per_100_frames"].items():
         text = ", ".join(f"{name} {v['mean']:.1f} {v['per_clip']}" for name, v in ident.items())
         print(f"  identity switches / 100 frames, {k}: {text}")
+    g = r.get("gui_live")
+    if g:
+        print(f"  GUI live view, {g['source']}: capture {g['capture_fps']:.1f}, model {g['model_fps']:.1f}, "
+              f"display {g['display_fps']:.1f} FPS over {g['seconds']} s")
