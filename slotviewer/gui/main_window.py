@@ -76,7 +76,7 @@ class MainWindow(SettingsMixin, DialogsMixin, QMainWindow):
         self.notice.setWordWrap(True)
         self.notice.setStyleSheet("background: #8a6d1d; color: white; padding: 4px; border-radius: 3px;")
         self.notice.hide()
-        documents = QSplitter(Qt.Orientation.Horizontal)
+        self.documents = documents = QSplitter(Qt.Orientation.Horizontal)
         for view in self.views.values():
             documents.addWidget(view)
         central = QWidget()
@@ -210,7 +210,10 @@ class MainWindow(SettingsMixin, DialogsMixin, QMainWindow):
 
     def _on_document(self, name: str) -> None:
         document = self.session.documents[name]
+        shown = self.views[name].isVisible()
         self.views[name].show_document(document)
+        if name == "B" and not shown and self.views["B"].isVisible():  # A and B get equal halves
+            self.documents.setSizes([10_000, 10_000])
         if name == "A" and document is not None and document.trace is not None:
             trace = document.trace
             self.iteration_bar.set_range(trace.iterations, self.viewer.iteration)

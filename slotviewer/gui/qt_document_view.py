@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QSplitter, QVBoxLayout, QWidget
 
 from slotviewer.components.document import Document
 from slotviewer.components.frames import OVERLAY_LABELS, Frame
@@ -56,6 +56,8 @@ class QtDocumentView(QWidget):
         self._pixmaps: dict[tuple, QPixmap] = {}  # card pictures by content
         self.caption = QLabel("")
         self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # a long caption must not widen its side: A and B keep equal halves (the tooltip has it all)
+        self.caption.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         images = QWidget()
         row = QHBoxLayout(images)  # equal halves, not a splitter: A's and B's panels stay the same size
         row.setContentsMargins(0, 0, 0, 0)
@@ -95,6 +97,7 @@ class QtDocumentView(QWidget):
         text = caption(document)
         if self.caption.text() != text:
             self.caption.setText(text)
+            self.caption.setToolTip(text)
         if document.trace is None:
             self.input.set_overlay(None, 0)
             self.reconstruction.set_image(None)
@@ -122,7 +125,7 @@ class QtDocumentView(QWidget):
         _, _, position, overlay_image, composite, maps, pixmaps = hit
         title = f"{self.name}: input + {OVERLAY_LABELS[overlay]}"
         if self.input.title.text != title:  # a new title re-lays the panel out: only when it changes
-            self.input.title.setText(title)
+            self.input.set_title(title)
         self.input.set_overlay(overlay_image, opacity)
         self.reconstruction.set_image(composite)
         for card, arrays, images in zip(self.slots.cards, maps, pixmaps, strict=False):

@@ -39,10 +39,17 @@ class _ViewBox(pg.ViewBox):
         event.accept()
 
     def fit(self) -> None:
-        """Show the whole image (the extent the panel set), no padding."""
+        """Show the whole image (the extent the panel set), no padding; it stays fitted on resizes until
+        the user zooms or pans."""
         extent = getattr(self, "extent", None)
         if extent is not None:
+            self.fitted = True
             self.setRange(extent, padding=0)
+
+    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 (Qt API)
+        super().resizeEvent(event)
+        if getattr(self, "fitted", False):
+            self.fit()
 
 
 class QtImagePanel(pg.GraphicsLayoutWidget):
@@ -56,7 +63,8 @@ class QtImagePanel(pg.GraphicsLayoutWidget):
     def __init__(self, title: str) -> None:
         super().__init__()
         self.setMinimumSize(120, 120)
-        self.title = self.addLabel(title, size="9pt")
+        self.title = self.addLabel("", size="9pt")
+        self.set_title(title)
         self.nextRow()
         self.view = _ViewBox(lockAspect=True, invertY=True, enableMouse=True)
         self.addItem(self.view)
@@ -66,8 +74,17 @@ class QtImagePanel(pg.GraphicsLayoutWidget):
         self.view.addItem(self.image)
         self.view.addItem(self.overlay)
         self.view.extent = None
+        self.view.fitted = False
+        self.view.sigRangeChangedManually.connect(lambda *_: setattr(self.view, "fitted", False))
         self.setToolTip(f"{title} — scroll to zoom, drag to pan, double-click to fit")
         self.name = title
+
+    def set_title(self, text: str) -> None:
+        """A title that never widens the panel (pyqtgraph sizes a label to its text; a narrow panel would
+        then draw its image wider than it is and cut it off): it is elided by the panel's edge instead."""
+        self.title.setText(text)
+        self.title.setMinimumWidth(0)
+        self.title.setToolTip(text)
 
     def set_extent(self, height: int, width: int) -> None:
         """The input's size: pictures are stretched onto it; a new size fits the view to it."""
@@ -95,9 +112,27 @@ class QtImagePanel(pg.GraphicsLayoutWidget):
         self.overlay.setOpacity(opacity)
 
     def link(self, other: QtImagePanel) -> None:
-        """Zoom and pan together with `other`."""
-        self.view.setXLink(other.view)
-        self.view.setYLink(other.view)
+        """Zoom and pan together with `other`: the same image coordinates in both. (pyqtgraph's own
+        setXLink aligns views by their position on screen, which shifts panels that sit side by side.)"""
+        busy = [False]
+
+        def follow(source: _ViewBox, target: _ViewBox) -> None:
+            if busy[0]:
+                return
+            busy[0] = True
+            try:
+                if source.fitted:
+                    target.fit()
+                else:
+                    (x0, x1), (y0, y1) = source.viewRange()
+                    target.fitted = False
+                    target.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0)
+            finally:
+                busy[0] = False
+
+        for a, b in ((self.view, other.view), (other.view, self.view)):
+            a.sigRangeChangedManually.connect(lambda *_, a=a, b=b: follow(a, b))
+            a.sigRangeChanged.connect(lambda *_, a=a, b=b: follow(a, b))
 
     def rendered(self) -> np.ndarray | None:
         """The image item's current pixels (for render checks)."""

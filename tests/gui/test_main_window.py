@@ -235,7 +235,8 @@ def test_problem7_notice_for_an_unfamiliar_image_and_about_model(qtbot, settings
 def test_problem8_linked_zoom_fit_aspect_entropy_f1_view_menu(window: MainWindow, tmp_path: Path,
                                                                qtbot) -> None:  # noqa: ANN001
     view = window.views["A"]
-    view.input.view.scaleBy((0.5, 0.5))
+    view.input.view.scaleBy((0.5, 0.5))  # what a wheel step does, then it tells the links
+    view.input.view.sigRangeChangedManually.emit([True, True])
     np.testing.assert_allclose(view.reconstruction.view.viewRange(), view.input.view.viewRange(), err_msg="linked")
     view.fit()
     (x0, x1), (y0, y1) = view.input.view.viewRange()
