@@ -121,7 +121,7 @@ def test_card_carries_curve_psnr_and_command(tmp_path: Path) -> None:
     run = dataclasses.replace(settings(tmp_path / "m", 6), log_every=3, eval_minutes=0.0,
                               command="slotviewer train --dataset tetrominoes")
     card = load_model(Trainer(run).run(final_eval=8)).card
-    assert len(card.curve) == 2 and all(len(row) == 2 and 0 <= row[1] <= 1 for row in card.curve)
+    assert len(card.curve) == 2 and all(len(row) == 2 and -1 <= row[1] <= 1 for row in card.curve)  # ARI may be < 0
     assert card.reconstruction["n"] == 8 and 0 < card.reconstruction["psnr_db"] < 60
     assert card.command == "slotviewer train --dataset tetrominoes"
     rows = (tmp_path / "m.curve.csv").read_text().splitlines()
