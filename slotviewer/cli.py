@@ -56,6 +56,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         init_from=args.init_from or "", config=preset,
         mask_consistency=args.mask_consistency, freeze=tuple(part for part in (args.freeze or "").split(",") if part),
         precision=args.precision, channels_last=args.channels_last, val=args.val or "", command=command_line(),
+        eval_minutes=args.eval_minutes,
     )
     trainer = Trainer(settings, resume=args.resume)
     previous = _interrupt_on_term()
@@ -279,6 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
                    help="bf16: autocast convolutions and matmuls (softmaxes and the loss stay fp32)")
     p.add_argument("--channels-last", action="store_true", help="NHWC memory layout for the convolutions")
+    p.add_argument("--eval-minutes", type=float, default=3.0, metavar="M",
+                   help="score the validation set (a curve point) every M minutes of training")
     p.add_argument("--val", metavar="DATA", help="validation data for the curve and the card (default: --dataset), "
                    "e.g. shifted-spec")
     p.set_defaults(func=cmd_train)
