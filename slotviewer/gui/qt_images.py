@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
@@ -31,6 +33,17 @@ def to_pixmap(array: np.ndarray, size: int, ratio: float = 1.0) -> QPixmap:
     pixmap = QPixmap.fromImage(image)
     pixmap.setDevicePixelRatio(ratio)
     return pixmap
+
+
+def _no_minimum_width(label: pg.LabelItem) -> None:
+    """`LabelItem.updateMin` without the width: a long title is cut by the panel's edge instead of
+    widening the panel's layout beyond the widget (which drew the image wider than it is, cut off)."""
+    height = label.itemRect().height()
+    label.setMinimumWidth(0)
+    label.setMinimumHeight(height)
+    label._sizeHint = {Qt.SizeHint.MinimumSize: (0, height), Qt.SizeHint.PreferredSize: (0, height),
+                       Qt.SizeHint.MaximumSize: (-1, -1), Qt.SizeHint.MinimumDescent: (0, 0)}
+    label.updateGeometry()
 
 
 class _ViewBox(pg.ViewBox):
@@ -64,6 +77,7 @@ class QtImagePanel(pg.GraphicsLayoutWidget):
         super().__init__()
         self.setMinimumSize(120, 120)
         self.title = self.addLabel("", size="9pt")
+        self.title.updateMin = partial(_no_minimum_width, self.title)  # pyqtgraph sizes labels to their text
         self.set_title(title)
         self.nextRow()
         self.view = _ViewBox(lockAspect=True, invertY=True, enableMouse=True)
@@ -83,7 +97,6 @@ class QtImagePanel(pg.GraphicsLayoutWidget):
         """A title that never widens the panel (pyqtgraph sizes a label to its text; a narrow panel would
         then draw its image wider than it is and cut it off): it is elided by the panel's edge instead."""
         self.title.setText(text)
-        self.title.setMinimumWidth(0)
         self.title.setToolTip(text)
 
     def set_extent(self, height: int, width: int) -> None:

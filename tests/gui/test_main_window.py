@@ -180,6 +180,14 @@ def test_problem3_every_card_fits_at_1280x720_and_in_ab_at_1600x900(window: Main
     qtbot.wait(50)
     for name in ("A", "B"):
         _cards_fit(window, name)
+    window.resize(1280, 720)  # A/B in a small window: the image views stay inside their panels
+    qtbot.wait(50)
+    for v in window.views.values():
+        for panel in (v.input, v.reconstruction):
+            assert panel.view.sceneBoundingRect().right() <= panel.width() + 1, "the image is not cut off"
+        _cards_fit(window, v.name)
+    window.resize(1600, 900)
+    qtbot.wait(50)
     sizes = {(v.input.width(), v.input.height()) for v in window.views.values()}
     sizes |= {(v.reconstruction.width(), v.reconstruction.height()) for v in window.views.values()}
     assert max(w for w, _ in sizes) - min(w for w, _ in sizes) <= 2, sizes
