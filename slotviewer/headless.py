@@ -36,9 +36,9 @@ class RunOptions:
     gif: bool = False
     overwrite: bool = False
     max_pixels: int = DEFAULT_MAX_PIXELS
-    adapt: int = 0  # steps of per-image adaptation (Slot-TTA) before the outputs are made; 0 = none
     attention_size: str = "model"  # attention.npz at the model's resolution, or "input"
     progress: bool | None = None  # None: a progress bar only when stderr is a terminal
+    adapt: int = 0  # steps of per-image adaptation (Slot-TTA) before the outputs are made; 0 = none
 
 
 def _sha256(path: Path) -> str:
@@ -122,4 +122,3 @@ def report_outputs(written: list[tuple[Path, Path]], failures: int, out: Path) -
         print(f"wrote {len(written)} result folders under {out}{os.sep} (one per input, named after it)")
     if failures:
         print(f"{failures} input{'s' if failures > 1 else ''} failed (see the errors above)")
-
