@@ -93,3 +93,22 @@ def test_render_clusters_paints_each_cluster_its_mean_colour() -> None:
     np.testing.assert_allclose(alpha.sum(0), 1.0, atol=1e-5)
     assert (alpha[0, :, 0] > 0.9).all() and (alpha[1, :, -1] > 0.9).all()
     assert (rgb == rgb[:, :1, :1]).all(), "a cluster is one flat colour"
+
+
+def test_render_clusters_weak_clusters_and_dtypes() -> None:
+    """A cluster with little total weight still gets the weighted mean colour of what it claims (not a
+    darkened sum); logits stay finite where a cluster claims nothing; everything is float32."""
+    image = np.zeros((3, 2, 2), np.float32)
+    image[1] = 0.8  # a flat green picture
+    responsibilities = np.zeros((2, 2, 2), np.float32)
+    responsibilities[0] = 0.1  # a weak cluster: total weight 0.4 over the 2×2 output
+    responsibilities[1] = 0.9
+    rgb, alpha_logits = render_clusters(responsibilities, image, 2)
+    np.testing.assert_allclose(rgb[0, 0, 0], [0.0, 0.8, 0.0], atol=1e-5)
+    np.testing.assert_allclose(rgb[1, 0, 0], [0.0, 0.8, 0.0], atol=1e-5)
+    np.testing.assert_allclose(np.exp(alpha_logits[:, 0, 0]), [0.1, 0.9], atol=1e-5)
+    assert rgb.dtype == np.float32 and alpha_logits.dtype == np.float32
+    one_hot = np.zeros((2, 2, 2), np.float32)
+    one_hot[0] = 1.0
+    _, logits = render_clusters(one_hot, image, 2)
+    assert np.isfinite(logits).all(), "a cluster that claims nothing gets a tiny alpha, not log(0)"
