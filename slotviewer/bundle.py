@@ -123,12 +123,14 @@ def smoke_test(executable: Path, out: Path) -> list[str]:
     sample = executable.parent / "_internal" / "resources" / "samples" / "shapes.png"
     if not sample.exists():
         sample = next(executable.parent.rglob("samples/shapes.png"), sample)
-    env = os.environ | {"QT_QPA_PLATFORM": "offscreen", "SLOTVIEWER_CONFIG_DIR": str(out / "config")}
+    env = os.environ | {"QT_QPA_PLATFORM": "offscreen", "SLOTVIEWER_CONFIG_DIR": str(out / "config"),
+                        "XDG_DATA_HOME": str(out / "share")}
     checks = [
         ("--version", [str(executable), "--version"]),
         ("doctor", [str(executable), "doctor", "--backend", "onnx"]),
         ("run", [str(executable), "run", str(sample), "--out", str(out / "run"), "--seed", "0", "--overwrite"]),
         ("gui --screenshot", [str(executable), "gui", str(sample), "--screenshot", str(out / "screenshot.png")]),
+        ("install-desktop", [str(executable), "install-desktop"]),
     ]
     failures = []
     for name, command in checks:
@@ -147,7 +149,8 @@ def smoke_test(executable: Path, out: Path) -> list[str]:
     print(f"  {'ok  ' if says_why else 'FAIL'} train (no torch)   one line: {done.stderr.strip()[:90]}")
     if not says_why:
         failures.append("train without torch")
-    expected = [out / "run" / "shapes" / "labels_color.png", out / "screenshot.png"]
+    expected = [out / "run" / "shapes" / "labels_color.png", out / "screenshot.png",
+                out / "share" / "applications" / "slotviewer.desktop"]
     failures += [f"missing {p}" for p in expected if not p.exists()]
     return failures
 
