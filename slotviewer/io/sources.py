@@ -12,6 +12,7 @@ delivering, `SourceDisconnected` when it is gone, `SourceTruncated` when a file 
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -53,7 +54,10 @@ def _cv2():  # noqa: ANN202  (lazy: the still-image paths never need OpenCV)
     try:
         import cv2
     except ImportError:
-        raise SourceError("video and camera input need OpenCV: pip install opencv-python-headless") from None
+        frozen = getattr(sys, "frozen", False)
+        hint = "this app was built without it (slotviewer bundle --with-video)" if frozen else (
+            "pip install opencv-python-headless")
+        raise SourceError(f"video and camera input need OpenCV: {hint}") from None
     return cv2
 
 
