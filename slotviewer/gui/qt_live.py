@@ -149,6 +149,7 @@ class QtLive(QObject):
         slots = self.window.views["A"].slots
         slots.sigToggled.connect(lambda *_: self._sync_edits())  # after the viewer applied the toggle
         slots.sigSolo.connect(lambda *_: self._sync_edits())
+        slots.sigDropped.connect(self._swap)  # a swap within A: the carried slots follow from the next frame
         self.window.sigRendered.connect(lambda name: self.live and name == "A" and self.live.mark_displayed())
         self.viewer.events.engine.connect(self._on_engine)
 
@@ -258,6 +259,13 @@ class QtLive(QObject):
         with self.live._lock:
             self.live.hidden = {i for i, on in enumerate(enabled) if not on}
             self.live.solo_slot = None
+
+    def _swap(self, source: str, i: int, j: int, transplant: bool) -> None:
+        if self.live is not None and source == "A" and not transplant and i != j:
+            try:
+                self.live.swap(i, j)
+            except SlotviewerError as exc:
+                self.window.error(str(exc))
 
     def _show_rates(self) -> None:
         if self.live is None:
