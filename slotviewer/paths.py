@@ -51,6 +51,18 @@ def settings_file() -> Path:
     return config_dir() / "settings.ini"
 
 
+def adopt_legacy_settings() -> Path | None:
+    """Before 0.1, Linux kept the settings in Qt's native `slotviewer.conf` (the same INI format) beside
+    where `settings.ini` now lives: copy it over once, so an upgrade keeps the user's layout and choices."""
+    target = settings_file()
+    legacy = config_dir() / "slotviewer.conf"
+    if target.exists() or not legacy.is_file():
+        return None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(legacy.read_bytes())
+    return target
+
+
 def models_dir() -> Path:
     """The shipped models (`NAME.json`, `.safetensors`, `.onnx`)."""
     from slotviewer.model.files import MODELS_DIR

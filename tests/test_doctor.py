@@ -79,3 +79,13 @@ def test_settings_live_in_the_platform_location(monkeypatch: pytest.MonkeyPatch,
     assert paths.cache_dir() == tmp_path / "Library" / "Caches" / "slotviewer"
     monkeypatch.setenv("SLOTVIEWER_CONFIG_DIR", str(tmp_path / "portable"))
     assert paths.settings_file() == tmp_path / "portable" / "settings.ini"
+
+
+def test_settings_from_before_are_adopted_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("SLOTVIEWER_CONFIG_DIR", str(tmp_path))
+    assert paths.adopt_legacy_settings() is None, "nothing to adopt"
+    (tmp_path / "slotviewer.conf").write_text("[General]\ntheme=Dark\n")
+    assert paths.adopt_legacy_settings() == tmp_path / "settings.ini"
+    assert (tmp_path / "settings.ini").read_text() == "[General]\ntheme=Dark\n"
+    (tmp_path / "slotviewer.conf").write_text("[General]\ntheme=Light\n")
+    assert paths.adopt_legacy_settings() is None and "Dark" in (tmp_path / "settings.ini").read_text(), "only once"

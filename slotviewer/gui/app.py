@@ -16,7 +16,7 @@ from slotviewer.components.viewer import SAMPLES
 from slotviewer.errors import SlotviewerError
 from slotviewer.gui.main_window import MainWindow
 from slotviewer.gui.theme import apply_theme
-from slotviewer.paths import ICON, settings_file
+from slotviewer.paths import ICON, adopt_legacy_settings, settings_file
 
 
 def sample_scene(model: str) -> Path | None:
@@ -100,6 +100,7 @@ def main(path: str | None = None, screenshot: str | None = None, iteration: int 
     if screenshot:  # a reproducible window: default layout, and the user's settings left alone
         settings = QSettings(str(Path(tempfile.mkdtemp()) / "screenshot.ini"), QSettings.Format.IniFormat)
     else:
+        adopt_legacy_settings()
         settings = QSettings(str(settings_file()), QSettings.Format.IniFormat)  # the platform's config folder
     apply_theme(str(settings.value("theme", "System")))
     window = create_window(settings)
