@@ -52,7 +52,7 @@ def settings_file() -> Path:
 
 
 def adopt_legacy_settings() -> Path | None:
-    """Before 0.1, Linux kept the settings in Qt's native `slotviewer.conf` (the same INI format) beside
+    """Earlier versions kept the settings in Qt's native `slotviewer.conf` on Linux (the same INI format) beside
     where `settings.ini` now lives: copy it over once, so an upgrade keeps the user's layout and choices."""
     target = settings_file()
     legacy = config_dir() / "slotviewer.conf"
