@@ -194,3 +194,12 @@ def test_stop_wakes_a_stalled_camera() -> None:
     capture.start()
     capture.stop(timeout=5)
     assert not capture._thread.is_alive() and not camera.opened
+
+
+def test_a_missing_camera_is_one_clear_error() -> None:
+    from slotviewer.io.sources import CameraSource, list_cameras
+
+    index = max(list_cameras(), default=-1) + 10  # an index no camera here has
+    with pytest.raises(SourceError, match=f"camera {index}: not found or in use by another program"):
+        open_source(index).open()
+    assert isinstance(open_source(f"camera:{index}"), CameraSource)
