@@ -36,7 +36,7 @@ from slotviewer.video import CarryOver, FrameRunner, labels_at, masks_u8, overla
 @dataclass
 class VideoOptions:
     model: str = "shapes"
-    backend: str = "torch"
+    backend: str = "auto"
     device: str = "auto"
     slots: int | None = None
     iters: int | None = None  # T for the first frame (and every frame with fresh slots)
