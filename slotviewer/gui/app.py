@@ -8,7 +8,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QEvent, QSettings
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
@@ -72,6 +72,15 @@ def wait_until_rendered(app: QApplication, window: MainWindow, names: tuple[str,
         return False
     finally:
         window.viewer.events.error.disconnect(errors.append)
+
+
+def dispose(app: QApplication, window: MainWindow) -> None:
+    """Close and delete the window now, while Qt is whole: left to the interpreter's exit, Qt objects
+    may be destroyed in an order that crashes the process after its last line was printed."""
+    window.close()
+    window.deleteLater()
+    app.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    app.processEvents()
 
 
 def check_view_options(window: MainWindow, iteration: int | None, hide: list[int] | None) -> None:
@@ -148,6 +157,6 @@ def main(path: str | None = None, screenshot: str | None = None, iteration: int 
             time.sleep(0.02)
         window.save_screenshot(screenshot)
     finally:
-        window.close()
+        dispose(app, window)
     print(f"wrote {screenshot}")
     return 0
