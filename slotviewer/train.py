@@ -216,6 +216,8 @@ class Trainer:
         self.ckpt = self.out.with_name(self.out.name + ".train.safetensors")
         self.ckpt_json = self.out.with_name(self.out.name + ".train.json")
         self.curve_path = self.out.with_name(self.out.name + ".curve.csv")
+        if self.world.main:  # the first curve row or checkpoint must not fail minutes into a run
+            self.out.parent.mkdir(parents=True, exist_ok=True)
         self.step, self.elapsed = 0, 0.0
         if resume:
             state = self._read_checkpoint()

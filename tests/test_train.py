@@ -136,3 +136,9 @@ def test_validation_data_may_differ_from_training_data(tmp_path: Path) -> None:
     assert len(trainer.val[0]) == 5
     card = load_model(trainer.run(final_eval=100)).card
     assert card.fg_ari["data"] == str(tmp_path / "val") and card.fg_ari["n"] == 5
+
+
+def test_output_folder_is_created_before_the_first_curve_row(tmp_path: Path) -> None:
+    run = dataclasses.replace(settings(tmp_path / "new" / "deeper" / "m", 2), log_every=1, eval_minutes=0.0)
+    load_model(Trainer(run).run(final_eval=0))
+    assert (tmp_path / "new" / "deeper" / "m.curve.csv").exists()
