@@ -11,6 +11,7 @@ model and display FPS.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
@@ -30,8 +31,12 @@ from PySide6.QtWidgets import (
 from slotviewer.components.document import Document
 from slotviewer.components.live import LiveFrame, LiveView
 from slotviewer.errors import SlotviewerError
+from slotviewer.gui.qt_document_view import caption
+from slotviewer.io.render import to_uint8
 from slotviewer.io.sources import VIDEO_SUFFIXES, CameraSource, FrameSource, list_cameras, open_source
 from slotviewer.video import CarryOver
+
+FULL_RENDER_INTERVAL = 0.25  # seconds between full redraws (slot cards) while the stream runs
 
 
 class QtLiveBar(QWidget):
@@ -132,6 +137,7 @@ class QtLive(QObject):
         self._timer.setInterval(500)
         self._timer.timeout.connect(self._show_rates)
         self._pending: tuple[str, object] | None = None  # a source waiting for the model to load
+        self._full_render = 0.0
         self._connect()
         self._menus()
         window.installEventFilter(self)
@@ -239,11 +245,27 @@ class QtLive(QObject):
         viewer.events.position.emit(viewer.position)
         if self.live.state == "paused":
             viewer._trace_changed("A")  # decodes every iteration for scrubbing, redraws the curves
-        else:  # the light path at frame rate: image, caption, cards and the final iteration only
+        elif time.monotonic() - self._full_render < FULL_RENDER_INTERVAL:
+            self._light_render(live)  # at frame rate: input, overlay, reconstruction, caption
+        else:  # a few times a second also the slot cards (18 pictures)
+            self._full_render = time.monotonic()
             self.window.views["A"].show_document(session.documents["A"])
             self.window.render("A")
         self.bar.show_buffer(len(self.live.buffer), self.live.index_of(self.live.shown))
         self.sigFrameShown.emit(live.seq)
+
+    def _light_render(self, live: LiveFrame) -> None:
+        view, image = self.window.views["A"], live.trace.image
+        h, w = image.shape[:2]
+        view.input.set_extent(h, w)
+        view.reconstruction.set_extent(h, w)
+        view.input.set_image(image)
+        frame = self.viewer.frame("A")
+        if frame is not None:
+            view.input.set_overlay(frame.overlay(self.viewer.overlay), self.viewer.opacity)
+            view.reconstruction.set_image(to_uint8(frame.composite))
+        view.caption.setText(caption(self.viewer.session.documents["A"]))
+        self.window.sigRendered.emit("A")
 
     def _on_state(self, state: str) -> None:
         self.bar.show_state(state)
