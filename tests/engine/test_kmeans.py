@@ -112,3 +112,47 @@ def test_render_clusters_weak_clusters_and_dtypes() -> None:
     one_hot[0] = 1.0
     _, logits = render_clusters(one_hot, image, 2)
     assert np.isfinite(logits).all(), "a cluster that claims nothing gets a tiny alpha, not log(0)"
+
+
+def own_layer_norm(x: np.ndarray) -> np.ndarray:
+    x = x.astype(np.float64)
+    return (x - x.mean(1, keepdims=True)) / np.sqrt(x.var(1, keepdims=True) + 1e-5)
+
+
+def test_features_are_layer_normed_per_position() -> None:
+    features = np.random.default_rng(3).normal(2.0, 5.0, (7, 6)).astype(np.float32)
+    normed = _layer_norm(features)
+    np.testing.assert_allclose(normed.mean(1), 0.0, atol=1e-5)
+    np.testing.assert_allclose(normed.var(1), 1.0, atol=1e-3)
+    np.testing.assert_allclose(normed, own_layer_norm(features), atol=1e-5)
+    assert np.isfinite(_layer_norm(np.full((2, 4), 3.0, np.float32))).all(), "a flat position stays finite"
+
+
+def test_soft_kmeans_follows_its_definition() -> None:
+    """Iteration by iteration: responsibilities are a softmax over clusters of −d²/β with β a tenth of the
+    features' mean squared spread, and each centroid is the responsibility-weighted mean of the inputs."""
+    features, _ = three_blobs(n_per=4, seed=2)
+    features = features + np.random.default_rng(5).normal(0, 0.8, features.shape).astype(np.float32)
+    x = own_layer_norm(features)
+    beta = 0.1 * ((x - x.mean(0)) ** 2).sum(1).mean() + 1e-6
+    for seed in range(6):
+        responsibilities, centroids = kmeans(features, 4, 3, seed, soft=True)
+        for t in range(3):
+            d2 = ((x[None] - centroids[t][:, None]) ** 2).sum(-1)
+            logits = -d2 / beta
+            expected = np.exp(logits - logits.max(0)) / np.exp(logits - logits.max(0)).sum(0)
+            np.testing.assert_allclose(responsibilities[t], expected, atol=1e-4, err_msg=f"seed {seed}, t {t}")
+            mass = expected.sum(1, keepdims=True)
+            np.testing.assert_allclose(centroids[t + 1], expected @ x / mass, atol=1e-4)
+
+
+def test_forgy_picks_distinct_inputs_and_repeats_from_all() -> None:
+    features = np.eye(5, dtype=np.float32) * 4
+    normed = _layer_norm(features)
+    for seed in range(5):
+        start = kmeans(features, 5, 0, seed)[1][0]
+        assert len(np.unique(start.round(5), axis=0)) == 5, "no input drawn twice"
+        assert all(np.abs(normed - c).sum(1).min() < 1e-6 for c in start)
+    two = features[:2]
+    distinct = {len(np.unique(kmeans(two, 5, 0, seed)[1][0].round(5), axis=0)) for seed in range(8)}
+    assert 2 in distinct, "with more clusters than inputs, repeats are drawn from every input"
