@@ -243,7 +243,7 @@ class QtLive(QObject):
         session.new_run("A", live.trace)
         viewer.position = float(live.trace.iterations)
         viewer.events.position.emit(viewer.position)
-        if self.live.state == "paused":
+        if self.live.state not in ("running", "stalled"):  # paused, ended, failed, stopped
             viewer._trace_changed("A")  # decodes every iteration for scrubbing, redraws the curves
         elif time.monotonic() - self._full_render < FULL_RENDER_INTERVAL:
             self._light_render(live)  # at frame rate: input, overlay, reconstruction, caption
@@ -269,8 +269,8 @@ class QtLive(QObject):
 
     def _on_state(self, state: str) -> None:
         self.bar.show_state(state)
-        if state == "paused" and self.live is not None and self.live.shown is not None:
-            self._on_frame(self.live.shown)  # decode the frame on screen for iteration scrubbing
+        if state in ("paused", "ended", "failed", "stopped") and self.live is not None and self.live.shown:
+            self._on_frame(self.live.shown)  # the frame on screen, decoded for iteration scrubbing
 
     def _sync_edits(self) -> None:
         """The slot cards changed document A's enabled slots: keep them so on the next frames."""
