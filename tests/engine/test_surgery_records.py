@@ -17,6 +17,10 @@ def test_every_edit_is_recorded_in_order(torch_engine: Engine, scene: np.ndarray
     assert b1.edits == ("swap slot 0 <-> other image's slot 1",)
     out = surgery.transplant(torch_engine, a, 2, b, 1)
     assert out.edits == ("transplant other image's slot 2 -> slot 1",)
+    # the moved slot brings its mask along (slots decode independently): alpha logits are re-decoded too
+    np.testing.assert_allclose(out.alpha_logits[1], a.alpha_logits[2], atol=1e-4)
+    np.testing.assert_allclose(out.alpha_logits[[0, 2]], b.alpha_logits[[0, 2]], atol=1e-4)
+    assert np.abs(out.alpha_logits[1] - b.alpha_logits[1]).max() > 0.1
     hidden = surgery.remove(within, [1])
     assert hidden.edits == ("swap slot 0 <-> slot 2", "enabled: hide [1]")
     assert surgery.set_enabled(hidden, [True] * 3).edits[-1] == "enabled: all"

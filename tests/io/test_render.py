@@ -70,6 +70,8 @@ def test_attention_overlay_tints_each_pixel_with_its_slots_colour() -> None:
         expected = 0.5 * 100 + 0.5 * colours[k].astype(np.float32)
         np.testing.assert_allclose(out[0, column], expected, atol=1.5)
     np.testing.assert_array_equal(attention_overlay(image, attention, colours, strength=0.0), image)
+    black = np.zeros_like(image)
+    np.testing.assert_array_equal(attention_overlay(black, attention, colours, strength=0.0), black)
     half = np.full((2, 1, 1), 0.5, np.float32)
     two = np.array([[255, 0, 0], [0, 0, 255]], np.uint8)
     np.testing.assert_allclose(attention_overlay(np.zeros((1, 1, 3), np.uint8), half, two, 1.0)[0, 0],
@@ -81,6 +83,8 @@ def test_attention_overlay_tints_each_pixel_with_its_slots_colour() -> None:
     ((1000, 500), (512, 256)),  # big ones down to the maximum, aspect kept
     ((300, 400), (300, 400)),  # in between: as is
     ((1, 2000), (1, 512)),
+    ((2000, 1), (512, 1)),
+    ((0, 0), (1, 1)),  # an empty picture does not divide by zero
 ])
 def test_display_size(size: tuple[int, int], expected: tuple[int, int]) -> None:
     assert display_size(*size) == expected
