@@ -127,6 +127,8 @@ class LiveView:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._seq = 0
+        self.busy = False  # a frame is being run now (after `pause` the one in flight still finishes)
+        self._pause_lock = threading.Lock()
         self._show_lock = threading.Lock()
         self._to_show: LiveFrame | None = None
         self._show_posted = False
@@ -217,6 +219,10 @@ class LiveView:
                     self._close_recording(None)
                     self._set_state("ended", f"{self.source.name}: end of file (seek to play again)")
                 continue
+            with self._pause_lock:  # a pause that lands while waiting for the frame still holds
+                if self._paused.is_set() and not self._step.is_set():
+                    continue
+                self.busy = True
             seen, frame = got
             self._step.clear()
             try:
@@ -227,6 +233,8 @@ class LiveView:
             except Exception as exc:  # noqa: BLE001  (the app stays up; the message is one line)
                 self._set_state("failed", f"{type(exc).__name__}: {exc}".splitlines()[0])
                 return
+            finally:
+                self.busy = False
             if self.state in ("stalled", "ended"):
                 self._set_state("paused" if self._paused.is_set() else "running")
 
@@ -262,7 +270,8 @@ class LiveView:
     # --- controls ------------------------------------------------------------------------------------------------
     def pause(self) -> None:
         if self.state in ("running", "stalled"):
-            self._paused.set()
+            with self._pause_lock:
+                self._paused.set()
             self._set_state("paused")
 
     def resume(self) -> None:
