@@ -99,7 +99,7 @@ def test_stall_is_reported_and_recovers(live: LiveView) -> None:
 
 
 def test_disconnect_closes_the_recording_and_reconnect_keeps_edits(live: LiveView, tmp_path: Path) -> None:
-    camera = FakeCamera(disconnect_at=40, realtime=True, fps=30)
+    camera = FakeCamera(disconnect_at=90, realtime=True, fps=30)  # 3 s: time to start recording
     live.start(camera)
     assert live.wait_for(lambda: len(live.buffer) >= 2)
     live.set_hidden(0)
