@@ -156,3 +156,19 @@ def test_forgy_picks_distinct_inputs_and_repeats_from_all() -> None:
     two = features[:2]
     distinct = {len(np.unique(kmeans(two, 5, 0, seed)[1][0].round(5), axis=0)) for seed in range(8)}
     assert 2 in distinct, "with more clusters than inputs, repeats are drawn from every input"
+
+
+def test_outputs_are_float32_with_and_without_iterations() -> None:
+    features, _ = three_blobs(n_per=3)
+    for iters in (0, 2):
+        for soft in (False, True):
+            responsibilities, centroids = kmeans(features.astype(np.float64), 3, iters, 0, soft=soft)
+            assert responsibilities.dtype == np.float32 and centroids.dtype == np.float32, (iters, soft)
+
+
+def test_soft_is_the_default() -> None:
+    features, _ = three_blobs(n_per=3)
+    noisy = features + np.random.default_rng(1).normal(0, 1.0, features.shape).astype(np.float32)
+    responsibilities = kmeans(noisy, 3, 2, 0)[0]
+    assert not set(np.unique(responsibilities)) <= {0.0, 1.0}
+    np.testing.assert_array_equal(responsibilities, kmeans(noisy, 3, 2, 0, soft=True)[0])

@@ -49,6 +49,7 @@ def test_stability_agreement_and_mean_ari() -> None:
     one_off = np.array([[0, 0], [1, 0]])
     result = stability([a, same_permuted, one_off], [5, 6, 7], 2)
     assert result.seeds == (5, 6, 7)
+    np.testing.assert_array_equal(result.labels, np.stack([a, same_permuted, one_off]))  # as run, not aligned
     np.testing.assert_allclose(result.agreement, [[1, 1], [1, 2 / 3]])
     assert result.pairwise_ari[0, 1] == 1.0 and result.pairwise_ari[0, 2] < 1.0
     np.testing.assert_allclose(result.pairwise_ari, result.pairwise_ari.T)
