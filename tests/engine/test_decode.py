@@ -57,3 +57,20 @@ def test_composite_survives_underflow_exactly() -> None:
     np.testing.assert_allclose(trace.composite(np.array([False, True])), 0.9, atol=1e-6)
     labels = trace.labels(np.array([False, True]))
     assert (labels == 1).all() and (trace.labels() == 0).all()
+
+
+def test_re_composite_cache_follows_replaced_pictures(torch_engine: Engine, scene: np.ndarray) -> None:
+    """`Trace.replace` keeps the cached exponentials only while the pictures stay: new rgb or alpha logits
+    must never be composited with the old ones."""
+    trace = torch_engine.run(scene, seed=8)
+    trace.composite()  # fills the cache
+    hidden = trace.replace(enabled=(True, False, True))
+    np.testing.assert_allclose(hidden.composite(), composite(trace.rgb, trace.alpha_logits, hidden._mask(None)),
+                               atol=1e-5)
+    for change in ({"rgb": trace.rgb[::-1].copy()}, {"alpha_logits": trace.alpha_logits[::-1].copy()}):
+        new = trace.replace(**change)
+        np.testing.assert_allclose(new.composite(), composite(new.rgb, new.alpha_logits), atol=1e-5)
+        assert np.abs(new.composite() - trace.composite()).max() > 0.01
+    nothing = trace.composite(np.zeros(3, bool))
+    assert nothing.shape == (35, 35, 3) and nothing.dtype == np.float32 and not nothing.any()
+    assert trace.labels().dtype == np.uint8

@@ -64,6 +64,7 @@ def test_reconverge_continues_from_the_final_slots(torch_engine: Engine, scene: 
     np.testing.assert_allclose(out.alpha_logits, alpha_logits, atol=1e-4)
     assert np.abs(out.rgb[[0, 2]] - trace.rgb[[0, 2]]).max() > 1e-3
     assert out.provenance["reconverged"] == {"kept_slots": [0, 2], "iters": 3}
+    assert surgery.reconverge(torch_engine, trace, iters=1).iterations == trace.iterations + 1
 
 
 def test_traces_without_a_method_are_slot_attention(torch_engine: Engine, scene: np.ndarray) -> None:

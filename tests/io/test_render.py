@@ -26,6 +26,9 @@ def test_slot_colours_are_distinct_saturated_and_stable() -> None:
         assert s > 0.7 and v > 0.99
     np.testing.assert_array_equal(slot_colours(3), colours[:3])  # slot i keeps its colour whatever K is
     assert np.abs(colours[0].astype(int) - colours[1].astype(int)).sum() > 150, "neighbours differ clearly"
+    for i, c in enumerate(colours):  # golden-ratio hue steps from 0.08, so slot i has the same hue everywhere
+        hue = colorsys.rgb_to_hsv(*(c / 255))[0]
+        assert abs((hue - (i * 0.618033988749895 + 0.08) % 1.0 + 0.5) % 1.0 - 0.5) < 0.01, i
 
 
 def test_to_uint8_rounds_and_clips() -> None:
