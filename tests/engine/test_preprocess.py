@@ -82,3 +82,9 @@ def test_resize_channels_keeps_planes_apart() -> None:
     same = resize_channels(planes, 4, 6)
     np.testing.assert_array_equal(same, planes)
     assert same is not planes
+
+
+def test_resize_channels_is_bilinear() -> None:
+    """Maps are scaled bilinearly (no bicubic overshoot outside the input's range)."""
+    out = resize_channels(np.array([[[0.0, 1.0]]], np.float32), 1, 4)
+    np.testing.assert_allclose(out[0, 0], [0.0, 0.25, 0.75, 1.0], atol=1e-6)
