@@ -1,7 +1,7 @@
 """Make resources/iterations.gif for the README: the shipped shapes model on the sample scene, one frame per
 Slot Attention iteration: the input, each slot's attention in its colour, and what the slots of that
 iteration decode to, and the segmentation their masks give.
-Run: .venv/bin/python scripts/iterations_gif.py [OUT.gif] [--frames DIR]"""
+Run: .venv/bin/python -m slotviewer.iterations_gif [OUT.gif] [--frames DIR]"""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from slotviewer.engine import Engine
 from slotviewer.engine.trace import softmax
 from slotviewer.io.images import read_image
 from slotviewer.io.render import attention_overlay, resize_uint8, slot_colours, to_uint8
+from slotviewer.paths import RESOURCES
 
-ROOT = Path(__file__).resolve().parents[1]
 SIDE, GAP, TOP = 192, 8, 26
 
 
@@ -26,7 +26,7 @@ def composite(rgb: np.ndarray, alpha_logits: np.ndarray) -> np.ndarray:
 
 def frames(model: str = "shapes", seed: int = 3) -> list[Image.Image]:
     engine = Engine.load(model, "onnx", "cpu")
-    image = read_image(ROOT / "resources" / "samples" / f"{model}.png")
+    image = read_image(RESOURCES / "samples" / f"{model}.png")
     trace = engine.run(image, seed=seed)
     decoded = [*engine.decode_iterations(trace), (trace.rgb, trace.alpha_logits)]
     colours = slot_colours(trace.num_slots)
@@ -48,7 +48,7 @@ def frames(model: str = "shapes", seed: int = 3) -> list[Image.Image]:
 
 
 def main(argv: list[str]) -> int:
-    target = Path(argv[0]) if argv and not argv[0].startswith("--") else ROOT / "resources" / "iterations.gif"
+    target = Path(argv[0]) if argv and not argv[0].startswith("--") else RESOURCES / "iterations.gif"
     images = frames()
     durations = [900] + [600] * (len(images) - 2) + [1800]
     images[0].save(target, save_all=True, append_images=images[1:], duration=durations, loop=0, optimize=True)
