@@ -34,7 +34,11 @@ def test_outputs_exist_at_input_resolution_and_agree(tiny_model: Path, inputs: P
         masks = np.stack([np.asarray(Image.open(p)) for p in sorted((folder / "masks").glob("slot_*.png"))])
         slots = [Image.open(p) for p in sorted((folder / "slots").glob("slot_*.png"))]
         assert labels.shape == size and masks.shape == (3, *size)
-        assert np.array_equal(labels, masks.argmax(0)), "labels are the argmax of the masks"
+        # labels.png and masks/ are written by different code at input resolution; that they agree is a check on
+        # the writer (the values against an independent engine run are in test_headless_pictures.py)
+        assert np.array_equal(labels, masks.argmax(0)), "labels.png and masks/ disagree"
+        if stem != "dot":
+            assert len(np.unique(labels)) >= 2, "the colourful test model gives more than one segment"
         assert all(s.mode == "RGBA" and s.size == size[::-1] for s in slots)
         assert Image.open(folder / "reconstruction.png").size == size[::-1]
         record = json.loads((folder / "trace.json").read_text())
