@@ -21,6 +21,7 @@ from typing import Any
 
 from psygnal import Signal, SignalGroup
 
+from slotviewer.components.inbox import Inbox
 from slotviewer.errors import SlotviewerError
 
 
@@ -53,9 +54,8 @@ class JobRunner:
     def __init__(self, deliver: Callable[[Callable[[], None]], None] | None = None,
                  loader: Callable[[str, str, str], Any] = _default_loader) -> None:
         self.events = JobEvents()
-        self._inbox: list[Callable[[], None]] = []
-        self._inbox_lock = threading.Lock()
-        self._deliver = deliver or self._post
+        self._inbox = Inbox()
+        self._deliver = deliver or self._inbox.post
         self._loader = loader
         self._cond = threading.Condition()
         self._waiting: dict[str, tuple[int, Job]] = {}  # key → (ticket, job), in submission order
@@ -108,11 +108,7 @@ class JobRunner:
 
     def process_callbacks(self) -> int:
         """Run delivered callbacks on this thread (only with the default `deliver`); returns how many."""
-        with self._inbox_lock:
-            calls, self._inbox = self._inbox, []
-        for call in calls:
-            call()
-        return len(calls)
+        return self._inbox.process()
 
     def wait_idle(self, timeout: float = 60.0) -> bool:
         """Process callbacks until nothing waits or runs (scripts and Qt-free tests)."""
@@ -136,9 +132,6 @@ class JobRunner:
         self._thread.join(timeout=30)
 
     # --- the worker thread -----------------------------------------------------------------------------
-    def _post(self, call: Callable[[], None]) -> None:
-        with self._inbox_lock:
-            self._inbox.append(call)
 
     def _status_text(self) -> str:
         texts = [job.status for _, job in self._waiting.values() if job.status]

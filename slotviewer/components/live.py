@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 from psygnal import Signal, SignalGroup
 
+from slotviewer.components.inbox import Inbox
 from slotviewer.engine import Engine, Trace
 from slotviewer.errors import SlotviewerError
 from slotviewer.io.atomic import write_bytes
@@ -118,9 +119,8 @@ class LiveView:
         self.shown: LiveFrame | None = None
         self.recorder: VideoRecorder | None = None
         self.record_reconstruction = False
-        self._deliver = deliver or self._post
-        self._inbox: list[Callable[[], None]] = []
-        self._inbox_lock = threading.Lock()
+        self._inbox = Inbox()
+        self._deliver = deliver or self._inbox.post
         self._lock = threading.RLock()  # guards edits, runner slots, recorder
         self._paused = threading.Event()
         self._step = threading.Event()
@@ -134,17 +134,10 @@ class LiveView:
         self._show_posted = False
 
     # --- owner's side: callbacks -------------------------------------------------------------------------
-    def _post(self, call: Callable[[], None]) -> None:
-        with self._inbox_lock:
-            self._inbox.append(call)
 
     def process_callbacks(self) -> int:
         """Run the callbacks the threads posted (tests and scripts; the GUI passes its own `deliver`)."""
-        with self._inbox_lock:
-            calls, self._inbox = self._inbox, []
-        for call in calls:
-            call()
-        return len(calls)
+        return self._inbox.process()
 
     def _set_state(self, state: str, message: str | None = None) -> None:
         self.state = state
