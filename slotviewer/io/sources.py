@@ -122,7 +122,26 @@ def _bgr_to_rgb(frame: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(frame[:, :, ::-1])
 
 
-class VideoFileSource(FrameSource):
+class _RecordedSource(FrameSource):
+    """A file of frames: its rate and length are known once open (`_fps`, `_count`), and it can seek."""
+
+    _fps: float | None = None
+    _count: int | None = None
+
+    @property
+    def fps(self) -> float | None:
+        return self._fps
+
+    @property
+    def frame_count(self) -> int | None:
+        return self._count
+
+    @property
+    def seekable(self) -> bool:
+        return True
+
+
+class VideoFileSource(_RecordedSource):
     """A video file OpenCV can decode (mp4, avi, mkv, webm, …), read frame by frame."""
 
     def __init__(self, path: str | Path) -> None:
@@ -178,18 +197,6 @@ class VideoFileSource(FrameSource):
                                   "(truncated or corrupt data after it)", self._next)
         return frame
 
-    @property
-    def fps(self) -> float | None:
-        return self._fps
-
-    @property
-    def frame_count(self) -> int | None:
-        return self._count
-
-    @property
-    def seekable(self) -> bool:
-        return True
-
     def seek(self, index: int) -> None:
         if self._cap is None:
             raise SourceError(f"{self.path}: not open")
@@ -204,7 +211,7 @@ class VideoFileSource(FrameSource):
             self._cap = None
 
 
-class GifSource(FrameSource):
+class GifSource(_RecordedSource):
     """A multi-frame GIF (or APNG/WebP animation) through Pillow: frame durations give the fps."""
 
     def __init__(self, path: str | Path) -> None:
@@ -247,18 +254,6 @@ class GifSource(FrameSource):
         self._elapsed += (self._image.info.get("duration", 100) or 100) / 1000.0
         self._next += 1
         return frame
-
-    @property
-    def fps(self) -> float | None:
-        return self._fps
-
-    @property
-    def frame_count(self) -> int | None:
-        return self._count
-
-    @property
-    def seekable(self) -> bool:
-        return True
 
     def seek(self, index: int) -> None:
         self._next = min(max(0, int(index)), self._count)
