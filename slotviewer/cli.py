@@ -327,6 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="videos: start each frame from the previous frame's slots (default), or fresh slots")
     p.add_argument("--iters-per-frame", type=int, default=2, metavar="N",
                    help="videos: Slot Attention iterations per carried-over frame (the first frame runs --iters)")
+    p.add_argument("--match-slots", action=argparse.BooleanOptionalAction, default=True,
+                   help="videos: rename each carried frame's slots to overlap the previous frame's best, so two "
+                   "slots the update exchanged keep their objects (default)")
     p.add_argument("--max-frames", type=_positive, metavar="N", help="videos: stop after N frames")
     p.set_defaults(func=cmd_run)
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from slotviewer.engine import Engine, Trace
+from slotviewer.engine.matching import match_order
 from slotviewer.errors import SlotviewerError
 from slotviewer.io.render import slot_colours
 from slotviewer.io.sources import _cv2
@@ -26,13 +27,15 @@ DEFAULT_ITERS_PER_FRAME = 2
 
 @dataclass
 class CarryOver:
-    """How frames are chained: `enabled` (carry slots over) and the iterations per carried frame."""
+    """How frames are chained: `enabled` (carry slots over), the iterations per carried frame, and
+    `match` (reorder each carried frame's slots to overlap the last frame's best, see `engine.matching`)."""
 
     enabled: bool = True
     iters_per_frame: int = DEFAULT_ITERS_PER_FRAME
+    match: bool = True
 
     def as_dict(self) -> dict:
-        return {"carry_over": self.enabled, "iters_per_frame": self.iters_per_frame}
+        return {"carry_over": self.enabled, "iters_per_frame": self.iters_per_frame, "match_slots": self.match}
 
 
 class FrameRunner:
@@ -40,7 +43,8 @@ class FrameRunner:
 
     The first frame (and every frame with fresh slots, and the first after `reset()`) runs the model's
     full T iterations (`iters`, default the model's) from drawn slots; carried frames run
-    `carry.iters_per_frame` iterations from the previous frame's final slots.
+    `carry.iters_per_frame` iterations from the previous frame's final slots, then (with `carry.match`)
+    are reordered so that slot k overlaps the previous frame's slot k best.
     """
 
     def __init__(self, engine: Engine, carry: CarryOver | None = None, slots: int | None = None,
@@ -51,15 +55,21 @@ class FrameRunner:
             raise SlotviewerError(f"iterations per frame must be ≥ 0, got {self.carry.iters_per_frame}")
         self._cv2 = _cv2()
         self.previous: np.ndarray | None = None  # final slots [K, D] of the last frame
+        self.previous_alpha: np.ndarray | None = None  # and their masks [K, R, R]
+        self.initial: np.ndarray | None = None  # the drawn slots [K, D] of the last fresh start
         self.frames = 0
 
     def reset(self) -> None:
         """Forget the carried slots: the next frame starts fresh (after a seek or a scene cut)."""
-        self.previous = None
+        self.previous = self.previous_alpha = None
 
-    def carry_slots(self, slots: np.ndarray) -> None:
-        """Use these slots for the next frame (e.g. after the user swapped two slots)."""
-        self.previous = np.asarray(slots, np.float32)
+    def reorder(self, order: np.ndarray) -> None:
+        """Rename the carried slots: slot k of the next frame continues today's slot `order[k]`
+        (e.g. after the user swapped two slots)."""
+        if self.previous is not None:
+            self.previous = self.previous[order]
+        if self.previous_alpha is not None:
+            self.previous_alpha = self.previous_alpha[order]
 
     def model_image(self, image: np.ndarray) -> np.ndarray:
         """The frame scaled to the model's square input with OpenCV (area averaging, fast at any size)."""
@@ -72,13 +82,37 @@ class FrameRunner:
         """One frame (RGB uint8 `[H, W, 3]`) → its `Trace` (`trace.image` is the full-size frame)."""
         small = self.model_image(image)
         if self.carry.enabled and self.previous is not None:
-            trace = self.engine.run(small, init_slots=self.previous, iters=self.carry.iters_per_frame)
+            init = redraw_duplicates(self.previous, self.initial)
+            trace = self.engine.run(small, init_slots=init, iters=self.carry.iters_per_frame)
+            if self.carry.match and self.previous_alpha is not None and len(self.previous_alpha) == trace.num_slots:
+                trace = trace.reordered(match_order(self.previous_alpha, trace.alpha()))
         else:
             trace = self.engine.run(small, slots=self.slots, iters=self.iters, seed=self.seed + self.frames)
             trace = trace.replace(provenance=trace.provenance | {"init": "fresh"})
+            self.initial = trace.slots[0]
         self.previous = trace.slots[-1]
+        self.previous_alpha = trace.alpha()
         self.frames += 1
         return trace.replace(image=image)
+
+
+def redraw_duplicates(slots: np.ndarray, initial: np.ndarray | None, tolerance: float = 1e-3) -> np.ndarray:
+    """`slots` with every slot that has collapsed onto an earlier one replaced by its initial draw.
+
+    Two identical slots stay identical under the update forever (same input, same output), so a
+    collapsed pair is one slot wasted and a label that flips between the two on rounding noise. Its
+    initial draw is a fresh start for the second one, free to take an object the others missed.
+    """
+    if initial is None or initial.shape != slots.shape:
+        return slots
+    scale = np.linalg.norm(slots, axis=-1).mean() + 1e-6
+    distance = np.linalg.norm(slots[:, None] - slots[None], axis=-1) / scale
+    duplicate = np.triu(distance < tolerance, k=1).any(axis=0)
+    if not duplicate.any():
+        return slots
+    out = slots.copy()
+    out[duplicate] = initial[duplicate]
+    return out
 
 
 def masks_u8(trace: Trace, enabled: np.ndarray | None = None) -> np.ndarray:

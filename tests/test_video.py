@@ -6,12 +6,12 @@ import pytest
 from slotviewer.data.moving_shapes import MovingShapes, identity_switches
 from slotviewer.engine import Engine
 from slotviewer.io.render import slot_colours
-from slotviewer.video import CarryOver, FrameRunner, labels_at, masks_u8, overlay
+from slotviewer.video import CarryOver, FrameRunner, labels_at, masks_u8, overlay, redraw_duplicates
 
 
 def test_first_frame_fresh_then_carried_with_few_iterations(onnx_engine: Engine) -> None:
     clip = MovingShapes(seed=0, height=30, width=50)
-    runner = FrameRunner(onnx_engine, CarryOver(True, 1), iters=3, seed=5)
+    runner = FrameRunner(onnx_engine, CarryOver(True, 1, match=False), iters=3, seed=5)
     first, second = runner.run(clip.frame(0)[0]), runner.run(clip.frame(1)[0])
     assert first.provenance["init"] == "fresh" and first.iterations == 3
     assert second.provenance["init"] == "carried" and second.iterations == 1
@@ -29,13 +29,60 @@ def test_fresh_slots_draw_new_slots_every_frame(onnx_engine: Engine) -> None:
     assert not np.array_equal(a.slots[0], b.slots[0])
 
 
-def test_carried_slots_can_be_replaced_for_edits(onnx_engine: Engine) -> None:
+def test_carried_slots_can_be_renamed_for_edits(onnx_engine: Engine) -> None:
     clip = MovingShapes(seed=0)
-    runner = FrameRunner(onnx_engine)
+    runner = FrameRunner(onnx_engine, CarryOver(True, 1, match=False))
     trace = runner.run(clip.frame(0)[0])
-    swapped = trace.slots[-1][[1, 0, *range(2, trace.num_slots)]]
-    runner.carry_slots(swapped)
-    assert np.array_equal(runner.run(clip.frame(1)[0]).slots[0], swapped)
+    order = np.array([1, 0, *range(2, trace.num_slots)])
+    runner.reorder(order)
+    assert np.array_equal(runner.run(clip.frame(1)[0]).slots[0], trace.slots[-1][order])
+
+
+def test_a_user_swap_survives_slot_matching() -> None:
+    """Matching follows the renamed masks too, so it does not undo the swap on the next frame."""
+    engine = Engine.load("shapes", "onnx", "cpu")
+    image = MovingShapes(seed=0).frame(0)[0]
+    plain, swapped = FrameRunner(engine, seed=0), FrameRunner(engine, seed=0)
+    plain.run(image)
+    second = plain.run(image).labels()
+    swapped.run(image)
+    a, b = np.unique(second)[:2]
+    order = np.arange(engine.config.num_slots)
+    order[[a, b]] = order[[b, a]]
+    swapped.reorder(order)
+    expected = np.where(second == a, b, np.where(second == b, a, second))
+    assert np.mean(swapped.run(image).labels() == expected) > 0.98
+
+
+def test_matching_undoes_an_exchange_of_two_slots_by_the_update() -> None:
+    """If the carried slots come back exchanged (as one-iteration updates of the shapes model do), the
+    frame is renamed to keep each object under its old index; without matching the labels swap."""
+    engine = Engine.load("shapes", "onnx", "cpu")
+    image = MovingShapes(seed=0).frame(0)[0]
+    reference = FrameRunner(engine, CarryOver(True, 1), seed=0)
+    reference.run(image)
+    expected = reference.run(image).labels()
+    a, b = np.unique(expected)[:2]
+    for match in (True, False):
+        runner = FrameRunner(engine, CarryOver(True, 1, match=match), seed=0)
+        runner.run(image)
+        exchanged = runner.previous.copy()
+        exchanged[[a, b]] = exchanged[[b, a]]
+        runner.previous = exchanged  # what the model did, not a rename: the masks stay where they were
+        labels = runner.run(image).labels()
+        same = np.mean(labels == expected)
+        assert (same > 0.98) if match else (same < 0.9), (match, same)
+
+
+def test_collapsed_slots_are_redrawn_from_their_initial_draw() -> None:
+    slots = np.array([[1.0, 2.0], [1.0, 2.0], [3.0, 0.0], [1.0, 2.0000001]], np.float32)
+    initial = np.arange(8, dtype=np.float32).reshape(4, 2) + 10
+    out = redraw_duplicates(slots, initial)
+    assert np.array_equal(out[[0, 2]], slots[[0, 2]])  # the first of a collapsed group and distinct slots stay
+    assert np.array_equal(out[[1, 3]], initial[[1, 3]])
+    distinct = slots + np.arange(4, dtype=np.float32)[:, None]
+    assert np.array_equal(redraw_duplicates(distinct, initial), distinct)
+    assert redraw_duplicates(slots, None) is slots
 
 
 def test_carry_over_keeps_objects_in_their_slots_far_better_than_fresh_slots() -> None:

@@ -315,7 +315,8 @@ class LiveView:
         """Switch between carried-over and fresh slots (and the iterations per carried frame)."""
         with self._lock:
             self.runner.carry = CarryOver(enabled, self.runner.carry.iters_per_frame
-                                          if iters_per_frame is None else int(iters_per_frame))
+                                          if iters_per_frame is None else int(iters_per_frame),
+                                          self.runner.carry.match)
 
     def mark_displayed(self) -> None:
         """The view calls this after painting a frame, for the display FPS."""
@@ -370,7 +371,7 @@ class LiveView:
                     raise SlotviewerError(f"slots {i} and {j}: this model runs {k} slots (0..{k - 1})")
                 order = np.arange(k)
                 order[[i, j]] = order[[j, i]]
-                self.runner.carry_slots(self.runner.previous[order])
+                self.runner.reorder(order)
             swap = {i: j, j: i}
             self.hidden = {swap.get(h, h) for h in self.hidden}
             if self.solo_slot is not None:

@@ -93,6 +93,19 @@ class Trace:
         logits = np.where(self._mask(enabled)[:, None, None], self.alpha_logits, -np.inf)
         return logits.argmax(axis=0).astype(np.uint8)
 
+    def reordered(self, order: np.ndarray) -> Trace:
+        """The same result with the slots renamed: slot k of the copy is slot `order[k]` of this one.
+
+        Every per-slot array and flag moves together, so nothing a view shows changes but the indices.
+        """
+        order = np.asarray(order, int)
+        if sorted(order.tolist()) != list(range(self.num_slots)):
+            raise ValueError(f"{order.tolist()} is not an order of {self.num_slots} slots")
+        if np.array_equal(order, np.arange(self.num_slots)):
+            return self
+        return self.replace(attention=self.attention[:, order], slots=self.slots[:, order], rgb=self.rgb[order],
+                            alpha_logits=self.alpha_logits[order], enabled=tuple(self.enabled[k] for k in order))
+
     def replace(self, **changes: Any) -> Trace:
         """A copy with `changes`; keeps the re-composite cache when the decoded slots stay the same."""
         new = dataclasses.replace(self, **changes)

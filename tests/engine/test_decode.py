@@ -2,6 +2,7 @@
 alpha-weighted sum of the slot pictures (on the colourful test model, so a wrong picture cannot hide)."""
 
 import numpy as np
+import pytest
 
 from slotviewer.engine import Engine
 from slotviewer.engine.trace import composite, masked_alpha, softmax
@@ -74,3 +75,20 @@ def test_re_composite_cache_follows_replaced_pictures(torch_engine: Engine, scen
     nothing = trace.composite(np.zeros(3, bool))
     assert nothing.shape == (35, 35, 3) and nothing.dtype == np.float32 and not nothing.any()
     assert trace.labels().dtype == np.uint8
+
+
+def test_reordered_trace_moves_every_per_slot_array_together(engine: Engine, scene: np.ndarray) -> None:
+    trace = engine.run(scene, seed=0)
+    k = trace.num_slots
+    trace = trace.replace(enabled=tuple(i != 1 for i in range(k)))
+    order = np.roll(np.arange(k), 1)
+    moved = trace.reordered(order)
+    assert np.array_equal(moved.attention, trace.attention[:, order])
+    assert np.array_equal(moved.slots, trace.slots[:, order])
+    assert np.array_equal(moved.rgb, trace.rgb[order])
+    assert np.array_equal(moved.alpha_logits, trace.alpha_logits[order])
+    assert moved.enabled == tuple(trace.enabled[i] for i in order)
+    assert np.allclose(moved.composite(), trace.composite(), atol=1e-6)  # a rename changes no picture
+    assert trace.reordered(np.arange(k)) is trace
+    with pytest.raises(ValueError, match="not an order"):
+        trace.reordered(np.zeros(k, int))
