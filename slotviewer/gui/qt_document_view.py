@@ -39,8 +39,9 @@ def caption(document: Document) -> str:
     t = f"T={trace.iterations - extra}+{extra}" if extra else f"T={trace.iterations}"
     fam = p.get("familiarity") or {}
     error = f" · error {fam['ratio']:.1f}× typical" if fam.get("ratio") is not None else ""
+    start = "slots carried over" if p.get("init") == "carried" else f"seed={p.get('seed')}"
     return (f"{document.name} · K={trace.num_slots}{f' ({len(hidden)} hidden)' if hidden else ''} {t} "
-            f"seed={p.get('seed')} · {p.get('method')}{error} · {trace.timings_ms.get('total', 0):.0f} ms")
+            f"{start} · {p.get('method')}{error} · {trace.timings_ms.get('total', 0):.0f} ms")
 
 
 class QtDocumentView(QWidget):

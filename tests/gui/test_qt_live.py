@@ -3,6 +3,7 @@ hide a slot and see it stay hidden on the next frames, record, stop."""
 
 from pathlib import Path
 
+from slotviewer.gui.qt_document_view import caption
 from slotviewer.gui.qt_live import QtLive
 from slotviewer.io.sources import FakeCamera
 
@@ -17,6 +18,9 @@ def test_live_camera_in_the_window(qtbot, window, tmp_path: Path) -> None:  # no
     assert live_ui.toolbar.isVisible() and live.state == "running"
     document = window.session.documents["A"]
     assert document.trace is live.shown.trace and document.image.shape == (64, 64, 3)
+    qtbot.waitUntil(lambda: live.shown.trace.provenance.get("init") == "carried", timeout=10_000)
+    text = caption(window.session.documents["A"])
+    assert "slots carried over" in text and "seed=None" not in text and f"T={live.shown.trace.iterations}" in text
 
     live_ui.bar.sigRecord.emit(False)  # (no dialog in tests) start a recording directly
     live_ui.start_recording(tmp_path / "rec.avi")
