@@ -59,9 +59,7 @@ def swap(engine: Engine, a: Trace, i: int, b: Trace, j: int) -> tuple[Trace, Tra
     if a is b:  # only a re-ordering: permute every per-slot array, nothing to decode
         order = np.arange(a.num_slots)
         order[[i, j]] = order[[j, i]]
-        out = a.replace(slots=a.slots[:, order], attention=a.attention[:, order], rgb=a.rgb[order],
-                        alpha_logits=a.alpha_logits[order], enabled=tuple(np.array(a.enabled)[order].tolist()),
-                        edits=(*a.edits, f"swap slot {i} <-> slot {j}"))
+        out = a.reordered(order).replace(edits=(*a.edits, f"swap slot {i} <-> slot {j}"))
         return out, out
     sa, sb = a.slots[-1].copy(), b.slots[-1].copy()
     sa[i], sb[j] = b.slots[-1][j], a.slots[-1][i]

@@ -1,0 +1,202 @@
+"""The Qt-free `Viewer`'s edits and files: swap and transplant (within A, between A and B), solo, reset,
+undo/redo, opacity, resampling, closing B, opening files and folders, and export — without a window."""
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from slotviewer.components.viewer import MAX_SEED, SAMPLES, RunParams, Viewer
+from slotviewer.data import generate
+
+
+@pytest.fixture
+def viewer(tiny_model: Path) -> Iterator[Viewer]:
+    v = Viewer(RunParams(model=str(tiny_model.with_suffix(".onnx")), backend="onnx", device="cpu", seed=3))
+    v.load_engine()
+    assert v.runner.wait_idle() and v.engine is not None
+    yield v
+    v.close()
+
+
+def scenes(n: int = 2) -> list[np.ndarray]:
+    return list(generate("tetrominoes", n, seed=5)[0])
+
+
+def show(viewer: Viewer, image: np.ndarray, name: str = "A") -> None:
+    viewer.show_image(image, "scene", name)
+    assert viewer.runner.wait_idle()
+
+
+def trace(viewer: Viewer, name: str = "A"):  # noqa: ANN201
+    return viewer.session.documents[name].trace
+
+
+def events(viewer: Viewer, signal: str) -> list:
+    seen: list = []
+    getattr(viewer.events, signal).connect(lambda *args: seen.append(args))
+    return seen
+
+
+def test_swap_within_a_exchanges_the_slots_and_their_flags(viewer: Viewer) -> None:
+    show(viewer, scenes()[0])
+    before = trace(viewer)
+    viewer.toggle_slot("A", 0, False)
+    viewer.swap("A", 0, "A", 2)
+    assert viewer.runner.wait_idle()
+    after = trace(viewer)
+    assert np.array_equal(after.slots[-1][0], before.slots[-1][2]) and np.array_equal(after.slots[-1][2],
+                                                                                      before.slots[-1][0])
+    assert np.array_equal(after.rgb[2], before.rgb[0]) and after.enabled[2] is False and after.enabled[0] is True
+    assert after.edits[-1] == "swap slot 0 <-> slot 2"
+
+
+def test_swap_between_a_and_b_changes_both_and_transplant_only_the_target(viewer: Viewer) -> None:
+    a, b = scenes()
+    show(viewer, a)
+    show(viewer, b, "B")
+    ta, tb = trace(viewer, "A"), trace(viewer, "B")
+    viewer.swap("A", 1, "B", 2)
+    assert viewer.runner.wait_idle()
+    assert np.array_equal(trace(viewer, "A").slots[-1][1], tb.slots[-1][2])
+    assert np.array_equal(trace(viewer, "B").slots[-1][2], ta.slots[-1][1])
+    assert not np.array_equal(trace(viewer, "A").rgb[1], ta.rgb[1]), "the swapped slot is decoded anew"
+    viewer.undo()
+    assert trace(viewer, "A") is ta and trace(viewer, "B") is tb, "one undo reverts both halves of a swap"
+    viewer.swap("A", 2, "B", 0, transplant=True)
+    assert viewer.runner.wait_idle()
+    assert trace(viewer, "A") is ta, "a transplant leaves its source alone"
+    assert np.array_equal(trace(viewer, "B").slots[-1][0], ta.slots[-1][2])
+    assert np.array_equal(trace(viewer, "B").slots[-1][1:], tb.slots[-1][1:])
+
+
+def test_swap_without_b_does_nothing(viewer: Viewer) -> None:
+    show(viewer, scenes()[0])
+    before = trace(viewer)
+    viewer.swap("A", 0, "B", 1)
+    assert viewer.runner.wait_idle() and trace(viewer) is before
+
+
+def test_solo_reset_and_redo(viewer: Viewer) -> None:
+    show(viewer, scenes()[0])
+    original = trace(viewer)
+    k = original.num_slots
+    viewer.solo_slot("A", 2)
+    assert trace(viewer).enabled == tuple(i == 2 for i in range(k))
+    changed = events(viewer, "document")
+    viewer.reset_edits()
+    assert trace(viewer) is original and ("A",) in changed
+    viewer.undo()
+    assert trace(viewer).enabled == tuple(i == 2 for i in range(k)), "reset is one undoable step"
+    viewer.redo()
+    assert trace(viewer) is original
+    viewer.reset_edits()  # nothing to reset: no new history entry
+    viewer.undo()
+    assert trace(viewer).enabled == tuple(i == 2 for i in range(k))
+
+
+def test_opacity_is_clamped_and_announced(viewer: Viewer) -> None:
+    seen = events(viewer, "opacity")
+    for value, expected in ((0.3, 0.3), (-1, 0.0), (7, 1.0)):
+        viewer.set_opacity(value)
+        assert viewer.opacity == expected and seen[-1] == (expected,)
+
+
+def test_resample_draws_a_new_seed_and_reruns(viewer: Viewer) -> None:
+    show(viewer, scenes()[0])
+    seeds = set()
+    for _ in range(3):
+        viewer.resample()
+        assert viewer.runner.wait_idle()
+        assert 0 <= viewer.params.seed <= MAX_SEED
+        assert trace(viewer).provenance["seed"] == viewer.params.seed
+        seeds.add(viewer.params.seed)
+    assert len(seeds) >= 2
+
+
+def test_close_b_stops_the_comparison(viewer: Viewer) -> None:
+    a, b = scenes()
+    show(viewer, a)
+    viewer.compare("soft-kmeans")
+    assert viewer.runner.wait_idle() and viewer.session.documents["B"] is not None
+    changed = events(viewer, "document")
+    viewer.close_b()
+    assert viewer.session.documents["B"] is None and viewer.comparison is None and ("B",) in changed
+    show(viewer, b)
+    assert viewer.session.documents["B"] is None, "a closed comparison does not come back with a new A"
+
+
+def test_open_path_reads_files_and_folders(viewer: Viewer, tmp_path: Path) -> None:
+    a, b = scenes()
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    Image.fromarray(b).save(folder / "b.png")
+    Image.fromarray(a).save(folder / "a.png")
+    opened = events(viewer, "opened")
+    viewer.open_path(folder)
+    assert viewer.runner.wait_idle()
+    document = viewer.session.documents["A"]
+    assert document.source == str((folder / "a.png").resolve()), "a folder opens its first image"
+    assert np.array_equal(document.image, a) and document.trace is not None
+    assert opened[-1] == (str((folder / "a.png").resolve()),)
+    viewer.open_path(folder / "b.png", "B")
+    assert viewer.runner.wait_idle() and np.array_equal(viewer.session.documents["B"].image, b)
+
+
+def test_open_path_errors_are_one_line_and_keep_the_image(viewer: Viewer, tmp_path: Path) -> None:
+    show(viewer, scenes()[0])
+    before = viewer.session.documents["A"]
+    errors = events(viewer, "error")
+    (tmp_path / "empty").mkdir()
+    viewer.open_path(tmp_path / "empty")
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    viewer.open_path(tmp_path / "bad.png")
+    assert viewer.runner.wait_idle()
+    assert errors[0] == (f"{(tmp_path / 'empty').resolve()}: no images in this folder",)
+    assert len(errors) == 2 and "bad.png" in errors[1][0] and "\n" not in errors[1][0]
+    assert viewer.session.documents["A"] is before
+
+
+def test_a_sample_opens_with_its_own_model(viewer: Viewer) -> None:
+    sample = SAMPLES / "tetrominoes.png"
+    viewer.open_path(sample)
+    assert viewer.runner.wait_idle()
+    assert viewer.params.model == "tetrominoes" and viewer.engine.backend.model_name == "tetrominoes"
+    assert trace(viewer).provenance["model"] == "tetrominoes"
+
+
+def test_export_writes_a_with_its_edits_and_input_hash(viewer: Viewer, tmp_path: Path) -> None:
+    a = scenes()[0]
+    source = tmp_path / "scene.png"
+    Image.fromarray(a).save(source)
+    viewer.open_path(source)
+    assert viewer.runner.wait_idle()
+    viewer.toggle_slot("A", 1, False)
+    messages = events(viewer, "message")
+    viewer.export(tmp_path / "out", files={"note.txt": b"hello"})
+    assert viewer.runner.wait_idle()
+    folder = tmp_path / "out" / "scene"
+    record = json.loads((folder / "trace.json").read_text())
+    assert record["input_sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()
+    assert record["input"] == str(source.resolve())
+    assert (folder / "note.txt").read_bytes() == b"hello"
+    labels = np.asarray(Image.open(folder / "labels.png"))
+    assert 1 not in np.unique(labels), "the hidden slot is not in the exported labels"
+    assert messages[-1] == (f"wrote {folder}",)
+
+
+def test_export_of_pixels_hashes_the_pixels_and_needs_a_result(viewer: Viewer, tmp_path: Path) -> None:
+    errors = events(viewer, "error")
+    viewer.export(tmp_path / "out")
+    assert errors == [("nothing to export yet",)]
+    a = scenes()[0]
+    viewer.show_image(a, "clipboard", "A")
+    assert viewer.runner.wait_idle()
+    viewer.export(tmp_path / "out")
+    assert viewer.runner.wait_idle()
+    record = json.loads((tmp_path / "out" / "clipboard" / "trace.json").read_text())
+    assert record["input_sha256"] == hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
