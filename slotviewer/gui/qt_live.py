@@ -355,6 +355,8 @@ class QtLive(QObject):
         if texts[state]:
             self.window.status(texts[state])
         if state == "done" and self.live is not None:
+            # the window decodes iterations and runs edits with the viewer's engine: it must be the adapted one
+            self.viewer.set_params(model=str(self.live.adapted_model))
             self.window.device_label.setText(self.live.engine.description)
 
     def save_model_dialog(self) -> None:

@@ -49,3 +49,24 @@ def test_live_camera_in_the_window(qtbot, window, tmp_path: Path) -> None:  # no
     qtbot.waitUntil(lambda: live.state == "stopped", timeout=10_000)
     assert live.recorder is None and (tmp_path / "rec.avi").exists()  # stopping closed the recording
     assert window.session.documents["A"].trace is not None  # the last frame stays
+
+
+def test_learn_this_scene_switches_the_window_to_the_adapted_weights(qtbot, window) -> None:  # noqa: ANN001
+    """The live stream and the window's own engine (iteration decodes, edits) must run the same weights."""
+    import numpy as np
+
+    live_ui = window.live
+    live_ui.start(FakeCamera(realtime=True, fps=30))
+    live = live_ui.live
+    qtbot.waitUntil(lambda: len(live.buffer) >= 4, timeout=30_000)
+    old = window.viewer.engine
+    live_ui.learn(steps=3)
+    qtbot.waitUntil(lambda: window.viewer.engine is not old and window.viewer.runner.pending() == 0, timeout=60_000)
+    assert str(window.viewer.engine.backend.model_path).startswith(str(live.adapted_model))
+    slots = live.buffer[-1].trace.slots[-1]
+    rgb_window, _ = window.viewer.engine.decode(slots)
+    rgb_live, _ = live.engine.decode(slots)
+    rgb_old, _ = old.decode(slots)
+    assert np.allclose(rgb_window, rgb_live, atol=1e-5) and not np.allclose(rgb_window, rgb_old, atol=1e-5)
+    live_ui.bar.sigStop.emit()
+    qtbot.waitUntil(lambda: live.state == "stopped", timeout=10_000)
