@@ -73,3 +73,53 @@ def test_png_bytes_round_trip(tmp_path: Path) -> None:
     array = np.random.default_rng(0).integers(0, 256, (5, 7, 4), dtype=np.uint8)
     (tmp_path / "x.png").write_bytes(png_bytes(array))
     np.testing.assert_array_equal(read_image(tmp_path / "x.png"), array)
+
+
+def test_thirty_two_bit_integers_become_sixteen_or_eight_bit(tmp_path: Path) -> None:
+    Image.fromarray(np.array([[0, 300, 70000, -5]], np.int32), mode="I").save(tmp_path / "wide.tif")
+    out = read_image(tmp_path / "wide.tif")
+    assert out.dtype == np.uint16
+    np.testing.assert_array_equal(out, [[0, 300, 65535, 0]])  # clipped into 16 bits
+    Image.fromarray(np.array([[0, 100, 255, -3]], np.int32), mode="I").save(tmp_path / "narrow.tif")
+    out = read_image(tmp_path / "narrow.tif")
+    assert out.dtype == np.uint8
+    np.testing.assert_array_equal(out, [[0, 100, 255, 0]])
+
+
+@pytest.mark.parametrize("mode", ["I;16B", "I;16L", "I;16"])
+def test_sixteen_bit_byte_orders_keep_their_values(tmp_path: Path, mode: str) -> None:
+    order = ">" if mode.endswith("B") else "<"
+    values = np.array([1, 2, 65535], f"{order}u2")
+    Image.frombytes(mode, (3, 1), values.tobytes()).save(tmp_path / "d.tif")
+    out = read_image(tmp_path / "d.tif")
+    assert out.dtype == np.uint16
+    np.testing.assert_array_equal(out, [[1, 2, 65535]])
+
+
+def test_a_constant_float_image_is_black_and_nan_is_ignored_in_the_stretch(tmp_path: Path) -> None:
+    Image.fromarray(np.full((1, 3), 7.0, np.float32), mode="F").save(tmp_path / "flat.tif")
+    np.testing.assert_array_equal(read_image(tmp_path / "flat.tif"), [[0.0, 0.0, 0.0]])
+    Image.fromarray(np.array([[1.0, np.nan, 3.0]], np.float32), mode="F").save(tmp_path / "nan.tif")
+    out = read_image(tmp_path / "nan.tif")
+    assert out[0, 0] == 0.0 and out[0, 2] == 1.0 and np.isnan(out[0, 1])
+
+
+def test_grey_with_palette_alpha_and_cmyk_by_value(tmp_path: Path) -> None:
+    pa = Image.new("PA", (2, 1))
+    pa.putpalette([0, 0, 0, 255, 128, 0] + [0] * 762)
+    pa.putdata([(1, 255), (0, 40)])
+    pa.save(tmp_path / "pa.tif")  # TIFF keeps the mode (PNG cannot store it)
+    out = read_image(tmp_path / "pa.tif")
+    assert out.shape == (1, 2, 4)
+    np.testing.assert_array_equal(out[0, :, 3], [255, 40])
+    Image.new("CMYK", (2, 1), (0, 255, 0, 0)).save(tmp_path / "c.tif")  # full magenta ink: green is absorbed
+    np.testing.assert_array_equal(read_image(tmp_path / "c.tif"), [[[255, 0, 255], [255, 0, 255]]])
+
+
+def test_the_pixel_limit_is_inclusive_and_leaves_pillows_own_limit_alone(tmp_path: Path) -> None:
+    Image.new("RGB", (4, 3)).save(tmp_path / "x.png")
+    limit = Image.MAX_IMAGE_PIXELS
+    assert read_image(tmp_path / "x.png", max_pixels=12).shape == (3, 4, 3)
+    with pytest.raises(InputError, match=r"x\.png: 4×3 = 12 pixels exceeds the limit of 11 \(--max-pixels\)"):
+        read_image(tmp_path / "x.png", max_pixels=11)
+    assert Image.MAX_IMAGE_PIXELS == limit
