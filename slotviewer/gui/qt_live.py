@@ -171,6 +171,10 @@ class QtLive(QObject):
         self.window._action(m, "Previous frame", "Ctrl+Left", lambda: self.step(-1))
         self.window._action(m, "Next frame", "Ctrl+Right", lambda: self.step(1))
         self.window._action(m, "&Record…", "Ctrl+R", lambda: self.bar.record.toggle())
+        self.record_reconstruction = self.window._action(m, "Record the reconstruction too", None,
+                                                         self._remember_record_layout)
+        self.record_reconstruction.setCheckable(True)
+        self.record_reconstruction.setChecked(self.window.settings.value("record_reconstruction", False, bool))
         self.window._action(m, "&Export recent frames…", None, self.export_dialog)
         self.window._action(m, "Reconnect", None, lambda: self.live and self.live.reconnect())
         self.window._action(m, "&Stop", "Ctrl+Shift+X", self.stop)
@@ -318,7 +322,14 @@ class QtLive(QObject):
                                               "Video (*.mp4 *.avi *.mkv)")
         self.start_recording(path) if path else self.bar.show_recording(False)
 
-    def start_recording(self, path: str | Path, reconstruction: bool = False) -> None:
+    def _remember_record_layout(self) -> None:
+        self.window.settings.setValue("record_reconstruction", self.record_reconstruction.isChecked())
+
+    def start_recording(self, path: str | Path, reconstruction: bool | None = None) -> None:
+        """Record input | overlay, and the reconstruction beside them when asked (default: the Live menu's
+        "Record the reconstruction too")."""
+        if reconstruction is None:
+            reconstruction = self.record_reconstruction.isChecked()
         try:
             self.live.start_recording(path, reconstruction)
         except SlotviewerError as exc:

@@ -70,3 +70,24 @@ def test_learn_this_scene_switches_the_window_to_the_adapted_weights(qtbot, wind
     assert np.allclose(rgb_window, rgb_live, atol=1e-5) and not np.allclose(rgb_window, rgb_old, atol=1e-5)
     live_ui.bar.sigStop.emit()
     qtbot.waitUntil(lambda: live.state == "stopped", timeout=10_000)
+
+
+def test_recording_with_the_reconstruction_is_a_menu_choice_that_is_remembered(qtbot, window, tmp_path) -> None:  # noqa: ANN001
+    import cv2
+
+    live_ui = window.live
+    live_ui.start(FakeCamera(realtime=True, fps=30))
+    live = live_ui.live
+    qtbot.waitUntil(lambda: len(live.buffer) >= 2, timeout=30_000)
+    for checked, name, panels in ((False, "two.avi", 2), (True, "three.avi", 3)):
+        if live_ui.record_reconstruction.isChecked() != checked:
+            live_ui.record_reconstruction.trigger()
+        live_ui.start_recording(tmp_path / name)
+        qtbot.waitUntil(lambda: live.recorder is not None and live.recorder.frames >= 2, timeout=30_000)
+        live.stop_recording()
+        cap = cv2.VideoCapture(str(tmp_path / name))
+        assert cap.get(cv2.CAP_PROP_FRAME_WIDTH) == panels * 64, name
+        cap.release()
+    assert window.settings.value("record_reconstruction", False, bool) is True
+    live_ui.bar.sigStop.emit()
+    qtbot.waitUntil(lambda: live.state == "stopped", timeout=10_000)
