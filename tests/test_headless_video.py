@@ -111,3 +111,22 @@ def test_videos_and_images_in_one_call(tiny_model: Path, tmp_path: Path) -> None
     Image.fromarray(MovingShapes(seed=0).frame(0)[0]).save(tmp_path / "still.png")
     assert run(tiny_model, str(video), str(tmp_path / "still.png"), "--out", str(tmp_path / "out")) == 0
     assert (tmp_path / "out" / "v" / "masks.npz").exists() and (tmp_path / "out" / "still" / "labels.png").exists()
+
+
+def test_a_codec_opencv_cannot_decode_is_one_line_on_a_clean_stderr(tiny_model: Path, tmp_path: Path) -> None:
+    """A real container whose codec OpenCV has no decoder for: OpenCV's own error chatter stays silent."""
+    import os
+    import subprocess
+    import sys
+
+    data = write_clip(tmp_path / "ok.avi", frames=4).read_bytes()
+    assert b"MJPG" in data
+    (tmp_path / "odd.avi").write_bytes(data.replace(b"MJPG", b"ZZZZ"))  # the FourCC of a codec nobody has
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCV_")}
+    done = subprocess.run([sys.executable, "-m", "slotviewer", "run", str(tmp_path / "odd.avi"), "--model",
+                           str(tiny_model.with_suffix(".onnx")), "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        f"slotviewer: error: {tmp_path / 'odd.avi'}: not a video OpenCV can open (unknown container or codec)"]
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

@@ -49,7 +49,7 @@ class SourceTruncated(SourceError):
 
 
 def _cv2():  # noqa: ANN202  (lazy: the still-image paths never need OpenCV)
-    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # no probing chatter on stderr,
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")  # no probing chatter or open errors on stderr,
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # nor FFmpeg's per-packet complaints: we say it once
     try:
         import cv2
