@@ -1,4 +1,6 @@
-"""One open image in the viewer: its trace history, the scrubbed iteration and cached decodes."""
+"""One open image in the viewer: its trace, the unedited one, and the decodes of earlier iterations.
+
+The scrubbed position is the `Viewer`'s (A and B follow one scrubber), not a document's."""
 
 from __future__ import annotations
 
@@ -45,7 +47,6 @@ class Document:
     image: np.ndarray
     trace: Trace | None = None
     original: Trace | None = None
-    iteration: int = -1  # -1 = the last iteration
     method: str | None = None  # run with this method instead of the panel's (side-by-side comparison)
     # decoded slots keyed by the slot values themselves, so edits that leave an iteration's slots alone
     # (a swap changes only the last one) reuse its decode; oldest entries go first
@@ -60,13 +61,6 @@ class Document:
         self.trace = self.original = trace
         self._decoded.clear()
 
-    @property
-    def current_iteration(self) -> int:
-        trace = self.trace
-        if trace is None:
-            return 0
-        return trace.iterations if self.iteration < 0 else min(self.iteration, trace.iterations)
-
     def _cached(self, trace: Trace, t: int) -> tuple[np.ndarray, np.ndarray] | None:
         return self._decoded.get(_slot_key(trace.slots[t]))
 
@@ -80,12 +74,12 @@ class Document:
         while len(self._decoded) > MAX_DECODED:
             del self._decoded[next(iter(self._decoded))]
 
-    def view(self, t: int | None = None) -> IterationView | None:
-        """The state at iteration `t` (default: the scrubbed one), or None while its decode is pending."""
+    def view(self, t: int) -> IterationView | None:
+        """The state at iteration `t` (0 = the initial slots, T = the final ones), or None while its
+        decode is pending."""
         trace = self.trace
         if trace is None:
             return None
-        t = self.current_iteration if t is None else t
         final = t == trace.iterations or trace.provenance.get("method", "slot-attention") != "slot-attention"
         cached = (trace.rgb, trace.alpha_logits) if final else self._cached(trace, t)
         if cached is None:

@@ -48,8 +48,42 @@ def test_document_views_need_decodes_except_the_last_iteration() -> None:
     document = Document("a", np.zeros((4, 4, 3), np.uint8))
     trace = make_trace(t=2)
     document.set_run(trace)
-    assert document.view() is not None and document.view().iteration == 2
+    assert document.view(2) is not None and document.view(2).iteration == 2
     assert document.needs_decode(0) and document.view(0) is None
     document.store_decoded(trace, 0, np.ones((3, 4, 4, 3), np.float32), np.zeros((3, 4, 4), np.float32))
     assert not document.needs_decode(0)
     assert document.view(0).attention is None and document.view(0).composite().max() == 1.0
+
+
+def test_decodes_are_found_by_slot_values_and_the_oldest_go_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    import slotviewer.components.document as document_module
+
+    monkeypatch.setattr(document_module, "MAX_DECODED", 2)
+    document = Document("a", np.zeros((4, 4, 3), np.uint8))
+    trace = make_trace(t=3)
+    trace = trace.replace(slots=trace.slots + np.arange(4, dtype=np.float32)[:, None, None])  # distinct per t
+    document.set_run(trace)
+    for t in range(3):
+        rgb = np.full((3, 4, 4, 3), t / 10, np.float32)
+        document.store_decoded(trace, t, rgb, np.zeros((3, 4, 4), np.float32))
+    assert document.view(0) is None and document.needs_decode(0), "the oldest decode made room"
+    assert document.view(1).rgb.max() == np.float32(0.1) and document.view(2).rgb.max() == np.float32(0.2)
+    assert document.view(3).rgb is trace.rgb and not document.needs_decode(3), "T is the trace's own decode"
+    edited = trace.replace(slots=trace.slots.copy(), rgb=trace.rgb + 1)
+    edited.slots[2] += 1  # an edit that changes iteration 2's slots but not iteration 1's
+    document.trace = edited
+    assert document.view(1) is not None and document.view(2) is None
+    document.set_run(trace)
+    assert document.view(1) is None, "a new run drops the decodes"
+
+
+def test_other_methods_never_need_decodes() -> None:
+    document = Document("a", np.zeros((4, 4, 3), np.uint8))
+    trace = make_trace(t=2)
+    kmeans = trace.replace(provenance={**trace.provenance, "method": "soft-kmeans"})
+    document.set_run(kmeans)
+    assert not document.needs_decode(0)
+    view = document.view(1)
+    assert view.rgb is kmeans.rgb and np.array_equal(view.attention, kmeans.attention[0])
+    assert document.name == "a" and Document("/x/y/pic.png", kmeans.image).name == "pic.png"
+    assert Document("", kmeans.image).name == "untitled"
