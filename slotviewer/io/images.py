@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -28,36 +27,34 @@ def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.nda
         raise InputError(f"{path}: is a folder, not an image")
     if path.stat().st_size == 0:
         raise InputError(f"{path}: empty file")
+    # our own limit replaces Pillow's (which would refuse a large file the user allowed with --max-pixels)
+    saved_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            saved_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
-            try:
-                with Image.open(path) as im:
-                    width, height = im.size
-                    if width * height > max_pixels:
-                        raise InputError(f"{path}: {width}×{height} = {width * height:,} pixels exceeds the limit "
-                                         f"of {max_pixels:,} (--max-pixels)")
-                    if width == 0 or height == 0:
-                        raise InputError(f"{path}: image has no pixels ({width}×{height})")
-                    im.load()
-                    return _to_array(ImageOps.exif_transpose(im))
-            finally:
-                Image.MAX_IMAGE_PIXELS = saved_limit
+        with Image.open(path) as im:
+            width, height = im.size
+            if width * height > max_pixels:
+                raise InputError(f"{path}: {width}×{height} = {width * height:,} pixels exceeds the limit "
+                                 f"of {max_pixels:,} (--max-pixels)")
+            if width == 0 or height == 0:
+                raise InputError(f"{path}: image has no pixels ({width}×{height})")
+            im.load()
+            return _to_array(ImageOps.exif_transpose(im))
     except UnidentifiedImageError:
         raise InputError(f"{path}: not an image, or a format Pillow cannot read") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise InputError(f"{path}: truncated or corrupt image ({exc})") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved_limit
 
 
 def _to_array(im: Image.Image) -> np.ndarray:
-    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+    if im.mode.startswith("I;16"):  # any byte order: numpy reads it as native uint16
         return np.asarray(im, dtype=np.uint16).copy()
-    if im.mode == "I":  # 32-bit integer planes: most often 16-bit PNG data
-        a = np.asarray(im, dtype=np.int64)
-        return a.clip(0, 65535).astype(np.uint16) if a.max() > 255 else a.clip(0, 255).astype(np.uint8)
+    if im.mode == "I":  # 32-bit integer planes: most often 16-bit data; 8 bits when the values fit
+        a = np.maximum(np.asarray(im), 0)
+        return np.minimum(a, 65535).astype(np.uint16) if a.max() > 255 else a.astype(np.uint8)
     if im.mode == "F":
-        a = np.asarray(im, dtype=np.float32)
+        a = np.asarray(im)
         lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
         return (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
     if im.mode in ("RGB", "RGBA", "L"):

@@ -80,6 +80,8 @@ def test_thirty_two_bit_integers_become_sixteen_or_eight_bit(tmp_path: Path) -> 
     out = read_image(tmp_path / "wide.tif")
     assert out.dtype == np.uint16
     np.testing.assert_array_equal(out, [[0, 300, 65535, 0]])  # clipped into 16 bits
+    Image.fromarray(np.array([[0, 256]], np.int32), mode="I").save(tmp_path / "just.tif")
+    assert read_image(tmp_path / "just.tif").dtype == np.uint16  # 256 does not fit in 8 bits
     Image.fromarray(np.array([[0, 100, 255, -3]], np.int32), mode="I").save(tmp_path / "narrow.tif")
     out = read_image(tmp_path / "narrow.tif")
     assert out.dtype == np.uint8
@@ -98,7 +100,9 @@ def test_sixteen_bit_byte_orders_keep_their_values(tmp_path: Path, mode: str) ->
 
 def test_a_constant_float_image_is_black_and_nan_is_ignored_in_the_stretch(tmp_path: Path) -> None:
     Image.fromarray(np.full((1, 3), 7.0, np.float32), mode="F").save(tmp_path / "flat.tif")
-    np.testing.assert_array_equal(read_image(tmp_path / "flat.tif"), [[0.0, 0.0, 0.0]])
+    flat = read_image(tmp_path / "flat.tif")
+    assert flat.shape == (1, 3) and flat.dtype == np.float32
+    np.testing.assert_array_equal(flat, [[0.0, 0.0, 0.0]])
     Image.fromarray(np.array([[1.0, np.nan, 3.0]], np.float32), mode="F").save(tmp_path / "nan.tif")
     out = read_image(tmp_path / "nan.tif")
     assert out[0, 0] == 0.0 and out[0, 2] == 1.0 and np.isnan(out[0, 1])
