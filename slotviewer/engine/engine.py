@@ -94,9 +94,7 @@ class Engine:
             return self._run_from(image, np.asarray(init_slots, np.float32), iters)
         if method not in METHODS:
             raise SlotviewerError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
-        k, t = self._slot_count(slots, method), self.config.iters if iters is None else int(iters)
-        if not 0 <= t <= MAX_ITERS:
-            raise SlotviewerError(f"iterations must be 0..{MAX_ITERS}, got {t}")
+        k, t = self._slot_count(slots, method), self._iterations(iters)
         seed = new_seed() if seed is None else int(seed)
         start = time.perf_counter()
         x, display = model_input(image, self.config.resolution)
@@ -108,9 +106,19 @@ class Engine:
             result = self.backend.forward(x[None], slot_noise(seed, 1, self.config.num_slots,
                                                                self.config.slot_dim), 0)
             trace = self._kmeans_trace(result.features[0], x, display, k, t, seed, soft=method == "soft-kmeans")
+        return self._finish(trace, x, {"K": k, "T": t, "seed": seed, "method": method}, start, prepared)
+
+    def _iterations(self, iters: int | None) -> int:
+        t = self.config.iters if iters is None else int(iters)
+        if not 0 <= t <= MAX_ITERS:
+            raise SlotviewerError(f"iterations must be 0..{MAX_ITERS}, got {t}")
+        return t
+
+    def _finish(self, trace: Trace, x: np.ndarray, run: dict, start: float, prepared: float) -> Trace:
+        """Add what a result came from, how familiar the image looked to the model, and where time went."""
         done = time.perf_counter()
-        provenance = self.provenance() | {"K": k, "T": t, "seed": seed, "method": method}
-        if method == "slot-attention":  # k-means has no decoder: its "reconstruction" says nothing
+        provenance = self.provenance() | run
+        if run["method"] == "slot-attention":  # k-means has no decoder: its "reconstruction" says nothing
             mse = reconstruction_mse(x, composite(trace.rgb, trace.alpha_logits))
             provenance["familiarity"] = familiarity(mse, self.backend.card.typical_mse)
         timings = {"preprocess": (prepared - start) * 1e3, "forward": (done - prepared) * 1e3,
@@ -124,22 +132,16 @@ class Engine:
         if self.fixed_slots and len(init) != self.config.num_slots:
             raise SlotviewerError(f"{self.backend.model_name} runs with {self.config.num_slots} slots, "
                                   f"got {len(init)} initial slots")
-        t = self.config.iters if iters is None else int(iters)
-        if not 0 <= t <= 50:
-            raise SlotviewerError(f"iterations must be 0..50, got {t}")
+        t = self._iterations(iters)
         start = time.perf_counter()
         x, display = model_input(image, self.config.resolution)
         prepared = time.perf_counter()
         features, keys = self.backend.encode(x[None])
         attention, history = self.backend.iterate(features, init[None], t, keys)
         rgb, alpha_logits = self.backend.decode(history[-1])
-        done = time.perf_counter()
-        result = ForwardResult(features, attention, history, rgb, alpha_logits, keys)
-        provenance = self.provenance() | {"K": len(init), "T": t, "seed": None, "method": "slot-attention",
-                                          "init": "carried"}
-        timings = {"preprocess": (prepared - start) * 1e3, "forward": (done - prepared) * 1e3,
-                   "total": (done - start) * 1e3}
-        return self._trace(result, display).replace(provenance=provenance, timings_ms=timings)
+        trace = self._trace(ForwardResult(features, attention, history, rgb, alpha_logits, keys), display)
+        run = {"K": len(init), "T": t, "seed": None, "method": "slot-attention", "init": "carried"}
+        return self._finish(trace, x, run, start, prepared)
 
     def provenance(self) -> dict:
         b = self.backend

@@ -49,8 +49,26 @@ def test_onnx_without_encoder_graph_falls_back_to_the_full_graph(tiny_model: Pat
 
 
 def test_bad_initial_slots_are_one_clear_error(engine: Engine, scene: np.ndarray) -> None:
-    with pytest.raises(SlotviewerError, match="initial slots must have shape"):
-        engine.run(scene, init_slots=np.zeros((3, 5), np.float32))
+    d = engine.config.slot_dim
+    for bad in (np.zeros((3, 5)), np.zeros((3,)), np.zeros((0, d)), np.zeros((33, d))):
+        with pytest.raises(SlotviewerError, match=rf"initial slots must have shape \[K, {d}\] with K in 1..32"):
+            engine.run(scene, init_slots=bad)
+    assert engine.run(scene, init_slots=np.zeros((32, d)), iters=1).num_slots == 32
+    for iters in (-1, 51):
+        with pytest.raises(SlotviewerError, match=rf"iterations must be 0\.\.50, got {iters}"):
+            engine.run(scene, init_slots=np.zeros((2, d)), iters=iters)
+
+
+def test_a_carried_run_reports_like_a_fresh_one(engine: Engine, scene: np.ndarray) -> None:
+    fresh = engine.run(scene, seed=3)
+    carried = engine.run(scene, init_slots=fresh.slots[-1], iters=2)
+    p = carried.provenance
+    assert (p["K"], p["T"], p["seed"], p["method"], p["init"]) == (fresh.num_slots, 2, None, "slot-attention",
+                                                                   "carried")
+    assert p["model"] == fresh.provenance["model"] and p["backend"] == fresh.provenance["backend"]
+    assert p["familiarity"]["reconstruction_mse"] > 0 and set(p["familiarity"]) == set(fresh.provenance["familiarity"])
+    t = carried.timings_ms
+    assert set(t) == {"preprocess", "forward", "total"} and t["total"] >= t["forward"] > 0
 
 
 def test_onnx_carry_over_needs_no_torch(tiny_model: Path, tmp_path: Path) -> None:
