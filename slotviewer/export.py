@@ -105,14 +105,24 @@ def attention_gif(trace: Trace) -> bytes:
     h, w = display_size(*trace.image.shape[:2])
     base = resize_uint8(trace.image, h, w)
     colours = slot_colours(trace.num_slots)
-    frames = [Image.fromarray(base)]
-    for attention in trace.attention:
-        frames.append(Image.fromarray(attention_overlay(base, attention, colours)))
-    for t, frame in enumerate(frames):
-        ImageDraw.Draw(frame).text((4, 4), f"t = {t}/{trace.iterations}", fill=(255, 255, 255))
+    pictures = [base] + [attention_overlay(base, attention, colours) for attention in trace.attention]
+    frames = [_labelled_gif_frame(picture, f"t = {t}/{trace.iterations}") for t, picture in enumerate(pictures)]
     buffer = io.BytesIO()
     frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=700, loop=0)
     return buffer.getvalue()
+
+
+def _labelled_gif_frame(picture: np.ndarray, label: str) -> Image.Image:
+    """The picture with a white, black-shadowed label, in 256 colours of which two are pure black and
+    white: GIF's own median-cut palette drops a few white text pixels among 65,000 others."""
+    frame = Image.fromarray(picture)
+    colours = frame.quantize(254, dither=Image.Dither.NONE).getpalette()[: 254 * 3]
+    palette = Image.new("P", (1, 1))
+    palette.putpalette(colours + [0] * (254 * 3 - len(colours)) + [0, 0, 0, 255, 255, 255])
+    draw = ImageDraw.Draw(frame)
+    draw.text((5, 5), label, fill=(0, 0, 0))
+    draw.text((4, 4), label, fill=(255, 255, 255))
+    return frame.quantize(palette=palette, dither=Image.Dither.NONE)
 
 
 def write_trace(trace: Trace, out_dir: str | Path, *, overwrite: bool = False, gif: bool = False,

@@ -50,3 +50,32 @@ def test_a_failing_encoder_leaves_nothing(trace, tmp_path: Path, monkeypatch: py
     with pytest.raises(OSError, match="disk full"):
         export.write_trace(trace, tmp_path / "out")
     assert list(tmp_path.iterdir()) == [], "no output folder and no temporary folder"
+
+
+@pytest.mark.parametrize(("size", "expected"), [((500, 300), (500, 300)), ((1024, 1024), (1024, 1024)),
+                                                ((6000, 3000), (1024, 512)), ((3000, 6000), (512, 1024)),
+                                                ((5000, 3), (1024, 1)), ((3, 5000), (1, 1024))])
+def test_npz_size_caps_the_longer_side_and_keeps_at_least_a_pixel(size: tuple[int, int],
+                                                                   expected: tuple[int, int]) -> None:
+    assert export.npz_size(*size) == expected
+    assert export.npz_size(*size, max_side=10_000) == size
+
+
+def test_attention_gif_is_the_input_then_one_labelled_frame_per_iteration(trace) -> None:  # noqa: ANN001
+    import io
+
+    gif = Image.open(io.BytesIO(export.attention_gif(trace)))
+    assert gif.n_frames == trace.iterations + 1 and gif.info["loop"] == 0 and gif.info["duration"] == 700
+    frames = []
+    for i in range(gif.n_frames):
+        gif.seek(i)
+        frames.append(np.asarray(gif.convert("RGB")).astype(int))
+    h, w = frames[0].shape[:2]
+    base = np.asarray(Image.fromarray(trace.image).resize((w, h), Image.Resampling.BILINEAR)).astype(int)
+    body = (slice(h // 3, None), slice(None))  # below the label
+    assert np.abs(frames[0][body] - base[body]).mean() < 12, "frame 0 is the plain input"
+    assert np.abs(frames[-1][body] - base[body]).mean() > 15, "later frames are tinted by the attention"
+    for frame in frames:
+        label = frame[4:12, 4:30]
+        assert (label.min(-1) >= 240).sum() >= 5, "each frame carries its white t = i/T label"
+    assert any(np.abs(a[body] - b[body]).mean() > 1 for a, b in zip(frames[1:], frames[2:], strict=False))
