@@ -78,19 +78,18 @@ def _indexed_png(path: Path, labels: np.ndarray, colours: np.ndarray) -> None:
 
 
 def _upscale(array: np.ndarray, height: int, width: int) -> np.ndarray:
-    """A uint8 map at the model's resolution (`[h, w]` or `[h, w, C]`) → the input's size, bilinear
+    """A uint8 RGB or RGBA map `[h, w, 3|4]` at the model's resolution → the input's size, bilinear
     (area-averaged when shrinking, so small inputs are not aliased)."""
     if array.shape[:2] == (height, width):
         return array
     cv2 = _opencv()
     if cv2 is None:
-        if array.ndim == 2 or array.shape[2] == 3:
+        if array.shape[2] == 3:
             return resize_uint8(array, height, width)
         # Pillow premultiplies RGBA while resizing; colour and alpha are independent maps here
         return np.dstack([resize_uint8(array[..., :3], height, width), resize_uint8(array[..., 3], height, width)])
     shrink = height < array.shape[0] or width < array.shape[1]
-    out = cv2.resize(array, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-    return out if out.ndim == array.ndim else out.reshape(height, width, -1)
+    return cv2.resize(array, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
 def npz_size(height: int, width: int, max_side: int = NPZ_MAX_SIDE) -> tuple[int, int]:

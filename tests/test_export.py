@@ -37,9 +37,35 @@ def test_scaled_maps_agree_across_writers(trace, tmp_path: Path, monkeypatch: py
     with_cv = pixels(export.write_trace(big, tmp_path / "cv"))
     monkeypatch.setattr(export, "_opencv", lambda: None)
     without = pixels(export.write_trace(big, tmp_path / "pil"))
-    for name in ("masks/slot_00.png", "reconstruction.png"):
+    for name in ("masks/slot_00.png", "reconstruction.png", "slots/slot_00.png", "slots/slot_02.png"):
         assert with_cv[name].shape[:2] == (70, 140)
         assert np.abs(with_cv[name].astype(int) - without[name].astype(int)).max() <= 2, name
+
+
+@pytest.mark.parametrize("opencv", [True, False])
+def test_maps_are_area_averaged_when_the_input_is_smaller(opencv: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not opencv:
+        monkeypatch.setattr(export, "_opencv", lambda: None)
+    checker = ((np.indices((64, 64)).sum(0) % 2) * 255).astype(np.uint8)
+    rgba = np.dstack([checker, checker, 255 - checker, checker])
+    small = export._upscale(rgba, 8, 16)
+    assert small.shape == (8, 16, 4)
+    assert np.abs(small.astype(int) - 127).max() <= 3, "a 1-pixel checkerboard averages to grey, not aliases"
+    grown = export._upscale(rgba[:4, :4, :3], 8, 8)
+    assert grown.shape == (8, 8, 3) and 0 < grown.mean() < 255
+
+
+def test_colour_is_not_darkened_where_alpha_is_low(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Colour and alpha are separate maps: scaling must not premultiply them (Pillow would)."""
+    rgba = np.zeros((4, 4, 4), np.uint8)
+    rgba[..., :3] = (200, 100, 50)
+    rgba[:, :2, 3] = 255
+    for opencv in (True, False):
+        if not opencv:
+            monkeypatch.setattr(export, "_opencv", lambda: None)
+        big = export._upscale(rgba, 16, 16).astype(int)
+        assert np.abs(big[..., :3] - (200, 100, 50)).max() <= 1, opencv
+        assert big[:, 0, 3].min() >= 250 and big[:, -1, 3].max() <= 5
 
 
 def test_a_failing_encoder_leaves_nothing(trace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
