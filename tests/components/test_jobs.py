@@ -76,3 +76,93 @@ def test_a_failed_load_keeps_the_previous_engine() -> None:
     runner.submit(Job("run", lambda e: e, failures.append))
     assert runner.wait_idle()
     assert failures == ["bad.onnx: not a loadable ONNX model", "engine:good"]
+
+
+def test_engine_work_without_a_model_fails_with_one_line() -> None:
+    runner = make_runner()
+    failed, errors, done = [], [], []
+    runner.events.error.connect(errors.append)
+    runner.submit(Job("run:A", lambda e: "never", done.append, failed=failed.append))
+    assert runner.wait_idle()
+    assert done == [] and failed == ["no model loaded"] and errors == ["no model loaded"]
+
+
+def test_a_bug_in_a_job_is_one_line_naming_the_exception(capsys) -> None:  # noqa: ANN001
+    runner = make_runner()
+    errors: list[str] = []
+    runner.events.error.connect(errors.append)
+    runner.submit(Job("x", lambda e: {}["missing"], None, needs_engine=False))
+    assert runner.wait_idle()
+    assert errors == ["internal error (KeyError: 'missing')"]
+    assert "Traceback" in capsys.readouterr().err, "the details go to the terminal, not the window"
+
+
+def test_a_broken_loader_is_one_line_naming_the_model() -> None:
+    def loader(model: str, backend: str, device: str) -> str:
+        raise ValueError("bad magic")
+
+    runner = JobRunner(loader=loader)
+    errors: list[str] = []
+    runner.events.error.connect(errors.append)
+    runner.load("weird.onnx", "onnx", "cpu", lambda e: None)
+    assert runner.wait_idle()
+    assert errors == ["weird.onnx: cannot load (ValueError: bad magic)"] and runner.engine is None
+
+
+def test_only_the_latest_load_reports() -> None:
+    runner = make_runner()
+    gate, loaded = threading.Event(), []
+    runner.submit(Job("block", lambda e: gate.wait(5), None, needs_engine=False))
+    runner.load("first", "onnx", "cpu", loaded.append)
+    runner.load("second", "onnx", "cpu", loaded.append)
+    gate.set()
+    assert runner.wait_idle()
+    assert loaded == ["engine:second"] and runner.engine == "engine:second"
+
+
+def test_cancel_drops_waiting_work_and_flags_the_running_job() -> None:
+    runner = make_runner()
+    started, results = threading.Event(), []
+
+    def long_job(_engine: object) -> str:
+        started.set()
+        assert runner.cancelled.wait(5), "the running job is asked to stop"
+        return "stopped early"
+
+    runner.submit(Job("long", long_job, results.append, needs_engine=False))
+    started.wait(5)
+    runner.submit(Job("a", lambda e: "a", results.append, needs_engine=False))
+    runner.submit(Job("b", lambda e: "b", results.append, needs_engine=False))
+    assert runner.pending() == 3
+    runner.cancel("a")
+    assert runner.pending() == 2 and not runner.cancelled.is_set(), "cancelling a waiting key leaves the running one"
+    runner.cancel()
+    assert runner.wait_idle()
+    assert results == ["stopped early"], "the running job finishes and reports; waiting ones are gone"
+    runner.submit(Job("c", lambda e: runner.cancelled.is_set(), results.append, needs_engine=False))
+    assert runner.wait_idle() and results[-1] is False, "the flag is cleared for the next job"
+
+
+def test_busy_and_status_follow_the_work() -> None:
+    runner = make_runner()
+    gate, busy, statuses = threading.Event(), [], []
+    runner.events.busy.connect(busy.append)
+    runner.events.status.connect(statuses.append)
+    runner.submit(Job("block", lambda e: gate.wait(5), None, "blocking…", needs_engine=False))
+    runner.submit(Job("next", lambda e: None, None, "waiting job", needs_engine=False))
+    runner.process_callbacks()
+    assert busy[-1] is True and statuses[-1] == "blocking…", "the running job's status comes first"
+    gate.set()
+    assert runner.wait_idle()
+    assert busy[-1] is False and statuses[-1] == ""
+
+
+def test_stop_ends_the_worker_and_drops_everything() -> None:
+    runner = make_runner()
+    gate, results = threading.Event(), []
+    runner.submit(Job("block", lambda e: gate.wait(0.2), None, needs_engine=False))
+    runner.submit(Job("later", lambda e: "later", results.append, needs_engine=False))
+    runner.stop()
+    assert not runner._thread.is_alive()
+    runner.process_callbacks()
+    assert results == []
