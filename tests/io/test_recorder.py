@@ -86,3 +86,47 @@ def test_a_full_disk_stops_the_recording_and_keeps_what_was_written(tmp_path: Pa
             recorder.write(frame(i))
     monkeypatch.undo()
     assert recorder.closed and frames_in(target) == 64
+
+
+@pytest.mark.parametrize(("suffix", "fourccs"), [(".mp4", {"mp4v", "fmp4"}), (".avi", {"mjpg"}), (".mkv", {"mjpg"})])
+def test_rate_size_colours_and_codec_are_what_was_asked(tmp_path: Path, suffix: str, fourccs: set[str]) -> None:
+    target = tmp_path / f"c{suffix}"
+    with VideoRecorder(target, 12, (48, 64)) as recorder:
+        for _ in range(3):
+            recorder.write(np.tile(np.array([220, 30, 30], np.uint8), (48, 64, 1)))  # red, in RGB
+    assert recorder.frames == 3
+    cap = cv2.VideoCapture(str(target))
+    ok, bgr = cap.read()
+    assert ok and bgr.shape == (48, 64, 3) and cap.get(cv2.CAP_PROP_FPS) == pytest.approx(12)
+    code = int(cap.get(cv2.CAP_PROP_FOURCC))
+    assert "".join(chr((code >> 8 * i) & 0xFF) for i in range(4)).lower() in fourccs  # FFmpeg reads mp4v as FMP4
+    b, g, r = bgr.reshape(-1, 3).mean(0)
+    assert r > 180 and g < 70 and b < 70, "RGB frames are written as RGB, not channel-swapped"
+    cap.release()
+    assert recorder.close() == target, "closing twice returns the finished file"
+
+
+def test_no_rate_means_25_fps(tmp_path: Path) -> None:
+    for fps in (0, None, -3):
+        assert VideoRecorder(tmp_path / "r.mp4", fps, (8, 8)).fps == 25.0
+    assert VideoRecorder(tmp_path / "s.mp4", 7.5, (8, 8)).fps == 7.5
+
+
+def test_the_disk_is_checked_every_64_frames(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    calls: list[str] = []
+    recorder = VideoRecorder(tmp_path / "d.avi", 15, (40, 60))
+
+    def failing_statvfs(path: str) -> None:
+        calls.append(path)
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "statvfs", failing_statvfs)
+    for i in range(63):
+        recorder.write(frame(i))
+    assert calls == []
+    with pytest.raises(RecordingError, match=r"d\.avi: recording failed \(Input/output error\)"):
+        recorder.write(frame(63))
+    monkeypatch.undo()
+    assert recorder.closed and list(tmp_path.iterdir()) == [], "a failed recording leaves nothing"
