@@ -103,3 +103,22 @@ def test_requesting_cuda_without_gpu_is_said_plainly(scene: np.ndarray, tiny_mod
     for backend, path in (("torch", tiny_model), ("onnx", tiny_model.with_suffix(".onnx"))):
         with pytest.raises(SlotviewerError, match="'cuda' requested"):
             Engine.load(path, backend, "cuda")
+
+
+def test_torch_backend_says_what_runs_and_takes_any_float_input(torch_engine: Engine, tiny_model) -> None:  # noqa: ANN001
+    import torch
+
+    from slotviewer.engine.engine import slot_noise
+    from slotviewer.model.files import file_sha256
+
+    backend = torch_engine.backend
+    assert backend.device == f"cpu ({torch.get_num_threads()} threads)" and backend.torch_device.type == "cpu"
+    assert backend.model_name == "tiny" and backend.model_sha256 == file_sha256(tiny_model.with_suffix(".safetensors"))
+    assert torch_engine.description == f"tiny · PyTorch · cpu ({torch.get_num_threads()} threads)"
+    cfg = torch_engine.config
+    images = np.random.default_rng(0).random((1, 3, cfg.resolution, cfg.resolution))  # float64
+    noise = slot_noise(1, 1, cfg.num_slots, cfg.slot_dim)
+    a = backend.forward(images, noise.astype(np.float64), 2)
+    b = backend.forward(images.astype(np.float32), noise, 2)
+    assert a.rgb.dtype == np.float32
+    np.testing.assert_allclose(a.rgb, b.rgb, atol=1e-6)
