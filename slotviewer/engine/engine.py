@@ -185,14 +185,14 @@ class Engine:
         """Decode the slots of every iteration before the last in one batched call (for the scrubber)."""
         if trace.provenance.get("method", "slot-attention") != "slot-attention" or trace.iterations == 0:
             return []
-        rgb, alpha_logits = self.backend.decode(trace.slots[:-1].astype(np.float32))
+        rgb, alpha_logits = self.backend.decode(trace.slots[:-1])  # the backends take any float dtype
         return [(rgb[t].transpose(0, 2, 3, 1), alpha_logits[t]) for t in range(trace.iterations)]
 
     def iterate(self, features: np.ndarray, slots: np.ndarray, iters: int,
                 key_features: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Continue Slot Attention from `slots [K, D]` on `features [N, D]` (keys from `key_features`,
         default `features`): (attention `[T, K, h, w]`, slots `[T+1, K, D]`)."""
-        slots = np.asarray(slots, np.float32)
+        slots = np.asarray(slots)  # the backends take any float dtype
         keys = None if key_features is None else key_features[None]
         attention, history = self.backend.iterate(features[None], slots[None], iters, keys)
         f = self.config.feature_size

@@ -72,3 +72,8 @@ def test_k_means_cannot_be_decoded_and_an_unmarked_trace_can(engine: Engine, sce
     np.testing.assert_allclose(rgb, engine.decode(sa.slots[1])[0], atol=1e-6)
     assert len(engine.decode_iterations(unmarked)) == 2
     assert engine.decode_iterations(engine.run(scene, seed=1, iters=0)) == []
+    one = engine.run(scene, seed=1, iters=1)
+    (rgb, _), = engine.decode_iterations(one)  # one iteration: the initial slots are decoded
+    np.testing.assert_allclose(rgb, engine.decode(one.slots[0])[0], atol=1e-6)
+    attention, history = engine.iterate(one.features, one.slots[-1].astype(np.float64), 1, one.key_features)
+    assert attention.shape == (1, *one.attention.shape[1:]) and history.dtype == np.float32
