@@ -1,0 +1,89 @@
+"""The capture thread beyond newest-frame-wins: pacing files in real time, waiting at the end of a file
+for a seek, the delivered rate, seeking a live source, and a driver's own exception as one line."""
+
+import time
+from pathlib import Path
+
+import pytest
+
+from slotviewer.io.sources import CaptureThread, FakeCamera, Frame, FrameSource, SourceError, open_source
+from tests.io.test_sources import write_video
+
+
+def take_all(capture: CaptureThread, timeout: float = 5) -> list[int]:
+    seen, seq = [], 0
+    while (got := capture.latest(seq, timeout=timeout)) is not None:
+        seq, frame = got
+        seen.append(frame.index)
+    return seen
+
+
+def test_a_file_in_real_time_takes_as_long_as_it_plays(tmp_path: Path) -> None:
+    source = open_source(write_video(tmp_path / "clip.avi", frames=10, fps=20.0))  # 0.45 s of video
+    source.open()
+    capture = CaptureThread(source, realtime=True)
+    start = time.monotonic()
+    capture.start()
+    capture._thread.join(10)
+    assert time.monotonic() - start >= 0.4, "paced at the file's 20 FPS, not read as fast as possible"
+    assert capture.latest(0)[1].index == 9 and capture.ended and capture.error is None
+    capture.stop()
+
+
+def test_at_the_end_of_a_file_it_waits_for_a_seek(tmp_path: Path) -> None:
+    source = open_source(write_video(tmp_path / "clip.avi", frames=6))
+    source.open()
+    arrived: list[int] = []
+    capture = CaptureThread(source, realtime=False, keep_open=True, on_frame=lambda f: arrived.append(f.index))
+    capture.start()
+    assert take_all(capture, timeout=0.5) == list(range(6))
+    deadline = time.monotonic() + 5
+    while not capture.at_end and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert capture.at_end and capture._thread.is_alive() and not capture.ended
+    seq = capture.latest(0)[0]
+    capture.seek(3)
+    got = capture.latest(seq, timeout=5)
+    assert got is not None and got[1].index == 3 and not capture.at_end
+    assert arrived[:7] == [0, 1, 2, 3, 4, 5, 3], "on_frame sees every frame read"
+    capture.stop()
+    assert not capture._thread.is_alive()
+
+
+def test_the_delivered_rate_is_measured() -> None:
+    camera = FakeCamera(realtime=True, fps=40)
+    camera.open()
+    capture = CaptureThread(camera)
+    assert capture.fps == 0.0
+    capture.start()
+    time.sleep(1.2)
+    rate = capture.fps
+    capture.stop()
+    assert 20 < rate < 48, rate
+
+
+def test_a_live_source_cannot_seek() -> None:
+    capture = CaptureThread(FakeCamera())
+    with pytest.raises(SourceError, match="^fake camera: cannot seek in a live source$"):
+        capture.seek(3)
+
+
+class BrokenDriver(FrameSource):
+    name = "usb camera"
+    live = False
+
+    def open(self) -> None:
+        pass
+
+    def read(self) -> Frame | None:
+        raise RuntimeError("device reset\nkernel says more")
+
+
+def test_a_drivers_own_exception_ends_capture_with_one_line() -> None:
+    errors: list[SourceError] = []
+    capture = CaptureThread(BrokenDriver(), realtime=False, on_error=errors.append)
+    capture.start()
+    capture._thread.join(5)
+    assert capture.ended and str(capture.error) == "usb camera: RuntimeError: device reset"
+    assert errors == [capture.error] and capture.latest(0, timeout=0.1) is None
+    capture.stop()
