@@ -50,16 +50,13 @@ class Engine:
         an `.onnx` path means ONNX), "torch" or "onnx"; `device` auto/cpu/cuda."""
         from slotviewer.engine.select import choose_backend
 
-        backend = choose_backend(model, backend)
-        if backend == "torch":
+        if choose_backend(model, backend) == "torch":  # it checked `backend`: torch or onnx from here
             from slotviewer.engine.torch_backend import TorchBackend
 
             return cls(TorchBackend(model, device))
-        if backend == "onnx":
-            from slotviewer.engine.onnx_backend import OnnxBackend
+        from slotviewer.engine.onnx_backend import OnnxBackend
 
-            return cls(OnnxBackend(model, device))
-        raise SlotviewerError(f"unknown backend {backend!r}; use torch or onnx")
+        return cls(OnnxBackend(model, device))
 
     @property
     def description(self) -> str:
@@ -72,7 +69,7 @@ class Engine:
         """Learned initial queries fix K; Gaussian slots let K be chosen per run."""
         return self.config.slot_init == "learned"
 
-    def _slot_count(self, slots: int | None, method: str = "slot-attention") -> int:
+    def _slot_count(self, slots: int | None, method: str) -> int:
         k = self.config.num_slots if slots is None else int(slots)
         if self.fixed_slots and k != self.config.num_slots and method == "slot-attention":
             raise SlotviewerError(f"{self.backend.model_name} learned {self.config.num_slots} slot queries; "
@@ -172,7 +169,7 @@ class Engine:
 
     def decode(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Slots `[K, D]` → (rgb `[K, R, R, 3]`, alpha logits `[K, R, R]`), without the encoder."""
-        rgb, alpha_logits = self.backend.decode(np.asarray(slots, np.float32)[None])
+        rgb, alpha_logits = self.backend.decode(np.asarray(slots)[None])  # the backends take any float dtype
         return rgb[0].transpose(0, 2, 3, 1), alpha_logits[0]
 
     def decode_iteration(self, trace: Trace, iteration: int) -> tuple[np.ndarray, np.ndarray]:

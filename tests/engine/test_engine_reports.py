@@ -77,3 +77,32 @@ def test_k_means_cannot_be_decoded_and_an_unmarked_trace_can(engine: Engine, sce
     np.testing.assert_allclose(rgb, engine.decode(one.slots[0])[0], atol=1e-6)
     attention, history = engine.iterate(one.features, one.slots[-1].astype(np.float64), 1, one.key_features)
     assert attention.shape == (1, *one.attention.shape[1:]) and history.dtype == np.float32
+
+
+def test_new_seeds_are_fresh_31_bit_numbers() -> None:
+    from slotviewer.engine.engine import new_seed
+
+    seeds = [new_seed() for _ in range(30)]
+    assert all(isinstance(s, int) and 0 <= s < 2**31 for s in seeds)
+    assert len(set(seeds)) == 30 and max(seeds) > 2**20
+
+
+def test_the_default_model_and_backend_and_what_the_provenance_names() -> None:
+    engine = Engine.load()
+    assert engine.backend.model_name == "shapes" and engine.backend.name == "onnx"
+    assert engine.provenance()["slot_init"] == engine.config.slot_init == "gaussian"
+    with pytest.raises(SlotviewerError, match=r"^unknown backend 'tf'; use auto, onnx, torch$"):
+        Engine.load("shapes", "tf")
+
+
+def test_carried_slots_one_slot_and_a_learned_query_model(engine: Engine, scene: np.ndarray) -> None:
+    d = engine.config.slot_dim
+    one = engine.run(scene, init_slots=np.zeros((1, d), np.float32), iters=1)
+    assert one.num_slots == 1 and np.array_equal(one.image, model_input(scene, engine.config.resolution)[1])
+    learned = Engine.load("tetrominoes", "onnx", "cpu")
+    assert learned.fixed_slots
+    k = learned.config.num_slots
+    ok = learned.run(scene, init_slots=learned.run(scene, seed=0).slots[-1], iters=1)
+    assert ok.num_slots == k
+    with pytest.raises(SlotviewerError, match=rf"^tetrominoes runs with {k} slots, got {k - 1} initial slots$"):
+        learned.run(scene, init_slots=np.zeros((k - 1, learned.config.slot_dim), np.float32))
