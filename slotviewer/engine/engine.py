@@ -88,7 +88,7 @@ class Engine:
         and a couple of iterations suffice. `slots` (the count K) then comes from `init_slots`.
         """
         if init_slots is not None:
-            return self._run_from(image, np.asarray(init_slots, np.float32), iters)
+            return self._run_from(image, np.asarray(init_slots), iters)  # the backends take any float dtype
         if method not in METHODS:
             raise SlotviewerError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
         k, t = self._slot_count(slots, method), self._iterations(iters)
@@ -99,10 +99,9 @@ class Engine:
         if method == "slot-attention":
             result = self.backend.forward(x[None], slot_noise(seed, 1, k, self.config.slot_dim), t)
             trace = self._trace(result, display)
-        else:  # only the encoder features matter; the model's own K is what its graph accepts
-            result = self.backend.forward(x[None], slot_noise(seed, 1, self.config.num_slots,
-                                                               self.config.slot_dim), 0)
-            trace = self._kmeans_trace(result.features[0], x, display, k, t, seed, soft=method == "soft-kmeans")
+        else:  # k-means clusters the encoder's features: the encoder alone runs
+            features, _ = self.backend.encode(x[None])
+            trace = self._kmeans_trace(features[0], x, display, k, t, seed, soft=method == "soft-kmeans")
         return self._finish(trace, x, {"K": k, "T": t, "seed": seed, "method": method}, start, prepared)
 
     def _iterations(self, iters: int | None) -> int:

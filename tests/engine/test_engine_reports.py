@@ -79,6 +79,12 @@ def test_k_means_cannot_be_decoded_and_an_unmarked_trace_can(engine: Engine, sce
     assert attention.shape == (1, *one.attention.shape[1:]) and history.dtype == np.float32
 
 
+def test_an_unknown_method_lists_the_known_ones(engine: Engine, scene: np.ndarray) -> None:
+    with pytest.raises(SlotviewerError, match=r"^unknown method 'dbscan'; choose from slot-attention, soft-kmeans, "
+                                              r"kmeans$"):
+        engine.run(scene, method="dbscan")
+
+
 def test_new_seeds_are_fresh_31_bit_numbers() -> None:
     from slotviewer.engine.engine import new_seed
 
