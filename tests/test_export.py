@@ -42,17 +42,29 @@ def test_scaled_maps_agree_across_writers(trace, tmp_path: Path, monkeypatch: py
         assert np.abs(with_cv[name].astype(int) - without[name].astype(int)).max() <= 2, name
 
 
-@pytest.mark.parametrize("opencv", [True, False])
-def test_maps_are_area_averaged_when_the_input_is_smaller(opencv: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("opencv", "to"), [(True, (8, 16)), (True, (128, 8)), (True, (8, 128)), (True, (64, 128)),
+                                            (True, (128, 64)), (False, (8, 16))])
+def test_maps_are_area_averaged_when_the_input_is_smaller(opencv: bool, to: tuple[int, int],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shrinking in either direction averages (no aliasing); growing interpolates."""
+    import cv2
+
+    noise = np.random.default_rng(0).integers(0, 256, (64, 64, 4), dtype=np.uint8)
     if not opencv:
         monkeypatch.setattr(export, "_opencv", lambda: None)
-    checker = ((np.indices((64, 64)).sum(0) % 2) * 255).astype(np.uint8)
-    rgba = np.dstack([checker, checker, 255 - checker, checker])
-    small = export._upscale(rgba, 8, 16)
-    assert small.shape == (8, 16, 4)
-    assert np.abs(small.astype(int) - 127).max() <= 3, "a 1-pixel checkerboard averages to grey, not aliases"
-    grown = export._upscale(rgba[:4, :4, :3], 8, 8)
-    assert grown.shape == (8, 8, 3) and 0 < grown.mean() < 255
+    small = export._upscale(noise, *to)
+    assert small.shape == (*to, 4)
+    assert export._upscale(noise, 64, 64) is noise, "the model's own size is passed through"
+    if opencv:
+        shrinking = to[0] < 64 or to[1] < 64
+        method = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+        assert np.array_equal(small, cv2.resize(noise, to[::-1], interpolation=method))
+    else:
+        assert small.astype(float).std() < 25, "averaged: far less spread than the noise's 74"
+    grown = export._upscale(noise[:8, :8, :3], 32, 32)
+    assert grown.shape == (32, 32, 3)
+    if opencv:
+        assert np.array_equal(grown, cv2.resize(noise[:8, :8, :3], (32, 32), interpolation=cv2.INTER_LINEAR))
 
 
 def test_colour_is_not_darkened_where_alpha_is_low(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -105,3 +117,45 @@ def test_attention_gif_is_the_input_then_one_labelled_frame_per_iteration(trace)
         label = frame[4:12, 4:30]
         assert (label.min(-1) >= 240).sum() >= 5, "each frame carries its white t = i/T label"
     assert any(np.abs(a[body] - b[body]).mean() > 1 for a, b in zip(frames[1:], frames[2:], strict=False))
+
+
+def test_write_trace_refusals_are_exact(trace, tmp_path: Path) -> None:  # noqa: ANN001
+    with pytest.raises(export.SlotviewerError, match=r"^attention size must be one of model, input, got 'big'$"):
+        export.write_trace(trace, tmp_path / "a", attention_size="big")
+    (tmp_path / "b").mkdir()
+    with pytest.raises(export.OutputExistsError, match=rf"^{tmp_path / 'b'}: already exists \(use --overwrite"):
+        export.write_trace(trace, tmp_path / "b")
+    assert list(tmp_path.iterdir()) == [tmp_path / "b"]
+
+
+def test_write_trace_makes_missing_parents_and_keeps_its_temporary_folder_beside_the_output(
+        trace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    import tempfile
+
+    made: list[Path] = []
+    real = tempfile.mkdtemp
+
+    def spy(**kwargs: object) -> str:
+        path = real(**kwargs)
+        made.append(Path(path))
+        return path
+
+    monkeypatch.setattr(export.tempfile, "mkdtemp", spy)
+    out = export.write_trace(trace, tmp_path / "deep" / "er" / "scene")
+    assert out.is_dir() and (out / "trace.json").exists()
+    assert made[0].parent == out.parent and made[0].name.startswith(".scene.") and made[0].name.endswith(".tmp")
+    assert not made[0].exists() and sorted(p.name for p in out.parent.iterdir()) == ["scene"]
+
+
+def test_trace_json_is_readable_utf8_with_rounded_timings_and_npz_types(trace, tmp_path: Path) -> None:  # noqa: ANN001
+    import json
+
+    timed = trace.replace(timings_ms={"total": 12.3456789}, enabled=(False, *trace.enabled[1:]))
+    out = export.write_trace(timed, tmp_path / "o", extra={"input": "café.png"})
+    text = (out / "trace.json").read_text(encoding="utf-8")
+    assert '"input": "café.png"' in text and text.startswith('{\n  "input"'), "UTF-8, indented by two"
+    assert json.loads(text)["timings_ms"] == {"total": 12.346}
+    arrays = np.load(out / "attention.npz")
+    assert arrays["rgb"].dtype == arrays["alpha"].dtype == arrays["attention"].dtype == np.float16
+    assert arrays["slots"].dtype == np.float32 and arrays["enabled"].dtype == bool
+    assert arrays["enabled"].tolist() == list(timed.enabled)
