@@ -48,3 +48,66 @@ def test_positions_are_clamped_to_the_run(document) -> None:  # noqa: ANN001
     last = document.trace.iterations
     assert frame_at(document, 99).position == last and frame_at(document, -2).position == 0
     assert np.array_equal(frame_at(document, 99).composite, frame_at(document, last).composite)
+
+
+def make_frame(attention: np.ndarray, enabled: tuple[bool, ...], alpha: np.ndarray | None = None):  # noqa: ANN201
+    from slotviewer.components.frames import Frame
+
+    k = len(enabled)
+    alpha = np.full((k, 2, 2), 1.0 / k, np.float32) if alpha is None else alpha
+    return Frame(1.0, attention.astype(np.float32), alpha, np.zeros((k, 2, 2, 3), np.float32),
+                 np.zeros((2, 2, 3), np.float32), enabled)
+
+
+def test_overlays_by_value() -> None:
+    from slotviewer.io.render import slot_colours
+
+    colours = slot_colours(3).astype(np.float64)
+    attention = np.array([[[0.6, 0.1], [0.2, 0.3]], [[0.3, 0.8], [0.2, 0.3]], [[0.1, 0.1], [0.6, 0.4]]])
+    frame = make_frame(attention, (True, True, False))
+    argmax = frame.overlay("attention")
+    assert argmax.dtype == np.uint8 and argmax.shape == (2, 2, 3)
+    expected_labels = np.array([[0, 1], [0, 0]])  # slot 2 is hidden: its 0.6 and 0.4 do not count (ties: first)
+    assert np.array_equal(argmax, colours.astype(np.uint8)[expected_labels])
+    blend = frame.overlay("attention-blend")
+    w = attention[:2] / attention[:2].sum(0, keepdims=True)
+    assert blend.dtype == np.uint8
+    assert np.array_equal(blend, (np.einsum("khw,kc->hwc", w, colours[:2]) + 0.5).astype(np.uint8))
+    alpha = np.zeros((3, 2, 2), np.float32)
+    alpha[1] = 1.0
+    assert np.array_equal(make_frame(attention, (True, True, True), alpha).overlay("alpha"),
+                          np.broadcast_to(colours[1].astype(np.uint8), (2, 2, 3)))
+    assert make_frame(attention, (False, False, False)).overlay("attention") is None
+
+
+def test_at_t0_the_overlay_is_the_mean_colour_of_the_visible_slots() -> None:
+    from slotviewer.io.render import slot_colours
+
+    colours = slot_colours(3).astype(np.float64)
+    uniform = np.full((3, 2, 2), 1 / 3)
+    frame = make_frame(uniform, (True, False, True))
+    tint = frame.overlay("attention")
+    assert tint.dtype == np.uint8
+    expected = ((colours[0] + colours[2]) / 2 + 0.5).astype(np.uint8)
+    assert np.array_equal(tint, np.broadcast_to(expected, (2, 2, 3)))
+    alpha = np.zeros((3, 2, 2), np.float32)
+    alpha[2] = 1.0
+    decided = make_frame(uniform, (True, False, True), alpha).overlay("alpha")  # the decoder's masks still show
+    assert np.array_equal(decided, np.broadcast_to(colours[2].astype(np.uint8), (2, 2, 3)))
+    nearly = uniform.copy()
+    nearly[0, 0, 0] += 1e-3  # decided, if only just: argmax, not the uniform tint
+    assert np.array_equal(make_frame(nearly, (True, False, True)).overlay("attention")[0, 0],
+                          colours[0].astype(np.uint8))
+
+
+def test_slot_maps_scale_attention_to_the_iterations_peak() -> None:
+    from slotviewer.io.render import slot_colours
+
+    attention = np.array([[[0.5, 0.25], [0.0, 0.0]], [[0.5, 0.75], [1.0, 1.0]]])
+    frame = make_frame(attention, (True, True))
+    att, alpha, rgb = frame.slot_maps(0)
+    colour = slot_colours(2)[0].astype(np.float64) / 255
+    assert att.dtype == np.uint8
+    np.testing.assert_allclose(att[0, 0], colour * 0.5 * 255, atol=1)  # 0.5 of the peak 1.0
+    np.testing.assert_allclose(att[1, 1], 0, atol=0)
+    assert alpha.shape == (2, 2) and np.all(alpha == 128) and np.all(rgb == 19)  # grey where alpha is low
