@@ -166,3 +166,70 @@ def test_stop_ends_the_worker_and_drops_everything() -> None:
     assert not runner._thread.is_alive()
     runner.process_callbacks()
     assert results == []
+
+
+def test_a_resubmitted_key_moves_behind_newer_work_and_tickets_increase() -> None:
+    runner = make_runner()
+    gate, order = threading.Event(), []
+    runner.submit(Job("block", lambda e: gate.wait(5), None, needs_engine=False))
+    first = runner.submit(Job("a", lambda e: "a1", order.append, needs_engine=False))
+    runner.submit(Job("b", lambda e: "b", order.append, needs_engine=False))
+    last = runner.submit(Job("a", lambda e: "a2", order.append, needs_engine=False))
+    assert isinstance(first, int) and last > first
+    gate.set()
+    assert runner.wait_idle()
+    assert order == ["b", "a2"], "the newest request for a key runs after what was asked before it"
+
+
+def test_cancelling_one_key_keeps_the_others_and_flags_only_its_own_running_job() -> None:
+    runner = make_runner()
+    started, release, results = threading.Event(), threading.Event(), []
+
+    def long_job(_engine: object) -> str:
+        started.set()
+        release.wait(5)
+        return "flagged" if runner.cancelled.is_set() else "not flagged"
+
+    runner.submit(Job("long", long_job, results.append, needs_engine=False))
+    started.wait(5)
+    runner.submit(Job("a", lambda e: "a", results.append, needs_engine=False))
+    runner.submit(Job("b", lambda e: "b", results.append, needs_engine=False))
+    runner.cancel("a")
+    runner.cancel("b-other")
+    release.set()
+    assert runner.wait_idle()
+    assert results == ["not flagged", "b"]
+    started.clear()
+    release.clear()
+    runner.submit(Job("long", long_job, results.append, needs_engine=False))
+    started.wait(5)
+    runner.cancel("long")
+    release.set()
+    assert runner.wait_idle()
+    assert results[-1] == "flagged"
+
+
+def test_a_load_superseded_while_loading_does_not_report() -> None:
+    gate, started, loaded = threading.Event(), threading.Event(), []
+
+    def loader(model: str, backend: str, device: str) -> str:
+        if model == "slow":
+            started.set()
+            gate.wait(5)
+        return f"engine:{model}"
+
+    runner = JobRunner(loader=loader)
+    runner.load("slow", "onnx", "cpu", loaded.append)
+    started.wait(5)
+    runner.load("fast", "onnx", "cpu", loaded.append)
+    gate.set()
+    assert runner.wait_idle()
+    assert loaded == ["engine:fast"]
+
+
+def test_a_bug_in_a_job_reaches_its_failed_callback() -> None:
+    runner = make_runner()
+    failed: list[str] = []
+    runner.submit(Job("x", lambda e: 1 / 0, None, needs_engine=False, failed=failed.append))
+    assert runner.wait_idle()
+    assert failed == ["internal error (ZeroDivisionError: division by zero)"]
