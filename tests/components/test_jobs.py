@@ -233,3 +233,17 @@ def test_a_bug_in_a_job_reaches_its_failed_callback() -> None:
     runner.submit(Job("x", lambda e: 1 / 0, None, needs_engine=False, failed=failed.append))
     assert runner.wait_idle()
     assert failed == ["internal error (ZeroDivisionError: division by zero)"]
+
+
+def test_while_a_job_runs_its_status_comes_before_a_waiting_load() -> None:
+    runner = make_runner()
+    gate, statuses = threading.Event(), []
+    runner.events.status.connect(statuses.append)
+    started = threading.Event()
+    runner.submit(Job("block", lambda e: (started.set(), gate.wait(5)), None, "blocking…", needs_engine=False))
+    started.wait(5)
+    runner.load("next-model", "onnx", "cpu", lambda e: None)
+    runner.process_callbacks()
+    assert statuses[-1] == "blocking…" and runner.pending() == 2
+    gate.set()
+    assert runner.wait_idle() and statuses[-1] == ""
