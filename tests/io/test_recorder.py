@@ -130,3 +130,59 @@ def test_the_disk_is_checked_every_64_frames(tmp_path: Path, monkeypatch: pytest
         recorder.write(frame(63))
     monkeypatch.undo()
     assert recorder.closed and list(tmp_path.iterdir()) == [], "a failed recording leaves nothing"
+
+
+def test_the_refusal_lists_the_containers(tmp_path: Path) -> None:
+    with pytest.raises(RecordingError, match=r"x\.gif: cannot record to '\.gif' \(use \.avi, \.m4v, \.mkv, \.mov, "
+                                             r"\.mp4\)$"):
+        VideoRecorder(tmp_path / "x.gif", 15, (40, 60))
+
+
+def test_the_full_disk_threshold_is_one_mebibyte(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    from types import SimpleNamespace
+
+    recorder = VideoRecorder(tmp_path / "t.avi", 15, (40, 60))
+    monkeypatch.setattr(os, "statvfs", lambda _p: SimpleNamespace(f_bavail=256, f_frsize=4096))  # exactly 1 MiB
+    for i in range(64):
+        recorder.write(frame(i))  # no error at the threshold itself
+    monkeypatch.setattr(os, "statvfs", lambda _p: SimpleNamespace(f_bavail=255, f_frsize=4096))
+    with pytest.raises(RecordingError, match="disk is full"):
+        for i in range(64):
+            recorder.write(frame(i))
+
+
+def test_a_full_disk_that_also_breaks_the_file_keeps_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    from types import SimpleNamespace
+
+    recorder = VideoRecorder(tmp_path / "gone.avi", 15, (40, 60))
+    monkeypatch.setattr(os, "statvfs", lambda _p: SimpleNamespace(f_bavail=0, f_frsize=4096))
+    monkeypatch.setattr(os, "replace", lambda *_a: (_ for _ in ()).throw(OSError(28, "No space left on device")))
+    with pytest.raises(RecordingError, match=r"gone\.avi: recording stopped: the disk is full$"):
+        for i in range(64):
+            recorder.write(frame(i))
+    assert list(tmp_path.iterdir()) == [], "neither the file nor its temporary copy is left"
+
+
+def test_close_reports_an_empty_file_and_a_failed_rename(tmp_path: Path) -> None:
+    recorder = VideoRecorder(tmp_path / "e.mp4", 15, (40, 60))
+    recorder.write(frame(0))
+    recorder.tmp_path.unlink()  # as if nothing reached the disk
+    with pytest.raises(RecordingError, match=r"e\.mp4: the recording is empty \(disk full or write error\)$"):
+        recorder.close()
+    assert not recorder.tmp_path.exists() and not (tmp_path / "e.mp4").exists()
+    (tmp_path / "taken.avi").mkdir()  # the target name is a folder: the rename fails
+    recorder = VideoRecorder(tmp_path / "taken.avi", 15, (40, 60))
+    recorder.write(frame(0))
+    with pytest.raises(RecordingError, match=r"taken\.avi: cannot finish the recording \(Is a directory\)$"):
+        recorder.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken.avi"] and (tmp_path / "taken.avi").is_dir()
+
+
+def test_closing_again_after_the_file_was_removed_says_so(tmp_path: Path) -> None:
+    recorder = VideoRecorder(tmp_path / "r.avi", 15, (40, 60))
+    recorder.write(frame(0))
+    path = recorder.close()
+    path.unlink()
+    assert recorder.close() is None
