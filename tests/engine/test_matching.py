@@ -42,3 +42,9 @@ def test_match_order_puts_each_mask_back_under_its_old_index() -> None:
     current = previous[shuffled] + rng.normal(0, 0.01, previous.shape)
     order = match_order(previous, np.clip(current, 0, 1))
     assert np.array_equal(shuffled[order], np.arange(5))
+
+
+def test_soft_iou_of_faint_masks_is_still_a_ratio() -> None:
+    faint = np.array([[0.1, 0.1, 0.0], [0.0, 0.05, 0.05]])
+    assert soft_iou(faint, faint) == pytest.approx(np.array([[1.0, 0.2], [0.2, 1.0]]))  # 0.05 / 0.25
+    assert soft_iou(np.zeros((1, 3)), np.zeros((1, 3))) == pytest.approx(np.array([[0.0]]))  # empty: no NaN
