@@ -87,3 +87,13 @@ def test_other_methods_never_need_decodes() -> None:
     assert view.rgb is kmeans.rgb and np.array_equal(view.attention, kmeans.attention[0])
     assert document.name == "a" and Document("/x/y/pic.png", kmeans.image).name == "pic.png"
     assert Document("", kmeans.image).name == "untitled"
+
+
+def test_views_leave_hidden_slots_out_and_unmarked_traces_are_slot_attention() -> None:
+    document = Document("a", np.zeros((4, 4, 3), np.uint8))
+    trace = make_trace(t=2).replace(enabled=(False, True, True))
+    unmarked = trace.replace(provenance={})  # no method recorded: Slot Attention's, with decodes to do
+    document.set_run(unmarked)
+    assert document.needs_decode(0) and document.view(1) is None
+    alpha = document.view(2).alpha()
+    assert np.all(alpha[0] == 0) and np.allclose(alpha[1:].sum(0), 1.0)
