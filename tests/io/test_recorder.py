@@ -186,3 +186,12 @@ def test_closing_again_after_the_file_was_removed_says_so(tmp_path: Path) -> Non
     path = recorder.close()
     path.unlink()
     assert recorder.close() is None
+
+
+def test_a_slow_rate_and_a_missing_folder_are_fine_and_the_partial_file_sits_beside_the_target(
+        tmp_path: Path) -> None:
+    recorder = VideoRecorder(tmp_path / "new" / "deeper" / "slow.avi", 0.5, (40, 60))
+    assert recorder.fps == 0.5
+    assert recorder.tmp_path.parent == tmp_path / "new" / "deeper" and recorder.tmp_path.name.startswith(".slow.")
+    recorder.write(frame(0))
+    assert recorder.close() == tmp_path / "new" / "deeper" / "slow.avi"
