@@ -115,3 +115,29 @@ def test_invalid_config_metadata_is_one_clear_error(tiny_model: Path, tmp_path: 
     onnx.save(proto, str(path))
     with pytest.raises(ModelFileError, match=r"copy\.onnx: invalid slotviewer\.config metadata"):
         Engine.load(path, "onnx", "cpu")
+
+
+def test_onnx_graphs_take_float64_and_zero_iterations(onnx_engine: Engine, scene: np.ndarray) -> None:
+    backend = onnx_engine.backend
+    trace = onnx_engine.run(scene, seed=2)
+    slots = trace.slots[-1][None]
+    np.testing.assert_allclose(backend.decode(slots.astype(np.float64))[0], backend.decode(slots)[0], atol=1e-6)
+    features, keys = trace.features[None], trace.key_features[None]
+    a64, s64 = backend.iterate(features.astype(np.float64), slots.astype(np.float64), 1, keys.astype(np.float64))
+    a32, s32 = backend.iterate(features, slots, 1, keys)
+    np.testing.assert_allclose(a64, a32, atol=1e-6)
+    np.testing.assert_allclose(s64, s32, atol=1e-6)
+    image = np.random.default_rng(0).random((1, 3, onnx_engine.config.resolution, onnx_engine.config.resolution))
+    np.testing.assert_allclose(backend.encode(image)[0], backend.encode(image.astype(np.float32))[0], atol=1e-5)
+    none, history = backend.iterate(features, slots, 0, keys)
+    n = features.shape[1]
+    assert none.shape == (0, 1, trace.num_slots, n) and none.dtype == np.float32 and history.shape[0] == 1
+
+
+def test_the_missing_step_graph_message_says_what_cannot_be_done(tiny_model: Path, tmp_path: Path,
+                                                                  scene: np.ndarray) -> None:
+    engine = Engine.load(copy_model(tiny_model, tmp_path, (".onnx", ".decoder.onnx")), "onnx", "cpu")
+    trace = engine.run(scene, seed=1)
+    with pytest.raises(SlotviewerError, match=r"^copy: this ONNX model has no \.step\.onnx graph, so it cannot run "
+                                              r"extra iterations or re-converge$"):
+        engine.iterate(trace.features, trace.slots[-1], 1)
