@@ -81,17 +81,19 @@ class FrameRunner:
     def run(self, image: np.ndarray) -> Trace:
         """One frame (RGB uint8 `[H, W, 3]`) → its `Trace` (`trace.image` is the full-size frame)."""
         small = self.model_image(image)
-        if self.carry.enabled and self.previous is not None:
+        carried = self.carry.enabled and self.previous is not None
+        if carried:
             init = redraw_duplicates(self.previous, self.initial)
             trace = self.engine.run(small, init_slots=init, iters=self.carry.iters_per_frame)
-            if self.carry.match and self.previous_alpha is not None and len(self.previous_alpha) == trace.num_slots:
-                trace = trace.reordered(match_order(self.previous_alpha, trace.alpha()))
         else:
             trace = self.engine.run(small, slots=self.slots, iters=self.iters, seed=self.seed + self.frames)
             trace = trace.replace(provenance=trace.provenance | {"init": "fresh"})
             self.initial = trace.slots[0]
-        self.previous = trace.slots[-1]
-        self.previous_alpha = trace.alpha()
+        alpha = trace.alpha()  # once per frame: for the matching and as the next frame's reference
+        if carried and self.carry.match and self.previous_alpha is not None and len(self.previous_alpha) == len(alpha):
+            order = match_order(self.previous_alpha, alpha)
+            trace, alpha = trace.reordered(order), alpha[order]
+        self.previous, self.previous_alpha = trace.slots[-1], alpha
         self.frames += 1
         return trace.replace(image=image)
 
