@@ -8,20 +8,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
 from PIL import Image, ImageDraw
 
 from slotviewer.engine import Engine
-from slotviewer.engine.trace import softmax
+from slotviewer.engine.trace import composite
 from slotviewer.io.images import read_image
 from slotviewer.io.render import attention_overlay, resize_uint8, slot_colours, to_uint8
 from slotviewer.paths import RESOURCES
 
 SIDE, GAP, TOP = 192, 8, 26
-
-
-def composite(rgb: np.ndarray, alpha_logits: np.ndarray) -> np.ndarray:
-    return (softmax(alpha_logits, axis=0)[..., None] * rgb).sum(0)
 
 
 def frames(model: str = "shapes", seed: int = 3) -> list[Image.Image]:
