@@ -67,7 +67,7 @@ class Document:
     def needs_decode(self, t: int) -> bool:
         trace = self.trace
         return (trace is not None and t != trace.iterations and self._cached(trace, t) is None
-                and trace.provenance.get("method", "slot-attention") == "slot-attention")
+                and trace.method == "slot-attention")
 
     def store_decoded(self, trace: Trace, t: int, rgb: np.ndarray, alpha_logits: np.ndarray) -> None:
         self._decoded[_slot_key(trace.slots[t])] = (rgb, alpha_logits)
@@ -80,7 +80,7 @@ class Document:
         trace = self.trace
         if trace is None:
             return None
-        final = t == trace.iterations or trace.provenance.get("method", "slot-attention") != "slot-attention"
+        final = t == trace.iterations or trace.method != "slot-attention"
         cached = (trace.rgb, trace.alpha_logits) if final else self._cached(trace, t)
         if cached is None:
             return None

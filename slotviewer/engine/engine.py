@@ -173,13 +173,13 @@ class Engine:
 
     def decode_iteration(self, trace: Trace, iteration: int) -> tuple[np.ndarray, np.ndarray]:
         """Decode the slots as they were after `iteration` (0 = the initial slots): for scrubbing."""
-        if trace.provenance.get("method", "slot-attention") != "slot-attention":
+        if trace.method != "slot-attention":
             raise SlotviewerError("k-means centroids live in feature space; there is no decoder for them")
         return self.decode(trace.slots[iteration])
 
     def decode_iterations(self, trace: Trace) -> list[tuple[np.ndarray, np.ndarray]]:
         """Decode the slots of every iteration before the last in one batched call (for the scrubber)."""
-        if trace.provenance.get("method", "slot-attention") != "slot-attention" or trace.iterations == 0:
+        if trace.method != "slot-attention" or trace.iterations == 0:
             return []
         rgb, alpha_logits = self.backend.decode(trace.slots[:-1])  # the backends take any float dtype
         return [(rgb[t].transpose(0, 2, 3, 1), alpha_logits[t]) for t in range(trace.iterations)]

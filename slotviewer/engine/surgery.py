@@ -18,7 +18,7 @@ from slotviewer.errors import SlotviewerError
 
 def _require_slot_attention(*traces: Trace) -> None:
     for trace in traces:
-        if trace.provenance.get("method", "slot-attention") != "slot-attention":
+        if trace.method != "slot-attention":
             raise SlotviewerError("slot surgery needs a slot-attention trace (k-means centroids cannot be decoded)")
 
 

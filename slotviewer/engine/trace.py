@@ -54,6 +54,11 @@ class Trace:
         return self.slots.shape[1]
 
     @property
+    def method(self) -> str:
+        """What made it: "slot-attention" (also for traces that do not say), "soft-kmeans" or "kmeans"."""
+        return self.provenance.get("method", "slot-attention")
+
+    @property
     def iterations(self) -> int:
         return self.attention.shape[0]
 
