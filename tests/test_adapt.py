@@ -63,6 +63,7 @@ def test_ctrl_c_keeps_what_was_adapted(tiny_model: Path, pictures: Path, monkeyp
     assert adapter.step == 2
 
 
+@pytest.mark.slow  # an ONNX export or two processes: seconds, not milliseconds
 def test_adapt_command_writes_a_normal_model_with_onnx_and_card(tiny_model: Path, pictures: Path,
                                                                 tmp_path: Path) -> None:
     out = tmp_path / "mine"

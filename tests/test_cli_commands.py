@@ -14,6 +14,7 @@ from slotviewer.model.files import file_sha256
 from tests.fixtures import assert_not_flat
 
 
+@pytest.mark.slow  # an ONNX export or two processes: seconds, not milliseconds
 def test_export_onnx_writes_graphs_that_match_the_weights(tiny_model: Path, torch_engine: Engine, scene: np.ndarray,
                                                           tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """One export (they are slow) checks the command, the dotted stem `mine.v2` and the graphs' agreement."""

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from safetensors.torch import load_file
 
 from slotviewer.model.weights import load_model
@@ -13,6 +14,7 @@ from slotviewer.model.weights import load_model
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow  # an ONNX export or two processes: seconds, not milliseconds
 def test_two_processes_keep_identical_weights_and_rank0_alone_writes(tmp_path: Path) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     result = subprocess.run(

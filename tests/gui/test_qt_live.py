@@ -3,6 +3,8 @@ hide a slot and see it stay hidden on the next frames, record, stop."""
 
 from pathlib import Path
 
+import pytest
+
 from slotviewer.gui.qt_document_view import caption
 from slotviewer.gui.qt_live import QtLive
 from slotviewer.io.sources import FakeCamera
@@ -51,6 +53,7 @@ def test_live_camera_in_the_window(qtbot, window, tmp_path: Path) -> None:  # no
     assert window.session.documents["A"].trace is not None  # the last frame stays
 
 
+@pytest.mark.slow  # an ONNX export or two processes: seconds, not milliseconds
 def test_learn_this_scene_switches_the_window_to_the_adapted_weights(qtbot, window) -> None:  # noqa: ANN001
     """The live stream and the window's own engine (iteration decodes, edits) must run the same weights."""
     import numpy as np
