@@ -1,0 +1,80 @@
+"""Trace's own arithmetic, on hand-made arrays: the softmax over slots, re-composites that follow a slider
+(cached exponentials, exact where they underflow), masks given as 0/1, renaming slots, the copy cache."""
+
+import numpy as np
+import pytest
+
+import slotviewer.engine.trace as trace_module
+from slotviewer.engine.trace import Trace, composite, masked_alpha, softmax
+
+
+def make_trace(k: int = 3, r: int = 4, seed: int = 0) -> Trace:
+    rng = np.random.default_rng(seed)
+    return Trace(image=np.zeros((r, r, 3), np.uint8), features=rng.random((r * r, 8), dtype=np.float32),
+                 attention=rng.random((2, k, r, r), dtype=np.float32),
+                 slots=rng.random((3, k, 8), dtype=np.float32),
+                 rgb=rng.random((k, r, r, 3), dtype=np.float32),
+                 alpha_logits=rng.normal(0, 3, (k, r, r)).astype(np.float32))
+
+
+def test_softmax_shifts_each_column_by_its_own_maximum() -> None:
+    """A column far below the others must not underflow to 0/0 (a shift by the global maximum would)."""
+    logits = np.array([[0.0, -1000.0], [0.0, -1001.0]])
+    out = softmax(logits, axis=0)
+    np.testing.assert_allclose(out, [[0.5, 1 / (1 + np.exp(-1))], [0.5, np.exp(-1) / (1 + np.exp(-1))]])
+
+
+def test_softmax_over_a_later_axis() -> None:
+    logits = np.log(np.array([[1.0, 3.0, 4.0], [2.0, 2.0, 6.0]]))  # 2 × 3: rows sum to 8 and 10
+    np.testing.assert_allclose(softmax(logits, axis=1), [[1 / 8, 3 / 8, 4 / 8], [0.2, 0.2, 0.6]])
+    np.testing.assert_allclose(softmax(logits, axis=-1).sum(axis=1), 1.0)
+
+
+def test_enabled_must_name_every_slot() -> None:
+    t = make_trace()
+    with pytest.raises(ValueError, match=r"^enabled has 2 entries for 3 slots$"):
+        t.replace(enabled=(True, False))
+
+
+def test_a_mask_of_zeros_and_ones_means_the_same_as_booleans() -> None:
+    t = make_trace()
+    as_bool, as_int = np.array([True, False, True]), np.array([1, 0, 1])
+    np.testing.assert_array_equal(t.composite(as_int), t.composite(as_bool))
+    np.testing.assert_array_equal(t.alpha(as_int), t.alpha(as_bool))
+    np.testing.assert_array_equal(masked_alpha(t.alpha_logits, as_int), masked_alpha(t.alpha_logits, as_bool))
+    assert not t.alpha(as_int)[1].any() and np.allclose(t.alpha(as_int).sum(axis=0), 1)
+
+
+def test_a_slider_recomposite_uses_the_cached_exponentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hiding a slot that wins some pixels leaves sums below 1 there, far from underflow: no exact pass."""
+    t = make_trace()
+    expected = composite(t.rgb, t.alpha_logits, np.array([False, True, True]))
+    monkeypatch.setattr(trace_module, "composite", lambda *a: pytest.fail("the exact path ran"))
+    np.testing.assert_allclose(t.composite(np.array([False, True, True])), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_where_every_enabled_slot_underflows_the_composite_is_exact() -> None:
+    t = make_trace()
+    logits = t.alpha_logits.copy()
+    logits[0] = 200.0  # slot 0 wins everywhere by e^200: the others' cached exponentials are 0
+    t = t.replace(alpha_logits=logits)
+    out = t.composite(np.array([False, True, True]))
+    np.testing.assert_allclose(out, composite(t.rgb, t.alpha_logits, np.array([False, True, True])), rtol=1e-6)
+    assert np.isfinite(out).all() and out.any()
+
+
+def test_renaming_slots_accepts_any_integer_valued_order() -> None:
+    t = make_trace()
+    moved = t.reordered(np.array([2.0, 0.0, 1.0]))
+    np.testing.assert_array_equal(moved.rgb, t.rgb[[2, 0, 1]])
+    np.testing.assert_array_equal(moved.attention, t.attention[:, [2, 0, 1]])
+
+
+def test_a_copy_keeps_the_recomposite_cache_only_while_the_decode_is_the_same() -> None:
+    t = make_trace()
+    t.composite()
+    cached = t.__dict__["_exp_weights"]
+    assert t.replace(enabled=(True, False, True)).__dict__.get("_exp_weights") is cached
+    assert "_exp_weights" not in t.replace(rgb=t.rgb * 0.5).__dict__
+    assert "_exp_weights" not in t.replace(alpha_logits=t.alpha_logits + 1).__dict__
+    np.testing.assert_allclose(t.replace(rgb=t.rgb * 0.5).composite(), t.composite() * 0.5, rtol=1e-5)
