@@ -123,3 +123,25 @@ def test_is_video_path_by_suffix_and_by_frame_count(tmp_path: Path) -> None:
     assert is_video_path(tmp_path / "anim.gif") and is_video_path(tmp_path / "anim.png")
     assert not is_video_path(tmp_path / "still.gif") and not is_video_path(tmp_path / "junk.gif")
     assert not is_video_path(tmp_path / "missing.gif")
+
+
+def test_camera_frames_count_up_and_are_timed_from_opening(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(FakeCapture, "read", lambda self: (True, np.zeros((4, 6, 3), np.uint8)))
+    camera = CameraSource(0)
+    camera.open()
+    frames = [camera.read() for _ in range(3)]
+    assert [f.index for f in frames] == [0, 1, 2]
+    assert 0 <= frames[0].time <= frames[1].time <= frames[2].time < 5
+
+
+def test_a_frame_handed_back_with_ok_false_is_a_disconnect(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(FakeCapture, "read", lambda self: (False, np.zeros((4, 6, 3), np.uint8)))
+    camera = CameraSource(0)
+    camera.open()
+    with pytest.raises(SourceDisconnected, match="^camera 0: no frame"):
+        camera.read()
+
+
+def test_list_cameras_probes_the_first_eight_indices_by_default() -> None:
+    assert list_cameras() == [0, 2]
+    assert [c.index for c in FakeCapture.instances] == list(range(8))

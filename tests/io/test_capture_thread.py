@@ -1,6 +1,7 @@
 """The capture thread beyond newest-frame-wins: pacing files in real time, waiting at the end of a file
 for a seek, the delivered rate, seeking a live source, and a driver's own exception as one line."""
 
+import re
 import time
 from pathlib import Path
 
@@ -74,6 +75,39 @@ def test_a_live_source_cannot_seek() -> None:
     capture = CaptureThread(FakeCamera())
     with pytest.raises(SourceError, match="^fake camera: cannot seek in a live source$"):
         capture.seek(3)
+    with pytest.raises(SourceError, match="^fake camera: cannot seek in a live source$"):
+        FakeCamera().seek(3)
+
+
+def test_no_stall_while_frames_flow_and_a_stall_is_said_once() -> None:
+    camera = FakeCamera(realtime=True, fps=30)
+    errors: list[Exception] = []
+    capture = CaptureThread(camera, stall_timeout=1.0, on_error=errors.append)
+    camera.open()
+    capture.start()
+    time.sleep(0.8)
+    assert errors == [] and not capture.stalled, "frames every 33 ms are not a stall"
+    camera.stall()
+    deadline = time.monotonic() + 10
+    while not errors and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.4)  # more watchdog rounds: still one message
+    capture.stop()
+    assert len(errors) == 1 and capture.stalled
+    assert re.fullmatch(r"fake camera: no frame for \d+\.\d s \(stalled\); waiting for it to come back",
+                        str(errors[0])), str(errors[0])
+
+
+def test_a_camera_unplugged_by_hand_comes_back_when_reopened() -> None:
+    camera = FakeCamera()
+    camera.open()
+    assert camera.read().index == 0
+    camera.disconnect()
+    with pytest.raises(SourceError, match="^fake camera: disconnected$"):
+        camera.read()
+    assert not camera.opened
+    camera.open()
+    assert camera.read().index == 1
 
 
 class BrokenDriver(FrameSource):
