@@ -406,10 +406,7 @@ class FakeCamera(FrameSource):
         self._start = 0.0
 
     def open(self) -> None:
-        if self._gone and self.disconnect_at is None:
-            self._gone = False  # replugged
-        if self._gone:
-            raise SourceError(f"{self.name}: not found or in use by another program")
+        self._gone = False  # (re)plugged: opening after a disconnect reconnects
         self.opened, self._start, self._closing = True, time.monotonic(), False
         self.open_count += 1
 
