@@ -1,0 +1,294 @@
+"""What the Qt-free `Viewer` tells its widgets, and the jobs it queues: event payloads (params, engine,
+messages, notices, history, position, overlay, frames, stability), job keys and status labels, and the
+decisions behind them (learned slot queries, comparisons that follow A, edits dropped when their input
+changed, exports that overwrite). The GUI only subscribes; these are the facts it shows."""
+
+import dataclasses
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from slotviewer.components.jobs import Job
+from slotviewer.components.viewer import SAMPLES, RunParams, Viewer
+from slotviewer.engine.engine import BACKENDS, DEVICES, MAX_ITERS, MAX_SEED, MAX_SLOTS, METHODS
+from slotviewer.engine.familiarity import NOTICE
+from slotviewer.engine.stability import stability
+from slotviewer.errors import SlotviewerError
+from slotviewer.model.autoencoder import SlotAutoencoder
+from slotviewer.model.weights import save_model
+from tests.components.test_viewer_edits import events, scenes, show, trace
+from tests.test_train import TINY_TETROMINOES
+
+
+@pytest.fixture
+def viewer(tiny_model: Path) -> Iterator[Viewer]:
+    v = Viewer(RunParams(model=str(tiny_model.with_suffix(".onnx")), backend="onnx", device="cpu", seed=3))
+    v.load_engine()
+    assert v.runner.wait_idle() and v.engine is not None
+    yield v
+    v.close()
+
+
+def record_jobs(viewer: Viewer) -> list[Job]:
+    jobs: list[Job] = []
+    submit = viewer.runner.submit
+    viewer.runner.submit = lambda job: (jobs.append(job), submit(job))[1]  # type: ignore[method-assign]
+    return jobs
+
+
+def hold_runner(viewer: Viewer) -> threading.Event:
+    """Occupy the worker until the returned event is set (what is queued behind waits, in order)."""
+    gate, started = threading.Event(), threading.Event()
+    viewer.runner.submit(Job("hold", lambda _e: (started.set(), gate.wait(10)), None, needs_engine=False))
+    assert started.wait(10)
+    return gate
+
+
+def test_limits_are_inclusive_and_each_refusal_names_the_limit_and_the_parameters() -> None:
+    RunParams(slots=1, iters=0, seed=0).validate()
+    RunParams(slots=MAX_SLOTS, iters=MAX_ITERS, seed=MAX_SEED).validate()
+    for bad, message in [({"backend": "tf"}, f"backend must be one of {', '.join(BACKENDS)}"),
+                         ({"device": "tpu"}, f"device must be one of {', '.join(DEVICES)}"),
+                         ({"method": "dbscan"}, f"method must be one of {', '.join(METHODS)}"),
+                         ({"slots": 0}, f"slots K must be 1..{MAX_SLOTS}"),
+                         ({"iters": -1}, f"iterations T must be 0..{MAX_ITERS}"),
+                         ({"seed": MAX_SEED + 1}, f"seed must be 0..{MAX_SEED}")]:
+        params = RunParams(**bad)
+        with pytest.raises(SlotviewerError, match=f"^{re.escape(f'{message} ({params})')}$"):
+            params.validate()
+
+
+def test_a_new_viewer_starts_at_nothing() -> None:
+    v = Viewer()
+    try:
+        assert (v.engine, v.position, v.overlay, v.opacity) == (None, 0.0, "attention", 0.45)
+        assert (v.stability, v.comparison, v.notice) == (None, None, "")
+        assert v.frame("A") is None and v.frame("B") is None and v.iterations == 0
+        v.toggle_slot("A", 0)  # nothing to edit: no error
+        v.run("A")
+    finally:
+        v.close()
+
+
+def test_a_loaded_model_announces_its_parameters_engine_and_description(tiny_model: Path) -> None:
+    v = Viewer(RunParams(model=str(tiny_model.with_suffix(".onnx")), backend="onnx", device="cpu"))
+    params, engines, messages = events(v, "params"), events(v, "engine"), events(v, "message")
+    v.load_engine()
+    assert v.runner.wait_idle()
+    try:
+        cfg = v.engine.config
+        assert params[-1] == (v.params,) and (v.params.slots, v.params.iters) == (cfg.num_slots, cfg.iters)
+        assert engines == [(v.engine,)]
+        assert messages == [(f"model ready: {v.engine.description}",)]
+        v.set_params(seed=9)
+        assert params[-1] == (dataclasses.replace(v.params, seed=9),) and v.params.seed == 9
+    finally:
+        v.close()
+
+
+def test_a_run_says_what_ran_where_and_how_long(viewer: Viewer) -> None:
+    jobs, messages = record_jobs(viewer), events(viewer, "message")
+    viewer.show_image(scenes()[0], "scene.png")
+    assert viewer.runner.wait_idle()
+    assert [(j.key, j.status) for j in jobs][:1] == [("run:A", "running scene.png…")]
+    assert any(j.key == "decode:A" for j in jobs), "the iterations are decoded for scrubbing"
+    total = trace(viewer).timings_ms["total"]
+    assert (f"A: scene.png in {total:.1f} ms on CPUExecutionProvider",) in messages
+
+
+def test_opening_into_b_reads_off_the_engine_and_keeps_the_model(viewer: Viewer) -> None:
+    jobs, opened = record_jobs(viewer), events(viewer, "opened")
+    model = viewer.params.model
+    viewer.open_path(SAMPLES / "shapes.png", "B")  # a sample opened as B does not switch the model
+    assert viewer.runner.wait_idle()
+    assert viewer.params.model == model
+    job = jobs[0]
+    assert (job.key, job.status, job.needs_engine) == ("open:B", "opening shapes.png…", False)
+    assert opened == [(str((SAMPLES / "shapes.png").resolve()),)]
+    assert viewer.session.documents["B"].source == str((SAMPLES / "shapes.png").resolve())
+
+
+def test_a_comparison_follows_a_and_an_own_b_stays(viewer: Viewer) -> None:
+    a, b = scenes()
+    show(viewer, a)
+    documents = events(viewer, "document")
+    viewer.compare("kmeans")
+    assert viewer.runner.wait_idle()
+    assert ("B",) in documents and viewer.session.documents["B"].source == "scene"
+    viewer.show_image(b, "next.png")
+    assert viewer.runner.wait_idle()
+    assert viewer.session.documents["B"].source == "next.png" and viewer.session.documents["B"].method == "kmeans"
+    assert ("B",) in documents[-4:] and ("A",) in documents[-4:]
+    viewer.show_image(a, "own-b.png", "B")  # B's own image ends the comparison
+    assert viewer.runner.wait_idle() and viewer.comparison is None
+    viewer.show_image(b, "third.png")
+    assert viewer.runner.wait_idle()
+    assert viewer.session.documents["B"].source == "own-b.png" and viewer.session.documents["B"].method is None
+
+
+def test_a_learned_query_model_runs_its_own_k_but_clustering_takes_the_chosen_k(tmp_path: Path) -> None:
+    stem = tmp_path / "learned"
+    save_model(SlotAutoencoder(dataclasses.replace(TINY_TETROMINOES, slot_init="learned", implicit=True)), stem)
+    v = Viewer(RunParams(model=str(stem), backend="torch", device="cpu"))
+    errors = events(v, "error")
+    v.load_engine()
+    assert v.runner.wait_idle()
+    try:
+        show(v, scenes()[0])
+        v.set_params(slots=5)
+        assert v.runner.wait_idle()
+        assert trace(v).num_slots == 3 and errors == [], "the learned 3 queries, whatever K is chosen"
+        v.set_params(method="kmeans")
+        assert v.runner.wait_idle()
+        assert trace(v).num_slots == 5
+        v.set_params(method="slot-attention")
+        assert v.runner.wait_idle()
+        v.check_stability(3)
+        assert errors == [("this model uses learned slot queries: every seed gives the same result "
+                           "(choose k-means, or a model with Gaussian slots)",)]
+    finally:
+        v.close()
+
+
+def test_the_familiarity_notice_names_the_error_ratio(viewer: Viewer, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = viewer.engine.run
+    record = {"reconstruction_mse": 0.05, "typical_mse": 0.0012, "ratio": 41.7, "unfamiliar": True}
+
+    def unfamiliar(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        result = run(*args, **kwargs)
+        return result.replace(provenance={**result.provenance, "familiarity": record})
+
+    monkeypatch.setattr(viewer.engine, "run", unfamiliar)
+    notices = events(viewer, "notice")
+    show(viewer, scenes()[0])
+    expected = f"{NOTICE} (reconstruction error 42× the typical 0.0012 on its own data)"
+    assert viewer.notice == expected and notices[-1] == (expected,)
+    record["unfamiliar"] = False
+    show(viewer, scenes()[1])
+    assert viewer.notice == "" and notices[-1] == ("",)
+
+
+def test_b_is_redrawn_when_a_changes_only_if_there_is_a_b(viewer: Viewer) -> None:
+    frames = events(viewer, "frame")
+    show(viewer, scenes()[0])
+    viewer.set_position(1)
+    viewer.set_overlay("alpha")
+    assert all(f == ("A",) for f in frames[:-1]) and frames[-2:] == [("A",), ("B",)], "the overlay redraws both"
+    show(viewer, scenes()[1], "B")
+    frames.clear()
+    viewer.toggle_slot("A", 0)
+    viewer.reconverge(1)
+    assert viewer.runner.wait_idle()
+    assert ("B",) in frames, "B follows A's position"
+
+
+def test_history_says_what_can_be_undone_and_redone(viewer: Viewer) -> None:
+    history = events(viewer, "history")
+    show(viewer, scenes()[0])
+    viewer.toggle_slot("A", 1)
+    assert history[-1] == (True, False)
+    viewer.undo()
+    assert history[-1] == (viewer.session.can_undo, True)
+    viewer.redo()
+    assert history[-1] == (True, False)
+
+
+def test_position_and_overlay_events_carry_their_values(viewer: Viewer) -> None:
+    show(viewer, scenes()[0])
+    positions, overlays, frames = events(viewer, "position"), events(viewer, "overlay"), events(viewer, "frame")
+    viewer.set_position(1.5)
+    assert positions == [(1.5,)] and frames == [("A",)], "only the documents that exist are redrawn"
+    viewer.set_overlay("alpha")
+    assert viewer.overlay == "alpha" and overlays == [("alpha",)]
+    with pytest.raises(SlotviewerError, match=r"^overlay must be one of attention, attention-blend, alpha, "
+                                              r"got 'labels'$"):
+        viewer.set_overlay("labels")
+
+
+def test_slot_toggles_all_on_explicit_and_out_of_range(viewer: Viewer) -> None:
+    show(viewer, scenes()[0])
+    k = trace(viewer).num_slots
+    viewer.toggle_slot("A", 0)
+    assert trace(viewer).enabled[0] is False
+    viewer.toggle_slot("A", 0)
+    assert trace(viewer).enabled[0] is True
+    viewer.toggle_slot("A", 1, on=False)
+    viewer.toggle_slot("A", 1, on=False)
+    assert trace(viewer).enabled[1] is False, "an explicit state is set, not flipped"
+    viewer.toggle_slot("A", k)  # no such slot: ignored
+    viewer.toggle_slot("A", -1)
+    assert trace(viewer).enabled == tuple(i != 1 for i in range(k))
+    viewer.set_enabled("A", None)
+    assert trace(viewer).enabled == (True,) * k
+
+
+def test_edits_queue_with_their_labels_and_a_changed_input_drops_them(viewer: Viewer) -> None:
+    a, b = scenes()
+    show(viewer, a)
+    show(viewer, b, "B")
+    jobs, messages = record_jobs(viewer), events(viewer, "message")
+    viewer.reconverge(1)
+    viewer.swap("A", 0, "A", 1)
+    viewer.swap("A", 0, "B", 1, transplant=True)
+    assert viewer.runner.wait_idle()
+    assert [(j.key, j.status) for j in jobs if j.key.startswith("edit")] == [
+        ("edit:A", "re-converging…"), ("edit:A", "swapping…"), ("edit:B", "transplanting…")]
+    gate = hold_runner(viewer)
+    viewer.swap("A", 0, "B", 1)  # queued behind the held job
+    viewer.toggle_slot("A", 2)  # A changes (instantly, here) before the swap runs
+    gate.set()
+    assert viewer.runner.wait_idle()
+    assert ("an edit was dropped: its image changed while it was computed",) in messages
+
+
+def test_stability_runs_the_chosen_seeds_and_parameters(viewer: Viewer) -> None:
+    show(viewer, scenes()[0])
+    viewer.set_params(iters=1)
+    assert viewer.runner.wait_idle()
+    results, jobs = events(viewer, "stability"), record_jobs(viewer)
+    viewer.check_stability(3)
+    assert viewer.runner.wait_idle()
+    assert [(j.key, j.status) for j in jobs] == [("stability", "running 3 seeds…")]
+    image, k = viewer.session.documents["A"].image, viewer.params.slots
+    expected = stability([viewer.engine.run(image, seed=s, slots=k, iters=1).labels() for s in (3, 4, 5)],
+                         [3, 4, 5], k)
+    got = viewer.stability
+    assert results == [(got,)] and got.seeds == (3, 4, 5)
+    np.testing.assert_array_equal(got.labels, expected.labels)
+    results.clear()
+    viewer.set_params(seed=4)  # derived results are dropped, and said so once
+    assert viewer.runner.wait_idle()
+    assert results == [(None,)]
+    viewer.set_params(seed=5)
+    assert viewer.runner.wait_idle()
+    assert results == [(None,)], "nothing to drop the second time"
+
+
+def test_a_stability_check_cancelled_midway_says_so(viewer: Viewer, monkeypatch: pytest.MonkeyPatch) -> None:
+    show(viewer, scenes()[0])
+    run, errors = viewer.engine.run, events(viewer, "error")
+
+    def cancel_after_one(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        viewer.runner.cancel("stability")
+        return run(*args, **kwargs)
+
+    monkeypatch.setattr(viewer.engine, "run", cancel_after_one)
+    viewer.check_stability(4)
+    assert viewer.runner.wait_idle()
+    assert errors == [("stability check cancelled",)] and viewer.stability is None
+
+
+def test_export_overwrites_names_pixels_image_and_runs_without_the_engine(viewer: Viewer, tmp_path: Path) -> None:
+    viewer.show_image(scenes()[0], "")  # pixels without a file name
+    assert viewer.runner.wait_idle()
+    jobs, messages = record_jobs(viewer), events(viewer, "message")
+    viewer.export(tmp_path)
+    viewer.export(tmp_path)  # again into the same folder: replaced, not refused
+    assert viewer.runner.wait_idle()
+    target = tmp_path / "image"
+    assert [(j.key, j.status, j.needs_engine) for j in jobs] == [("export", f"writing {target}…", False)] * 2
+    assert messages[-1] == (f"wrote {target}",) and (target / "attention.gif").is_file()
