@@ -70,6 +70,9 @@ def test_a_new_viewer_starts_at_nothing() -> None:
         assert v.frame("A") is None and v.frame("B") is None and v.iterations == 0
         v.toggle_slot("A", 0)  # nothing to edit: no error
         v.run("A")
+        jobs = record_jobs(v)
+        v.show_image(scenes()[0], "scene.png")  # shown, but nothing to run it with yet
+        assert jobs == [] and v.session.documents["A"].trace is None
     finally:
         v.close()
 
@@ -91,13 +94,36 @@ def test_a_loaded_model_announces_its_parameters_engine_and_description(tiny_mod
 
 
 def test_a_run_says_what_ran_where_and_how_long(viewer: Viewer) -> None:
-    jobs, messages = record_jobs(viewer), events(viewer, "message")
+    jobs, messages, frames = record_jobs(viewer), events(viewer, "message"), events(viewer, "frame")
     viewer.show_image(scenes()[0], "scene.png")
     assert viewer.runner.wait_idle()
+    assert frames == [("A",)], "redrawn once its iterations are decoded"
     assert [(j.key, j.status) for j in jobs][:1] == [("run:A", "running scene.png…")]
     assert any(j.key == "decode:A" for j in jobs), "the iterations are decoded for scrubbing"
     total = trace(viewer).timings_ms["total"]
     assert (f"A: scene.png in {total:.1f} ms on CPUExecutionProvider",) in messages
+
+
+def test_a_result_for_an_image_replaced_while_it_ran_is_dropped(viewer: Viewer,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    run, gate, started = viewer.engine.run, threading.Event(), threading.Event()
+
+    def slow_once(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        if not started.is_set():
+            started.set()
+            assert gate.wait(10)
+        return run(*args, **kwargs)
+
+    monkeypatch.setattr(viewer.engine, "run", slow_once)
+    messages = events(viewer, "message")
+    a, b = scenes()
+    viewer.show_image(a, "first.png")
+    assert started.wait(10)
+    viewer.show_image(b, "second.png")  # while the first still runs
+    gate.set()
+    assert viewer.runner.wait_idle()
+    assert not any("first.png" in m for (m,) in messages) and any("second.png" in m for (m,) in messages)
+    np.testing.assert_array_equal(viewer.session.documents["A"].trace.image, b)
 
 
 def test_opening_into_b_reads_off_the_engine_and_keeps_the_model(viewer: Viewer) -> None:
