@@ -5,7 +5,7 @@ import pytest
 
 from slotviewer.data import generate
 from slotviewer.engine import Engine
-from slotviewer.engine.familiarity import UNFAMILIAR_RATIO, familiarity, reconstruction_mse
+from slotviewer.engine.familiarity import UNFAMILIAR_RATIO, familiarity, reconstruction_mse, typical_mse
 from slotviewer.engine.preprocess import model_input
 
 
@@ -53,3 +53,17 @@ def test_slotviewer_run_records_familiarity_in_trace_json(tmp_path) -> None:  # 
                  "--backend", "onnx", "--device", "cpu", "--seed", "0"]) == 0
     record = json.loads((tmp_path / "out" / "noise" / "trace.json").read_text())["familiarity"]
     assert record["unfamiliar"] is True and record["typical_mse"] == 0.000739 and record["ratio"] > 20
+
+
+def test_the_record_rounds_to_six_places_and_the_ratio_to_three() -> None:
+    record = familiarity(0.0012345678, 0.0004)
+    assert record == {"reconstruction_mse": 0.001235, "typical_mse": 0.0004, "ratio": 3.086, "unfamiliar": False}
+    assert familiarity(0.01, 0.0012345678)["typical_mse"] == 0.001235
+    assert familiarity(0.625, 0.125)["ratio"] == 5.0 and not familiarity(0.625, 0.125)["unfamiliar"], \
+        "five times the typical error is the limit itself, not over it"
+    assert familiarity(0.626, 0.125)["unfamiliar"]
+
+
+def test_the_typical_error_is_the_median_of_any_iterable() -> None:
+    assert typical_mse([0.1, 0.5, 0.2]) == 0.2
+    assert typical_mse(x / 10 for x in (4, 1, 3, 2)) == 0.25
