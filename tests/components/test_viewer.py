@@ -1,6 +1,5 @@
 """The Qt-free `Viewer`: parameters, position, overlays, invalidation of derived results, edits, familiarity."""
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -9,16 +8,6 @@ import pytest
 from slotviewer.components.viewer import SAMPLES, RunParams, Viewer, sample_model
 from slotviewer.data import generate
 from slotviewer.errors import SlotviewerError
-
-
-@pytest.fixture
-def viewer(tiny_model: Path) -> Iterator[Viewer]:
-    v = Viewer(RunParams(model=str(tiny_model.with_suffix(".onnx")), backend="onnx", device="cpu", seed=3))
-    v.load_engine()
-    assert v.runner.wait_idle()
-    assert v.engine is not None
-    yield v
-    v.close()
 
 
 def scenes(n: int = 2) -> list[np.ndarray]:

@@ -3,24 +3,13 @@ undo/redo, opacity, resampling, closing B, opening files and folders, and export
 
 import hashlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
-from slotviewer.components.viewer import MAX_SEED, SAMPLES, RunParams, Viewer
+from slotviewer.components.viewer import MAX_SEED, SAMPLES, Viewer
 from slotviewer.data import generate
-
-
-@pytest.fixture
-def viewer(tiny_model: Path) -> Iterator[Viewer]:
-    v = Viewer(RunParams(model=str(tiny_model.with_suffix(".onnx")), backend="onnx", device="cpu", seed=3))
-    v.load_engine()
-    assert v.runner.wait_idle() and v.engine is not None
-    yield v
-    v.close()
 
 
 def scenes(n: int = 2) -> list[np.ndarray]:

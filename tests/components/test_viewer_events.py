@@ -6,7 +6,6 @@ changed, exports that overwrite). The GUI only subscribes; these are the facts i
 import dataclasses
 import re
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -22,15 +21,6 @@ from slotviewer.model.autoencoder import SlotAutoencoder
 from slotviewer.model.weights import save_model
 from tests.components.test_viewer_edits import events, scenes, show, trace
 from tests.test_train import TINY_TETROMINOES
-
-
-@pytest.fixture
-def viewer(tiny_model: Path) -> Iterator[Viewer]:
-    v = Viewer(RunParams(model=str(tiny_model.with_suffix(".onnx")), backend="onnx", device="cpu", seed=3))
-    v.load_engine()
-    assert v.runner.wait_idle() and v.engine is not None
-    yield v
-    v.close()
 
 
 def record_jobs(viewer: Viewer) -> list[Job]:
