@@ -63,6 +63,8 @@ def test_a_new_viewer_starts_at_nothing() -> None:
         jobs = record_jobs(v)
         v.show_image(scenes()[0], "scene.png")  # shown, but nothing to run it with yet
         assert jobs == [] and v.session.documents["A"].trace is None
+        v.check_stability(3)  # nor a stability check
+        assert jobs == []
     finally:
         v.close()
 
@@ -70,9 +72,11 @@ def test_a_new_viewer_starts_at_nothing() -> None:
 def test_a_loaded_model_announces_its_parameters_engine_and_description(tiny_model: Path) -> None:
     v = Viewer(RunParams(model=str(tiny_model.with_suffix(".onnx")), backend="onnx", device="cpu"))
     params, engines, messages = events(v, "params"), events(v, "engine"), events(v, "message")
+    results = events(v, "stability")
     v.load_engine()
     assert v.runner.wait_idle()
     try:
+        assert results == [], "nothing to drop on the first load"
         cfg = v.engine.config
         assert params[-1] == (v.params,) and (v.params.slots, v.params.iters) == (cfg.num_slots, cfg.iters)
         assert engines == [(v.engine,)]
@@ -302,9 +306,77 @@ def test_export_overwrites_names_pixels_image_and_runs_without_the_engine(viewer
     viewer.show_image(scenes()[0], "")  # pixels without a file name
     assert viewer.runner.wait_idle()
     jobs, messages = record_jobs(viewer), events(viewer, "message")
+    errors = events(viewer, "error")
     viewer.export(tmp_path)
+    assert viewer.runner.wait_idle()
     viewer.export(tmp_path)  # again into the same folder: replaced, not refused
     assert viewer.runner.wait_idle()
     target = tmp_path / "image"
     assert [(j.key, j.status, j.needs_engine) for j in jobs] == [("export", f"writing {target}…", False)] * 2
-    assert messages[-1] == (f"wrote {target}",) and (target / "attention.gif").is_file()
+    assert errors == [] and messages == [(f"wrote {target}",)] * 2 and (target / "attention.gif").is_file()
+
+
+def test_a_first_model_that_fails_leaves_the_parameters_as_asked(tmp_path: Path) -> None:
+    (tmp_path / "broken.onnx").write_bytes(b"not onnx")
+    asked = RunParams(model=str(tmp_path / "broken.onnx"), backend="onnx", device="cpu")
+    v = Viewer(asked)
+    errors, params = events(v, "error"), events(v, "params")
+    v.load_engine()
+    assert v.runner.wait_idle()
+    v.close()
+    assert errors and v.params == asked and v.engine is None and params == []
+
+
+def test_a_failed_model_switch_shows_the_running_models_parameters_again(viewer: Viewer, tmp_path: Path) -> None:
+    good, params = viewer.params, events(viewer, "params")
+    (tmp_path / "broken.onnx").write_bytes(b"not onnx")
+    viewer.set_params(model=str(tmp_path / "broken.onnx"))
+    assert viewer.runner.wait_idle()
+    assert params[-1] == (good,)
+
+
+def test_the_document_event_comes_at_once_not_after_the_run(viewer: Viewer) -> None:
+    a, b = scenes()
+    show(viewer, a)
+    documents = events(viewer, "document")
+    gate = hold_runner(viewer)
+    viewer.show_image(b, "next.png")
+    assert documents == [("A",)], "re-layout for the new image before it has run"
+    viewer.compare()
+    assert documents[-1] == ("B",) and viewer.session.documents["B"].method == "soft-kmeans"
+    viewer.close_b()
+    documents.clear()
+    viewer.show_image(a, "again.png")
+    viewer.compare("kmeans")
+    documents.clear()
+    viewer.show_image(b, "third.png")  # a comparison: B follows at once too
+    assert sorted(documents) == [("A",), ("B",)]
+    gate.set()
+    assert viewer.runner.wait_idle()
+    documents.clear()
+    viewer.toggle_slot("A", 0)
+    assert documents == [("A",)]
+
+
+def test_an_undo_back_to_a_decoded_result_decodes_nothing(viewer: Viewer) -> None:
+    show(viewer, scenes()[0])
+    viewer.reconverge(1)
+    assert viewer.runner.wait_idle()
+    jobs = record_jobs(viewer)
+    viewer.undo()
+    assert viewer.runner.wait_idle()
+    assert [j.key for j in jobs] == [], "its iterations are still in the decode cache"
+
+
+def test_a_new_image_drops_a_stability_check_still_running(viewer: Viewer) -> None:
+    a, b = scenes()
+    show(viewer, a)
+    results = events(viewer, "stability")
+    gate = hold_runner(viewer)
+    viewer.check_stability(3)
+    assert results == []
+    viewer.show_image(b, "next.png")
+    assert results == [(None,)], "the running check is dropped, and said so"
+    gate.set()
+    assert viewer.runner.wait_idle()
+    assert viewer.stability is None and results == [(None,)]
