@@ -62,6 +62,7 @@ class JobRunner:
         self._latest: dict[str, int] = {}  # key → the newest ticket (results of older ones are stale)
         self._load: tuple[tuple[str, str, str], Callable[[Any], None], Callable[[str], None] | None] | None = None
         self._running: tuple[str, str] | None = None  # (key, status) of the job on the thread
+        self._undelivered = 0  # results posted to the owner that it has not run yet
         self._ticket = 0
         self._stopped = False
         self.engine: Any = None
@@ -103,8 +104,11 @@ class JobRunner:
         self._announce()
 
     def pending(self) -> int:
+        """Jobs waiting, loading or running, and results not yet handed to the owner: 0 means every
+        result so far has been applied (a GUI that waits for 0 sees the result, not the state before it)."""
         with self._cond:
-            return len(self._waiting) + (self._load is not None) + (self._running is not None)
+            return (len(self._waiting) + (self._load is not None) + (self._running is not None)
+                    + self._undelivered)
 
     def process_callbacks(self) -> int:
         """Run delivered callbacks on this thread (only with the default `deliver`); returns how many."""
@@ -173,11 +177,21 @@ class JobRunner:
             try:
                 reply = self._run_load(ticket, *load) if load is not None else self._run_job(ticket, job)
             finally:
-                with self._cond:  # one step, so `pending() == 0` means the reply is already posted
+                with self._cond:  # one step: the job leaves `pending()` as its result enters it
                     self._running = None
                     self._announce()  # the status ends before the result arrives
                     if reply is not None:
-                        self._deliver(reply)
+                        self._undelivered += 1
+                        self._deliver(self._counted(reply))
+
+    def _counted(self, reply: Callable[[], None]) -> Callable[[], None]:
+        def deliver() -> None:
+            try:
+                reply()
+            finally:
+                with self._cond:
+                    self._undelivered -= 1
+        return deliver
 
     def _failure(self, exc: Exception, what: str) -> str:
         if isinstance(exc, SlotviewerError):

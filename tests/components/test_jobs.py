@@ -247,3 +247,22 @@ def test_while_a_job_runs_its_status_comes_before_a_waiting_load() -> None:
     assert statuses[-1] == "blocking…" and runner.pending() == 2
     gate.set()
     assert runner.wait_idle() and statuses[-1] == ""
+
+
+def test_a_result_counts_as_pending_until_the_owner_has_run_it() -> None:
+    """A GUI delivers results through its event loop: between the worker finishing and the callback running,
+    `pending()` must not say 0, or whoever waits for 0 sees the state before the result."""
+    import time
+
+    posted: list = []
+    runner = JobRunner(deliver=posted.append)
+    results: list[int] = []
+    runner.submit(Job("x", lambda _e: 7, results.append, needs_engine=False))
+    deadline = time.monotonic() + 10
+    while not any(c != runner._emit_state for c in posted) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert runner.pending() == 1 and results == [], "finished on the worker, not yet handed over"
+    for callback in list(posted):
+        callback()
+    assert results == [7] and runner.pending() == 0
+    runner.stop()
