@@ -1,6 +1,8 @@
 """`CameraSource` and `list_cameras` against a stand-in for OpenCV's capture (no webcam here), and which
 source `open_source` / `is_video_path` pick for each kind of input."""
 
+import os
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -145,3 +147,32 @@ def test_a_frame_handed_back_with_ok_false_is_a_disconnect(monkeypatch: pytest.M
 def test_list_cameras_probes_the_first_eight_indices_by_default() -> None:
     assert list_cameras() == [0, 2]
     assert [c.index for c in FakeCapture.instances] == list(range(8))
+
+
+def test_the_first_camera_is_the_default() -> None:
+    assert CameraSource().index == 0 and CameraSource().name == "camera 0"
+
+
+@pytest.mark.parametrize(("frozen", "hint"), [(False, "pip install opencv-python-headless"),
+                                              (True, r"this app was built without it \(slotviewer bundle "
+                                                     r"--with-video\)")])
+def test_without_opencv_video_input_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch, frozen: bool,
+                                                       hint: str) -> None:
+    monkeypatch.undo()  # the real _cv2, not the stand-in
+    monkeypatch.setitem(sys.modules, "cv2", None)  # `import cv2` raises ImportError
+    if frozen:
+        monkeypatch.setattr(sys, "frozen", True, raising=False)
+    with pytest.raises(SourceError, match=f"^video and camera input need OpenCV: {hint}$"):
+        sources._cv2()
+
+
+def test_opencv_is_told_to_be_quiet_unless_the_user_said_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.undo()
+    monkeypatch.delenv("OPENCV_LOG_LEVEL", raising=False)
+    monkeypatch.setenv("OPENCV_FFMPEG_LOGLEVEL", "32")
+    sources._cv2()
+    assert os.environ["OPENCV_LOG_LEVEL"] == "SILENT", "no probing chatter: failures are said once, by us"
+    assert os.environ["OPENCV_FFMPEG_LOGLEVEL"] == "32", "a level the user set is kept"
+    monkeypatch.delenv("OPENCV_FFMPEG_LOGLEVEL")
+    sources._cv2()
+    assert os.environ["OPENCV_FFMPEG_LOGLEVEL"] == "-8"

@@ -129,3 +129,13 @@ def test_a_drivers_own_exception_ends_capture_with_one_line() -> None:
     assert capture.ended and str(capture.error) == "usb camera: RuntimeError: device reset"
     assert errors == [capture.error] and capture.latest(0, timeout=0.1) is None
     capture.stop()
+
+
+def test_latest_without_arguments_is_the_newest_frame_of_all() -> None:
+    camera = FakeCamera(frames=1)
+    camera.open()
+    capture = CaptureThread(camera)
+    capture.start()
+    got = capture.latest(timeout=5)
+    capture.stop()
+    assert got is not None and got[0] == 1 and got[1].index == 0

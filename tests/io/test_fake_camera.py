@@ -77,3 +77,7 @@ def test_a_finite_camera_ends() -> None:
     camera = FakeCamera(frames=2)
     camera.open()
     assert [camera.read().index, camera.read().index, camera.read()] == [0, 1, None]
+
+
+def test_it_runs_at_30_fps_unless_told() -> None:
+    assert FakeCamera().fps == 30.0

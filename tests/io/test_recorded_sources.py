@@ -185,3 +185,17 @@ def test_folder_frames_are_8_bit_rgb_whatever_the_files_hold(tmp_path: Path) -> 
     assert frames[2].image[0, 0].tolist() == [200, 0, 0]
     source.seek(-2)
     assert source.read().index == 0
+
+
+def test_a_folder_source_plays_at_ten_fps_unless_told(tmp_path: Path) -> None:
+    source = FolderSource(tmp_path)
+    assert source.fps == 10.0 and source.frame_count == 0, "nothing listed before opening"
+
+
+def test_animations_are_clips_but_a_multi_page_tiff_is_an_image(tmp_path: Path) -> None:
+    frames = [Image.new("RGB", (4, 4), c) for c in ((255, 0, 0), (0, 0, 255))]
+    frames[0].save(tmp_path / "anim.webp", save_all=True, append_images=frames[1:])
+    frames[0].save(tmp_path / "anim.apng", format="PNG", save_all=True, append_images=frames[1:])
+    frames[0].save(tmp_path / "pages.tif", save_all=True, append_images=frames[1:])
+    assert sources.is_video_path(tmp_path / "anim.webp") and sources.is_video_path(tmp_path / "anim.apng")
+    assert not sources.is_video_path(tmp_path / "pages.tif"), "TIFF pages are not frames of a clip"
