@@ -98,17 +98,6 @@ def test_no_stall_while_frames_flow_and_a_stall_is_said_once() -> None:
                         str(errors[0])), str(errors[0])
 
 
-def test_a_camera_unplugged_by_hand_comes_back_when_reopened() -> None:
-    camera = FakeCamera()
-    camera.open()
-    assert camera.read().index == 0
-    camera.disconnect()
-    with pytest.raises(SourceError, match="^fake camera: disconnected$"):
-        camera.read()
-    assert not camera.opened
-    camera.open()
-    assert camera.read().index == 1
-
 
 class BrokenDriver(FrameSource):
     name = "usb camera"

@@ -62,6 +62,18 @@ def test_faults_on_cue_stall_drop_and_disconnect_then_replug() -> None:
     assert camera.opened and camera.open_count == 2 and camera.read().index == 4
 
 
+def test_a_camera_unplugged_by_hand_comes_back_when_reopened() -> None:
+    camera = FakeCamera()
+    camera.open()
+    assert camera.read().index == 0
+    camera.disconnect()
+    with pytest.raises(SourceDisconnected, match="^fake camera: disconnected$"):
+        camera.read()
+    assert not camera.opened
+    camera.open()
+    assert camera.read().index == 1
+
+
 def test_interrupt_makes_a_blocked_read_return_nothing() -> None:
     camera = FakeCamera()
     camera.open()

@@ -11,6 +11,7 @@ from PIL import Image
 
 from slotviewer.io import sources
 from slotviewer.io.sources import FolderSource, SourceError, SourceTruncated, VideoFileSource, open_source
+from tests.io.test_sources import read_all
 
 
 class FileCapture:
@@ -63,13 +64,6 @@ def clip(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):  # noqa: ANN201
         return VideoFileSource(path)
 
     return make
-
-
-def read_all(source: VideoFileSource) -> list:
-    frames = []
-    while (frame := source.read()) is not None:
-        frames.append(frame)
-    return frames
 
 
 @pytest.mark.parametrize("fps", [0.5, 29.97, 999.0])
