@@ -56,7 +56,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         init_from=args.init_from or "", config=preset,
         mask_consistency=args.mask_consistency, freeze=tuple(part for part in (args.freeze or "").split(",") if part),
         precision=args.precision, channels_last=args.channels_last, val=args.val or "", command=command_line(),
-        eval_minutes=args.eval_minutes,
+        eval_minutes=args.eval_minutes, clip_frames=args.clip_frames, iters_per_frame=args.iters_per_frame,
     )
     trainer = Trainer(settings, resume=args.resume)
     previous = _interrupt_on_term()
@@ -254,8 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_gui)
 
     p = sub.add_parser("train", help="train a slot-attention autoencoder")
-    p.add_argument("--dataset", required=True, help="a generator (tetrominoes, shapes, shapes-wide), a folder "
-                   "DIR/images/*.png, or a DeepMind TFRecord file (NAME:PATH, NAME e.g. multi_dsprites)")
+    p.add_argument("--dataset", required=True, help="a generator (tetrominoes, shapes, shapes-wide; clips: "
+                   "moving-shapes), a folder DIR/images/*.png, or a DeepMind TFRecord file (NAME:PATH, NAME e.g. "
+                   "multi_dsprites)")
     p.add_argument("--out", required=True, help="output stem, e.g. models/mymodel")
     p.add_argument("--preset", choices=["tetrominoes", "shapes"], help="architecture preset (default: by dataset)")
     p.add_argument("--slots", type=_positive)
@@ -282,8 +283,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--channels-last", action="store_true", help="NHWC memory layout for the convolutions")
     p.add_argument("--eval-minutes", type=float, default=3.0, metavar="M",
                    help="score the validation set (a curve point) every M minutes of training")
-    p.add_argument("--val", metavar="DATA", help="validation data for the curve and the card (default: --dataset), "
-                   "e.g. shifted-spec")
+    p.add_argument("--val", metavar="DATA", help="validation data for the curve and the card (default: --dataset; "
+                   "for clips, their still scenes), e.g. shifted-spec")
+    p.add_argument("--clip-frames", type=int, default=0, metavar="N",
+                   help="train on clips of N frames with carry-over, as the live view runs (SAVi); needs a clip "
+                   "generator: --dataset moving-shapes")
+    p.add_argument("--iters-per-frame", type=_positive, default=1, metavar="N",
+                   help="with --clip-frames: Slot Attention iterations on each carried frame")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="FG-ARI of a model on fresh scenes or a folder with masks")

@@ -33,12 +33,21 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from slotviewer.data import GENERATORS, FolderDataset, generate, load_scenes
+from slotviewer.data import (
+    CLIP_GENERATORS,
+    CLIP_STILLS,
+    GENERATORS,
+    FolderDataset,
+    generate,
+    generate_clips,
+    load_scenes,
+)
 from slotviewer.data.tfrecord import TFRecordScenes, split_spec
 from slotviewer.errors import ModelFileError, SlotviewerError
 from slotviewer.io.atomic import write_text, write_with
 from slotviewer.metrics import fg_ari
 from slotviewer.model.autoencoder import SlotAutoencoder
+from slotviewer.model.clips import ClipAutoencoder
 from slotviewer.model.config import ModelCard, ModelConfig
 from slotviewer.model.device import resolve_torch_device
 from slotviewer.model.files import model_paths, with_ext
@@ -72,6 +81,8 @@ class TrainSettings:
     channels_last: bool = False  # NHWC convolutions (faster oneDNN kernels on CPU)
     val: str = ""  # validation data (a generator, folder or TFRecord); "" = the training data
     log_every: int = 20  # steps between reading the loss back from the device (each read is a sync)
+    clip_frames: int = 0  # > 1: train on clips of this many frames with carry-over (SAVi); 0 = still images
+    iters_per_frame: int = 1  # Slot Attention iterations on each carried frame of a clip
     command: str = ""  # the command line that started the run, for the model card
 
 
@@ -100,6 +111,9 @@ def batch_source(settings: TrainSettings, resolution: int, world: World = World(
     """`step -> images [B, H, W, 3] uint8` for this rank, a pure function of (seed, step, rank) so
     resuming is exact; ranks draw disjoint scenes."""
     b, rank, size = settings.batch, world.rank, world.size
+    if settings.dataset in CLIP_GENERATORS:
+        return lambda step: generate_clips(settings.dataset, b, settings.clip_frames, settings.seed,
+                                           (step * size + rank) * b)[0]
     if settings.dataset in GENERATORS:
         first = generate(settings.dataset, 1, settings.seed)[0].shape[1]
         if first != resolution:
@@ -134,8 +148,8 @@ class TFRecordBatches:
 
 
 def to_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
-    """uint8 `[B, H, W, 3]` → float `[B, 3, H, W]` in [0, 1]."""
-    return torch.from_numpy(images).to(device).permute(0, 3, 1, 2).float().div_(255)
+    """uint8 `[B, H, W, 3]` → float `[B, 3, H, W]` in [0, 1] (clips: `[B, L, H, W, 3]` → `[B, L, 3, H, W]`)."""
+    return torch.from_numpy(images).to(device).movedim(-1, -3).float().div_(255)
 
 
 @torch.no_grad()
@@ -178,6 +192,20 @@ def mask_consistency_loss(alpha: torch.Tensor, attention: torch.Tensor) -> torch
     return -(attention.detach().float() * pooled.clamp_min(1e-6).log()).sum(1).mean()
 
 
+def check_clip_settings(settings: TrainSettings) -> None:
+    """Clip training needs a clip generator and vice versa; say so before any work starts."""
+    clips = settings.dataset in CLIP_GENERATORS
+    if clips and settings.clip_frames < 2:
+        raise SlotviewerError(f"{settings.dataset} is a clip generator: give --clip-frames N (N ≥ 2)")
+    if settings.clip_frames and not clips:
+        raise SlotviewerError(f"--clip-frames needs a clip generator ({', '.join(CLIP_GENERATORS)}), "
+                              f"not {settings.dataset}")
+    if settings.clip_frames and settings.mask_consistency:
+        raise SlotviewerError("--mask-consistency is for still images; it cannot be combined with --clip-frames")
+    if settings.clip_frames and settings.iters_per_frame < 1:
+        raise SlotviewerError(f"--iters-per-frame must be ≥ 1 for training, got {settings.iters_per_frame}")
+
+
 def learning_rate(settings: TrainSettings, step: int) -> float:
     """Linear warm-up, then exponential decay (the paper's schedule, rescaled to the run's length)."""
     half_life = settings.half_life or max(settings.steps // 3, 1)
@@ -206,6 +234,7 @@ class Trainer:
         self.s = settings
         if settings.precision not in ("fp32", "bf16"):
             raise SlotviewerError(f"precision must be fp32 or bf16, not {settings.precision!r}")
+        check_clip_settings(settings)
         if settings.threads:
             torch.set_num_threads(settings.threads)
         self.world = distributed_world()
@@ -234,12 +263,13 @@ class Trainer:
             self._load_state()
         elif settings.init_from:
             self.warm_start(settings.init_from)
-        self.net: torch.nn.Module = self.model
+        self.net: torch.nn.Module = (ClipAutoencoder(self.model, settings.iters_per_frame) if settings.clip_frames
+                                     else self.model)
         if self.world.size > 1:  # broadcasts rank 0's weights, then averages gradients every step
             from torch.nn.parallel import DistributedDataParallel
 
             self.net = DistributedDataParallel(
-                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+                self.net, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self.batches = batch_source(settings, cfg.resolution, self.world)
         self.val = self._validation_set(cfg.resolution) if self.world.main else None
 
@@ -254,7 +284,7 @@ class Trainer:
 
     @property
     def val_data(self) -> str:
-        return self.s.val or self.s.dataset
+        return self.s.val or CLIP_STILLS.get(self.s.dataset, self.s.dataset)
 
     def _validation_set(self, resolution: int) -> tuple[np.ndarray, np.ndarray] | None:
         images, masks = load_scenes(self.val_data, self.s.eval_samples, resolution, EVAL_SEED)
@@ -344,24 +374,31 @@ class Trainer:
         for group in self.optim.param_groups:
             group["lr"] = learning_rate(self.s, self.step)
         x = to_tensor(images, self.device)
-        if self.s.channels_last:
+        if self.s.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         # initial-slot noise is a function of (seed, step, rank) too, so a resumed run is the same run
         seed = self.s.seed * 1_000_003 + self.step + self.world.rank * 7_919_011
         generator = torch.Generator(self.device).manual_seed(seed)
         with self.autocast():
             out = self.net(x, generator=generator)
+        if self.s.clip_frames:  # (reconstructions, alpha logits) of every frame of every clip
+            return self._optimise(mse(out[0], x))
         loss = mse(out.reconstruction, x)
-        total = loss
+        extra = None
         if self.s.mask_consistency:
-            total = loss + self.s.mask_consistency * mask_consistency_loss(out.alpha, out.attention[-1])
+            extra = self.s.mask_consistency * mask_consistency_loss(out.alpha, out.attention[-1])
+        return self._optimise(loss, extra)
+
+    def _optimise(self, loss: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+        """Back-propagate `loss + extra` and step; returns `loss`, the reconstruction error alone
+        (comparable across runs), as a 0-d tensor still on the device."""
         self.optim.zero_grad(set_to_none=True)
-        total.backward()
+        (loss if extra is None else loss + extra).backward()
         if self.s.clip:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.s.clip, foreach=True)
         self.optim.step()
         self.step += 1
-        return loss.detach()  # the reconstruction error alone, comparable across runs
+        return loss.detach()
 
     def _prefetched(self) -> Iterator[np.ndarray]:
         """Batches for steps `self.step, …`, the next drawn on a thread while this one trains."""
@@ -446,7 +483,9 @@ class Trainer:
             + (f"; {self.world.size} processes (DDP), batch {self.s.batch} each" if self.world.size > 1 else "")
             + (f"; warm start from {self.s.init_from}" if self.s.init_from else "")
             + (f"; frozen: {', '.join(self.s.freeze)}" if self.s.freeze else "")
-            + (f"; mask consistency {self.s.mask_consistency}" if self.s.mask_consistency else ""),
+            + (f"; mask consistency {self.s.mask_consistency}" if self.s.mask_consistency else "")
+            + (f"; clips of {self.s.clip_frames} frames with carry-over, {self.s.iters_per_frame} iteration(s) per "
+               f"carried frame" if self.s.clip_frames else ""),
             curve=self._curve(),
             command=self.s.command,
         )

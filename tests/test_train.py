@@ -147,3 +147,35 @@ def test_output_folder_is_created_before_the_first_curve_row(tmp_path: Path) -> 
     run = dataclasses.replace(settings(tmp_path / "new" / "deeper" / "m", 2), log_every=1, eval_minutes=0.0)
     load_model(Trainer(run).run(final_eval=0))
     assert (tmp_path / "new" / "deeper" / "m.curve.csv").exists()
+
+
+CLIP_CONFIG = dataclasses.replace(TINY, resolution=64, decoder_grid=8, decoder_upsample=3)
+
+
+def clip_settings(out: Path, steps: int, **changes: object) -> TrainSettings:
+    clip = {"dataset": "moving-shapes", "clip_frames": 3, "batch": 2, "config": CLIP_CONFIG.to_dict()}
+    return dataclasses.replace(settings(out, steps), **(clip | changes))
+
+
+def test_training_on_clips_with_carry_over(tmp_path: Path) -> None:
+    trainer = Trainer(clip_settings(tmp_path / "clips", 3, iters_per_frame=2))
+    clips = trainer.batches(0)
+    assert clips.shape == (2, 3, 64, 64, 3), "batches of 3-frame clips"
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    path = trainer.run(final_eval=8)
+    loaded = load_model(path)
+    assert any(not torch.equal(before[k], v) for k, v in loaded.model.state_dict().items()), "weights trained"
+    assert "clips of 3 frames with carry-over, 2 iteration(s) per carried frame" in loaded.card.notes
+    assert loaded.card.fg_ari["data"] == "shapes", "validated on the clips' still scenes"
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"clip_frames": 0}, "give --clip-frames"),
+    ({"clip_frames": 1}, "give --clip-frames"),
+    ({"dataset": "shapes"}, "needs a clip generator"),
+    ({"mask_consistency": 0.01}, "cannot be combined"),
+    ({"iters_per_frame": 0}, "must be ≥ 1"),
+])
+def test_clip_settings_that_cannot_work_are_refused_up_front(tmp_path: Path, changes: dict, message: str) -> None:
+    with pytest.raises(SlotviewerError, match=message):
+        Trainer(clip_settings(tmp_path / "bad", 1, **changes))

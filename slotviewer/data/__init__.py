@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from slotviewer.data import shapes, shifted, tetrominoes, wide
+from slotviewer.data import moving_shapes, shapes, shifted, tetrominoes, wide
 from slotviewer.data.folder import FolderDataset
 
 GENERATORS: dict[str, Callable[[np.random.Generator], tuple[np.ndarray, np.ndarray]]] = {
@@ -22,12 +22,28 @@ GENERATORS: dict[str, Callable[[np.random.Generator], tuple[np.ndarray, np.ndarr
 }
 
 
+# clips for training with carry-over (SAVi): `sample(rng, length) -> (images [L, H, W, 3], masks [L, H, W])`
+CLIP_GENERATORS: dict[str, Callable[[np.random.Generator, int], tuple[np.ndarray, np.ndarray]]] = {
+    "moving-shapes": moving_shapes.sample_clip,
+}
+CLIP_STILLS = {"moving-shapes": "shapes"}  # the still scenes a clip generator's model is validated on
+
+
 def generate(name: str, n: int, seed: int = 0, start: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Scenes `start .. start+n-1` of generator `name` for `seed`; scene i depends only on (seed, i)."""
     if name not in GENERATORS:
         raise ValueError(f"unknown generator {name!r}; choose from {', '.join(GENERATORS)}")
     sample = GENERATORS[name]
     pairs = [sample(np.random.default_rng([seed, start + i])) for i in range(n)]
+    return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
+
+
+def generate_clips(name: str, n: int, length: int, seed: int = 0, start: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Clips `start .. start+n-1` of clip generator `name`: images `[n, L, H, W, 3]`, masks `[n, L, H, W]`."""
+    if name not in CLIP_GENERATORS:
+        raise ValueError(f"unknown clip generator {name!r}; choose from {', '.join(CLIP_GENERATORS)}")
+    sample = CLIP_GENERATORS[name]
+    pairs = [sample(np.random.default_rng([seed, start + i]), length) for i in range(n)]
     return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
 
 
@@ -50,4 +66,4 @@ def load_scenes(data: str, n: int, resolution: int, seed: int) -> tuple[np.ndarr
     return folder.images[:n], None if folder.masks is None else folder.masks[:n]
 
 
-__all__ = ["GENERATORS", "FolderDataset", "generate", "load_scenes"]
+__all__ = ["CLIP_GENERATORS", "CLIP_STILLS", "GENERATORS", "FolderDataset", "generate", "generate_clips", "load_scenes"]

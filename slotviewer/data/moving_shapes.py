@@ -42,7 +42,7 @@ class MovingShapes:
     """
 
     def __init__(self, seed: int = 0, objects: int = 3, height: int = 64, width: int = 64,
-                 speed: float = 0.02) -> None:
+                 speed: float = 0.02, scale: tuple[float, float] = (0.12, 0.18)) -> None:
         rng = np.random.default_rng(seed)
         self.height, self.width = height, width
         self.background = int(rng.integers(0, 256))
@@ -51,9 +51,9 @@ class MovingShapes:
             colour = rng.integers(0, 256, size=3)
             while np.abs(colour - self.background).max() < MIN_CONTRAST:
                 colour = rng.integers(0, 256, size=3)
-            scale = float(rng.uniform(0.12, 0.18))
+            size = float(rng.uniform(*scale))
             self.objects.append(MovingObject(
-                kind=KINDS[int(rng.integers(len(KINDS)))], colour=tuple(int(c) for c in colour), scale=scale,
+                kind=KINDS[int(rng.integers(len(KINDS)))], colour=tuple(int(c) for c in colour), scale=size,
                 angle=float(rng.uniform(0, 2 * np.pi)), position=tuple(float(p) for p in rng.uniform(0.2, 0.8, 2)),
                 velocity=tuple(float(v) for v in rng.uniform(-speed, speed, 2)),
             ))
@@ -82,6 +82,23 @@ class MovingShapes:
     def frames(self, count: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         for i in range(count):
             yield self.frame(i)
+
+
+CLIP_SEED_OFFSET = 1_000  # training clips never reuse the benchmark's clips (seeds 0, 1, 2, …)
+
+
+def sample_clip(rng: np.random.Generator, length: int) -> tuple[np.ndarray, np.ndarray]:
+    """A random training clip of `length` frames: (images `[L, 64, 64, 3]`, masks `[L, 64, 64]`).
+
+    Wider than the benchmark's clips on purpose (2–5 objects, the `shapes` size range, speeds up to 0.04
+    of the image per frame, any point of the bounce), so that training with carry-over teaches slots to
+    follow objects in general rather than these three.
+    """
+    clip = MovingShapes(seed=CLIP_SEED_OFFSET + int(rng.integers(2**31)), objects=int(rng.integers(2, 6)),
+                        speed=float(rng.uniform(0.01, 0.04)), scale=(0.09, 0.2))
+    start = int(rng.integers(0, 500))
+    frames = [clip.frame(start + i) for i in range(length)]
+    return np.stack([f[0] for f in frames]), np.stack([f[1] for f in frames])
 
 
 def identity_switches(labels: list[np.ndarray], masks: list[np.ndarray], min_pixels: int = 12) -> int:

@@ -70,3 +70,26 @@ def test_folder_dataset_keeps_palette_label_ids(tmp_path) -> None:  # noqa: ANN0
     mask.save(tmp_path / "masks" / "x.png")
     data = FolderDataset(tmp_path, 8)
     assert set(np.unique(data.masks)) == {0, 7}
+
+
+def test_clips_are_reproducible_consecutive_frames_of_moving_objects() -> None:
+    from slotviewer.data import generate_clips
+
+    images, masks = generate_clips("moving-shapes", 6, 4, seed=3)
+    assert images.shape == (6, 4, 64, 64, 3) and masks.shape == (6, 4, 64, 64)
+    again, _ = generate_clips("moving-shapes", 2, 4, seed=3, start=4)
+    assert np.array_equal(again, images[4:]), "clip i depends only on (seed, i)"
+    assert not np.array_equal(generate_clips("moving-shapes", 6, 4, seed=4)[0], images)
+    counts = {int(m[0].max()) for m in masks}
+    assert counts <= {2, 3, 4, 5} and len(counts) > 1, "object counts vary like the shapes data set's"
+    for clip, mask in zip(images, masks, strict=True):
+        moved = [(mask[t] != mask[t + 1]).mean() for t in range(3)]
+        assert all(0 < m < 0.2 for m in moved), "objects move a little from frame to frame"
+        assert (clip[0][mask[0] == 0] == clip[0][mask[0] == 0][0]).all(), "a flat background"
+
+
+def test_unknown_clip_generator_names_the_choices() -> None:
+    from slotviewer.data import generate_clips
+
+    with pytest.raises(ValueError, match="moving-shapes"):
+        generate_clips("shapes", 1, 2)
