@@ -16,21 +16,39 @@ from tests.fixtures import assert_not_flat
 
 @pytest.mark.slow  # an ONNX export or two processes: seconds, not milliseconds
 def test_export_onnx_writes_graphs_that_match_the_weights(tiny_model: Path, torch_engine: Engine, scene: np.ndarray,
-                                                          tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """One export (they are slow) checks the command, the dotted stem `mine.v2` and the graphs' agreement."""
+                                                          tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """One export (they are slow) checks the command, the dotted stem `mine.v2`, that torch's exporter keeps
+    quiet, and that all four graphs agree with the weights (the test model's keys have their own features)."""
     assert main(["export-onnx", "--model", str(tiny_model), "--out", str(tmp_path / "mine.v2")]) == 0
-    printed = capsys.readouterr().out.splitlines()
+    captured = capfd.readouterr()  # file descriptors: torch logs through handlers made before pytest's capture
+    assert captured.err == "", "the exporter's warnings (e.g. 'torchvision is not installed') are not shown"
+    printed = captured.out.splitlines()
     written = sorted(p.name for p in tmp_path.iterdir())
     assert written == sorted(["mine.v2.onnx", "mine.v2.decoder.onnx", "mine.v2.step.onnx", "mine.v2.encoder.onnx"])
     assert sorted(line.removeprefix("wrote ") for line in printed) == sorted(str(tmp_path / n) for n in written)
-    meta = {p.key: p.value for p in onnx.load(str(tmp_path / "mine.v2.onnx")).metadata_props}
-    assert meta["slotviewer.model_sha256"] == file_sha256(tiny_model.with_suffix(".safetensors"))
+    for name in written:  # each graph says which weights it came from, and has named dynamic axes
+        graph = onnx.load(str(tmp_path / name))
+        meta = {p.key: p.value for p in graph.metadata_props}
+        assert meta["slotviewer.model_sha256"] == file_sha256(tiny_model.with_suffix(".safetensors")), name
+        assert meta["slotviewer.name"] == "tiny" and json.loads(meta["slotviewer.config"])["num_slots"] == 3, name
+        axes = {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in graph.graph.input}
+        assert all(dims[0] == "batch" for dims in axes.values()), (name, axes)
+        assert all(axes[i][1] == "slots" for i in ("noise", "slots") if i in axes), (name, axes)
     exported = Engine.load(tmp_path / "mine.v2", "onnx", "cpu")
     assert exported.config == torch_engine.config
     a, b = torch_engine.run(scene, seed=4), exported.run(scene, seed=4)
     assert_not_flat(b.composite())
     assert np.abs(a.composite() - b.composite()).max() <= 1e-4
     assert np.abs(a.attention - b.attention).max() <= 1e-4
+    a, b = torch_engine.run(scene, slots=2, seed=5), exported.run(scene, slots=2, seed=5)  # K is not fixed
+    assert b.attention.shape[1] == 2 and np.abs(a.composite() - b.composite()).max() <= 1e-4
+    # carried slots (a video frame): the encoder graph, two steps of the step graph, the decoder graph
+    frame = np.ascontiguousarray(scene[::-1])
+    carried = a.slots[-1][:2]
+    c, d = torch_engine.run(frame, init_slots=carried, iters=2), exported.run(frame, init_slots=carried, iters=2)
+    assert d.attention.shape[:2] == (2, 2), "two iterations of two slots"
+    assert np.abs(c.attention - d.attention).max() <= 1e-4
+    assert np.abs(c.slots - d.slots).max() <= 1e-4 and np.abs(c.composite() - d.composite()).max() <= 1e-4
 
 
 def test_export_onnx_of_a_missing_model_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

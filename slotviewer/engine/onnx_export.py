@@ -27,7 +27,7 @@ from slotviewer.engine.onnx_contract import DECODER, ENCODER, FULL, STEP, input_
 from slotviewer.io.atomic import write_with
 from slotviewer.model.autoencoder import SlotAutoencoder
 from slotviewer.model.files import strip_model_suffix, with_ext
-from slotviewer.model.weights import LoadedModel, load_model
+from slotviewer.model.weights import load_model
 
 
 class _Full(nn.Module):
@@ -37,8 +37,7 @@ class _Full(nn.Module):
 
     def forward(self, image: Tensor, noise: Tensor) -> tuple[Tensor, ...]:
         features, keys = self.model.encoder(image)
-        slots, attention, history = self.model.slot_attention(features, noise=noise, num_slots=noise.shape[1],
-                                                              keys=keys)
+        slots, attention, history = self.model.slot_attention(features, noise=noise, keys=keys)  # K from noise
         composite, rgb, alpha_logits = self.model.decode(slots)
         return attention, history, rgb, alpha_logits, composite, features, keys
 
@@ -87,13 +86,14 @@ def _export(module: nn.Module, args: tuple[Tensor, ...], names: list[str], outpu
     write_with(path, lambda tmp: onnx.save(proto, str(tmp)))
 
 
-def export_onnx(model: str | Path | LoadedModel, out: str | Path) -> list[Path]:
-    """Write `out.onnx`, `out.decoder.onnx`, `out.step.onnx`, `out.encoder.onnx` for a model; returns the paths."""
-    loaded = model if isinstance(model, LoadedModel) else load_model(model)
+def export_onnx(model: str | Path, out: str | Path) -> list[Path]:
+    """Write `out.onnx`, `out.decoder.onnx`, `out.step.onnx`, `out.encoder.onnx` for a model (a name, stem or
+    weights file); returns the paths."""
+    loaded = load_model(model)
     net, cfg = loaded.model.eval().cpu(), loaded.config
     stem = strip_model_suffix(out)
     metadata = {"slotviewer.config": json.dumps(cfg.to_dict()), "slotviewer.model_sha256": loaded.sha256,
-                "slotviewer.name": loaded.name}
+                "slotviewer.name": loaded.name}  # what the graph came from, for anyone inspecting the file
     batch = torch.export.Dim("batch", min=1, max=4096)
     slots = torch.export.Dim("slots", min=1, max=64)
     r, d, k, n = cfg.resolution, cfg.slot_dim, cfg.num_slots, cfg.feature_size**2
