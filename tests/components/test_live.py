@@ -11,17 +11,6 @@ import pytest
 from slotviewer.components.live import LiveView, view_picture
 from slotviewer.engine import Engine
 from slotviewer.io.sources import FakeCamera, open_source
-from slotviewer.video import CarryOver
-
-
-@pytest.fixture
-def live(onnx_engine: Engine):  # noqa: ANN201
-    view = LiveView(onnx_engine, CarryOver(True, 1), buffer=16, stall_timeout=0.3)
-    messages: list[str] = []
-    view.events.message.connect(messages.append)
-    view.messages = messages
-    yield view
-    view.stop()
 
 
 def frames_in(path: Path) -> int:

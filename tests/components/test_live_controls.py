@@ -1,0 +1,148 @@
+"""The live view's controls, one rule at a time: pause from a stall, step and show at the buffer's edges,
+seek on sources that cannot, the carry-over switch keeping the other settings, swap bounds and the edits
+that follow a swap, export refusals."""
+
+import time
+from pathlib import Path
+
+import pytest
+
+from slotviewer.components.live import LiveView
+from slotviewer.errors import SlotviewerError
+from slotviewer.io.sources import FakeCamera
+from slotviewer.video import CarryOver
+
+
+def paused_with_frames(live: LiveView, frames: int = 6, process: bool = True) -> None:
+    """Start on the fake camera, let `frames` frames into the buffer, pause and wait for the frame in flight.
+    With `process=False` no callback reaches the owner, so nothing has been shown yet."""
+    live.start(FakeCamera())
+    if process:
+        assert live.wait_for(lambda: len(live.buffer) >= frames)
+    else:
+        deadline = time.monotonic() + 30
+        while len(live.buffer) < frames and time.monotonic() < deadline:
+            time.sleep(0.005)
+    live.pause()
+    deadline = time.monotonic() + 30
+    while live.busy and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
+def test_pause_and_resume_announce_their_states(live: LiveView) -> None:
+    states: list[str] = []
+    live.events.state.connect(states.append)
+    paused_with_frames(live, 2)
+    live.process_callbacks()
+    assert live.state == "paused" and states[-1] == "paused"
+    live.resume()
+    live.process_callbacks()
+    assert live.state == "running" and states[-1] == "running"
+    live.resume()  # resuming what runs changes nothing
+    live.process_callbacks()
+    assert states.count("running") == 2
+
+
+def test_a_stalled_source_can_be_paused(live: LiveView) -> None:
+    camera = FakeCamera()
+    live.start(camera)
+    assert live.wait_for(lambda: len(live.buffer) >= 2)
+    camera.stall()
+    assert live.wait_for(lambda: live.state == "stalled")
+    live.pause()
+    assert live.state == "paused"
+    camera.resume()
+
+
+def test_step_without_a_shown_frame_shows_the_newest_buffered_one(live: LiveView) -> None:
+    shown: list = []
+    live.events.frame.connect(shown.append)
+    paused_with_frames(live, 4, process=False)
+    assert live.shown is None and not shown
+    newest = live.buffer[-1]
+    live.step(+1)
+    assert live.shown.seq == newest.seq and shown[-1] is live.shown, "the newest buffered frame, not a new one"
+
+
+def test_step_moves_one_frame_by_default_and_stops_at_the_oldest(live: LiveView) -> None:
+    paused_with_frames(live)
+    live.show(3)
+    live.step()
+    assert live.shown.seq == live.buffer[4].seq
+    live.step(-2)
+    assert live.shown.seq == live.buffer[2].seq
+    live.step(-50)
+    assert live.shown.seq == live.buffer[0].seq, "stepping back past the oldest frame stops there"
+
+
+def test_step_does_nothing_while_running(live: LiveView) -> None:
+    live.start(FakeCamera())
+    assert live.wait_for(lambda: len(live.buffer) >= 2)
+    live.step(-1)
+    assert live.state == "running"
+
+
+def test_show_clamps_to_the_buffer_and_emits_the_frame(live: LiveView) -> None:
+    shown: list = []
+    live.events.frame.connect(shown.append)
+    assert live.show(0) is None, "nothing buffered yet"
+    paused_with_frames(live)
+    newest = live.show(10_000)
+    assert newest.seq == live.buffer[-1].seq and shown[-1] is newest
+    assert live.show(-3).seq == live.buffer[0].seq
+
+
+def test_a_frame_that_left_the_ring_buffer_counts_as_the_newest(live: LiveView) -> None:
+    paused_with_frames(live)
+    assert live.index_of(None) == len(live.buffer) - 1
+    assert live.index_of(live.buffer[2]) == 2
+
+
+@pytest.mark.parametrize("started", [False, True])
+def test_seek_on_a_source_that_cannot_is_a_message(live: LiveView, started: bool) -> None:
+    if started:
+        live.start(FakeCamera())  # a camera: no frame numbers to go to
+        assert live.wait_for(lambda: len(live.buffer) >= 1)
+    live.seek(5)
+    assert live.messages[-1] == "this source cannot seek"
+
+
+def test_switching_carry_over_keeps_the_other_settings() -> None:
+    class NoEngine:  # the runner only needs an engine when it runs a frame
+        pass
+
+    view = LiveView(NoEngine(), CarryOver(True, 3, match=False))  # type: ignore[arg-type]
+    view.set_carry(False)
+    assert (view.runner.carry.enabled, view.runner.carry.iters_per_frame, view.runner.carry.match) == (False, 3, False)
+    view.set_carry(True, 1)
+    assert view.runner.carry == CarryOver(True, 1, match=False)
+
+
+def test_swap_bounds_and_the_edits_that_follow(live: LiveView) -> None:
+    paused_with_frames(live, 2)
+    k = len(live.runner.previous)
+    with pytest.raises(SlotviewerError, match=f"slots {k} and 0"):
+        live.swap(k, 0)
+    live.swap(2, 0)  # both inside: fine in either order
+    live.set_hidden(k - 1)
+    live.swap(0, 1)
+    assert live.hidden == {k - 1}, "an edit of a slot the swap does not touch stays where it is"
+    live.solo(k - 1)
+    live.swap(0, 1)
+    assert live.solo_slot == k - 1
+    live.solo(1)
+    live.swap(1, 2)
+    assert live.solo_slot == 2, "solo follows its object"
+    live.solo(None)
+    live.swap(1, 2)
+    assert live.solo_slot is None
+
+
+def test_export_refuses_an_empty_buffer_and_an_existing_folder(live: LiveView, tmp_path: Path) -> None:
+    with pytest.raises(SlotviewerError, match="^nothing to export: no frames yet$"):
+        live.export_buffer(tmp_path / "none")
+    paused_with_frames(live, 3)
+    out = live.export_buffer(tmp_path / "x")
+    with pytest.raises(SlotviewerError, match="already exists"):
+        live.export_buffer(out)
+    assert live.export_buffer(out, overwrite=True) == out
