@@ -2,6 +2,7 @@
 seek on sources that cannot, the carry-over switch keeping the other settings, swap bounds and the edits
 that follow a swap, export refusals."""
 
+import json
 import time
 from pathlib import Path
 
@@ -146,3 +147,30 @@ def test_export_refuses_an_empty_buffer_and_an_existing_folder(live: LiveView, t
     with pytest.raises(SlotviewerError, match="already exists"):
         live.export_buffer(out)
     assert live.export_buffer(out, overwrite=True) == out
+
+
+class UnknownRateCamera(FakeCamera):
+    """A camera that does not report its frame rate (many webcams report 0)."""
+
+    @property
+    def fps(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize(("camera", "written"), [(FakeCamera, 30.0), (UnknownRateCamera, 25.0)])
+def test_export_records_where_the_frames_came_from(live: LiveView, tmp_path: Path, capfd: pytest.CaptureFixture[str],
+                                                   camera: type[FakeCamera], written: float) -> None:
+    """trace.json says the source, its rate (25 when it has none), the buffered frames from the first one's
+    number, the first frame's run (fresh slots) and the edits; no progress bar is printed."""
+    live.start(camera(name="desk cam"))
+    assert live.wait_for(lambda: len(live.buffer) >= 3), (live.state, live.messages)
+    live.pause()
+    live.set_hidden(1)
+    out = live.export_buffer(tmp_path / "x")
+    record = json.loads((out / "trace.json").read_text())
+    frames = list(live.buffer)[: record["frames"]]
+    assert record["source"] == "desk cam" and record["fps"] == written and record["frames"] >= 3
+    assert record["first_frame_index"] == frames[0].frame.index
+    assert record["init"] == "fresh" and frames[1].trace.provenance["init"] == "carried"
+    assert record["hidden"] == [1] and record["solo"] is None and record["iters_per_frame"] == 1
+    assert capfd.readouterr().err == ""
