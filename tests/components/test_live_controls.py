@@ -6,7 +6,9 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from slotviewer.components.live import LiveView
 from slotviewer.errors import SlotviewerError
@@ -174,3 +176,20 @@ def test_export_records_where_the_frames_came_from(live: LiveView, tmp_path: Pat
     assert record["init"] == "fresh" and frames[1].trace.provenance["init"] == "carried"
     assert record["hidden"] == [1] and record["solo"] is None and record["iters_per_frame"] == 1
     assert capfd.readouterr().err == ""
+
+
+def test_seek_after_stop_is_a_message_even_on_a_file(live: LiveView, tmp_path: Path) -> None:
+    from slotviewer.io.sources import FolderSource
+
+    for i in range(3):
+        Image.fromarray(np.full((8, 8, 3), 60 * i, np.uint8)).save(tmp_path / f"{i}.png")
+    live.start(FolderSource(tmp_path), realtime=False)
+    assert live.wait_for(lambda: live.state == "ended")
+    live.stop()
+    live.seek(0)
+    assert live.messages[-1] == "this source cannot seek"
+
+
+def test_learning_needs_frames(live: LiveView) -> None:
+    with pytest.raises(SlotviewerError, match="^no frames to learn from yet$"):
+        live.learn(steps=1)

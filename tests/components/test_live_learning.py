@@ -1,0 +1,141 @@
+"""Learn this scene beyond the happy path: what the adapter is given, the progress it reports, where the adapted
+model goes, the ONNX route, a cancel that lands late, and failures as one message."""
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from slotviewer.components import live as live_module
+from slotviewer.components.live import LiveView
+from slotviewer.engine import Engine
+from slotviewer.io.sources import FakeCamera
+from slotviewer.model.weights import load_model
+
+
+@pytest.fixture
+def learning(torch_engine: Engine) -> Iterator[tuple[LiveView, list]]:
+    """A paused live view on the torch engine with a few buffered frames, and the learning events it emits."""
+    view = LiveView(torch_engine, buffer=4)
+    states: list[tuple[str, float]] = []
+    view.events.learning.connect(lambda state, fraction: states.append((state, fraction)))
+    view.messages = []
+    view.events.message.connect(view.messages.append)
+    view.start(FakeCamera())
+    assert view.wait_for(lambda: len(view.buffer) >= 3)
+    view.pause()
+    assert view.wait_for(lambda: not view.busy)
+    yield view, states
+    view.stop()
+
+
+def finished(view: LiveView, states: list) -> bool:
+    return view.wait_for(lambda: bool(states) and states[-1][0] in ("done", "failed", "cancelled"), timeout=120)
+
+
+def test_the_adapter_gets_the_buffered_frames_as_the_model_sees_them(learning: tuple[LiveView, list],
+                                                                     tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from slotviewer import adapt
+
+    view, states = learning
+    given = {}
+
+    class Spy(adapt.Adapter):
+        def __init__(self, model, images, settings) -> None:  # noqa: ANN001
+            given.update(images=images, settings=settings)
+            super().__init__(model, images, settings)
+
+    monkeypatch.setattr(adapt, "Adapter", Spy)
+    expected = np.stack([view.runner.model_image(item.frame.image) for item in view.buffer])
+    view.learn(steps=3, out_dir=tmp_path)
+    assert finished(view, states) and states[-1] == ("done", 1.0)
+    assert [fraction for state, fraction in states if state == "running"] == pytest.approx([1 / 3, 2 / 3, 1.0])
+    images = given["images"]
+    assert images.dtype == np.float32 and images.shape == (len(expected), 3, *expected.shape[1:3])
+    np.testing.assert_allclose(images, expected.transpose(0, 3, 1, 2) / 255.0, atol=1e-6)
+    assert given["settings"].steps == 3
+    assert view.adapted_model.parent == tmp_path
+
+
+def test_without_a_folder_the_adapted_model_goes_to_a_temporary_one_with_the_card(learning: tuple[LiveView, list],
+                                                                                  tiny_model: Path) -> None:
+    view, states = learning
+    view.learn(steps=1)
+    assert finished(view, states) and states[-1][0] == "done"
+    folder = view.adapted_model.parent
+    try:
+        assert folder.name.startswith("slotviewer-learned-")
+        assert load_model(view.adapted_model).card == load_model(tiny_model).card, "the card travels with it"
+    finally:
+        shutil.rmtree(folder)
+
+
+def test_a_cancel_that_lands_while_the_adapted_model_loads_keeps_the_old_one(learning: tuple[LiveView, list],
+                                                                            tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    view, states = learning
+    old, load = view.engine, Engine.load
+
+    def load_then_cancel(*args, **kwargs) -> Engine:  # noqa: ANN002, ANN003
+        engine = load(*args, **kwargs)
+        view.cancel_learning()
+        return engine
+
+    monkeypatch.setattr(live_module.Engine, "load", load_then_cancel)
+    view.learn(steps=1, out_dir=tmp_path)
+    assert finished(view, states)
+    assert states[-1] == ("cancelled", 1.0) and view.engine is old and view.runner.engine is old
+
+
+def test_a_model_file_gone_is_one_message(tiny_model: Path, tmp_path: Path) -> None:
+    for file in tiny_model.parent.glob("tiny.*"):
+        shutil.copy2(file, tmp_path / file.name)
+    engine = Engine.load(tmp_path / "tiny", "torch", "cpu")
+    (tmp_path / "tiny.safetensors").unlink()
+    view = LiveView(engine, buffer=2)
+    states: list[tuple[str, float]] = []
+    messages: list[str] = []
+    view.events.learning.connect(lambda state, fraction: states.append((state, fraction)))
+    view.events.message.connect(messages.append)
+    view.start(FakeCamera())
+    assert view.wait_for(lambda: len(view.buffer) >= 1)
+    view.learn(steps=1, out_dir=tmp_path / "learned")
+    assert finished(view, states)
+    view.stop()
+    assert states[-1] == ("failed", 0.0) and view.engine is engine
+    failed = [m for m in messages if m.startswith("learning failed: ")]
+    assert len(failed) == 1 and "tiny.safetensors" in failed[0] and "\n" not in failed[0]
+
+
+def test_an_unexpected_error_is_its_first_line(learning: tuple[LiveView, list], tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from slotviewer import adapt
+
+    def boom(self) -> None:  # noqa: ANN001
+        raise RuntimeError("out of memory\nwhile adapting")
+
+    monkeypatch.setattr(adapt.Adapter, "train_step", boom)
+    view, states = learning
+    view.learn(steps=2, out_dir=tmp_path)
+    assert finished(view, states) and states[-1] == ("failed", 0.0)
+    assert "learning failed: RuntimeError: out of memory" in view.messages
+
+
+@pytest.mark.slow  # an ONNX export
+def test_learning_on_the_onnx_backend_exports_the_adapted_graphs(onnx_engine: Engine, tmp_path: Path) -> None:
+    view = LiveView(onnx_engine, buffer=2)
+    states: list[tuple[str, float]] = []
+    view.events.learning.connect(lambda state, fraction: states.append((state, fraction)))
+    view.start(FakeCamera())
+    assert view.wait_for(lambda: len(view.buffer) >= 1)
+    view.learn(steps=1, out_dir=tmp_path)
+    assert finished(view, states) and states[-1] == ("done", 1.0)
+    view.stop()
+    stem = view.adapted_model
+    assert all(stem.with_name(stem.name + ext).is_file() for ext in (".onnx", ".decoder.onnx", ".step.onnx",
+                                                                       ".encoder.onnx"))
+    assert view.engine.backend.name == "onnx" and view.engine.backend.model_name == stem.name
+    assert "CPU" in view.engine.backend.device
