@@ -35,6 +35,7 @@ from slotviewer.io.atomic import write_bytes
 from slotviewer.io.recorder import VideoRecorder
 from slotviewer.io.render import slot_colours
 from slotviewer.io.sources import CaptureThread, Frame, FrameSource, SourceError, SourceStalled
+from slotviewer.model.files import strip_model_suffix
 from slotviewer.video import CarryOver, FrameRunner, labels_at, masks_u8, overlay
 
 STATES = ("idle", "running", "paused", "stalled", "ended", "failed", "stopped")
@@ -163,8 +164,10 @@ class LiveView:
         except SourceError as exc:
             self._set_state("failed", str(exc))
             return
-        self._start_threads()
+        # "running" before the threads start: a source that fails at once must end "failed", not be
+        # overwritten by this line after its failure
         self._set_state("running", f"{source.name}: live")
+        self._start_threads()
 
     def _start_threads(self) -> None:
         assert self.source is not None
@@ -302,8 +305,11 @@ class LiveView:
     def seek(self, index: int) -> None:
         """Files and folders: continue from frame `index` with fresh slots (carry-over across a jump
         would drag the old objects along)."""
-        if self.capture is None or self.source is None or not self.source.seekable:
-            self.events.message.emit("this source cannot seek")
+        if self.capture is None or self.source is None:
+            self.events.message.emit("nothing to seek: no source is playing")
+            return
+        if not self.source.seekable:
+            self.events.message.emit(f"{self.source.name}: cannot seek in a live source")
             return
         with self._lock:
             self.runner.reset()
@@ -448,9 +454,10 @@ class LiveView:
         """Adapt a copy of the model to the buffered frames (`slotviewer adapt`'s recipe) in the background,
         with progress (`events.learning`) and `cancel_learning()`; when done the live view switches to the
         adapted weights (`adapted_model` is their stem, for "Save model as…"). Needs torch."""
-        frames = np.stack([self.runner.model_image(item.frame.image) for item in list(self.buffer)])
-        if not len(frames):
+        buffered = list(self.buffer)
+        if not buffered:
             raise SlotviewerError("no frames to learn from yet")
+        frames = np.stack([self.runner.model_image(item.frame.image) for item in buffered])
         self._learn_cancel = threading.Event()
         backend = self.engine.backend
         stem = Path(str(backend.model_path)).with_suffix("") if getattr(backend, "model_path", None) else None
@@ -505,7 +512,7 @@ class LiveView:
         source = getattr(self, "adapted_model", None)
         if source is None:
             raise SlotviewerError("nothing to save: learn this scene first")
-        stem = Path(stem).with_suffix("") if Path(stem).suffix in (".safetensors", ".onnx", ".json") else Path(stem)
+        stem = strip_model_suffix(stem)
         written = []
         for path in sorted(source.parent.glob(source.name + ".*")):
             target = stem.with_name(stem.name + path.name[len(source.name):])

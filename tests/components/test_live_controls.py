@@ -107,7 +107,8 @@ def test_seek_on_a_source_that_cannot_is_a_message(live: LiveView, started: bool
         live.start(FakeCamera())  # a camera: no frame numbers to go to
         assert live.wait_for(lambda: len(live.buffer) >= 1)
     live.seek(5)
-    assert live.messages[-1] == "this source cannot seek"
+    assert live.messages[-1] == ("fake camera: cannot seek in a live source" if started
+                                 else "nothing to seek: no source is playing")
 
 
 def test_switching_carry_over_keeps_the_other_settings() -> None:
@@ -187,9 +188,36 @@ def test_seek_after_stop_is_a_message_even_on_a_file(live: LiveView, tmp_path: P
     assert live.wait_for(lambda: live.state == "ended")
     live.stop()
     live.seek(0)
-    assert live.messages[-1] == "this source cannot seek"
+    assert live.messages[-1] == "nothing to seek: no source is playing"
 
 
 def test_learning_needs_frames(live: LiveView) -> None:
     with pytest.raises(SlotviewerError, match="^no frames to learn from yet$"):
         live.learn(steps=1)
+
+
+def test_reconnect_keeps_the_pace_and_never_reports_stopped(live: LiveView) -> None:
+    states: list[str] = []
+    live.events.state.connect(states.append)
+    live.start(FakeCamera(disconnect_at=5), realtime=False)
+    assert live.wait_for(lambda: live.state == "failed"), (live.state, live.messages)
+    states.clear()
+    live.reconnect()
+    assert live.wait_for(lambda: live.state == "running")
+    assert live.capture.realtime is False, "read as fast as consumed, as before the failure"
+    assert "stopped" not in states
+
+
+def test_hiding_emits_the_edited_frame_and_unhiding_shows_the_slot_again(live: LiveView) -> None:
+    shown: list = []
+    live.events.frame.connect(shown.append)
+    paused_with_frames(live, 2)
+    live.set_hidden(1)
+    assert shown[-1] is live.shown and shown[-1].trace.enabled[1] is False
+    live.set_hidden(1, hidden=False)
+    assert live.hidden == set() and shown[-1].trace.enabled[1] is True
+
+
+def test_cancel_before_any_learning_does_nothing(live: LiveView) -> None:
+    live.cancel_learning()
+    assert live.state == "idle"

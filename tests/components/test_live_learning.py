@@ -139,3 +139,18 @@ def test_learning_on_the_onnx_backend_exports_the_adapted_graphs(onnx_engine: En
                                                                        ".encoder.onnx"))
     assert view.engine.backend.name == "onnx" and view.engine.backend.model_name == stem.name
     assert "CPU" in view.engine.backend.device
+
+
+@pytest.mark.parametrize("name", ["mine.safetensors", "mine.json", "mine.onnx", "mine", "mine.v2"])
+def test_save_model_as_takes_a_stem_or_any_model_file_name(learning: tuple[LiveView, list], tmp_path: Path,
+                                                           name: str) -> None:
+    view, states = learning
+    from slotviewer.errors import SlotviewerError
+
+    with pytest.raises(SlotviewerError, match="^nothing to save: learn this scene first$"):
+        view.save_model_as(tmp_path / name)
+    view.learn(steps=1, out_dir=tmp_path / "learned")
+    assert finished(view, states) and states[-1][0] == "done"
+    stem = "mine.v2" if name == "mine.v2" else "mine"
+    saved = view.save_model_as(tmp_path / name)
+    assert sorted(p.name for p in saved) == [f"{stem}.json", f"{stem}.safetensors"]
