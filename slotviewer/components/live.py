@@ -33,7 +33,7 @@ from slotviewer.engine import Engine, Trace
 from slotviewer.errors import SlotviewerError
 from slotviewer.io.atomic import write_bytes
 from slotviewer.io.recorder import VideoRecorder
-from slotviewer.io.render import slot_colours
+from slotviewer.io.render import slot_colours, to_uint8
 from slotviewer.io.sources import CaptureThread, Frame, FrameSource, SourceError, SourceStalled
 from slotviewer.model.files import strip_model_suffix
 from slotviewer.video import CarryOver, FrameRunner, labels_at, masks_u8, overlay
@@ -90,12 +90,11 @@ def view_picture(live: LiveFrame, with_reconstruction: bool = False) -> np.ndarr
     trace = live.trace
     image = live.frame.image
     h, w = image.shape[:2]
-    enabled = np.asarray(trace.enabled, bool)
-    labels = labels_at(masks_u8(trace, enabled if enabled.any() else None), h, w)
-    panels = [image, overlay(image, labels, slot_colours(trace.num_slots), hidden=~enabled)]
+    hidden = ~np.asarray(trace.enabled, bool)
+    labels = labels_at(masks_u8(trace), h, w)  # masks of the enabled slots (all zero when none is)
+    panels = [image, overlay(image, labels, slot_colours(trace.num_slots), hidden=hidden)]
     if with_reconstruction:
-        recon = (np.clip(trace.composite(), 0, 1) * 255 + 0.5).astype(np.uint8)
-        panels.append(cv2.resize(recon, (w, h), interpolation=cv2.INTER_LINEAR))
+        panels.append(cv2.resize(to_uint8(trace.composite()), (w, h), interpolation=cv2.INTER_LINEAR))
     return np.ascontiguousarray(np.concatenate(panels, axis=1))
 
 

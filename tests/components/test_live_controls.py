@@ -6,14 +6,19 @@ import json
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
-from slotviewer.components.live import LiveView
+from slotviewer.components.live import LiveFrame, LiveView, view_picture
+from slotviewer.data.moving_shapes import MovingShapes
+from slotviewer.engine import Engine
 from slotviewer.errors import SlotviewerError
-from slotviewer.io.sources import FakeCamera
+from slotviewer.io.render import slot_colours, to_uint8
+from slotviewer.io.sources import FakeCamera, Frame
 from slotviewer.video import CarryOver
+from tests.fixtures import assert_not_flat
 
 
 def paused_with_frames(live: LiveView, frames: int = 6, process: bool = True) -> None:
@@ -221,3 +226,34 @@ def test_hiding_emits_the_edited_frame_and_unhiding_shows_the_slot_again(live: L
 def test_cancel_before_any_learning_does_nothing(live: LiveView) -> None:
     live.cancel_learning()
     assert live.state == "idle"
+
+
+def test_view_picture_tints_the_visible_slots_and_redraws_at_the_input_size(onnx_engine: Engine) -> None:
+    """Input | input tinted by the enabled slots (hidden ones give their pixels to the others; with none
+    enabled the frame stays plain) | reconstruction of the enabled slots, rounded, at the input's size."""
+    image = MovingShapes(seed=1).frame(0)[0]  # 64×64 while the test model runs at 35×35
+    trace = onnx_engine.run(image, seed=2)
+    k = trace.num_slots
+    colours = slot_colours(k).astype(float)
+
+    def picture(enabled: tuple[bool, ...], reconstruction: bool = False) -> np.ndarray:
+        return view_picture(LiveFrame(Frame(image, 0, 0.0), trace.replace(enabled=enabled), 1), reconstruction)
+
+    def tinted_by(middle: np.ndarray, slots: list[int]) -> np.ndarray:
+        """Per pixel: is it the half-and-half mix of the input with one of these slots' colours?"""
+        mixes = [(image.astype(float) + colours[s]) / 2 for s in slots]
+        return np.min([np.abs(middle - m).max(axis=-1) for m in mixes], axis=0) <= 1
+
+    everything = picture((True,) * k, reconstruction=True)
+    assert everything.shape == (64, 192, 3) and (everything[:, :64] == image).all()
+    assert tinted_by(everything[:, 64:128], list(range(k))).all()
+    expected = cv2.resize(to_uint8(trace.composite()), (64, 64), interpolation=cv2.INTER_LINEAR)
+    assert_not_flat(expected)
+    assert (everything[:, 128:] == expected).all()
+
+    owner = np.argmin([np.abs(everything[:, 64:128] - (image + colours[s]) / 2).max(-1) for s in range(k)], 0)
+    hide = int(np.bincount(owner.ravel()).argmax())  # the slot with the most pixels
+    edited = picture(tuple(s != hide for s in range(k)), reconstruction=True)[:, 64:]
+    assert tinted_by(edited[:, :64], [s for s in range(k) if s != hide]).all(), "its pixels go to other slots"
+    assert not (edited[:, 64:] == expected).all(), "the reconstruction leaves the hidden slot out"
+    assert (picture((False,) * k)[:, 64:] == image).all(), "nothing enabled: the plain frame"
