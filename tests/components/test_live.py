@@ -180,43 +180,6 @@ def test_view_picture_and_export(live: LiveView, tmp_path: Path) -> None:
     assert np.load(out / "masks.npz")["alpha"][:, 2].max() == 0  # the hidden slot, as shown
 
 
-def test_learn_this_scene_switches_to_adapted_weights_and_saves_them(torch_engine: Engine, tmp_path: Path) -> None:
-    view = LiveView(torch_engine, buffer=8)
-    states: list[tuple[str, float]] = []
-    view.events.learning.connect(lambda state, fraction: states.append((state, fraction)))
-    view.start(FakeCamera())
-    assert view.wait_for(lambda: len(view.buffer) >= 4)
-    old = view.engine
-    view.learn(steps=3, out_dir=tmp_path / "learned")
-    assert view.wait_for(lambda: states and states[-1][0] in ("done", "failed"), timeout=120)
-    assert states[-1] == ("done", 1.0) and [s for s, _ in states].count("running") == 3
-    assert view.engine is not old and view.runner.engine is view.engine
-    assert view.engine.backend.model_name.endswith(".live")
-    mark = view.buffer[-1].seq
-    assert view.wait_for(lambda: view.buffer[-1].seq > mark)  # frames go on, on the adapted weights
-    saved = view.save_model_as(tmp_path / "mine")
-    assert sorted(p.name for p in saved) == ["mine.json", "mine.safetensors"]
-    assert Engine.load(tmp_path / "mine", "torch", "cpu").config == old.config
-    view.stop()
-
-
-def test_learning_can_be_cancelled_and_keeps_the_model(torch_engine: Engine, tmp_path: Path) -> None:
-    view = LiveView(torch_engine, buffer=4)
-    states: list[str] = []
-    view.events.learning.connect(lambda state, _f: states.append(state))
-    view.start(FakeCamera())
-    assert view.wait_for(lambda: len(view.buffer) >= 2)
-    view.pause()
-    view.learn(steps=10_000, out_dir=tmp_path / "learned")
-    assert view.wait_for(lambda: "running" in states, timeout=60)
-    view.cancel_learning()
-    assert view.wait_for(lambda: states[-1] == "cancelled", timeout=60)
-    assert view.engine is torch_engine and not (tmp_path / "learned").exists()
-    with pytest.raises(Exception, match="learn this scene first"):
-        view.save_model_as(tmp_path / "x")
-    view.stop()
-
-
 def test_rate_counter_counts_events_per_second_in_its_window(monkeypatch: pytest.MonkeyPatch) -> None:
     from slotviewer.components import live as live_module
 

@@ -15,24 +15,61 @@ from slotviewer.io.sources import FakeCamera
 from slotviewer.model.weights import load_model
 
 
+class Learning:
+    """A live view on `engine` with frames flowing from the fake camera, and what it emits while it learns."""
+
+    def __init__(self, engine: Engine, frames: int, buffer: int = 4) -> None:
+        self.view = LiveView(engine, buffer=buffer)
+        self.states: list[tuple[str, float]] = []
+        self.messages: list[str] = []
+        self.view.events.learning.connect(lambda state, fraction: self.states.append((state, fraction)))
+        self.view.events.message.connect(self.messages.append)
+        self.view.start(FakeCamera())
+        assert self.view.wait_for(lambda: len(self.view.buffer) >= frames)
+
+    def finished(self) -> bool:
+        return self.view.wait_for(lambda: bool(self.states) and self.states[-1][0] in ("done", "failed", "cancelled"),
+                                  timeout=120)
+
+
 @pytest.fixture
 def learning(torch_engine: Engine) -> Iterator[tuple[LiveView, list]]:
     """A paused live view on the torch engine with a few buffered frames, and the learning events it emits."""
-    view = LiveView(torch_engine, buffer=4)
-    states: list[tuple[str, float]] = []
-    view.events.learning.connect(lambda state, fraction: states.append((state, fraction)))
-    view.messages = []
-    view.events.message.connect(view.messages.append)
-    view.start(FakeCamera())
-    assert view.wait_for(lambda: len(view.buffer) >= 3)
-    view.pause()
-    assert view.wait_for(lambda: not view.busy)
-    yield view, states
-    view.stop()
+    run = Learning(torch_engine, 3)
+    run.view.pause()
+    assert run.view.wait_for(lambda: not run.view.busy)
+    run.view.messages = run.messages
+    yield run.view, run.states
+    run.view.stop()
 
 
 def finished(view: LiveView, states: list) -> bool:
     return view.wait_for(lambda: bool(states) and states[-1][0] in ("done", "failed", "cancelled"), timeout=120)
+
+
+def test_learn_this_scene_switches_to_adapted_weights_and_saves_them(torch_engine: Engine, tmp_path: Path) -> None:
+    run = Learning(torch_engine, 4, buffer=8)
+    view, old = run.view, run.view.engine
+    view.learn(steps=3, out_dir=tmp_path / "learned")
+    assert run.finished() and run.states[-1] == ("done", 1.0)
+    assert view.engine is not old and view.runner.engine is view.engine
+    assert view.engine.backend.model_name.endswith(".live")
+    mark = view.buffer[-1].seq
+    assert view.wait_for(lambda: view.buffer[-1].seq > mark)  # frames go on, on the adapted weights
+    saved = view.save_model_as(tmp_path / "mine")
+    assert sorted(p.name for p in saved) == ["mine.json", "mine.safetensors"]
+    assert Engine.load(tmp_path / "mine", "torch", "cpu").config == old.config
+    view.stop()
+
+
+def test_learning_can_be_cancelled_and_keeps_the_model(learning: tuple[LiveView, list], torch_engine: Engine,
+                                                       tmp_path: Path) -> None:
+    view, states = learning
+    view.learn(steps=10_000, out_dir=tmp_path / "learned")
+    assert view.wait_for(lambda: any(state == "running" for state, _ in states), timeout=60)
+    view.cancel_learning()
+    assert finished(view, states) and states[-1][0] == "cancelled" and 0 < states[-1][1] < 1
+    assert view.engine is torch_engine and not (tmp_path / "learned").exists()
 
 
 def test_the_adapter_gets_the_buffered_frames_as_the_model_sees_them(learning: tuple[LiveView, list],
@@ -95,18 +132,12 @@ def test_a_model_file_gone_is_one_message(tiny_model: Path, tmp_path: Path) -> N
         shutil.copy2(file, tmp_path / file.name)
     engine = Engine.load(tmp_path / "tiny", "torch", "cpu")
     (tmp_path / "tiny.safetensors").unlink()
-    view = LiveView(engine, buffer=2)
-    states: list[tuple[str, float]] = []
-    messages: list[str] = []
-    view.events.learning.connect(lambda state, fraction: states.append((state, fraction)))
-    view.events.message.connect(messages.append)
-    view.start(FakeCamera())
-    assert view.wait_for(lambda: len(view.buffer) >= 1)
-    view.learn(steps=1, out_dir=tmp_path / "learned")
-    assert finished(view, states)
-    view.stop()
-    assert states[-1] == ("failed", 0.0) and view.engine is engine
-    failed = [m for m in messages if m.startswith("learning failed: ")]
+    run = Learning(engine, 1, buffer=2)
+    run.view.learn(steps=1, out_dir=tmp_path / "learned")
+    assert run.finished()
+    run.view.stop()
+    assert run.states[-1] == ("failed", 0.0) and run.view.engine is engine
+    failed = [m for m in run.messages if m.startswith("learning failed: ")]
     assert len(failed) == 1 and "tiny.safetensors" in failed[0] and "\n" not in failed[0]
 
 
@@ -126,13 +157,10 @@ def test_an_unexpected_error_is_its_first_line(learning: tuple[LiveView, list], 
 
 @pytest.mark.slow  # an ONNX export
 def test_learning_on_the_onnx_backend_exports_the_adapted_graphs(onnx_engine: Engine, tmp_path: Path) -> None:
-    view = LiveView(onnx_engine, buffer=2)
-    states: list[tuple[str, float]] = []
-    view.events.learning.connect(lambda state, fraction: states.append((state, fraction)))
-    view.start(FakeCamera())
-    assert view.wait_for(lambda: len(view.buffer) >= 1)
+    run = Learning(onnx_engine, 1, buffer=2)
+    view = run.view
     view.learn(steps=1, out_dir=tmp_path)
-    assert finished(view, states) and states[-1] == ("done", 1.0)
+    assert run.finished() and run.states[-1] == ("done", 1.0)
     view.stop()
     stem = view.adapted_model
     assert all(stem.with_name(stem.name + ext).is_file() for ext in (".onnx", ".decoder.onnx", ".step.onnx",
