@@ -112,6 +112,7 @@ class LiveView:
         self.stall_timeout = stall_timeout
         self.state = "idle"
         self.source: FrameSource | None = None
+        self._realtime = True  # read the source at its own pace (False: as fast as frames are taken)
         self.capture: CaptureThread | None = None
         self.hidden: set[int] = set()
         self.solo_slot: int | None = None
@@ -152,7 +153,7 @@ class LiveView:
     # --- the source ----------------------------------------------------------------------------------------
     def start(self, source: FrameSource, realtime: bool = True) -> None:
         """Open `source` and start; an unusable source is one message and state "failed", never an exception."""
-        self.stop()
+        self.stop(final=False)  # the old source (if any) gives way: no "stopped" flickers before "running"
         self.source, self._realtime = source, realtime
         self.buffer.clear()
         self.runner.reset()
@@ -184,7 +185,7 @@ class LiveView:
         source, hidden, solo = self.source, set(self.hidden), self.solo_slot
         self.stop(final=False)
         self.hidden, self.solo_slot = hidden, solo
-        self.start(source, getattr(self, "_realtime", True))
+        self.start(source, self._realtime)
 
     def _source_error(self, exc: SourceError) -> None:
         if isinstance(exc, SourceStalled):
@@ -393,11 +394,19 @@ class LiveView:
         if size_from is None:
             raise SlotviewerError("nothing to record yet: wait for the first frame")
         h, w = size_from.frame.image.shape[:2]
-        fps = (self.source.fps if self.source is not None else None) or max(1.0, self.model_rate.rate) or 25.0
+        fps = self._recording_fps()
         with self._lock:
             self.record_reconstruction = reconstruction
             self.recorder = VideoRecorder(path, fps, (h, w * (3 if reconstruction else 2)))
         self.events.recording.emit(Path(path))
+
+    def _recording_fps(self) -> float:
+        """The source's own rate; for a camera that reports none, the rate frames are processed at (25 before
+        there is one), so the recording plays at the speed it was seen."""
+        if self.source is not None and self.source.fps:
+            return float(self.source.fps)
+        rate = self.model_rate.rate
+        return rate if rate >= 1.0 else 25.0
 
     def stop_recording(self) -> Path | None:
         return self._close_recording(None)
@@ -434,13 +443,15 @@ class LiveView:
             raise SlotviewerError("nothing to export: no frames yet")
         if out_dir.exists() and not overwrite:
             raise SlotviewerError(f"{out_dir}: already exists")
-        fps = (self.source.fps if self.source else None) or 25.0
-        writer = VideoWriter(out_dir, fps, VideoOptions(overwrite=overwrite, progress=False))
+        source = self.source
+        assert source is not None  # buffered frames came from it
+        fps = source.fps or 25.0
+        writer = VideoWriter(out_dir, fps, VideoOptions())  # all outputs; replaces `out_dir` in finish()
         try:
             for item in frames:
                 writer.write(item.trace)
             first = frames[0].trace
-            return writer.finish({"source": self.source.name if self.source else None, "fps": fps,
+            return writer.finish({"source": source.name, "fps": fps,
                                   "frames": len(frames), "first_frame_index": frames[0].frame.index,
                                   **first.provenance, **self.runner.carry.as_dict(),
                                   "hidden": sorted(self.hidden), "solo": self.solo_slot})

@@ -97,6 +97,7 @@ def test_disconnect_closes_the_recording_and_reconnect_keeps_edits(live: LiveVie
     assert live.wait_for(lambda: live.state == "failed")
     assert live.recorder is None and (tmp_path / "rec.mp4").exists() and frames_in(tmp_path / "rec.mp4") > 0
     assert any("disconnected" in m and "reconnect" in m for m in live.messages)
+    assert any("disconnected" in m and "the recording so far was kept" in m for m in live.messages)
     last = live.shown
     assert last is not None
     live.reconnect()

@@ -257,3 +257,87 @@ def test_view_picture_tints_the_visible_slots_and_redraws_at_the_input_size(onnx
     assert tinted_by(edited[:, :64], [s for s in range(k) if s != hide]).all(), "its pixels go to other slots"
     assert not (edited[:, 64:] == expected).all(), "the reconstruction leaves the hidden slot out"
     assert (picture((False,) * k)[:, 64:] == image).all(), "nothing enabled: the plain frame"
+
+
+def test_reconnecting_a_stalled_source_never_reports_stopped(live: LiveView) -> None:
+    states: list[str] = []
+    live.events.state.connect(states.append)
+    camera = FakeCamera()
+    live.start(camera)
+    assert live.wait_for(lambda: len(live.buffer) >= 1)
+    camera.stall()
+    assert live.wait_for(lambda: live.state == "stalled")
+    camera.resume()
+    states.clear()
+    live.reconnect()
+    assert live.wait_for(lambda: live.state == "running")
+    assert "stopped" not in states and camera.open_count == 2
+
+
+@pytest.mark.parametrize("state", ["idle", "ended", "failed", "stopped"])
+def test_recording_needs_a_source_that_plays(live: LiveView, tmp_path: Path, state: str) -> None:
+    if state == "ended":
+        live.start(FakeCamera(frames=2), realtime=False)
+    elif state == "failed":
+        live.start(FakeCamera(disconnect_at=2), realtime=False)
+    elif state == "stopped":
+        live.start(FakeCamera())
+        assert live.wait_for(lambda: len(live.buffer) >= 1)
+        live.stop()
+    assert live.wait_for(lambda: live.state == state)
+    with pytest.raises(SlotviewerError, match=f"^nothing to record: the source is {state}$"):
+        live.start_recording(tmp_path / "rec.avi")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_recording_waits_for_the_first_frame(live: LiveView, tmp_path: Path) -> None:
+    live.start(FakeCamera(stall_at={0: 1.0}))
+    with pytest.raises(SlotviewerError, match="^nothing to record yet: wait for the first frame$"):
+        live.start_recording(tmp_path / "rec.avi")
+
+
+def test_recording_takes_its_size_from_the_buffer_before_anything_is_shown(live: LiveView, tmp_path: Path) -> None:
+    recording: list = []
+    live.events.recording.connect(recording.append)
+    paused_with_frames(live, 2, process=False)
+    assert live.shown is None
+    live.start_recording(tmp_path / "rec.avi")
+    assert (live.recorder.height, live.recorder.width) == (64, 128) and recording == [tmp_path / "rec.avi"]
+
+
+def test_a_second_recording_closes_the_first(live: LiveView, tmp_path: Path) -> None:
+    recorded: list = []
+    live.events.recorded.connect(recorded.append)
+    live.start(FakeCamera(realtime=True, fps=30))
+    assert live.wait_for(lambda: len(live.buffer) >= 1)
+    live.start_recording(tmp_path / "one.avi")
+    assert live.wait_for(lambda: live.recorder.frames >= 2)
+    live.start_recording(tmp_path / "two.avi")
+    assert live.wait_for(lambda: recorded == [tmp_path / "one.avi"])
+    assert live.recorder is not None and live.recorder.path == tmp_path / "two.avi"
+
+
+@pytest.mark.parametrize("reconstruction", [False, True])
+def test_recorded_frames_are_the_view_with_or_without_the_reconstruction(live: LiveView, tmp_path: Path,
+                                                                         reconstruction: bool) -> None:
+    live.start(FakeCamera(realtime=True, fps=30))
+    assert live.wait_for(lambda: len(live.buffer) >= 1)
+    live.start_recording(tmp_path / "rec.avi", reconstruction=reconstruction)
+    widths: list[int] = []
+    write = live.recorder.write
+    live.recorder.write = lambda picture: (widths.append(picture.shape[1]), write(picture))
+    assert live.wait_for(lambda: len(widths) >= 2)
+    assert set(widths) == {64 * (3 if reconstruction else 2)}, "written at the recording's size, not stretched"
+
+
+def test_recordings_play_at_the_rate_they_were_seen(live: LiveView, tmp_path: Path) -> None:
+    class Silent:  # a rate counter before any frame was processed
+        rate = 0.0
+
+    live.start(FakeCamera(fps=30.0))
+    assert live.wait_for(lambda: len(live.buffer) >= 3)
+    assert live._recording_fps() == 30.0, "the source's own rate"
+    live.source = UnknownRateCamera()
+    assert live._recording_fps() == pytest.approx(live.model_rate.rate) and live.model_rate.rate >= 1.0
+    live.model_rate = Silent()
+    assert live._recording_fps() == 25.0
