@@ -181,6 +181,7 @@ def test_export_records_where_the_frames_came_from(live: LiveView, tmp_path: Pat
     assert record["first_frame_index"] == frames[0].frame.index
     assert record["init"] == "fresh" and frames[1].trace.provenance["init"] == "carried"
     assert record["hidden"] == [1] and record["solo"] is None and record["iters_per_frame"] == 1
+    assert cv2.VideoCapture(str(out / "overlay.mp4")).get(cv2.CAP_PROP_FPS) == pytest.approx(written)
     assert capfd.readouterr().err == ""
 
 
@@ -337,6 +338,9 @@ def test_recordings_play_at_the_rate_they_were_seen(live: LiveView, tmp_path: Pa
     live.start(FakeCamera(fps=30.0))
     assert live.wait_for(lambda: len(live.buffer) >= 3)
     assert live._recording_fps() == 30.0, "the source's own rate"
+    live.start_recording(tmp_path / "rec.avi")
+    assert live.recorder.fps == 30.0
+    live.stop_recording()
     live.source = UnknownRateCamera()
     assert live._recording_fps() == pytest.approx(live.model_rate.rate) and live.model_rate.rate >= 1.0
     live.model_rate = Silent()
