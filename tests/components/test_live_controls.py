@@ -345,3 +345,8 @@ def test_recordings_play_at_the_rate_they_were_seen(live: LiveView, tmp_path: Pa
     assert live._recording_fps() == pytest.approx(live.model_rate.rate) and live.model_rate.rate >= 1.0
     live.model_rate = Silent()
     assert live._recording_fps() == 25.0
+
+
+def test_sources_play_at_their_own_pace_unless_told_otherwise(live: LiveView) -> None:
+    live.start(FakeCamera())
+    assert live.capture.realtime is True, "a camera or a file plays at its rate by default"
