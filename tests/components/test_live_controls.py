@@ -347,6 +347,8 @@ def test_recordings_play_at_the_rate_they_were_seen(live: LiveView, tmp_path: Pa
     assert live._recording_fps() == 25.0
 
 
-def test_sources_play_at_their_own_pace_unless_told_otherwise(live: LiveView) -> None:
+def test_a_started_source_plays_at_its_own_pace_and_says_it_is_live(live: LiveView) -> None:
     live.start(FakeCamera())
     assert live.capture.realtime is True, "a camera or a file plays at its rate by default"
+    live.process_callbacks()
+    assert live.messages == ["fake camera: live"]
