@@ -51,12 +51,18 @@ def test_pause_and_resume_announce_their_states(live: LiveView) -> None:
     assert states.count("running") == 2
 
 
-def test_a_stalled_source_can_be_paused(live: LiveView) -> None:
+def stalled_camera(live: LiveView) -> FakeCamera:
+    """Start on a fake camera, let a frame through, then stall it until the view reports "stalled"."""
     camera = FakeCamera()
     live.start(camera)
-    assert live.wait_for(lambda: len(live.buffer) >= 2)
+    assert live.wait_for(lambda: len(live.buffer) >= 1)
     camera.stall()
     assert live.wait_for(lambda: live.state == "stalled")
+    return camera
+
+
+def test_a_stalled_source_can_be_paused(live: LiveView) -> None:
+    camera = stalled_camera(live)
     live.pause()
     assert live.state == "paused"
     camera.resume()
@@ -263,11 +269,7 @@ def test_view_picture_tints_the_visible_slots_and_redraws_at_the_input_size(onnx
 def test_reconnecting_a_stalled_source_never_reports_stopped(live: LiveView) -> None:
     states: list[str] = []
     live.events.state.connect(states.append)
-    camera = FakeCamera()
-    live.start(camera)
-    assert live.wait_for(lambda: len(live.buffer) >= 1)
-    camera.stall()
-    assert live.wait_for(lambda: live.state == "stalled")
+    camera = stalled_camera(live)
     camera.resume()
     states.clear()
     live.reconnect()
