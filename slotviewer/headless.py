@@ -29,6 +29,7 @@ class RunOptions:
     iters: int | None = None
     seed: int | None = None
     method: str = "slot-attention"
+    draws: int | None = None  # None: the model's (its config)
     remove: list[int] = field(default_factory=list)
     reconverge: int = 0
     swap_with: str | None = None
@@ -52,8 +53,8 @@ def process(engine: Engine, image_path: Path, options: RunOptions, donor: Trace 
         from slotviewer.adapt import adapt_engine
 
         engine = adapt_engine(engine, image, options.adapt, options.seed)
-    trace = engine.run(image, slots=options.slots, iters=options.iters,
-                       seed=options.seed, method=options.method)  # type: ignore[arg-type]
+    trace = engine.run(image, slots=options.slots, iters=options.iters, seed=options.seed,
+                       method=options.method, draws=options.draws)  # type: ignore[arg-type]
     if donor is not None and options.swap is not None:
         i, j = options.swap
         trace = surgery.transplant(engine, donor, j, trace, i)
@@ -75,7 +76,7 @@ def run_inputs(inputs: list[str], out: Path, options: RunOptions) -> int:
     donor = None
     if options.swap_with is not None:
         donor = engine.run(read_image(options.swap_with, options.max_pixels), slots=options.slots,
-                           iters=options.iters, seed=options.seed)
+                           iters=options.iters, seed=options.seed, draws=options.draws)
     paths = list_images(inputs)
     if not paths:
         raise SlotviewerError(f"no images found in {', '.join(inputs)}")

@@ -41,6 +41,7 @@ class VideoOptions:
     slots: int | None = None
     iters: int | None = None  # T for the first frame (and every frame with fresh slots)
     seed: int = 0
+    draws: int | None = None  # initial slot sets for the first frame (every frame with fresh slots); None: the model's
     carry: CarryOver = field(default_factory=CarryOver)
     overwrite: bool = False
     max_frames: int | None = None
@@ -169,7 +170,7 @@ def run_source(engine: Engine, source: FrameSource, out_dir: Path, options: Vide
     Frames read before a failure are kept: the folder is completed with them. Nothing is written
     when not a single frame could be processed.
     """
-    runner = FrameRunner(engine, options.carry, options.slots, options.iters, options.seed)
+    runner = FrameRunner(engine, options.carry, options.slots, options.iters, options.seed, options.draws)
     fps = source.fps or 25.0
     total = source.frame_count
     if options.max_frames is not None:
@@ -215,7 +216,7 @@ def run_source(engine: Engine, source: FrameSource, out_dir: Path, options: Vide
         return None, error or SlotviewerError(f"{source.name}: no frames in this video")
     elapsed = time.perf_counter() - started
     n = writer.frames
-    provenance = {k: v for k, v in first_trace.provenance.items() if k not in ("seed", "init", "T")}
+    provenance = {k: v for k, v in first_trace.provenance.items() if k not in ("seed", "init", "T", "draw")}
     record = {
         "source": source.name,
         "fps": fps,
@@ -284,7 +285,7 @@ def run_video_args(videos: list[str], args) -> int:  # noqa: ANN001  (argparse.N
     """`slotviewer run` for the videos among its inputs, with the same model/backend options as images."""
     options = VideoOptions(
         model=args.model, backend=args.backend, device=args.device, slots=args.slots, iters=args.iters,
-        seed=args.seed or 0, carry=CarryOver(args.carry_over, args.iters_per_frame, args.match_slots),
+        seed=args.seed or 0, draws=args.draws, carry=CarryOver(args.carry_over, args.iters_per_frame, args.match_slots),
         overwrite=args.overwrite, max_frames=args.max_frames,
         progress=sys.stderr.isatty() if getattr(args, "progress", None) is None else args.progress,
     )

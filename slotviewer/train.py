@@ -46,7 +46,7 @@ from slotviewer.data.tfrecord import TFRecordScenes, split_spec
 from slotviewer.errors import ModelFileError, SlotviewerError
 from slotviewer.io.atomic import write_text, write_with
 from slotviewer.metrics import fg_ari
-from slotviewer.model.autoencoder import SlotAutoencoder
+from slotviewer.model.autoencoder import SlotAutoencoder, best_of_draws
 from slotviewer.model.clips import ClipAutoencoder
 from slotviewer.model.config import ModelCard, ModelConfig
 from slotviewer.model.device import resolve_torch_device
@@ -154,16 +154,18 @@ def to_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
 
 @torch.no_grad()
 def evaluate_scenes(model: SlotAutoencoder, images: np.ndarray, masks: np.ndarray | None,
-                    batch: int = 64) -> tuple[np.ndarray, np.ndarray]:
+                    batch: int = 64, draws: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Per-image (FG-ARI of the argmax-alpha segmentation, reconstruction MSE); FG-ARI is all NaN
-    without masks."""
+    without masks. `draws` > 1 scores the best of that many initial slot sets, as inference runs a
+    model whose config asks for it (`ModelConfig.draws`)."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     labels, errors = [], []
     for i in range(0, len(images), batch):
         x = to_tensor(images[i : i + batch], device)
-        out = model(x, generator=torch.Generator(device).manual_seed(i))
+        generator = torch.Generator(device).manual_seed(i)
+        out = model(x, generator=generator) if draws == 1 else best_of_draws(model, x, draws, generator=generator)
         labels.append(out.alpha_logits.argmax(dim=1).cpu().numpy())
         errors.append((out.reconstruction.float() - x).pow(2).mean(dim=(1, 2, 3)).cpu().numpy())
     model.train(was_training)
@@ -171,9 +173,10 @@ def evaluate_scenes(model: SlotAutoencoder, images: np.ndarray, masks: np.ndarra
     return scores, np.concatenate(errors)
 
 
-def evaluate(model: SlotAutoencoder, images: np.ndarray, masks: np.ndarray, batch: int = 64) -> np.ndarray:
+def evaluate(model: SlotAutoencoder, images: np.ndarray, masks: np.ndarray, batch: int = 64,
+             draws: int = 1) -> np.ndarray:
     """Per-image FG-ARI of the argmax-alpha segmentation against the ground-truth masks."""
-    return evaluate_scenes(model, images, masks, batch)[0]
+    return evaluate_scenes(model, images, masks, batch, draws)[0]
 
 
 def psnr(mse_per_image: np.ndarray) -> float:
@@ -493,7 +496,7 @@ class Trainer:
             fresh = self.val_data in GENERATORS  # other data: the validation scenes again
             images, masks = load_scenes(self.val_data, eval_samples if fresh else self.s.eval_samples,
                                         self.model.cfg.resolution, EVAL_SEED + 1 if fresh else EVAL_SEED)
-            scores, errors = evaluate_scenes(self.model, images, masks)
+            scores, errors = evaluate_scenes(self.model, images, masks, draws=self.model.cfg.draws)
             if masks is not None:
                 card.fg_ari = {"mean": round(float(np.nanmean(scores)), 4),
                                "std": round(float(np.nanstd(scores)), 4), "n": len(images), "data": self.val_data}

@@ -42,15 +42,16 @@ class FrameRunner:
     """Runs frames in order; remembers the last frame's slots for the next one.
 
     The first frame (and every frame with fresh slots, and the first after `reset()`) runs the model's
-    full T iterations (`iters`, default the model's) from drawn slots; carried frames run
+    full T iterations (`iters`, default the model's) from the best of `draws` drawn slot sets (default the
+    model's); carried frames run
     `carry.iters_per_frame` iterations from the previous frame's final slots, then (with `carry.match`)
     are reordered so that slot k overlaps the previous frame's slot k best.
     """
 
     def __init__(self, engine: Engine, carry: CarryOver | None = None, slots: int | None = None,
-                 iters: int | None = None, seed: int = 0) -> None:
+                 iters: int | None = None, seed: int = 0, draws: int | None = None) -> None:
         self.engine, self.carry = engine, carry or CarryOver()
-        self.slots, self.iters, self.seed = slots, iters, int(seed)
+        self.slots, self.iters, self.seed, self.draws = slots, iters, int(seed), draws
         if self.carry.iters_per_frame < 0:
             raise SlotviewerError(f"iterations per frame must be ≥ 0, got {self.carry.iters_per_frame}")
         self._cv2 = _cv2()
@@ -86,7 +87,8 @@ class FrameRunner:
             init = redraw_duplicates(self.previous, self.initial)
             trace = self.engine.run(small, init_slots=init, iters=self.carry.iters_per_frame)
         else:
-            trace = self.engine.run(small, slots=self.slots, iters=self.iters, seed=self.seed + self.frames)
+            trace = self.engine.run(small, slots=self.slots, iters=self.iters, seed=self.seed + self.frames,
+                                    draws=self.draws)
             trace = trace.replace(provenance=trace.provenance | {"init": "fresh"})
             self.initial = trace.slots[0]
         alpha = trace.alpha()  # once per frame: for the matching and as the next frame's reference

@@ -38,6 +38,12 @@ def test_eval_on_a_folder_prints_json(tmp_path: Path, capsys: pytest.CaptureFixt
     assert result["n"] == 6 and -1 <= result["fg_ari_mean"] <= 1
     assert result["fg_ari_mean"] == pytest.approx(float(np.nanmean(scores)), abs=1e-9)
     assert result["mse"] == pytest.approx(float(errors.mean()), rel=1e-6)
+    assert result["draws"] == 1  # the model's own setting
+    assert main(["eval", "--model", str(tmp_path / "m"), "--data", str(tmp_path / "d"), "--json", "--draws", "3"]) == 0
+    best = json.loads(capsys.readouterr().out)
+    scores, errors = evaluate_scenes(load_model(tmp_path / "m").model, folder.images, folder.masks, draws=3)
+    assert best["draws"] == 3 and best["mse"] == pytest.approx(float(errors.mean()), rel=1e-6)
+    assert best["mse"] < result["mse"]  # the best of three redraws the scenes better than one draw
 
 
 def test_errors_are_one_line_without_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -162,3 +162,13 @@ def test_unwritable_output_is_one_line_per_input(tiny_model: Path, inputs: Path,
     err = capsys.readouterr().err
     assert code == 1 and err.count("slotviewer: error:") == 2
     assert "Traceback" not in err and "scene.png" in err and "wide.jpg" in err
+
+
+def test_draws_option_reaches_the_engine_and_the_record(tiny_model: Path, inputs: Path, tmp_path: Path) -> None:
+    image = str(inputs / "scene.png")
+    assert run(image, "--out", str(tmp_path / "one"), "--model", str(tiny_model), "--seed", "3") == 0
+    assert run(image, "--out", str(tmp_path / "four"), "--model", str(tiny_model), "--seed", "3", "--draws", "4") == 0
+    one = json.loads((tmp_path / "one" / "scene" / "trace.json").read_text())
+    four = json.loads((tmp_path / "four" / "scene" / "trace.json").read_text())
+    assert (one["draws"], one["draw"], four["draws"]) == (1, 0, 4) and 0 <= four["draw"] < 4
+    assert four["familiarity"]["reconstruction_mse"] <= one["familiarity"]["reconstruction_mse"]

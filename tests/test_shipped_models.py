@@ -33,10 +33,11 @@ def test_shipped_model_segments_as_well_as_its_card_says(name: str) -> None:
     card = card_of(name)
     assert card["dataset"] == name and card["fg_ari"]["n"] == 1000 and card["steps"] > 0
     assert card["fg_ari"].get("iters", loaded.config.iters) == loaded.config.iters, "the card's T is the default"
+    assert card["fg_ari"].get("draws", 1) == loaded.config.draws, "the card was scored with the default draws"
     n, sigma = SCENES[name], card["fg_ari"]["std"]
     assert 3 * sigma / np.sqrt(n) <= TOLERANCE, f"{n} scenes are too few for a ±{TOLERANCE} floor: raise n"
     images, masks = generate(name, n, seed=FRESH_SEED)
-    score = float(np.nanmean(evaluate(loaded.model, images, masks)))
+    score = float(np.nanmean(evaluate(loaded.model, images, masks, draws=loaded.config.draws)))
     assert score >= card["fg_ari"]["mean"] - TOLERANCE, f"{name}: FG-ARI {score:.4f}, card {card['fg_ari']['mean']}"
 
 

@@ -25,7 +25,7 @@ from slotviewer.components.document import Document
 from slotviewer.components.frames import OVERLAYS, Frame, frame_at
 from slotviewer.components.jobs import Job, JobRunner
 from slotviewer.components.session import Session
-from slotviewer.engine.engine import BACKENDS, DEVICES, MAX_ITERS, MAX_SEED, MAX_SLOTS, METHODS
+from slotviewer.engine.engine import BACKENDS, DEVICES, MAX_DRAWS, MAX_ITERS, MAX_SEED, MAX_SLOTS, METHODS
 from slotviewer.engine.familiarity import NOTICE
 from slotviewer.engine.trace import Trace
 from slotviewer.errors import SlotviewerError
@@ -36,7 +36,7 @@ SAMPLES = RESOURCES / "samples"
 
 @dataclass(frozen=True)
 class RunParams:
-    """What a run depends on. `slots`/`iters` None = the model's own K and T."""
+    """What a run depends on. `slots`/`iters`/`draws` None = the model's own K, T and draws."""
 
     model: str = "shapes"
     backend: str = "onnx"
@@ -45,6 +45,7 @@ class RunParams:
     iters: int | None = None
     seed: int = 0
     method: str = "slot-attention"
+    draws: int | None = None  # initial slot sets compared per run (the best reconstruction is kept)
 
     @property
     def engine_key(self) -> tuple[str, str, str]:
@@ -57,6 +58,7 @@ class RunParams:
                   (self.method in METHODS, f"method must be one of {', '.join(METHODS)}"),
                   (self.slots is None or 1 <= self.slots <= MAX_SLOTS, f"slots K must be 1..{MAX_SLOTS}"),
                   (self.iters is None or 0 <= self.iters <= MAX_ITERS, f"iterations T must be 0..{MAX_ITERS}"),
+                  (self.draws is None or 1 <= self.draws <= MAX_DRAWS, f"draws must be 1..{MAX_DRAWS}"),
                   (0 <= self.seed <= MAX_SEED, f"seed must be 0..{MAX_SEED}")]
         for ok, message in checks:
             if not ok:
@@ -131,7 +133,7 @@ class Viewer:
             self.engine = engine
             self._engine_generation += 1
             cfg = engine.config
-            self.params = dataclasses.replace(self.params, slots=cfg.num_slots, iters=cfg.iters)
+            self.params = dataclasses.replace(self.params, slots=cfg.num_slots, iters=cfg.iters, draws=cfg.draws)
             self._loaded_params = self.params
             self.events.params.emit(self.params)
             self.events.engine.emit(engine)
@@ -215,7 +217,7 @@ class Viewer:
         fixed = self.engine is not None and self.engine.fixed_slots
         method = document.method or p.method
         return {"slots": None if fixed and method == "slot-attention" else p.slots, "iters": p.iters,
-                "seed": p.seed, "method": method}
+                "seed": p.seed, "method": method, "draws": p.draws}
 
     def run(self, name: str) -> None:
         document = self.session.documents[name]

@@ -14,6 +14,7 @@ from slotviewer.engine.kmeans import kmeans, render_clusters
 from slotviewer.engine.preprocess import model_input
 from slotviewer.engine.trace import Trace, composite
 from slotviewer.errors import SlotviewerError
+from slotviewer.model.config import MAX_DRAWS
 
 Method = Literal["slot-attention", "soft-kmeans", "kmeans"]
 METHODS: tuple[str, ...] = ("slot-attention", "soft-kmeans", "kmeans")
@@ -34,6 +35,15 @@ def new_seed() -> int:
 def slot_noise(seed: int, batch: int, slots: int, dim: int) -> np.ndarray:
     """The initial-slot noise: a numpy draw, so torch and ONNX Runtime see identical inputs."""
     return np.random.default_rng(seed).standard_normal((batch, slots, dim), dtype=np.float32)
+
+
+def draws_noise(seed: int, draws: int, slots: int, dim: int, learned: bool) -> np.ndarray:
+    """The noise of `draws` initial slot sets `[draws, K, D]`. Draw 0 is the single draw of the same seed, so
+    one draw repeats any earlier run; with learned queries draw 0 is the queries themselves (zero noise)."""
+    noise = slot_noise(seed, draws, slots, dim)
+    if learned:
+        noise[0] = 0.0
+    return noise
 
 
 class Engine:
@@ -80,8 +90,12 @@ class Engine:
 
     def run(self, image: np.ndarray, *, slots: int | None = None, iters: int | None = None,
             seed: int | None = None, method: Method = "slot-attention",
-            init_slots: np.ndarray | None = None) -> Trace:
+            init_slots: np.ndarray | None = None, draws: int | None = None) -> Trace:
         """Run one image (any size, RGB/RGBA/grey, uint8/uint16/float) into a `Trace`.
+
+        `draws` (default: the model's `config.draws`) runs that many initial slot sets side by side and
+        keeps the one whose reconstruction is closest to the image: Slot Attention settles in a local
+        optimum, and one that splits or merges objects redraws the image worse.
 
         `init_slots [K, D]` starts Slot Attention from given slots instead of drawing them: video carry-over
         (SAVi), where frame t's final slots start frame t+1, so slot k keeps following the same object
@@ -92,17 +106,28 @@ class Engine:
         if method not in METHODS:
             raise SlotviewerError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
         k, t = self._slot_count(slots, method), self._iterations(iters)
+        n = self._draws(draws)
         seed = new_seed() if seed is None else int(seed)
         start = time.perf_counter()
         x, display = model_input(image, self.config.resolution)
         prepared = time.perf_counter()
+        run = {"K": k, "T": t, "seed": seed, "method": method}
         if method == "slot-attention":
-            result = self.backend.forward(x[None], slot_noise(seed, 1, k, self.config.slot_dim), t)
-            trace = self._trace(result, display)
+            noise = draws_noise(seed, n, k, self.config.slot_dim, self.fixed_slots)
+            result = self.backend.forward(np.repeat(x[None], n, axis=0), noise, t)
+            best = int(np.argmin(result.reconstruction_errors(x[None]))) if n > 1 else 0
+            trace = self._trace(result.pick(best), display)
+            run |= {"draws": n, "draw": best}
         else:  # k-means clusters the encoder's features: the encoder alone runs
             features, _ = self.backend.encode(x[None])
             trace = self._kmeans_trace(features[0], x, display, k, t, seed, soft=method == "soft-kmeans")
-        return self._finish(trace, x, {"K": k, "T": t, "seed": seed, "method": method}, start, prepared)
+        return self._finish(trace, x, run, start, prepared)
+
+    def _draws(self, draws: int | None) -> int:
+        n = self.config.draws if draws is None else int(draws)
+        if not 1 <= n <= MAX_DRAWS:
+            raise SlotviewerError(f"draws must be 1..{MAX_DRAWS}, got {n}")
+        return n
 
     def _iterations(self, iters: int | None) -> int:
         t = self.config.iters if iters is None else int(iters)

@@ -32,5 +32,5 @@ def familiarity(mse: float, typical_mse: float) -> dict:
 
 def typical_mse(errors: Iterable[float]) -> float:
     """The card's value: the median error over scenes of the model's own data set (robust to a few hard ones).
-    The shipped cards: 256 scenes of `generate(<data set>, 256, seed=2000003)` at the model's T, ONNX on CPU."""
+    The shipped cards: 256 scenes of `generate(<data set>, 256, seed=2000003)` at the model's T and draws."""
     return float(np.median(np.fromiter(errors, float)))

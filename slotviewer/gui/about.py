@@ -14,12 +14,14 @@ def model_card_html(engine: Any) -> str:
         return "No model is loaded yet."
     card, cfg = engine.backend.card, engine.config
     fg = card.fg_ari or {}
+    draws = fg.get("draws", 1)
     ari = (f"{fg['mean']:.3f} ± {fg.get('std', 0):.3f} on {fg.get('n', '?')} scenes at T={fg.get('iters', '?')}"
-           if "mean" in fg else "not measured")
+           + (f", best of {draws} draws" if draws > 1 else "") if "mean" in fg else "not measured")
     rows = [
         ("model", engine.description), ("trained on", card.dataset or "unknown"),
         ("slots K", f"{cfg.num_slots} ({'learned queries: fixed' if cfg.slot_init == 'learned' else 'Gaussian'})"),
         ("iterations T", str(cfg.iters)), ("resolution", f"{cfg.resolution}×{cfg.resolution}"),
+        ("initial draws", f"best of {cfg.draws} by reconstruction error" if cfg.draws > 1 else "1"),
         ("FG-ARI", ari), ("training", f"{card.steps:,} steps, batch {card.batch}, "
                                       f"{card.wall_clock_s / 3600:.1f} h on {card.trained_on or '?'}"),
         ("typical reconstruction MSE", f"{card.typical_mse:.5f} (images above {UNFAMILIAR_RATIO:.0f}× are flagged "

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from slotviewer.components.frames import OVERLAY_LABELS
-from slotviewer.engine.engine import BACKENDS, DEVICES, MAX_ITERS, MAX_SEED, MAX_SLOTS
+from slotviewer.engine.engine import BACKENDS, DEVICES, MAX_DRAWS, MAX_ITERS, MAX_SEED, MAX_SLOTS
 from slotviewer.model.files import MODELS_DIR
 
 METHOD_LABELS = {"slot attention": "slot-attention", "soft k-means": "soft-kmeans", "k-means": "kmeans"}
@@ -77,10 +77,14 @@ class QtControls(QWidget):
         self.running = QLabel("–")
         self.running.setWordWrap(True)
         self.running.setToolTip("What really runs (ONNX Runtime's providers are read back, not assumed)")
-        self.slots, self.iters, self.seed = QSpinBox(), QSpinBox(), QSpinBox()
-        for box, top in ((self.slots, MAX_SLOTS), (self.iters, MAX_ITERS), (self.seed, MAX_SEED)):
-            box.setRange(1 if box is self.slots else 0, top)
+        self.slots, self.iters, self.seed, self.draws = QSpinBox(), QSpinBox(), QSpinBox(), QSpinBox()
+        for box, top in ((self.slots, MAX_SLOTS), (self.iters, MAX_ITERS), (self.seed, MAX_SEED),
+                         (self.draws, MAX_DRAWS)):
+            box.setRange(1 if box in (self.slots, self.draws) else 0, top)
             box.setKeyboardTracking(False)
+        self.draws.setToolTip("Run this many initial slot sets and keep the one that reconstructs the image best "
+                              "(Slot Attention can settle with an object split in two; such a draw redraws the "
+                              "image worse). The model's card says what it was scored with.")
         self.resample = QToolButton()
         self.resample.setText("⟳")
         self.resample.setToolTip("Re-sample the initial slots (new seed, R)")
@@ -97,7 +101,7 @@ class QtControls(QWidget):
         self.opacity.valueChanged.connect(lambda v: self.sigOpacity.emit(v / 100))
         self.backend.activated.connect(lambda _: self.sigParams.emit({"backend": self.backend.currentText()}))
         self.device.activated.connect(lambda _: self.sigParams.emit({"device": self.device.currentText()}))
-        for box, key in ((self.slots, "slots"), (self.iters, "iters"), (self.seed, "seed")):
+        for box, key in ((self.slots, "slots"), (self.iters, "iters"), (self.seed, "seed"), (self.draws, "draws")):
             box.valueChanged.connect(lambda v, key=key: self.sigParams.emit({key: v}))
         self.method.activated.connect(
             lambda _: self.sigParams.emit({"method": METHOD_LABELS[self.method.currentText()]}))
@@ -112,6 +116,7 @@ class QtControls(QWidget):
         for label, widget in (("slots K", self.slots), ("iterations T", self.iters)):
             form.addRow(label, widget)
         form.addRow("seed", _row(self.seed, self.resample))
+        form.addRow("best of draws", self.draws)
         form.addRow("method", self.method)
         form.addRow("overlay", self.overlay)
         form.addRow("opacity", self.opacity)
@@ -169,7 +174,8 @@ class QtControls(QWidget):
             box.blockSignals(True)
             box.setCurrentText(text)
             box.blockSignals(False)
-        for box, value in ((self.slots, params.slots), (self.iters, params.iters), (self.seed, params.seed)):
+        for box, value in ((self.slots, params.slots), (self.iters, params.iters), (self.seed, params.seed),
+                           (self.draws, params.draws)):
             if value is not None:
                 box.blockSignals(True)
                 box.setValue(value)

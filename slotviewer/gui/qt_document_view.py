@@ -29,7 +29,7 @@ def qimage_to_array(image: QImage) -> np.ndarray:
 
 
 def caption(document: Document) -> str:
-    """What is shown, in the numbers the controls use: K (hidden ones named), T (+ re-converged), seed."""
+    """What is shown, in the numbers the controls use: K (hidden ones named), T (+ re-converged), seed, draws."""
     trace = document.trace
     if trace is None:
         return f"{document.name} · running…"
@@ -40,6 +40,8 @@ def caption(document: Document) -> str:
     fam = p.get("familiarity") or {}
     error = f" · error {fam['ratio']:.1f}× typical" if fam.get("ratio") is not None else ""
     start = "slots carried over" if p.get("init") == "carried" else f"seed={p.get('seed')}"
+    if p.get("draws", 1) > 1:  # which of the draws won: `--seed S --draws N` repeats it
+        start += f" (draw {p.get('draw')}/{p['draws']})"
     return (f"{document.name} · K={trace.num_slots}{f' ({len(hidden)} hidden)' if hidden else ''} {t} "
             f"{start} · {p.get('method')}{error} · {trace.timings_ms.get('total', 0):.0f} ms")
 

@@ -36,7 +36,8 @@ class SlotAutoencoder(nn.Module):
         self.cfg = cfg
         self.encoder = Encoder(cfg)
         self.slot_attention = SlotAttention(
-            cfg.num_slots, cfg.slot_dim, cfg.iters, cfg.mlp_hidden, init=cfg.slot_init, implicit=cfg.implicit
+            cfg.num_slots, cfg.slot_dim, cfg.iters, cfg.mlp_hidden, init=cfg.slot_init, implicit=cfg.implicit,
+            query_noise=cfg.query_noise,
         )
         self.decoder = Decoder(cfg)
 
@@ -59,3 +60,28 @@ class SlotAutoencoder(nn.Module):
         )
         reconstruction, rgb, alpha_logits = self.decode(slots)
         return AutoencoderOutput(reconstruction, rgb, alpha_logits, slots, attention, history)
+
+
+def draw_noise(batch: int, draws: int, num_slots: int, dim: int, learned: bool,
+               generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> Tensor:
+    """Standard-normal initial-slot noise `[B, draws, K, D]`. For learned queries the first draw's row is
+    zero, so the queries themselves (what the model was trained from) are always among the candidates."""
+    noise = torch.randn(batch, draws, num_slots, dim, generator=generator, device=device)
+    if learned:
+        noise[:, 0] = 0
+    return noise
+
+
+@torch.no_grad()
+def best_of_draws(model: SlotAutoencoder, image: Tensor, draws: int, iters: int | None = None,
+                  generator: torch.Generator | None = None) -> AutoencoderOutput:
+    """Run `draws` initial slot sets per image in one batch and keep, per image, the one whose
+    reconstruction is closest to the image (the engine's numpy twin is `Engine.run(draws=…)`)."""
+    b = image.shape[0]
+    sa = model.slot_attention
+    noise = draw_noise(b, draws, sa.num_slots, sa.dim, sa.init == "learned", generator, image.device)
+    out = model(image.repeat_interleave(draws, dim=0), iters=iters, noise=noise.flatten(0, 1))
+    errors = (out.reconstruction.float() - image.repeat_interleave(draws, dim=0)).pow(2).mean(dim=(1, 2, 3))
+    pick = errors.view(b, draws).argmin(dim=1) + torch.arange(b, device=image.device) * draws
+    return AutoencoderOutput(out.reconstruction[pick], out.rgb[pick], out.alpha_logits[pick], out.slots[pick],
+                             out.attention[:, pick], out.slot_history[:, pick])

@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+MAX_DRAWS = 64  # initial slot sets compared per image at inference
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -36,6 +38,13 @@ class ModelConfig:
     # weight of the position embedding in the features Slot Attention's *keys* see (values always see it
     # at 1): below 1, grouping leans on colour more than on place, so spare slots cut objects up less
     key_position_scale: float = 1.0
+    # inference: run `draws` initial slot sets side by side and keep the one that reconstructs the image
+    # best. Slot Attention is a local search: a draw can settle with an object split or two merged, and
+    # such a draw redraws the image worse, so the reconstruction error (no labels) picks a better one
+    draws: int = 1
+    # learned queries (BO-QSA) are one fixed start; draws after the first add this much normal noise to
+    # them, so there is something to choose from (0 = every draw is the queries themselves)
+    query_noise: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "encoder_channels", tuple(self.encoder_channels))
@@ -45,6 +54,10 @@ class ModelConfig:
             raise ValueError("encoder_downsample must be smaller than the number of encoder layers")
         if not 0.0 <= self.key_position_scale <= 1.0:
             raise ValueError(f"key_position_scale must be in [0, 1], not {self.key_position_scale}")
+        if not 1 <= self.draws <= MAX_DRAWS:
+            raise ValueError(f"draws must be 1..{MAX_DRAWS}, not {self.draws}")
+        if self.query_noise < 0:
+            raise ValueError(f"query_noise must be ≥ 0, not {self.query_noise}")
         if self.slot_init not in ("gaussian", "learned"):
             raise ValueError(f"slot_init must be 'gaussian' or 'learned', not {self.slot_init!r}")
 

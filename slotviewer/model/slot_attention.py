@@ -32,12 +32,13 @@ class SlotAttention(nn.Module):
         eps: float = 1e-8,
         init: str = "gaussian",
         implicit: bool = False,
+        query_noise: float = 0.0,
     ) -> None:
         super().__init__()
         if init not in ("gaussian", "learned"):
             raise ValueError(f"init must be 'gaussian' or 'learned', not {init!r}")
         self.num_slots, self.dim, self.iters, self.eps = num_slots, dim, iters, eps
-        self.init, self.implicit = init, implicit
+        self.init, self.implicit, self.query_noise = init, implicit, query_noise
         self.scale = dim**-0.5
 
         if init == "gaussian":  # the paper: slots ~ N(mu, sigma^2), one shared learned Gaussian
@@ -59,11 +60,16 @@ class SlotAttention(nn.Module):
         self, batch: int, num_slots: int | None = None, noise: Tensor | None = None,
         generator: torch.Generator | None = None,
     ) -> Tensor:
-        """Initial slots `[B, K, D]`; `noise` (standard normal, `[B, K, D]`) makes the draw explicit."""
+        """Initial slots `[B, K, D]`; `noise` (standard normal, `[B, K, D]`) makes the draw explicit.
+
+        Learned queries ignore the noise unless `query_noise` > 0; then they are jittered by it (more
+        draws to choose from at inference; a zero noise row gives the queries themselves)."""
         k = num_slots or self.num_slots
         if self.init == "learned":
             if k != self.num_slots:
                 raise ValueError(f"this model learned {self.num_slots} slot queries; it cannot use {k} slots")
+            if noise is not None and self.query_noise > 0:
+                return self.slots_init + self.query_noise * noise.to(self.slots_init.dtype)
             return self.slots_init.expand(batch, -1, -1)
         if noise is None:
             noise = torch.randn(batch, k, self.dim, generator=generator, device=self.slots_mu.device)

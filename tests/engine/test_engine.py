@@ -1,7 +1,10 @@
 import numpy as np
 import pytest
 
+from slotviewer.data import generate
 from slotviewer.engine import Engine, surgery
+from slotviewer.engine.engine import draws_noise
+from slotviewer.engine.preprocess import model_input
 from slotviewer.errors import SlotviewerError
 
 
@@ -126,3 +129,45 @@ def test_torch_backend_says_what_runs_and_takes_any_float_input(torch_engine: En
     b = backend.forward(images.astype(np.float32), noise, 2)
     assert a.rgb.dtype == np.float32
     np.testing.assert_allclose(a.rgb, b.rgb, atol=1e-6)
+
+
+def test_draws_keep_the_draw_that_reconstructs_the_image_best(engine: Engine, scene: np.ndarray) -> None:
+    cfg = engine.config
+    x, _ = model_input(scene, cfg.resolution)
+    noise = draws_noise(6, 5, cfg.num_slots, cfg.slot_dim, learned=False)
+    errors = [engine.backend.forward(x[None], noise[d : d + 1], cfg.iters).reconstruction_errors(x[None])[0]
+              for d in range(5)]
+    trace = engine.run(scene, seed=6, draws=5)
+    assert trace.provenance["draws"] == 5 and trace.provenance["draw"] == int(np.argmin(errors))
+    assert trace.provenance["familiarity"]["reconstruction_mse"] == pytest.approx(min(errors), abs=1e-6)
+    one = engine.run(scene, seed=6, draws=1)  # one draw is draw 0 of the same seed: earlier runs repeat
+    assert one.provenance["draw"] == 0
+    assert one.provenance["familiarity"]["reconstruction_mse"] == pytest.approx(errors[0], abs=1e-6)
+    assert engine.run(scene, seed=6).provenance["draws"] == cfg.draws  # default: the model's
+
+
+def test_draws_agree_across_backends(torch_engine: Engine, onnx_engine: Engine, scene: np.ndarray) -> None:
+    a, b = torch_engine.run(scene, seed=8, draws=4), onnx_engine.run(scene, seed=8, draws=4)
+    assert a.provenance["draw"] == b.provenance["draw"]
+    assert np.abs(a.composite() - b.composite()).max() <= 1e-4
+
+
+@pytest.mark.parametrize("draws", [0, 65])
+def test_draws_out_of_range_are_one_line_errors(engine: Engine, scene: np.ndarray, draws: int) -> None:
+    with pytest.raises(SlotviewerError, match=r"draws must be 1\.\.64, got"):
+        engine.run(scene, draws=draws)
+
+
+def test_learned_queries_start_every_single_draw_and_jitter_the_others() -> None:
+    engine = Engine.load("tetrominoes", "onnx", "cpu")  # shipped: learned queries, query noise on
+    assert engine.config.query_noise > 0
+    image = generate("tetrominoes", 1, seed=3)[0][0]
+    a, b = engine.run(image, seed=1, draws=1), engine.run(image, seed=2, draws=1)
+    np.testing.assert_array_equal(a.slots[0], b.slots[0])  # the queries themselves, whatever the seed
+    c = engine.run(image, seed=1, draws=4)
+    assert c.provenance["familiarity"]["reconstruction_mse"] <= a.provenance["familiarity"]["reconstruction_mse"]
+    x, _ = model_input(image, engine.config.resolution)
+    noise = draws_noise(1, 2, engine.config.num_slots, engine.config.slot_dim, learned=True)
+    start = engine.backend.forward(np.repeat(x[None], 2, axis=0), noise, 1).slots[0]
+    np.testing.assert_allclose(start[0], a.slots[0], atol=1e-6)
+    np.testing.assert_allclose(start[1] - start[0], engine.config.query_noise * noise[1], atol=1e-5)

@@ -7,6 +7,7 @@ from slotviewer.data import generate
 from slotviewer.engine import Engine
 from slotviewer.engine.familiarity import UNFAMILIAR_RATIO, familiarity, reconstruction_mse, typical_mse
 from slotviewer.engine.preprocess import model_input
+from slotviewer.model.files import MODELS_DIR
 
 
 def test_the_record_compares_with_the_cards_typical_error() -> None:
@@ -52,7 +53,8 @@ def test_slotviewer_run_records_familiarity_in_trace_json(tmp_path) -> None:  # 
     assert main(["run", str(noise), "--out", str(tmp_path / "out"), "--model", "tetrominoes",
                  "--backend", "onnx", "--device", "cpu", "--seed", "0"]) == 0
     record = json.loads((tmp_path / "out" / "noise" / "trace.json").read_text())["familiarity"]
-    assert record["unfamiliar"] is True and record["typical_mse"] == 0.000739 and record["ratio"] > 20
+    card = json.loads((MODELS_DIR / "tetrominoes.json").read_text())["card"]
+    assert record["unfamiliar"] is True and record["typical_mse"] == card["typical_mse"] and record["ratio"] > 20
 
 
 def test_the_record_rounds_to_six_places_and_the_ratio_to_three() -> None:

@@ -226,6 +226,7 @@ def test_problem7_notice_for_an_unfamiliar_image_and_about_model(qtbot, settings
     w.viewer.set_params(model="tetrominoes", backend="onnx", device="cpu")
     qtbot.waitUntil(lambda: w.viewer.engine is not None and w.viewer.engine.backend.model_name == "tetrominoes",
                     timeout=30_000)
+    assert w.controls.draws.value() == w.viewer.params.draws == 8, "the new model's draws, not the old ones"
     photo = tmp_path / "photo.png"
     Image.fromarray(np.random.default_rng(2).integers(0, 255, (90, 120, 3), np.uint8)).save(photo)
     w.viewer.open_path(photo)
@@ -236,7 +237,10 @@ def test_problem7_notice_for_an_unfamiliar_image_and_about_model(qtbot, settings
     wait_idle(qtbot, w)
     assert not w.notice.isVisible(), "the notice goes with the image"
     about = w.about_model_text()
-    assert "tetrominoes" in about and "FG-ARI" in about and "0.000739" in about.replace("0.00074", "0.000739")
+    card = w.viewer.engine.backend.card
+    assert "tetrominoes" in about and "FG-ARI" in about and f"{card.typical_mse:.5f}" in about
+    assert f"{card.fg_ari['mean']:.3f}" in about and "best of 8 draws" in about
+    assert "best of 8 by reconstruction error" in about
     w.close()
 
 
@@ -265,6 +269,17 @@ def test_problem8_linked_zoom_fit_aspect_entropy_f1_view_menu(window: MainWindow
     view_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
     titles = [a.text() for a in view_menu.actions()]
     assert "Controls" in titles and "Convergence" in titles
+
+
+def test_draws_box_shows_the_models_draws_and_reruns_with_its_value(window: MainWindow, qtbot) -> None:  # noqa: ANN001
+    assert window.controls.draws.value() == window.viewer.engine.config.draws == 1
+    before = trace_of(window)
+    assert before.provenance["draws"] == 1 and "(draw" not in window.views["A"].caption.text()
+    window.controls.draws.setValue(5)
+    qtbot.waitUntil(lambda: trace_of(window) is not before, timeout=20_000)
+    assert window.viewer.params.draws == 5 and trace_of(window).provenance["draws"] == 5
+    assert f"seed=0 (draw {trace_of(window).provenance['draw']}/5)" in window.views["A"].caption.text()
+    assert window.controls.draws.minimum() == 1 and window.controls.draws.maximum() == 64
 
 
 def test_settings_are_restored_on_start(qtbot, tiny_model: Path, settings: QSettings) -> None:  # noqa: ANN001

@@ -3,7 +3,7 @@ import dataclasses
 import pytest
 import torch
 
-from slotviewer.model.autoencoder import SlotAutoencoder
+from slotviewer.model.autoencoder import SlotAutoencoder, best_of_draws, draw_noise
 from slotviewer.model.config import PRESETS, ModelConfig
 from slotviewer.model.networks import mse
 
@@ -106,3 +106,37 @@ def test_decoder_first_layer_equals_the_convolution_of_the_broadcast_grid(preset
     (grad_fast,) = torch.autograd.grad(fast.square().sum(), slots)
     torch.testing.assert_close(fast, reference, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(grad_fast, grad_ref, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("init", ["gaussian", "learned"])
+def test_best_of_draws_keeps_each_images_best_reconstruction(init: str) -> None:
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(TINY, slot_init=init, query_noise=0.7)
+    model = SlotAutoencoder(cfg).eval()
+    x = torch.rand(3, 3, 16, 16)
+    noise = draw_noise(3, 5, 3, 16, init == "learned", torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        candidates = [model(x, noise=noise[:, d]) for d in range(5)]
+    errors = torch.stack([(c.reconstruction - x).pow(2).mean(dim=(1, 2, 3)) for c in candidates], dim=1)
+    best = best_of_draws(model, x, 5, generator=torch.Generator().manual_seed(2))
+    assert len(set(errors.argmin(dim=1).tolist())) > 1  # the images do not all pick the same draw
+    for i, d in enumerate(errors.argmin(dim=1).tolist()):
+        torch.testing.assert_close(best.alpha_logits[i], candidates[d].alpha_logits[i])
+        torch.testing.assert_close(best.attention[:, i], candidates[d].attention[:, i])
+        torch.testing.assert_close(best.slot_history[:, i], candidates[d].slot_history[:, i])
+        torch.testing.assert_close(best.reconstruction[i], candidates[d].reconstruction[i])
+
+
+def test_learned_queries_are_always_the_first_draw() -> None:
+    noise = draw_noise(2, 4, 3, 8, learned=True)
+    assert torch.equal(noise[:, 0], torch.zeros(2, 3, 8)) and noise[:, 1:].abs().sum() > 0
+    assert draw_noise(2, 4, 3, 8, learned=False)[:, 0].abs().sum() > 0
+
+
+def test_draw_settings_are_checked() -> None:
+    with pytest.raises(ValueError, match="draws must be 1..64"):
+        dataclasses.replace(TINY, draws=0)
+    with pytest.raises(ValueError, match="query_noise must be ≥ 0"):
+        dataclasses.replace(TINY, query_noise=-1.0)
+    cfg = dataclasses.replace(TINY, draws=8, query_noise=0.5)
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg

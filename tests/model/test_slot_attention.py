@@ -111,3 +111,15 @@ def test_separate_keys_steer_the_attention_only() -> None:
     torch.testing.assert_close(plain[1], same[1])
     steered = module(x, noise=noise, keys=other)
     assert (steered[1] - plain[1]).abs().max() > 1e-3
+
+
+def test_learned_queries_take_noise_only_when_told_how_much() -> None:
+    x, noise = torch.randn(2, 10, 8), torch.randn(2, 4, 8)
+    plain = SlotAttention(num_slots=4, dim=8, init="learned")
+    assert torch.equal(plain.initial_slots(2, noise=noise), plain.slots_init.expand(2, -1, -1))
+    jittered = SlotAttention(num_slots=4, dim=8, init="learned", query_noise=0.5)
+    jittered.load_state_dict(plain.state_dict())
+    torch.testing.assert_close(jittered.initial_slots(2, noise=noise), plain.slots_init + 0.5 * noise)
+    zero = torch.zeros(2, 4, 8)
+    torch.testing.assert_close(jittered.initial_slots(2, noise=zero), plain.slots_init.expand(2, -1, -1))
+    torch.testing.assert_close(jittered(x)[0], plain(x)[0])  # no noise given: the queries themselves
