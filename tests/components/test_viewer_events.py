@@ -174,6 +174,29 @@ def test_a_learned_query_model_runs_its_own_k_but_clustering_takes_the_chosen_k(
         v.close()
 
 
+def test_stability_runs_for_learned_queries_when_seeds_choose_among_jittered_draws(tmp_path: Path) -> None:
+    stem = tmp_path / "learned"
+    cfg = dataclasses.replace(TINY_TETROMINOES, slot_init="learned", implicit=True, query_noise=1.0)
+    save_model(SlotAutoencoder(cfg), stem)
+    v = Viewer(RunParams(model=str(stem), backend="torch", device="cpu"))
+    errors, results = events(v, "error"), events(v, "stability")
+    v.load_engine()
+    assert v.runner.wait_idle()
+    try:
+        show(v, scenes()[0])
+        v.check_stability(3)  # the model's one draw: the queries alone, every seed alike
+        assert v.runner.wait_idle()
+        assert errors == [("this model uses learned slot queries: every seed gives the same result with one "
+                           "draw (raise best of draws, choose k-means, or a model with Gaussian slots)",)]
+        v.set_params(draws=4)
+        assert v.runner.wait_idle()
+        v.check_stability(3)
+        assert v.runner.wait_idle()
+        assert len(errors) == 1 and results[-1][0] is v.stability is not None
+    finally:
+        v.close()
+
+
 def test_the_familiarity_notice_names_the_error_ratio(viewer: Viewer, monkeypatch: pytest.MonkeyPatch) -> None:
     run = viewer.engine.run
     record = {"reconstruction_mse": 0.05, "typical_mse": 0.0012, "ratio": 41.7, "unfamiliar": True}
