@@ -97,7 +97,8 @@ def run_inputs(inputs: list[str], out: Path, options: RunOptions) -> int:
             extra = {"input": str(path), "input_sha256": _sha256(path)}
             if donor is not None:
                 extra |= {"swap_with": options.swap_with, "swap_with_sha256": _sha256(Path(options.swap_with)),
-                          "swap_with_seed": donor.provenance["seed"], "swap": options.swap}
+                          "swap_with_seed": donor.provenance["seed"], "swap_with_draws": donor.provenance["draws"],
+                          "swap": options.swap}
             write_trace(trace, target, overwrite=options.overwrite, gif=options.gif, extra=extra,
                         attention_size=options.attention_size)  # type: ignore[arg-type]
             written.append((path, target))

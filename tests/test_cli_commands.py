@@ -100,8 +100,8 @@ def test_swap_index_out_of_range_fails_that_input_only(tiny_model: Path, image: 
 def test_swap_records_the_donor(tiny_model: Path, image: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert main(["run", str(image), "--out", str(out), "--model", str(tiny_model), "--swap-with", str(image),
-                 "--swap", "1:2", "--seed", "8", "--backend", "torch"]) == 0
+                 "--swap", "1:2", "--seed", "8", "--backend", "torch", "--draws", "3"]) == 0
     record = json.loads((out / "scene" / "trace.json").read_text())
-    assert record["swap"] == [1, 2] and record["swap_with_seed"] == 8
+    assert record["swap"] == [1, 2] and record["swap_with_seed"] == 8 and record["swap_with_draws"] == 3
     assert record["swap_with_sha256"] == file_sha256(image)
     assert record["edits"] == ["transplant other image's slot 2 -> slot 1"]
