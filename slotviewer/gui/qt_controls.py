@@ -181,6 +181,7 @@ class QtControls(QWidget):
                 box.setValue(value)
                 box.blockSignals(False)
         self.slots.setEnabled(not fixed_slots or params.method != "slot-attention")
+        self.draws.setEnabled(params.method == "slot-attention")  # k-means draws nothing to choose from
         self.slots.setToolTip("This model learned one query per slot: K is fixed" if fixed_slots else
                               "Number of slots drawn from the learned Gaussian")
 

@@ -280,6 +280,10 @@ def test_draws_box_shows_the_models_draws_and_reruns_with_its_value(window: Main
     assert window.viewer.params.draws == 5 and trace_of(window).provenance["draws"] == 5
     assert f"seed=0 (draw {trace_of(window).provenance['draw']}/5)" in window.views["A"].caption.text()
     assert window.controls.draws.minimum() == 1 and window.controls.draws.maximum() == 64
+    window.viewer.set_params(method="kmeans")
+    assert not window.controls.draws.isEnabled()
+    window.viewer.set_params(method="slot-attention")
+    assert window.controls.draws.isEnabled()
 
 
 def test_settings_are_restored_on_start(qtbot, tiny_model: Path, settings: QSettings) -> None:  # noqa: ANN001
