@@ -137,6 +137,8 @@ class Adapter:
         if self.s.augment:
             x = augment(x, self.generator)
         noise = torch.randn(x.shape[0], self.model.cfg.num_slots, self.model.cfg.slot_dim, generator=self.generator)
+        if self.model.cfg.slot_init == "learned":
+            noise.zero_()  # learned queries adapt from the queries themselves, as they were trained (no jitter)
         out = self.model(x, iters=self.s.train_iters, noise=noise.to(self.device))
         loss = mse(out.reconstruction, x)
         total = loss

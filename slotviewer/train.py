@@ -499,9 +499,10 @@ class Trainer:
             scores, errors = evaluate_scenes(self.model, images, masks, draws=self.model.cfg.draws)
             if masks is not None:
                 card.fg_ari = {"mean": round(float(np.nanmean(scores)), 4),
-                               "std": round(float(np.nanstd(scores)), 4), "n": len(images), "data": self.val_data}
+                               "std": round(float(np.nanstd(scores)), 4), "n": len(images), "data": self.val_data,
+                               "iters": self.model.cfg.iters, "draws": self.model.cfg.draws}
             card.reconstruction = {"psnr_db": round(psnr(errors), 2), "mse": round(float(errors.mean()), 6),
-                                   "n": len(images), "data": self.val_data}
+                                   "n": len(images), "data": self.val_data, "draws": self.model.cfg.draws}
         weights, _ = save_model(self.model.cpu().eval(), self.out, card)
         self.model.to(self.device)
         return weights

@@ -1,5 +1,6 @@
 """`slotviewer adapt` and `slotviewer run --adapt N` on the tiny test model."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -12,7 +13,9 @@ from slotviewer.adapt import Adapter, AdaptSettings, adapt_engine, load_unlabell
 from slotviewer.cli import main
 from slotviewer.engine import Engine
 from slotviewer.errors import SlotviewerError
+from slotviewer.model.autoencoder import SlotAutoencoder
 from slotviewer.model.weights import load_model
+from tests.test_train import TINY_TETROMINOES
 
 
 @pytest.fixture
@@ -121,3 +124,13 @@ def test_unlabelled_frames_from_a_video_file(tmp_path: Path) -> None:
     frames = load_unlabelled(tmp_path / "clip.mp4", 35)
     assert frames.shape == (6, 3, 35, 35)
     assert np.all(np.diff([float(f.mean()) for f in frames]) > 0.1), "every frame, in order"
+
+
+def test_learned_queries_adapt_from_the_queries_not_their_jittered_draws(pictures: Path) -> None:
+    cfg = dataclasses.replace(TINY_TETROMINOES, slot_init="learned", implicit=True, query_noise=1.0, draws=4)
+    adapter = Adapter(SlotAutoencoder(cfg), load_unlabelled(pictures, 35), AdaptSettings(steps=1, batch=2))
+    seen = []
+    forward = adapter.model.forward
+    adapter.model.forward = lambda x, **kw: seen.append(kw["noise"]) or forward(x, **kw)  # type: ignore[method-assign]
+    adapter.train_step()
+    assert seen and all(torch.count_nonzero(noise) == 0 for noise in seen)

@@ -171,4 +171,4 @@ def test_draws_option_reaches_the_engine_and_the_record(tiny_model: Path, inputs
     one = json.loads((tmp_path / "one" / "scene" / "trace.json").read_text())
     four = json.loads((tmp_path / "four" / "scene" / "trace.json").read_text())
     assert (one["draws"], one["draw"], four["draws"]) == (1, 0, 4) and 0 <= four["draw"] < 4
-    assert four["familiarity"]["reconstruction_mse"] <= one["familiarity"]["reconstruction_mse"]
+    assert four["familiarity"]["reconstruction_mse"] <= one["familiarity"]["reconstruction_mse"] + 2e-6  # rounding

@@ -34,6 +34,16 @@ def test_run_writes_model_card_and_checkpoint(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "m.train.json").read_text())["step"] == 5
 
 
+def test_the_card_is_scored_with_the_models_own_draws(tmp_path: Path) -> None:
+    config = dataclasses.replace(TINY_TETROMINOES, draws=3).to_dict()
+    path = Trainer(dataclasses.replace(settings(tmp_path / "m", 3), config=config)).run(final_eval=16)
+    card = load_model(path).card
+    assert card.fg_ari["draws"] == card.reconstruction["draws"] == 3 and card.fg_ari["iters"] == 3
+    images, masks = generate("tetrominoes", 16, EVAL_SEED + 1)
+    best = float(np.nanmean(evaluate(load_model(path).model, images, masks, draws=3)))
+    assert card.fg_ari["mean"] == pytest.approx(best, abs=1e-4)
+
+
 def test_resume_continues_exactly(tmp_path: Path) -> None:
     """5 steps + resume to 8 gives the same weights as 8 steps in one go (data and state are restored)."""
     Trainer(settings(tmp_path / "a", 5)).run(final_eval=0)

@@ -394,4 +394,7 @@ class QtLive(QObject):
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
         if watched is self.window and event.type() == QEvent.Type.Close:
             self.stop()  # quitting closes a recording properly
+            if self.live is not None:  # a learning run in the background must not report to a closed window
+                self.live.cancel_learning()
+                self.live.events.disconnect()
         return False

@@ -64,9 +64,12 @@ class SlotAutoencoder(nn.Module):
 
 def draw_noise(batch: int, draws: int, num_slots: int, dim: int, learned: bool,
                generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> Tensor:
-    """Standard-normal initial-slot noise `[B, draws, K, D]`. For learned queries the first draw's row is
-    zero, so the queries themselves (what the model was trained from) are always among the candidates."""
-    noise = torch.randn(batch, draws, num_slots, dim, generator=generator, device=device)
+    """Standard-normal initial-slot noise `[B, draws, K, D]`. The first draw is the one a single-draw forward
+    with the same generator makes, so the best of N never does worse than one draw; for learned queries it
+    is zero: the queries themselves (what the model was trained from) are always among the candidates."""
+    first = torch.randn(batch, num_slots, dim, generator=generator, device=device)
+    rest = torch.randn(batch, draws - 1, num_slots, dim, generator=generator, device=device)
+    noise = torch.cat([first.unsqueeze(1), rest], dim=1)
     if learned:
         noise[:, 0] = 0
     return noise
@@ -75,13 +78,29 @@ def draw_noise(batch: int, draws: int, num_slots: int, dim: int, learned: bool,
 @torch.no_grad()
 def best_of_draws(model: SlotAutoencoder, image: Tensor, draws: int, iters: int | None = None,
                   generator: torch.Generator | None = None) -> AutoencoderOutput:
-    """Run `draws` initial slot sets per image in one batch and keep, per image, the one whose
-    reconstruction is closest to the image (the engine's numpy twin is `Engine.run(draws=…)`)."""
-    b = image.shape[0]
+    """Run `draws` initial slot sets per image and keep, per image, the one whose reconstruction is closest
+    to the image (the engine's numpy twin is `Engine.run(draws=…)`). One draw at a time, so memory stays
+    that of a single forward whatever `draws` is."""
     sa = model.slot_attention
-    noise = draw_noise(b, draws, sa.num_slots, sa.dim, sa.init == "learned", generator, image.device)
-    out = model(image.repeat_interleave(draws, dim=0), iters=iters, noise=noise.flatten(0, 1))
-    errors = (out.reconstruction.float() - image.repeat_interleave(draws, dim=0)).pow(2).mean(dim=(1, 2, 3))
-    pick = errors.view(b, draws).argmin(dim=1) + torch.arange(b, device=image.device) * draws
-    return AutoencoderOutput(out.reconstruction[pick], out.rgb[pick], out.alpha_logits[pick], out.slots[pick],
-                             out.attention[:, pick], out.slot_history[:, pick])
+    noise = draw_noise(image.shape[0], draws, sa.num_slots, sa.dim, sa.init == "learned", generator, image.device)
+    best, best_error = None, None
+    for d in range(draws):
+        out = model(image, iters=iters, noise=noise[:, d])
+        error = (out.reconstruction.float() - image).pow(2).mean(dim=(1, 2, 3))
+        if best is None:
+            best, best_error = out, error
+            continue
+        better = error < best_error
+        best_error = torch.where(better, error, best_error)
+        best = AutoencoderOutput(*(_where(better, new, old, dim) for new, old, dim in zip(
+            (out.reconstruction, out.rgb, out.alpha_logits, out.slots, out.attention, out.slot_history),
+            (best.reconstruction, best.rgb, best.alpha_logits, best.slots, best.attention, best.slot_history),
+            (0, 0, 0, 0, 1, 1), strict=True)))
+    return best
+
+
+def _where(better: Tensor, new: Tensor, old: Tensor, dim: int) -> Tensor:
+    """Per image (along `dim`), `new` where `better`, else `old`."""
+    shape = [1] * new.dim()
+    shape[dim] = -1
+    return torch.where(better.view(shape), new, old)

@@ -113,7 +113,7 @@ class ModelCard:
     fg_ari: dict[str, float] = field(default_factory=dict)
     commit: str = ""
     notes: str = ""
-    curve: list[list[float]] = field(default_factory=list)  # [minutes, FG-ARI on 256 scenes] during training
+    curve: list[list[float]] = field(default_factory=list)  # [minutes, FG-ARI on 256 scenes, 1 draw] during training
     reconstruction: dict[str, Any] = field(default_factory=dict)  # psnr_db, mse, n, data: how sharp it redraws
     command: str = ""  # the command line that trained it (the recipe)
     adapted_on: str = ""  # `slotviewer adapt`: the unlabelled data this copy was fitted to

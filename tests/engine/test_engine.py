@@ -165,7 +165,8 @@ def test_learned_queries_start_every_single_draw_and_jitter_the_others() -> None
     a, b = engine.run(image, seed=1, draws=1), engine.run(image, seed=2, draws=1)
     np.testing.assert_array_equal(a.slots[0], b.slots[0])  # the queries themselves, whatever the seed
     c = engine.run(image, seed=1, draws=4)
-    assert c.provenance["familiarity"]["reconstruction_mse"] <= a.provenance["familiarity"]["reconstruction_mse"]
+    # draw 0 of the four is the single draw (batched, so equal to float rounding)
+    assert c.provenance["familiarity"]["reconstruction_mse"] <= a.provenance["familiarity"]["reconstruction_mse"] + 2e-6
     x, _ = model_input(image, engine.config.resolution)
     noise = draws_noise(1, 2, engine.config.num_slots, engine.config.slot_dim, learned=True)
     start = engine.backend.forward(np.repeat(x[None], 2, axis=0), noise, 1).slots[0]

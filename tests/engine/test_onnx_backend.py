@@ -119,3 +119,29 @@ def test_static_dimensions_must_match_the_config(tiny_model: Path, tmp_path: Pat
 
 
 # exporting to a dotted stem (mine.v2.onnx, …): tests/test_cli_commands.py, through `slotviewer export-onnx`
+
+
+@pytest.mark.slow  # an ONNX export: seconds
+def test_exported_learned_queries_jitter_their_draws_like_torch(tmp_path: Path, scene: np.ndarray) -> None:
+    import dataclasses
+
+    import torch
+
+    from slotviewer.engine.onnx_export import export_onnx
+    from slotviewer.model.weights import save_model
+    from tests.fixtures import colourful_config, colourful_model
+    from tests.test_train import TINY_TETROMINOES
+
+    torch.manual_seed(0)
+    cfg = colourful_config(dataclasses.replace(TINY_TETROMINOES, slot_init="learned", implicit=True, query_noise=0.5,
+                                               draws=3))
+    save_model(colourful_model(cfg), tmp_path / "jitter")
+    export_onnx(tmp_path / "jitter", tmp_path / "jitter")
+    a, b = (Engine.load(tmp_path / "jitter", backend, "cpu") for backend in ("torch", "onnx"))
+    assert b.config.query_noise == 0.5 and b.config.draws == 3
+    for seed in range(3):
+        ta, tb = a.run(scene, seed=seed), b.run(scene, seed=seed)
+        assert ta.provenance["draw"] == tb.provenance["draw"]
+        assert np.abs(ta.slots - tb.slots).max() <= 1e-4 and np.abs(ta.composite() - tb.composite()).max() <= 1e-4
+    starts = {tuple(b.run(scene, seed=s, draws=2).slots[0].ravel().round(4)) for s in range(4)}
+    assert len(starts) > 1, "the draws after the first are jittered, so seeds differ"

@@ -94,3 +94,17 @@ def test_recording_with_the_reconstruction_is_a_menu_choice_that_is_remembered(q
     assert window.settings.value("record_reconstruction", False, bool) is True
     live_ui.bar.sigStop.emit()
     qtbot.waitUntil(lambda: live.state == "stopped", timeout=10_000)
+
+
+def test_closing_the_window_cancels_learning_and_nothing_reports_to_it(qtbot, window) -> None:  # noqa: ANN001
+    live_ui = window.live
+    live_ui.start(FakeCamera(realtime=True, fps=30))
+    live = live_ui.live
+    qtbot.waitUntil(lambda: len(live.buffer) >= 2, timeout=30_000)
+    states: list[str] = []
+    live.events.learning.connect(lambda state, fraction: states.append(state))
+    live_ui.learn(steps=100_000)
+    qtbot.waitUntil(lambda: "running" in states, timeout=30_000)
+    window.close()
+    assert live._learn_cancel.is_set(), "the learning thread is told to stop"
+    assert len(live.events.learning) == 0 and len(live.events.message) == 0, "and no longer reports to the window"

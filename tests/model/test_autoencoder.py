@@ -140,3 +140,19 @@ def test_draw_settings_are_checked() -> None:
         dataclasses.replace(TINY, query_noise=-1.0)
     cfg = dataclasses.replace(TINY, draws=8, query_noise=0.5)
     assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_the_first_draw_is_the_single_draw_so_more_draws_never_do_worse() -> None:
+    torch.manual_seed(1)
+    model = SlotAutoencoder(TINY).eval()
+    x = torch.rand(4, 3, 16, 16)
+    with torch.no_grad():
+        one = model(x, generator=torch.Generator().manual_seed(5))
+    single = best_of_draws(model, x, 1, generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(single.reconstruction, one.reconstruction, rtol=0, atol=0)
+    many = best_of_draws(model, x, 6, generator=torch.Generator().manual_seed(5))
+
+    def errors(out) -> torch.Tensor:  # noqa: ANN001
+        return (out.reconstruction - x).pow(2).mean(dim=(1, 2, 3))
+
+    assert (errors(many) <= errors(one)).all() and (errors(many) < errors(one)).any()
