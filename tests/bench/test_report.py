@@ -23,6 +23,12 @@ def test_engine_bench_reports_ratios_and_parity(tiny_model: Path) -> None:
     assert result["throughput_img_s"]["onnx_b8"] == pytest.approx(8000 / ms["onnx_b8"])
     assert result["parity_max_abs"]["attention"] <= 1e-4 and result["parity_max_abs"]["composite"] <= 1e-4
     assert result["onnx_providers"] == ["CPUExecutionProvider"]
+    assert not any(name.startswith("engine_run_onnx_best_of") for name in ms), "one draw: nothing more to time"
+
+
+def test_engine_bench_times_a_run_with_the_models_draws() -> None:
+    ms = bench_engine("tetrominoes", repeats=1)["latency_ms"]  # shipped: best of 8
+    assert ms["engine_run_onnx_best_of_8"] > 0 and ms["engine_run_onnx"] > 0
 
 
 def test_slot_attention_bench_compares_identical_outputs() -> None:
