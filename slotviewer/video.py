@@ -43,9 +43,8 @@ class FrameRunner:
 
     The first frame (and every frame with fresh slots, and the first after `reset()`) runs the model's
     full T iterations (`iters`, default the model's) from the best of `draws` drawn slot sets (default the
-    model's); carried frames run
-    `carry.iters_per_frame` iterations from the previous frame's final slots, then (with `carry.match`)
-    are reordered so that slot k overlaps the previous frame's slot k best.
+    model's); carried frames run `carry.iters_per_frame` iterations from the previous frame's final slots,
+    then (with `carry.match`) are reordered so that slot k overlaps the previous frame's slot k best.
     """
 
     def __init__(self, engine: Engine, carry: CarryOver | None = None, slots: int | None = None,

@@ -416,10 +416,9 @@ class Viewer:
         cfg = self.engine.config
         jittered = cfg.query_noise > 0 and (kwargs["draws"] or cfg.draws) > 1  # then seeds choose among draws
         if self.engine.fixed_slots and kwargs["method"] == "slot-attention" and not jittered:
+            when = "with one draw (raise best of draws, " if cfg.query_noise > 0 else "("
             self.events.error.emit("this model uses learned slot queries: every seed gives the same result "
-                                   + ("with one draw (raise best of draws, choose k-means, or a model with "
-                                      "Gaussian slots)" if cfg.query_noise > 0 else
-                                      "(choose k-means, or a model with Gaussian slots)"))
+                                   f"{when}choose k-means, or a model with Gaussian slots)")
             return
         base = kwargs.pop("seed")
         seeds = [base + i for i in range(runs)]

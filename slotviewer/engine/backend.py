@@ -32,14 +32,6 @@ class ForwardResult:
         return ForwardResult(self.features[i], self.attention[:, i], self.slots[:, i], self.rgb[i],
                              self.alpha_logits[i], self.key_features[i])
 
-    def reconstruction_errors(self, images: np.ndarray) -> np.ndarray:
-        """Per-item MSE of the alpha composite against `images [B, 3, R, R]`."""
-        logits = self.alpha_logits - self.alpha_logits.max(axis=1, keepdims=True)
-        alpha = np.exp(logits)
-        alpha /= alpha.sum(axis=1, keepdims=True)
-        reconstruction = (alpha[:, :, None] * self.rgb).sum(axis=1)
-        return ((reconstruction - images) ** 2).mean(axis=(1, 2, 3))
-
 
 class Backend(Protocol):
     name: str  # "torch" or "onnx"

@@ -115,13 +115,20 @@ class Engine:
         if method == "slot-attention":
             noise = draws_noise(seed, n, k, self.config.slot_dim, self.fixed_slots)
             result = self.backend.forward(np.repeat(x[None], n, axis=0), noise, t)
-            best = int(np.argmin(result.reconstruction_errors(x[None]))) if n > 1 else 0
+            best = self._best_draw(x, result) if n > 1 else 0
             trace = self._trace(result.pick(best), display)
             run |= {"draws": n, "draw": best}
         else:  # k-means clusters the encoder's features: the encoder alone runs
             features, _ = self.backend.encode(x[None])
             trace = self._kmeans_trace(features[0], x, display, k, t, seed, soft=method == "soft-kmeans")
         return self._finish(trace, x, run, start, prepared)
+
+    @staticmethod
+    def _best_draw(x: np.ndarray, result: ForwardResult) -> int:
+        """The batch item whose alpha composite is closest to the model input `x`."""
+        errors = [reconstruction_mse(x, composite(rgb.transpose(0, 2, 3, 1), alpha))
+                  for rgb, alpha in zip(result.rgb, result.alpha_logits, strict=True)]
+        return int(np.argmin(errors))
 
     def _draws(self, draws: int | None) -> int:
         n = self.config.draws if draws is None else int(draws)

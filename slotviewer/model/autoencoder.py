@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -92,11 +93,12 @@ def best_of_draws(model: SlotAutoencoder, image: Tensor, draws: int, iters: int 
             continue
         better = error < best_error
         best_error = torch.where(better, error, best_error)
-        best = AutoencoderOutput(*(_where(better, new, old, dim) for new, old, dim in zip(
-            (out.reconstruction, out.rgb, out.alpha_logits, out.slots, out.attention, out.slot_history),
-            (best.reconstruction, best.rgb, best.alpha_logits, best.slots, best.attention, best.slot_history),
-            (0, 0, 0, 0, 1, 1), strict=True)))
+        best = AutoencoderOutput(**{f.name: _where(better, getattr(out, f.name), getattr(best, f.name),
+                                                   BATCH_DIM.get(f.name, 0)) for f in dataclasses.fields(best)})
     return best
+
+
+BATCH_DIM = {"attention": 1, "slot_history": 1}  # AutoencoderOutput's per-iteration fields: [T, B, …]
 
 
 def _where(better: Tensor, new: Tensor, old: Tensor, dim: int) -> Tensor:

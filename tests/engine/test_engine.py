@@ -4,7 +4,9 @@ import pytest
 from slotviewer.data import generate
 from slotviewer.engine import Engine, surgery
 from slotviewer.engine.engine import draws_noise
+from slotviewer.engine.familiarity import reconstruction_mse
 from slotviewer.engine.preprocess import model_input
+from slotviewer.engine.trace import composite
 from slotviewer.errors import SlotviewerError
 
 
@@ -135,8 +137,8 @@ def test_draws_keep_the_draw_that_reconstructs_the_image_best(engine: Engine, sc
     cfg = engine.config
     x, _ = model_input(scene, cfg.resolution)
     noise = draws_noise(6, 5, cfg.num_slots, cfg.slot_dim, learned=False)
-    errors = [engine.backend.forward(x[None], noise[d : d + 1], cfg.iters).reconstruction_errors(x[None])[0]
-              for d in range(5)]
+    forwards = [engine.backend.forward(x[None], noise[d : d + 1], cfg.iters) for d in range(5)]
+    errors = [reconstruction_mse(x, composite(f.rgb[0].transpose(0, 2, 3, 1), f.alpha_logits[0])) for f in forwards]
     trace = engine.run(scene, seed=6, draws=5)
     assert trace.provenance["draws"] == 5 and trace.provenance["draw"] == int(np.argmin(errors))
     assert trace.provenance["familiarity"]["reconstruction_mse"] == pytest.approx(min(errors), abs=1e-6)
