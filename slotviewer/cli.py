@@ -79,6 +79,28 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_recipe(args: argparse.Namespace) -> int:
+    from slotviewer.recipes import get_recipe, run_recipe, with_steps
+    from slotviewer.train import command_line
+
+    if args.scale <= 0:
+        raise InputError(f"--scale must be positive, got {args.scale}")
+    recipe = get_recipe(args.name)
+    if args.scale != 1.0:
+        recipe = with_steps(recipe, args.scale)
+    previous = _interrupt_on_term()
+    try:
+        path = run_recipe(recipe, args.out, threads=args.threads, device=args.device, command=command_line(),
+                          eval_scenes=args.eval_scenes)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if path is None:
+        return 130
+    print(f"wrote {path}, {path.with_suffix('.json')} and its ONNX graphs")
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -303,6 +325,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iters-per-frame", type=_positive, default=1, metavar="N",
                    help="with --clip-frames: Slot Attention iterations on each carried frame")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("recipe", help="train a model by its whole recipe (all phases); run again to continue")
+    p.add_argument("name", help="the recipe: shapes")
+    p.add_argument("--out", required=True, help="output stem; phases write STEM-1-NAME.*, … beside it")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    p.add_argument("--device", default="auto", choices=DEVICES)
+    p.add_argument("--eval-scenes", type=int, default=None, metavar="N",
+                   help="held-out scenes scored for the final card (default: the recipe's, 1000)")
+    p.add_argument("--scale", type=float, default=1.0, metavar="F",
+                   help="every phase F times as long (e.g. 0.01 for a quick trial of the whole pipeline)")
+    p.set_defaults(func=cmd_recipe)
 
     p = sub.add_parser("eval", help="FG-ARI of a model on fresh scenes or a folder with masks")
     p.add_argument("--model", required=True, help="shipped name or path")

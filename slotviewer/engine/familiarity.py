@@ -13,6 +13,7 @@ from collections.abc import Iterable
 import numpy as np
 
 UNFAMILIAR_RATIO = 5.0  # times the typical error: unlike the training data (own data: p90 2-5×, photos 10-260×)
+TYPICAL_SCENES, TYPICAL_SEED = 256, 2_000_003  # what a card's typical_mse is measured on (see `typical_mse`)
 NOTICE = ("this image is unlike what the model was trained on — slots will follow colour and position "
           "rather than objects")
 
@@ -32,5 +33,5 @@ def familiarity(mse: float, typical_mse: float) -> dict:
 
 def typical_mse(errors: Iterable[float]) -> float:
     """The card's value: the median error over scenes of the model's own data set (robust to a few hard ones).
-    The shipped cards: 256 scenes of `generate(<data set>, 256, seed=2000003)` at the model's T and draws."""
+    The shipped cards: `generate(<data set>, TYPICAL_SCENES, seed=TYPICAL_SEED)` at the model's T and draws."""
     return float(np.median(np.fromiter(errors, float)))

@@ -1,0 +1,130 @@
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from slotviewer.cli import main
+from slotviewer.data import generate
+from slotviewer.errors import SlotviewerError
+from slotviewer.model.config import ModelConfig
+from slotviewer.model.weights import load_model
+from slotviewer.recipes import Phase, Recipe, get_recipe, phase_stem, run_recipe, with_steps
+from slotviewer.train import EVAL_SEED, Trainer, evaluate
+from tests.test_train import TINY_TETROMINOES
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMON = {"dataset": "tetrominoes", "batch": 4, "eval_samples": 8, "half_life": 4}
+LARGER = TINY_TETROMINOES.to_dict() | {"decoder_channels": 24}
+
+
+def tiny_recipe(steps: tuple[int, int] = (4, 3)) -> Recipe:
+    """Two phases like the shapes recipe's: a first architecture, then a new decoder on the frozen rest."""
+    return Recipe(
+        name="tiny", warm_start="",
+        phases=(Phase("base", TINY_TETROMINOES.to_dict(), COMMON | {"steps": steps[0], "lr": 1e-3, "warmup": 2}),
+                Phase("decoder", LARGER, COMMON | {"steps": steps[1], "lr": 1e-3, "warmup": 1, "seed": 1,
+                                                   "freeze": ("encoder", "slot_attention")})),
+        final={"iters": 2, "draws": 2}, final_note="test values", eval_scenes=8,
+    )
+
+
+def weights(stem: Path) -> dict[str, np.ndarray]:
+    return {k: v.numpy() for k, v in load_model(stem).model.state_dict().items()}
+
+
+def test_a_recipe_trains_every_phase_and_writes_one_model(tmp_path: Path) -> None:
+    path = run_recipe(tiny_recipe(), tmp_path / "m", threads=1, command="slotviewer recipe tiny")
+    loaded = load_model(path)
+    assert loaded.config == ModelConfig.from_dict(LARGER | {"iters": 2, "draws": 2})
+    card = loaded.card
+    assert card.steps == 7 and card.command == "slotviewer recipe tiny"
+    assert "base: 4 steps" in card.notes and "frozen encoder+slot_attention" in card.notes
+    assert "decoder_channels=" in card.notes and "test values" in card.notes
+    # the final phase's weights, scored at the final settings on held-out scenes
+    last = weights(phase_stem(tmp_path / "m", 1, tiny_recipe().phases[1]))
+    for key, value in weights(tmp_path / "m").items():
+        np.testing.assert_array_equal(value, last[key], err_msg=key)
+    images, masks = generate("tetrominoes", 8, EVAL_SEED + 1)
+    assert card.fg_ari["mean"] == pytest.approx(float(np.nanmean(evaluate(loaded.model, images, masks, draws=2))),
+                                                abs=1e-4)
+    assert card.fg_ari["draws"] == 2 and card.reconstruction["psnr_db"] > 0 and card.typical_mse > 0
+    assert (tmp_path / "m.onnx").exists() and (tmp_path / "m.step.onnx").exists()
+
+
+def test_the_second_phase_starts_from_the_first_and_keeps_frozen_parts(tmp_path: Path) -> None:
+    recipe = tiny_recipe()
+    run_recipe(recipe, tmp_path / "m", threads=1, eval_scenes=0)
+    first = weights(phase_stem(tmp_path / "m", 0, recipe.phases[0]))
+    second = weights(phase_stem(tmp_path / "m", 1, recipe.phases[1]))
+    encoder = [k for k in first if k.startswith(("encoder", "slot_attention"))]
+    assert encoder and all(np.array_equal(first[k], second[k]) for k in encoder)
+    decoder = [k for k in second if k.startswith("decoder")]
+    assert any(first.get(k) is None or first[k].shape != second[k].shape for k in decoder)
+
+
+def test_an_interrupted_recipe_continues_to_the_same_weights(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    straight = run_recipe(tiny_recipe(), tmp_path / "a", threads=1, eval_scenes=0)
+    original = Trainer.train_step
+    interrupted = []
+
+    def stop_once(self: Trainer, images: np.ndarray):  # Ctrl-C during the first phase's third step
+        if self.step == 2 and not interrupted:
+            interrupted.append(self.step)
+            raise KeyboardInterrupt
+        return original(self, images)
+
+    monkeypatch.setattr(Trainer, "train_step", stop_once)
+    assert run_recipe(tiny_recipe(), tmp_path / "b", threads=1, eval_scenes=0) is None
+    first = phase_stem(tmp_path / "b", 0, tiny_recipe().phases[0])
+    assert json.loads(first.with_name(first.name + ".train.json").read_text())["step"] == 2
+    assert not phase_stem(tmp_path / "b", 1, tiny_recipe().phases[1]).with_suffix(".safetensors").exists()
+    assert not (tmp_path / "b.safetensors").exists()
+    resumed = run_recipe(tiny_recipe(), tmp_path / "b", threads=1, eval_scenes=0)
+    a, b = weights(straight.with_suffix("")), weights(resumed.with_suffix(""))
+    for key in a:
+        np.testing.assert_allclose(a[key], b[key], atol=1e-6, err_msg=key)
+
+
+def test_finished_phases_are_not_trained_again(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    run_recipe(tiny_recipe(), tmp_path / "m", threads=1, eval_scenes=0)
+    before = weights(tmp_path / "m")
+    capsys.readouterr()
+    run_recipe(tiny_recipe(), tmp_path / "m", threads=1, eval_scenes=0)
+    assert "phase" not in capsys.readouterr().out
+    for key, value in weights(tmp_path / "m").items():
+        np.testing.assert_array_equal(value, before[key])
+    # a longer second phase continues that phase only, from its checkpoint
+    run_recipe(tiny_recipe((4, 5)), tmp_path / "m", threads=1, eval_scenes=0)
+    out = capsys.readouterr().out
+    assert "decoder: resuming at step 3 (5 steps)" in out and "base" not in out
+    assert load_model(tmp_path / "m").card.steps == 9
+
+
+def test_the_shapes_recipe_ends_in_the_shipped_architecture() -> None:
+    recipe = get_recipe("shapes")
+    for phase in recipe.phases:
+        ModelConfig.from_dict(phase.config)  # every phase's architecture is valid
+    final = ModelConfig.from_dict(recipe.phases[-1].config | recipe.final)
+    shipped = json.loads((ROOT / "models" / "shapes.json").read_text())["config"]
+    assert final == ModelConfig.from_dict(shipped)
+    assert recipe.phases[0].config["decoder_grid"] == 8  # the small decoder first, as the shipped model was
+    assert sum(int(p.settings["steps"]) for p in with_steps(recipe, 0.001).phases) < 100
+
+
+def test_unknown_recipe_and_bad_scale_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SlotviewerError, match="no recipe 'nope'.*shapes"):
+        get_recipe("nope")
+    assert main(["recipe", "nope", "--out", str(tmp_path / "x")]) != 0
+    assert main(["recipe", "shapes", "--out", str(tmp_path / "x"), "--scale", "0"]) != 0
+    err = capsys.readouterr().err
+    assert "no recipe 'nope'" in err and "--scale must be positive" in err and "Traceback" not in err
+    assert not list(tmp_path.iterdir())
+
+
+def test_recipe_steps_scale_for_a_trial_run() -> None:
+    scaled = with_steps(tiny_recipe((400, 1)), 0.01)
+    assert [p.settings["steps"] for p in scaled.phases] == [4, 1]
+    assert dataclasses.replace(scaled, phases=tiny_recipe().phases) == tiny_recipe()
