@@ -462,4 +462,8 @@ class Viewer:
                                f"writing {target}…", needs_engine=False))
 
     def close(self) -> None:
+        """Stop the worker and disconnect every listener: jobs that finished while the window closed still
+        have reports queued for the GUI thread, and they must reach no (deleted) widget."""
         self.runner.stop()
+        self.runner.events.disconnect()
+        self.events.disconnect()

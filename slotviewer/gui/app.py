@@ -74,6 +74,27 @@ def wait_until_rendered(app: QApplication, window: MainWindow, names: tuple[str,
         window.viewer.events.error.disconnect(errors.append)
 
 
+LIVE_SCREENSHOT_FRAMES = 30  # a live source's screenshot shows its 30th frame (or its last, if shorter)
+
+
+def wait_for_live_frame(app: QApplication, window: MainWindow, frames: int = LIVE_SCREENSHOT_FRAMES,
+                        timeout: float = 120) -> None:
+    """Play the live source until its `frames`-th frame is on screen (or it ended), then pause there, so the
+    screenshot shows a decoded frame whose iterations can be scrubbed like a still image's."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        app.processEvents()
+        live = window.live.live
+        if live is not None and live.state == "failed":
+            app.processEvents()  # the state is set at once, its message is posted to this thread
+            raise SlotviewerError(window.statusBar().currentMessage() or "the live source failed")
+        if live is not None and live.shown is not None and (live.shown.seq + 1 >= frames or live.state == "ended"):
+            live.pause()
+            return
+        time.sleep(0.01)
+    raise SlotviewerError("the live source showed no frame in time")
+
+
 def dispose(app: QApplication, window: MainWindow) -> None:
     """Close and delete the window now, while Qt is whole: left to the interpreter's exit, Qt objects
     may be destroyed in an order that crashes the process after its last line was printed."""
@@ -141,7 +162,9 @@ def main(path: str | None = None, screenshot: str | None = None, iteration: int 
     if not screenshot:
         return app.exec()
     try:
-        if start is None:
+        if live:
+            wait_for_live_frame(app, window)
+        elif start is None:
             raise SlotviewerError("nothing to show: give an image path (no sample scene for this model)")
         names = ("A", "B") if b or compare else ("A",)
         if not wait_until_rendered(app, window, names):

@@ -28,6 +28,7 @@ def _shot(tmp_path: Path, name: str, args: list[str], block_torch: bool = False)
     env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]  # nothing reports to a closed window
     return np.asarray(Image.open(out).convert("RGB")).astype(int)
 
 
@@ -45,6 +46,25 @@ def test_screenshot_options_change_the_picture_without_torch(tiny_model: Path, i
         assert changed.sum() > 500, "the option changed what is shown"
         ys, xs = np.nonzero(changed)
         assert 250 < xs.mean() < 800, "the change is in the image panels and slot cards"
+
+
+def test_screenshot_of_a_video_shows_a_decoded_frame(tiny_model: Path, tmp_path: Path) -> None:
+    """A video opened from the command line plays until its 30th frame (here: its last, of 6) and is
+    captured paused there, with the input, the overlay and the slot cards drawn."""
+    from slotviewer.data.moving_shapes import MovingShapes
+
+    frames = [Image.fromarray(image) for image, _ in MovingShapes(seed=1, height=48, width=64).frames(6)]
+    video = tmp_path / "clip.gif"
+    frames[0].save(video, save_all=True, append_images=frames[1:], duration=40)
+    shot = _shot(tmp_path, "video", [str(video), "--model", str(tiny_model.with_suffix(".onnx"))])
+    assert shot.shape[:2] == (700, 1000) and shot.std() > 10
+    missing = tmp_path / "missing.mp4"
+    result = subprocess.run(
+        [sys.executable, "-m", "slotviewer.cli", "gui", str(missing), "--model", str(tiny_model.with_suffix(".onnx")),
+         "--backend", "onnx", "--screenshot", str(tmp_path / "x.png")], capture_output=True, text=True, timeout=120,
+        env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "QT_QPA_PLATFORM": "offscreen"})
+    assert result.returncode == 1 and "missing.mp4" in result.stderr, result.stderr[-1000:]
+    assert "Traceback" not in result.stderr and not (tmp_path / "x.png").exists()
 
 
 def test_screenshot_rejects_slots_and_iterations_that_do_not_exist(tiny_model: Path, images: list[Path],

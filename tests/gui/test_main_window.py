@@ -1,5 +1,6 @@
 """Drive the app as a user would and check what is shown and written (issue 10's problems, one by one)."""
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -367,3 +368,24 @@ def test_wrong_model_file_keeps_the_previous_model_working(window: MainWindow, i
     wait_idle(qtbot, window)
     assert trace_of(window) is not before, "the old model still runs images"
     assert_not_flat(shown_reconstruction(window), what="reconstruction by the previous model")
+
+
+def test_reports_queued_when_the_window_closes_reach_no_deleted_widget(qtbot, tiny_model: Path,  # noqa: ANN001
+                                                                      settings: QSettings) -> None:
+    """A job that finishes while the window closes has its reports posted to the GUI thread; they run after
+    the widgets are gone and must find nothing connected (they used to raise on a deleted QLabel)."""
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    w = MainWindow(settings)  # not handed to qtbot, which would close it again after it is deleted
+    w.setProperty("quiet", True)
+    w.show()
+    viewer = w.viewer
+    viewer.params = dataclasses.replace(viewer.params, model=str(tiny_model.with_suffix(".onnx")), backend="onnx")
+    viewer.load_engine()
+    qtbot.waitUntil(lambda: viewer.engine is not None, timeout=30_000)
+    w.close()
+    w.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    viewer.runner.events.status.emit("a late report")  # what a queued report does
+    viewer.runner.events.busy.emit(False)
+    viewer.events.message.emit("a late message")
