@@ -5,8 +5,9 @@ and derived results (stability, the k-means comparison), each keyed to the image
 was computed for so it is cleared or recomputed when any of those change. Every engine call goes through
 a `JobRunner`; results that arrive for an image, model or trace that has since changed are dropped.
 
-A live source (camera, video) plugs in through `show_frame(pixels, source)`: the run job's key is the
-document, so a fast stream keeps only the newest frame waiting.
+A live source (camera, video) runs in `LiveView` (`components/live.py`), which puts its traces into
+document A; a still image shown in A announces itself (`events.still`) so that the live view's owner
+stops the stream instead of letting its next frame replace the image.
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ class ViewerEvents(SignalGroup):
     message = Signal(str)  # one transient line for the status bar
     error = Signal(str)
     opened = Signal(str)  # an image file was opened (absolute path, for "recent files")
+    still = Signal(str)  # "A"/"B" now shows a still image (file, clipboard, drop): a live stream there stops
 
 
 def _sha256(document: Document) -> str:
@@ -178,6 +180,7 @@ class Viewer:
         """The one entry point for pixels (files, clipboard, live frames): show them and run."""
         if name == "B":
             self.comparison = None
+        self.events.still.emit(name)
         self.session.open(name, Document(source, image))
         if name == "A":
             self._clear_stability()
@@ -187,8 +190,6 @@ class Viewer:
                 self.run("B")
         self._changed(name)
         self.run(name)
-
-    show_frame = show_image  # the entry point for live sources (camera, video)
 
     def compare(self, method: str = "soft-kmeans") -> None:
         """Show image A again as B, clustered by `method` on the same encoder features; B follows A."""

@@ -158,6 +158,7 @@ class QtLive(QObject):
         slots.sigDropped.connect(self._swap)  # a swap within A: the carried slots follow from the next frame
         self.window.sigRendered.connect(lambda name: self.live and name == "A" and self.live.mark_displayed())
         self.viewer.events.engine.connect(self._on_engine)
+        self.viewer.events.still.connect(lambda name: name == "A" and self.close_source())
 
     def _menus(self) -> None:
         file_menu = next(a.menu() for a in self.window.menuBar().actions() if a.text() == "&File")
@@ -390,6 +391,19 @@ class QtLive(QObject):
             self.live.process_callbacks()
         self._timer.stop()
         self._pending = None
+
+    def close_source(self) -> None:
+        """A still image took document A: stop the stream for good (frames still queued for the GUI thread
+        are dropped with its connections) and hide the live controls."""
+        self._pending = None
+        if self.live is None:
+            return
+        self.stop()
+        self.live.cancel_learning()
+        self.live.events.disconnect()
+        self.live = None
+        self.toolbar.hide()
+        self.fps.setText("")
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
         if watched is self.window and event.type() == QEvent.Type.Close:

@@ -403,3 +403,23 @@ def test_a_new_image_drops_a_stability_check_still_running(viewer: Viewer) -> No
     gate.set()
     assert viewer.runner.wait_idle()
     assert viewer.stability is None and results == [(None,)]
+
+
+def test_a_still_image_announces_itself_before_it_is_shown(viewer: Viewer) -> None:
+    """`still` tells a live stream's owner to stop before the image lands, so no frame replaces it."""
+    stills = events(viewer, "still")
+    seen: list[object] = []
+    viewer.events.still.connect(lambda name: seen.append(viewer.session.documents[name]))
+    viewer.show_image(scenes()[0], "scene.png")
+    viewer.show_image(scenes()[1], "other.png", "B")
+    assert stills == [("A",), ("B",)] and seen == [None, None]
+    assert viewer.runner.wait_idle() and viewer.session.documents["A"].source == "scene.png"
+
+
+def test_a_closed_viewer_reports_to_no_one(viewer: Viewer) -> None:
+    messages, statuses = events(viewer, "message"), []
+    viewer.runner.events.status.connect(statuses.append)
+    viewer.close()
+    viewer.events.message.emit("late")  # what a report queued before the close does when it runs
+    viewer.runner.events.status.emit("late")
+    assert messages == [] and statuses == []

@@ -108,3 +108,27 @@ def test_closing_the_window_cancels_learning_and_nothing_reports_to_it(qtbot, wi
     window.close()
     assert live._learn_cancel.is_set(), "the learning thread is told to stop"
     assert len(live.events.learning) == 0 and len(live.events.message) == 0, "and no longer reports to the window"
+
+
+@pytest.mark.parametrize("how", ["file", "clipboard"])
+def test_a_still_image_opened_during_a_stream_stops_it_and_stays(qtbot, window, images, how: str) -> None:  # noqa: ANN001
+    """Opening an image while a video or camera plays shows the image, not the stream's next frame."""
+    import numpy as np
+
+    shown: list[int] = []
+    window.live.sigFrameShown.connect(shown.append)
+    window.live.start(FakeCamera(realtime=True, fps=30))
+    live = window.live.live
+    qtbot.waitUntil(lambda: len(shown) >= 3, timeout=30_000)
+    if how == "file":
+        window.viewer.open_path(images[1])
+        source = str(images[1].resolve())
+    else:
+        window.viewer.show_image(np.full((40, 40, 3), 200, np.uint8), "clipboard")
+        source = "clipboard"
+    qtbot.waitUntil(lambda: window.session.documents["A"].source == source, timeout=10_000)
+    assert live.state == "stopped" and window.live.live is None and not window.live.toolbar.isVisible()
+    count = len(shown)
+    qtbot.wait(300)  # frames the stream had queued for the window are dropped with it
+    assert len(shown) == count and window.session.documents["A"].source == source
+    qtbot.waitUntil(lambda: window.session.documents["A"].trace is not None, timeout=30_000)
