@@ -213,7 +213,7 @@ class LiveView:
                     return
                 if capture.at_end and self.state == "running":  # a file: seeking brings it back
                     self._close_recording(None)
-                    self._set_state("ended", f"{self.source.name}: end of file (seek to play again)")
+                    self._set_state("ended", f"{self.source.name}: end of file (Play starts it again; or seek)")
                 continue
             with self._pause_lock:  # a pause that lands while waiting for the frame still holds
                 if self._paused.is_set() and not self._step.is_set():
@@ -234,7 +234,7 @@ class LiveView:
             if self.state in ("stalled", "ended"):
                 self._set_state("paused" if self._paused.is_set() else "running")
 
-    def _process(self, frame: Frame) -> None:
+    def _process(self, frame: Frame, record: bool = True) -> None:
         with self._lock:
             trace = self.runner.run(frame.image)
             trace = trace.replace(enabled=self._enabled(trace.num_slots))
@@ -242,7 +242,7 @@ class LiveView:
             live = LiveFrame(frame, trace, self._seq)
             self.buffer.append(live)
             self.model_rate.tick()
-            if self.recorder is not None:
+            if self.recorder is not None and record:
                 try:
                     self.recorder.write(view_picture(live, self.record_reconstruction))
                 except SlotviewerError as exc:
@@ -458,6 +458,38 @@ class LiveView:
         except BaseException:
             writer.discard()
             raise
+
+    # --- the model ----------------------------------------------------------------------------------------------
+    def set_engine(self, engine: Engine) -> threading.Thread | None:
+        """Run the stream on another model (the user picked one, or learning finished).
+
+        The next frame starts from fresh slots (the old ones belong to the other model) and edits are
+        dropped (its slots are not these). The buffer is cleared and a frame still waiting to be shown is
+        dropped: every frame one can scrub to, or that a paused view decodes iterations of, must come from
+        the model the owner now decodes with. A paused or ended view re-runs the frame it shows on a thread
+        (returned), so the picture changes with the model as a still image's does.
+        """
+        with self._lock:
+            self.engine = self.runner.engine = engine
+            self.runner.reset()
+            self.hidden, self.solo_slot = set(), None
+            self.buffer.clear()
+            shown = self.shown
+        with self._show_lock:
+            self._to_show = None
+        if shown is None or self.state == "running":
+            return None
+
+        def rerun() -> None:
+            try:
+                self._process(shown.frame, record=False)
+            except Exception as exc:  # noqa: BLE001  (one line; the stream keeps its state)
+                text = str(exc) if isinstance(exc, SlotviewerError) else f"{type(exc).__name__}: {exc}"
+                self._deliver(lambda: self.events.message.emit(text.splitlines()[0]))
+
+        thread = threading.Thread(target=rerun, name="live re-run", daemon=True)
+        thread.start()
+        return thread
 
     # --- learn this scene -----------------------------------------------------------------------------------
     def learn(self, steps: int = 120, out_dir: str | Path | None = None) -> threading.Thread:

@@ -4,9 +4,10 @@ Wiring only. `QtLive` owns a Qt-free `LiveView` (components/live.py: capture, in
 ring buffer, edits by slot identity, recording) and puts each processed frame into the viewer's document
 A, so the input/overlay, reconstruction and slot cards show it as they show a still image. While the
 stream is paused the frame's iterations are decoded, so the iteration scrubber works on it exactly as on
-a still image; the bar's buffer slider scrubs back through recent frames. Slot toggles and solo in the
-slot cards are handed to the live view so they stay on the next frames; the status bar shows capture,
-model and display FPS.
+a still image; the bar's buffer slider scrubs back through recent frames, and for files and folders a
+second slider seeks in the whole file (Play after the end starts again from the first frame). Slot toggles
+and solo in the slot cards are handed to the live view so they stay on the next frames; a model picked in
+the controls runs the next frames; the status bar shows capture, model and display FPS.
 """
 
 from __future__ import annotations
@@ -40,11 +41,13 @@ FULL_RENDER_INTERVAL = 0.25  # seconds between full redraws (slot cards) while t
 
 
 class QtLiveBar(QWidget):
-    """Play/pause, step, the buffer scrubber, carry-over settings, record and stop."""
+    """Play/pause, step, the buffer scrubber, the file position (files and folders), carry-over settings,
+    record and stop."""
 
     sigPlay = Signal(bool)  # True = run, False = pause
     sigStep = Signal(int)
     sigScrub = Signal(int)  # buffer index
+    sigSeek = Signal(int)  # frame index in the file or folder
     sigCarry = Signal(bool, int)  # carry over?, iterations per frame
     sigRecord = Signal(bool)
     sigStop = Signal()
@@ -62,6 +65,9 @@ class QtLiveBar(QWidget):
         self.scrub = QSlider(Qt.Orientation.Horizontal)
         self.scrub.setToolTip("Scrub back through the recent frames (pauses)")
         self.scrub.setRange(0, 0)
+        self.seek = QSlider(Qt.Orientation.Horizontal)
+        self.seek.setToolTip("Position in the file: drag to seek (the slots start fresh there)")
+        self.seek_label = QLabel("")
         self.carry = QCheckBox("Carry slots over")
         self.carry.setChecked(True)
         self.carry.setToolTip("Start each frame from the previous frame's slots (slots keep their objects); "
@@ -78,14 +84,19 @@ class QtLiveBar(QWidget):
         self.state = QLabel("")
         row = QHBoxLayout(self)
         row.setContentsMargins(4, 0, 4, 0)
-        for widget, stretch in ((self.play, 0), (self.back, 0), (self.forward, 0), (self.scrub, 1),
+        self.scrub_label, self.seek_name = QLabel("recent"), QLabel("file")
+        for widget, stretch in ((self.play, 0), (self.back, 0), (self.forward, 0), (self.scrub_label, 0),
+                                (self.scrub, 1), (self.seek_name, 0), (self.seek, 1), (self.seek_label, 0),
                                 (self.carry, 0), (self.iters, 0), (self.record, 0), (self.stop, 0),
                                 (self.reconnect, 0), (self.state, 0)):
             row.addWidget(widget, stretch)
+        self.show_source(None)  # no file yet: no seek slider
         self.play.toggled.connect(lambda on: (self.play.setText("Pause" if on else "Play"), self.sigPlay.emit(on)))
         self.back.clicked.connect(lambda: self.sigStep.emit(-1))
         self.forward.clicked.connect(lambda: self.sigStep.emit(1))
         self.scrub.sliderMoved.connect(self.sigScrub.emit)
+        self.seek.sliderReleased.connect(lambda: self.sigSeek.emit(self.seek.value()))
+        self.seek.sliderMoved.connect(lambda i: self.seek_label.setText(self._position_text(i)))
         self.carry.toggled.connect(lambda on: self.sigCarry.emit(on, self.iters.value()))
         self.iters.valueChanged.connect(lambda n: self.sigCarry.emit(self.carry.isChecked(), n))
         self.record.toggled.connect(self.sigRecord.emit)
@@ -96,11 +107,29 @@ class QtLiveBar(QWidget):
         self.state.setText(state)
         self.reconnect.setVisible(state == "failed")
         running = state in ("running", "stalled")
-        if self.play.isChecked() != running and state in ("running", "paused"):
+        if self.play.isChecked() != running:  # ended, failed, stopped: Play (after the end: from the start)
             self.play.blockSignals(True)
             self.play.setChecked(running)
             self.play.setText("Pause" if running else "Play")
             self.play.blockSignals(False)
+
+    def show_source(self, frame_count: int | None) -> None:
+        """A file or folder of `frame_count` frames gets the seek slider; a camera (None) does not."""
+        self._count = frame_count
+        for widget in (self.seek, self.seek_name, self.seek_label):
+            widget.setVisible(bool(frame_count))
+        self.seek.setRange(0, max(0, (frame_count or 1) - 1))
+        self.seek_label.setText(self._position_text(0))
+
+    def show_position(self, index: int) -> None:
+        if self._count and not self.seek.isSliderDown():
+            self.seek.blockSignals(True)
+            self.seek.setValue(index)
+            self.seek.blockSignals(False)
+            self.seek_label.setText(self._position_text(index))
+
+    def _position_text(self, index: int) -> str:
+        return f"frame {index + 1}/{self._count}" if self._count else ""
 
     def show_buffer(self, size: int, index: int) -> None:
         self.scrub.blockSignals(True)
@@ -145,7 +174,8 @@ class QtLive(QObject):
     # --- construction ---------------------------------------------------------------------------------
     def _connect(self) -> None:
         b = self.bar
-        b.sigPlay.connect(lambda on: self.live and (self.live.resume() if on else self.live.pause()))
+        b.sigPlay.connect(self._play)
+        b.sigSeek.connect(lambda i: self.live and self.live.seek(i))
         b.sigStep.connect(self.step)
         b.sigScrub.connect(lambda i: self.live and self.live.show(i))
         b.sigCarry.connect(lambda on, n: self.live and self.live.set_carry(on, n))
@@ -230,12 +260,15 @@ class QtLive(QObject):
         self.toolbar.show()
         self._timer.start()
         self.live.start(source, realtime)
+        self.bar.show_source(source.frame_count if source.seekable else None)  # known once it is open
 
     def _on_engine(self, engine) -> None:  # noqa: ANN001
         if self._pending is not None:
             source, realtime = self._pending
             self._pending = None
             self.start(source, realtime)
+        elif self.live is not None and self.live.engine is not engine:  # the window's model changed
+            self.live.set_engine(engine)
 
     # --- from the live view ---------------------------------------------------------------------------
     def _on_frame(self, live: LiveFrame) -> None:
@@ -257,6 +290,7 @@ class QtLive(QObject):
             self.window.views["A"].show_document(session.documents["A"])
             self.window.render("A")
         self.bar.show_buffer(len(self.live.buffer), self.live.index_of(self.live.shown))
+        self.bar.show_position(live.frame.index)
         self.sigFrameShown.emit(live.seq)
 
     def _light_render(self, live: LiveFrame) -> None:
@@ -302,6 +336,17 @@ class QtLive(QObject):
         self.fps.setText(f"capture {r['capture']:.1f} · model {r['model']:.1f} · display {r['display']:.1f} FPS")
 
     # --- controls -------------------------------------------------------------------------------------
+    def _play(self, on: bool) -> None:
+        """Play resumes a paused stream; after the end of a file it starts again from the first frame."""
+        if self.live is None:
+            return
+        if not on:
+            self.live.pause()
+        elif self.live.state == "ended" and self.live.source is not None and self.live.source.seekable:
+            self.live.seek(0)
+        else:
+            self.live.resume()
+
     def toggle_pause(self) -> None:
         self.bar.play.toggle()
 

@@ -521,6 +521,7 @@ class CaptureThread:
         self._last_arrival = 0.0
         self._times: list[float] = []
         self._seek: int | None = None
+        self._floor = 0  # frames up to this sequence number were read before the last seek: never handed out
 
     def start(self) -> None:
         self._stop.clear()
@@ -559,6 +560,8 @@ class CaptureThread:
                         break
                 now = time.monotonic()
                 with self._cond:
+                    if self._seek is not None:  # a seek arrived while this frame was read: it is from before
+                        continue
                     self._frame, self._seq = frame, self._seq + 1
                     self._last_arrival = now
                     self.stalled = False
@@ -597,13 +600,15 @@ class CaptureThread:
         """Ask the capture thread to continue from frame `index` (files and folders only)."""
         if not self.source.seekable:
             raise SourceError(f"{self.source.name}: cannot seek in a live source")
-        self._seek = int(index)
+        with self._cond:
+            self._seek, self._floor = int(index), self._seq
 
     def latest(self, after: int = 0, timeout: float | None = None) -> tuple[int, Frame] | None:
         """(sequence number, frame) of the newest frame newer than `after`; `None` on timeout or end."""
         with self._cond:
-            self._cond.wait_for(lambda: self._seq > after or self.ended or self._stop.is_set(), timeout)
-            if self._seq <= after:
+            self._cond.wait_for(lambda: self._seq > max(after, self._floor) or self.ended or self._stop.is_set(),
+                                timeout)
+            if self._seq <= max(after, self._floor):
                 return None
             self._taken = self._seq
             self._cond.notify_all()

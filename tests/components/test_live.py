@@ -230,3 +230,40 @@ def test_reset_edits_and_swap_limits(live: LiveView) -> None:
     live.mark_displayed()
     live.mark_displayed()
     assert live.rates["display"] > 0.0, "two paints are a rate"
+
+
+def test_a_seek_while_paused_shows_the_frame_sought(onnx_engine: Engine, tmp_path: Path) -> None:
+    """Capture goes on while paused, so a frame read before the seek is waiting: it must not be the one shown."""
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 50, (40, 30))
+    for i in range(60):
+        writer.write(np.full((30, 40, 3), 4 * i, np.uint8))
+    writer.release()
+    with LiveView(onnx_engine, buffer=8) as view:
+        view.start(open_source(path), realtime=True)
+        assert view.wait_for(lambda: len(view.buffer) >= 3)
+        view.pause()
+        assert view.wait_for(lambda: view.capture.latest(0, timeout=0)[1].index > view.buffer[-1].frame.index + 2)
+        view.seek(40)
+        assert view.wait_for(lambda: view.shown is not None and view.shown.seq == view.buffer[-1].seq
+                             and view.buffer[-1].frame.index >= 40)
+        assert view.shown.frame.index == 40 and view.state == "paused"
+
+
+def test_a_new_model_runs_the_next_frames_and_rereads_a_paused_frame(live: LiveView, torch_engine: Engine) -> None:
+    live.start(FakeCamera(fps=200))
+    assert live.wait_for(lambda: len(live.buffer) >= 4)
+    live.set_hidden(0)
+    live.pause()
+    assert live.wait_for(lambda: live.state == "paused" and not live.busy)
+    live.process_callbacks()
+    before = live.shown
+    live.set_engine(torch_engine).join(10)
+    assert live.wait_for(lambda: live.shown is not before)
+    after = live.shown
+    assert after.frame is before.frame and after.trace.provenance["backend"] == "torch"
+    assert after.trace.provenance["init"] == "fresh" and all(after.trace.enabled)  # fresh slots, no old edits
+    assert list(live.buffer) == [after]  # nothing from the old model to scrub back to
+    live.resume()
+    assert live.wait_for(lambda: len(live.buffer) >= 3)
+    assert all(item.trace.provenance["backend"] == "torch" for item in live.buffer)

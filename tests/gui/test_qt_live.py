@@ -132,3 +132,34 @@ def test_a_still_image_opened_during_a_stream_stops_it_and_stays(qtbot, window, 
     qtbot.wait(300)  # frames the stream had queued for the window are dropped with it
     assert len(shown) == count and window.session.documents["A"].source == source
     qtbot.waitUntil(lambda: window.session.documents["A"].trace is not None, timeout=30_000)
+
+
+def test_a_file_gets_a_seek_slider_plays_again_after_its_end_and_follows_a_model_change(  # noqa: ANN001
+        qtbot, window, tmp_path: Path) -> None:
+    import cv2
+    import numpy as np
+
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 50, (40, 30))
+    for i in range(12):
+        writer.write(np.full((30, 40, 3), 10 * i, np.uint8))
+    writer.release()
+    bar = window.live.bar
+    window.live.start(FakeCamera(realtime=True, fps=30))
+    assert not bar.seek.isVisibleTo(bar), "a camera cannot seek"
+    window.live.open_path(path)
+    live = window.live.live
+    assert bar.seek.isVisibleTo(bar) and bar.seek.maximum() == 11
+    qtbot.waitUntil(lambda: live.state == "ended" and bar.seek_label.text() == "frame 12/12", timeout=30_000)
+    assert bar.play.text() == "Play" and not bar.play.isChecked()
+    mark = live.buffer[-1].seq
+    bar.play.click()  # after the end: from the first frame again
+    qtbot.waitUntil(lambda: live.buffer[-1].seq > mark and live.state == "ended", timeout=30_000)
+    assert [item.frame.index for item in live.buffer if item.seq > mark][0] == 0
+
+    weights = str(Path(window.viewer.params.model).with_suffix(".safetensors"))
+    window._set_params({"model": weights, "backend": "torch"})  # another engine for the window: the stream follows
+    qtbot.waitUntil(lambda: window.viewer.engine is not None and window.viewer.engine.backend.name == "torch",
+                    timeout=30_000)
+    qtbot.waitUntil(lambda: live.engine is window.viewer.engine, timeout=10_000)
+    qtbot.waitUntil(lambda: window.session.documents["A"].trace.provenance["backend"] == "torch", timeout=30_000)
