@@ -12,6 +12,7 @@ from pathlib import Path
 
 from slotviewer.engine.engine import DEVICES, MAX_DRAWS, METHODS  # the choices are defined once, in the engine
 from slotviewer.errors import InputError, SlotviewerError
+from slotviewer.video import DEFAULT_ITERS_PER_FRAME
 
 DRAWS_HELP = ("keep the best of N initial slot draws by reconstruction error (default: the model's, see its "
               "card; 1 = a single draw)")
@@ -378,7 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "still images only)")
     p.add_argument("--carry-over", action=argparse.BooleanOptionalAction, default=True,
                    help="videos: start each frame from the previous frame's slots (default), or fresh slots")
-    p.add_argument("--iters-per-frame", type=int, default=2, metavar="N",
+    p.add_argument("--iters-per-frame", type=int, default=DEFAULT_ITERS_PER_FRAME, metavar="N",
                    help="videos: Slot Attention iterations per carried-over frame (the first frame runs --iters)")
     p.add_argument("--match-slots", action=argparse.BooleanOptionalAction, default=True,
                    help="videos: rename each carried frame's slots to overlap the previous frame's best, so two "

@@ -35,7 +35,7 @@ from slotviewer.errors import SlotviewerError
 from slotviewer.gui.qt_document_view import caption
 from slotviewer.io.render import to_uint8
 from slotviewer.io.sources import VIDEO_SUFFIXES, CameraSource, FrameSource, list_cameras, open_source
-from slotviewer.video import CarryOver
+from slotviewer.video import DEFAULT_ITERS_PER_FRAME, CarryOver
 
 FULL_RENDER_INTERVAL = 0.25  # seconds between full redraws (slot cards) while the stream runs
 
@@ -74,7 +74,7 @@ class QtLiveBar(QWidget):
                               "off: fresh slots every frame, to compare")
         self.iters = QSpinBox()
         self.iters.setRange(0, 10)
-        self.iters.setValue(2)
+        self.iters.setValue(DEFAULT_ITERS_PER_FRAME)
         self.iters.setPrefix("iters/frame ")
         self.record = QPushButton("● Record")
         self.record.setCheckable(True)
