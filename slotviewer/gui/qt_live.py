@@ -337,13 +337,17 @@ class QtLive(QObject):
 
     # --- controls -------------------------------------------------------------------------------------
     def _play(self, on: bool) -> None:
-        """Play resumes a paused stream; after the end of a file it starts again from the first frame."""
+        """Play resumes a paused stream; after the end of a file it starts again from the first frame, after
+        Stop or a failure it opens the source again."""
         if self.live is None:
             return
         if not on:
             self.live.pause()
         elif self.live.state == "ended" and self.live.source is not None and self.live.source.seekable:
             self.live.seek(0)
+        elif self.live.state in ("stopped", "failed"):
+            self.live.reconnect()
+            self._timer.start()
         else:
             self.live.resume()
 

@@ -163,3 +163,17 @@ def test_a_file_gets_a_seek_slider_plays_again_after_its_end_and_follows_a_model
                     timeout=30_000)
     qtbot.waitUntil(lambda: live.engine is window.viewer.engine, timeout=10_000)
     qtbot.waitUntil(lambda: window.session.documents["A"].trace.provenance["backend"] == "torch", timeout=30_000)
+
+
+def test_play_after_stop_opens_the_source_again(qtbot, window) -> None:  # noqa: ANN001
+    bar = window.live.bar
+    window.live.start(FakeCamera(realtime=True, fps=30))
+    live = window.live.live
+    qtbot.waitUntil(lambda: len(live.buffer) >= 2, timeout=30_000)
+    bar.sigStop.emit()
+    qtbot.waitUntil(lambda: live.state == "stopped" and bar.play.text() == "Play", timeout=10_000)
+    assert not bar.play.isChecked()
+    bar.play.click()
+    qtbot.waitUntil(lambda: live.state == "running" and bar.play.text() == "Pause", timeout=10_000)
+    mark = live.buffer[-1].seq if live.buffer else 0
+    qtbot.waitUntil(lambda: bool(live.buffer) and live.buffer[-1].seq > mark, timeout=30_000)
