@@ -93,6 +93,9 @@ def cmd_recipe(args: argparse.Namespace) -> int:
     try:
         path = run_recipe(recipe, args.out, threads=args.threads, device=args.device, command=command_line(),
                           eval_scenes=args.eval_scenes)
+    except KeyboardInterrupt:  # outside a phase's training loop (setup, scoring, export): nothing half-written
+        path = None
+        print("interrupted: run the same command to continue", file=sys.stderr)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

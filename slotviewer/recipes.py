@@ -21,6 +21,7 @@ import numpy as np
 
 from slotviewer.errors import SlotviewerError
 from slotviewer.model.config import PRESETS, ModelCard, ModelConfig
+from slotviewer.model.files import with_ext
 
 
 @dataclass(frozen=True)
@@ -87,35 +88,79 @@ def phase_stem(out: str | Path, index: int, phase: Phase) -> Path:
     return out.with_name(f"{out.name}-{index + 1}-{phase.name}")
 
 
-def checkpoint_step(stem: Path) -> int | None:
-    """The step a phase's checkpoint reached, or None when it has not started."""
+def _checkpoint(stem: Path) -> dict | None:
+    """A phase's checkpoint record (step, settings, config), or None when it has not started."""
     meta = stem.with_name(stem.name + ".train.json")
     try:
-        return int(json.loads(meta.read_text())["step"])
+        return json.loads(meta.read_text())
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError) as exc:
         raise SlotviewerError(f"{meta}: cannot read this phase's checkpoint ({exc})") from None
+
+
+def _same_recipe(stem: Path, phase: Phase, meta: dict) -> None:
+    """A checkpoint continues only the phase it was made by: other settings (the length aside) or another
+    architecture would silently train something else, so they are refused in one line."""
+    saved = meta.get("settings", {})
+    for key, value in phase.settings.items():
+        if key != "steps" and json.loads(json.dumps(value)) != saved.get(key):
+            raise SlotviewerError(f"{stem}: its checkpoint was trained with {key}={saved.get(key)!r}, the recipe "
+                                  f"says {value!r}; delete {stem.name}.* (and the later phases) or use another --out")
+    if ModelConfig.from_dict(meta["config"]) != ModelConfig.from_dict(phase.config):
+        raise SlotviewerError(f"{stem}: its checkpoint has another architecture than the recipe's {phase.name} "
+                              "phase; delete its files (and the later phases') or use another --out")
+
+
+def _plan(recipe: Recipe, out: str | Path) -> list[dict | None]:
+    """Every phase's checkpoint, checked before any training: a later phase that exists although an earlier
+    one is unfinished was started from a shorter earlier phase (e.g. a `--scale` trial into the same
+    `--out`) and would quietly build on it, so that is refused too."""
+    metas = []
+    unfinished: int | None = None
+    for index, phase in enumerate(recipe.phases):
+        stem = phase_stem(out, index, phase)
+        meta = _checkpoint(stem)
+        if meta is not None:
+            _same_recipe(stem, phase, meta)
+            if unfinished is not None:
+                raise SlotviewerError(
+                    f"{stem}: it was trained from a shorter {recipe.phases[unfinished].name} phase than the "
+                    f"recipe's; delete the files of phase {index + 1} and later ({Path(out).name}-{index + 1}-*, …) "
+                    "or use another --out")
+        if unfinished is None and not _finished(stem, phase, meta):
+            unfinished = index
+        metas.append(meta)
+    return metas
+
+
+def _finished(stem: Path, phase: Phase, meta: dict | None) -> bool:
+    return (meta is not None and meta["step"] >= int(phase.settings["steps"])
+            and with_ext(stem, ".safetensors").exists())
 
 
 def run_recipe(recipe: Recipe, out: str | Path, *, threads: int = 0, device: str = "auto",
                command: str = "", eval_scenes: int | None = None) -> Path | None:
     """Run (or continue) every phase, then write the final model. Returns its weights file, or None when a
     phase was interrupted (its checkpoint is saved; running again continues)."""
+    import torch
+
     from slotviewer.train import Trainer, TrainSettings
 
+    if threads:
+        torch.set_num_threads(threads)  # the final scoring too, also when every phase is done already
+    metas = _plan(recipe, out)
     previous = recipe.warm_start
     for index, phase in enumerate(recipe.phases):
         stem = phase_stem(out, index, phase)
         steps = int(phase.settings["steps"])
-        reached = checkpoint_step(stem)
-        done = reached is not None and reached >= steps and stem.with_suffix(".safetensors").exists()
-        if not done:
+        meta = metas[index]
+        if not _finished(stem, phase, meta):
             print(f"phase {index + 1}/{len(recipe.phases)} {phase.name}: "
-                  + ("starting" if reached is None else f"resuming at step {reached:,}") + f" ({steps:,} steps)")
+                  + ("starting" if meta is None else f"resuming at step {meta['step']:,}") + f" ({steps:,} steps)")
             settings = TrainSettings(**phase.settings, out=str(stem), config=dict(phase.config), init_from=previous,
                                      threads=threads, device=device, command=command)
-            trainer = Trainer(settings, resume=reached is not None)
+            trainer = Trainer(settings, resume=meta is not None)
             trainer.run(final_eval=0)
             if trainer.step < steps:
                 print(f"phase {phase.name} stopped at step {trainer.step:,}: run the same command to continue")
@@ -195,9 +240,11 @@ def _describe(phase: Phase, final_config: dict[str, object]) -> str:
 
 
 def with_steps(recipe: Recipe, scale: float) -> Recipe:
-    """The same recipe with every phase `scale` times as long (at least 1 step): a quick trial run."""
-    phases = tuple(
-        dataclasses.replace(p, settings=p.settings | {"steps": max(1, round(int(p.settings["steps"]) * scale))})
-        for p in recipe.phases
-    )
+    """The same recipe with every phase and its warm-up `scale` times as long (at least 1 step): a trial run."""
+    def scaled(key: str, settings: dict[str, object]) -> int:
+        return max(1, round(int(settings.get(key, 1)) * scale))  # type: ignore[call-overload]
+
+    phases = tuple(dataclasses.replace(p, settings=p.settings | {"steps": scaled("steps", p.settings),
+                                                                 "warmup": scaled("warmup", p.settings)})
+                   for p in recipe.phases)
     return dataclasses.replace(recipe, phases=phases)

@@ -275,6 +275,8 @@ class Trainer:
                 self.net, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self.batches = batch_source(settings, cfg.resolution, self.world)
         self.val = self._validation_set(cfg.resolution) if self.world.main else None
+        if self.world.main:
+            self._trim_curve()
 
     def _init_distributed(self) -> None:
         import torch.distributed as dist
@@ -355,6 +357,20 @@ class Trainer:
         meta = {"step": self.step, "elapsed": self.elapsed, "config": self.model.cfg.to_dict(),
                 "param_groups": state["param_groups"], "settings": self.s.__dict__}
         write_text(self.ckpt_json, json.dumps(meta, indent=2))
+
+    def _trim_curve(self) -> None:
+        """Keep only the curve rows up to the step this run starts from: a run killed after its last
+        checkpoint logged rows that the resumed run logs again (a fresh start keeps none)."""
+        try:
+            with open(self.curve_path, newline="") as f:
+                rows = list(csv.reader(f))
+        except FileNotFoundError:
+            return
+        if not rows:
+            return
+        kept = [row for row in rows[1:] if row and row[1].isdigit() and int(row[1]) <= self.step]
+        if len(kept) != len(rows) - 1:
+            write_text(self.curve_path, "".join(",".join(row) + "\r\n" for row in [rows[0], *kept]))
 
     def _log_curve(self, loss: float, score: float) -> None:
         new = not self.curve_path.exists()

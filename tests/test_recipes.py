@@ -128,3 +128,44 @@ def test_recipe_steps_scale_for_a_trial_run() -> None:
     scaled = with_steps(tiny_recipe((400, 1)), 0.01)
     assert [p.settings["steps"] for p in scaled.phases] == [4, 1]
     assert dataclasses.replace(scaled, phases=tiny_recipe().phases) == tiny_recipe()
+
+
+def test_a_later_phase_built_on_a_shorter_earlier_one_is_refused(tmp_path: Path) -> None:
+    """A trial run (`--scale`) into the same `--out`, then the real one: phase 2 must not quietly keep
+    building on the trial's phase 1."""
+    run_recipe(tiny_recipe((3, 2)), tmp_path / "m", threads=1, eval_scenes=0)
+    before = weights(phase_stem(tmp_path / "m", 0, tiny_recipe().phases[0]))
+    with pytest.raises(SlotviewerError, match=r"m-2-decoder: it was trained from a shorter base phase.*delete"):
+        run_recipe(tiny_recipe((5, 2)), tmp_path / "m", threads=1, eval_scenes=0)
+    after = weights(phase_stem(tmp_path / "m", 0, tiny_recipe().phases[0]))
+    assert all(np.array_equal(before[k], after[k]) for k in before), "refused before any training"
+
+
+def test_a_checkpoint_of_other_settings_is_refused(tmp_path: Path) -> None:
+    run_recipe(tiny_recipe(), tmp_path / "m", threads=1, eval_scenes=0)
+    other = tiny_recipe()
+    first = dataclasses.replace(other.phases[0], settings=other.phases[0].settings | {"lr": 5e-4})
+    with pytest.raises(SlotviewerError, match=r"m-1-base: its checkpoint was trained with lr=0.001, the recipe says"):
+        run_recipe(dataclasses.replace(other, phases=(first, other.phases[1])), tmp_path / "m", eval_scenes=0)
+    wide = dataclasses.replace(other.phases[1], config=LARGER | {"decoder_channels": 16})
+    with pytest.raises(SlotviewerError, match="another architecture"):
+        run_recipe(dataclasses.replace(other, phases=(other.phases[0], wide)), tmp_path / "m", eval_scenes=0)
+
+
+def test_an_output_stem_with_a_dot_finds_its_finished_phases(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    run_recipe(tiny_recipe(), tmp_path / "m.v2", threads=1, eval_scenes=0)
+    capsys.readouterr()
+    run_recipe(tiny_recipe(), tmp_path / "m.v2", threads=1, eval_scenes=0)
+    assert "phase" not in capsys.readouterr().out
+    assert (tmp_path / "m.v2.safetensors").exists() and (tmp_path / "m.v2-2-decoder.safetensors").exists()
+
+
+def test_the_card_joins_the_phases_curves_on_one_time_axis(tmp_path: Path) -> None:
+    from slotviewer.recipes import _joined_curve
+
+    stems = [tmp_path / "m-1-a", tmp_path / "m-2-b"]
+    for stem, elapsed, rows in ((stems[0], 600.0, "3.00,100,0.02,0.5\r\n9.50,300,0.01,0.6\r\n"),
+                                (stems[1], 120.0, "1.50,40,0.01,0.7\r\n")):
+        stem.with_name(stem.name + ".train.json").write_text(json.dumps({"step": 1, "elapsed": elapsed}))
+        stem.with_name(stem.name + ".curve.csv").write_text("minutes,step,loss,fg_ari\r\n" + rows)
+    assert _joined_curve(stems) == [[3.0, 0.5], [9.5, 0.6], [11.5, 0.7]]  # phase 2 starts at 10 min

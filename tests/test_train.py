@@ -189,3 +189,17 @@ def test_training_on_clips_with_carry_over(tmp_path: Path) -> None:
 def test_clip_settings_that_cannot_work_are_refused_up_front(tmp_path: Path, changes: dict, message: str) -> None:
     with pytest.raises(SlotviewerError, match=message):
         Trainer(clip_settings(tmp_path / "bad", 1, **changes))
+
+
+def test_a_resumed_run_drops_curve_rows_logged_after_its_checkpoint(tmp_path: Path) -> None:
+    """A run killed after its last checkpoint logged rows the resumed run logs again: the curve must not
+    go back in time."""
+    Trainer(settings(tmp_path / "m", 4)).run(final_eval=0)
+    curve = tmp_path / "m.curve.csv"
+    curve.write_text("minutes,step,loss,fg_ari\r\n0.10,2,0.05,0.1\r\n0.20,4,0.04,0.2\r\n0.30,6,0.03,0.3\r\n")
+    Trainer(settings(tmp_path / "m", 8), resume=True)
+    assert curve.read_text().splitlines() == ["minutes,step,loss,fg_ari", "0.10,2,0.05,0.1", "0.20,4,0.04,0.2"]
+    Trainer(settings(tmp_path / "fresh", 8))  # a fresh start keeps no rows of an earlier run
+    (tmp_path / "fresh.curve.csv").write_text("minutes,step,loss,fg_ari\r\n0.10,2,0.05,0.1\r\n")
+    Trainer(settings(tmp_path / "fresh", 8))
+    assert (tmp_path / "fresh.curve.csv").read_text().splitlines() == ["minutes,step,loss,fg_ari"]

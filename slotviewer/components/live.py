@@ -98,6 +98,12 @@ def view_picture(live: LiveFrame, with_reconstruction: bool = False) -> np.ndarr
     return np.ascontiguousarray(np.concatenate(panels, axis=1))
 
 
+def same_model(a: Engine, b: Engine) -> bool:
+    """The same weights file on the same backend and device (e.g. one model loaded twice)."""
+    return (a.backend.model_sha256, a.backend.name, str(a.backend.device)) == (
+        b.backend.model_sha256, b.backend.name, str(b.backend.device))
+
+
 class LiveView:
     """Run a `FrameSource` live through an engine. Create, `start(source)`, then `pause`/`resume`/`show`,
     `set_hidden`/`solo`/`swap`, `start_recording`/`stop_recording`, `stop`."""
@@ -128,6 +134,7 @@ class LiveView:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._seq = 0
+        self._first_seq = 0  # frames numbered below this ran on a model the view no longer uses
         self.busy = False  # a frame is being run now (after `pause` the one in flight still finishes)
         self._pause_lock = threading.Lock()
         self._show_lock = threading.Lock()
@@ -259,7 +266,7 @@ class LiveView:
     def _show_latest(self) -> None:
         with self._show_lock:
             live, self._to_show, self._show_posted = self._to_show, None, False
-        if live is not None and (self.shown is None or self.shown.seq < live.seq):
+        if live is not None and live.seq >= self._first_seq and (self.shown is None or self.shown.seq < live.seq):
             self.shown = self._with_edits(live)
             self.events.frame.emit(self.shown)
 
@@ -461,23 +468,28 @@ class LiveView:
 
     # --- the model ----------------------------------------------------------------------------------------------
     def set_engine(self, engine: Engine) -> threading.Thread | None:
-        """Run the stream on another model (the user picked one, or learning finished).
+        """Run the stream on another engine (the user picked a model, or the owner loaded the adapted one).
 
-        The next frame starts from fresh slots (the old ones belong to the other model) and edits are
-        dropped (its slots are not these). The buffer is cleared and a frame still waiting to be shown is
-        dropped: every frame one can scrub to, or that a paused view decodes iterations of, must come from
-        the model the owner now decodes with. A paused or ended view re-runs the frame it shows on a thread
-        (returned), so the picture changes with the model as a still image's does.
+        The same weights on the same backend and device (the owner loading the model learning produced)
+        only replace the engine object. Another model starts the next frame from fresh slots (the old ones
+        are the other model's) and drops the edits (its slots are not these) and the buffer: every frame one
+        can scrub to, or that a paused view decodes the iterations of, must come from the model the owner
+        now decodes with. Frames the old model ran are never shown after this, and the frame on screen is
+        run again on a thread (returned), so the picture changes with the model as a still image's does.
         """
         with self._lock:
-            self.engine = self.runner.engine = engine
+            old, self.engine = self.engine, engine
+            self.runner.engine = engine
+            if same_model(old, engine):
+                return None
             self.runner.reset()
             self.hidden, self.solo_slot = set(), None
             self.buffer.clear()
-            shown = self.shown
+            self._first_seq = self._seq + 1  # frames of the old model have lower numbers
+            shown, self.shown = self.shown, None  # a pause before the re-run lands must not show it again
         with self._show_lock:
             self._to_show = None
-        if shown is None or self.state == "running":
+        if shown is None:
             return None
 
         def rerun() -> None:

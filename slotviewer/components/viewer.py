@@ -177,7 +177,8 @@ class Viewer:
                                needs_engine=False))
 
     def show_image(self, image: np.ndarray, source: str, name: str = "A") -> None:
-        """The one entry point for pixels (files, clipboard, live frames): show them and run."""
+        """The one entry point for still pixels (files, clipboard, drops): show them and run. Live frames do
+        not come through here (a live view puts its traces into document A itself); a still image stops one."""
         if name == "B":
             self.comparison = None
         self.events.still.emit(name)

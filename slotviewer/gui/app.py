@@ -74,13 +74,14 @@ def wait_until_rendered(app: QApplication, window: MainWindow, names: tuple[str,
         window.viewer.events.error.disconnect(errors.append)
 
 
-LIVE_SCREENSHOT_FRAMES = 30  # a live source's screenshot shows its 30th frame (or its last, if shorter)
+LIVE_SCREENSHOT_FRAMES = 30  # a video's screenshot shows its 30th frame (or its last, if shorter)
 
 
 def wait_for_live_frame(app: QApplication, window: MainWindow, frames: int = LIVE_SCREENSHOT_FRAMES,
                         timeout: float = 120) -> None:
     """Play the live source until its `frames`-th frame is on screen (or it ended), then pause there, so the
-    screenshot shows a decoded frame whose iterations can be scrubbed like a still image's."""
+    screenshot shows a decoded frame whose iterations can be scrubbed like a still image's. Files are read
+    frame by frame (not in real time), so the same command always captures the same frame."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         app.processEvents()
@@ -88,8 +89,16 @@ def wait_for_live_frame(app: QApplication, window: MainWindow, frames: int = LIV
         if live is not None and live.state == "failed":
             app.processEvents()  # the state is set at once, its message is posted to this thread
             raise SlotviewerError(window.statusBar().currentMessage() or "the live source failed")
-        if live is not None and live.shown is not None and (live.shown.seq + 1 >= frames or live.state == "ended"):
+        if live is not None and live.shown is not None and (live.shown.frame.index + 1 >= frames
+                                                            or live.state == "ended"):
             live.pause()
+            settle = time.monotonic() + 0.2  # the frame in flight, and frames posted to this thread, land first
+            while (live.busy or time.monotonic() < settle) and time.monotonic() < deadline:
+                app.processEvents()
+                time.sleep(0.01)
+            wanted = [i for i, item in enumerate(live.buffer) if item.frame.index == frames - 1]
+            if wanted:  # then back to the frame asked for
+                live.show(wanted[0])
             return
         time.sleep(0.01)
     raise SlotviewerError("the live source showed no frame in time")
@@ -151,7 +160,7 @@ def main(path: str | None = None, screenshot: str | None = None, iteration: int 
     if camera is not None:  # live sources start once the model is loaded (qt_live.QtLive)
         window.live.open_camera(camera)
     elif live:
-        window.live.open_path(sequence or path)
+        window.live.open_path(sequence or path, realtime=not screenshot)
     if start:
         viewer.open_path(str(start))
     if b:

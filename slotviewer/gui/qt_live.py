@@ -96,6 +96,8 @@ class QtLiveBar(QWidget):
         self.forward.clicked.connect(lambda: self.sigStep.emit(1))
         self.scrub.sliderMoved.connect(self.sigScrub.emit)
         self.seek.sliderReleased.connect(lambda: self.sigSeek.emit(self.seek.value()))
+        # a click on the track or a key moves it without a drag (the stream's own updates are blocked)
+        self.seek.valueChanged.connect(lambda i: None if self.seek.isSliderDown() else self.sigSeek.emit(i))
         self.seek.sliderMoved.connect(lambda i: self.seek_label.setText(self._position_text(i)))
         self.carry.toggled.connect(lambda on: self.sigCarry.emit(on, self.iters.value()))
         self.iters.valueChanged.connect(lambda n: self.sigCarry.emit(self.carry.isChecked(), n))
@@ -238,9 +240,10 @@ class QtLive(QObject):
     def open_camera(self, index: int) -> None:
         self.start(CameraSource(index))
 
-    def open_path(self, path: str | Path, fps: float = 10.0) -> None:
-        """A video file, an animated GIF, or a folder of images played as a sequence."""
-        self.start(open_source(Path(path), fps=fps), realtime=True)
+    def open_path(self, path: str | Path, fps: float = 10.0, realtime: bool = True) -> None:
+        """A video file, an animated GIF, or a folder of images played as a sequence (`realtime=False`:
+        every frame in turn, as fast as the model takes them)."""
+        self.start(open_source(Path(path), fps=fps), realtime=realtime)
 
     def start(self, source: FrameSource, realtime: bool = True) -> None:
         if self.viewer.engine is None:  # the model is still loading: start when it is there

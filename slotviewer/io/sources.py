@@ -537,12 +537,14 @@ class CaptureThread:
         try:
             while not self._stop.is_set():
                 if not self.source.live and not self.realtime:
-                    with self._cond:  # lockstep: wait until the consumer took the last frame
-                        self._cond.wait_for(lambda: self._taken >= self._seq or self._stop.is_set())
+                    with self._cond:  # lockstep: wait until the consumer took the last frame (or a seek)
+                        self._cond.wait_for(lambda: self._taken >= self._seq or self._seek is not None
+                                            or self._stop.is_set())
                     if self._stop.is_set():
                         break
-                if self._seek is not None:  # seeking happens here: the source belongs to this thread
+                with self._cond:  # seeking happens here: the source belongs to this thread
                     target, self._seek = self._seek, None
+                if target is not None:
                     self.source.seek(target)
                     start = time.monotonic() - target / (self.source.fps or 25.0)
                 frame = self.source.read()
@@ -602,6 +604,7 @@ class CaptureThread:
             raise SourceError(f"{self.source.name}: cannot seek in a live source")
         with self._cond:
             self._seek, self._floor = int(index), self._seq
+            self._cond.notify_all()  # a lockstep reader waiting for the consumer moves on to the seek
 
     def latest(self, after: int = 0, timeout: float | None = None) -> tuple[int, Frame] | None:
         """(sequence number, frame) of the newest frame newer than `after`; `None` on timeout or end."""

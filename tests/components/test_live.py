@@ -267,3 +267,14 @@ def test_a_new_model_runs_the_next_frames_and_rereads_a_paused_frame(live: LiveV
     live.resume()
     assert live.wait_for(lambda: len(live.buffer) >= 3)
     assert all(item.trace.provenance["backend"] == "torch" for item in live.buffer)
+
+
+def test_the_same_weights_loaded_again_keep_slots_edits_and_buffer(live: LiveView, tiny_model: Path) -> None:
+    """The owner loads the model learning produced as its own engine: nothing the user set may be lost."""
+    live.start(FakeCamera(fps=200))
+    assert live.wait_for(lambda: len(live.buffer) >= 3)
+    live.set_hidden(1)
+    again = Engine.load(tiny_model.with_suffix(".onnx"), "onnx", "cpu")
+    assert live.set_engine(again) is None
+    assert live.engine is again and live.runner.engine is again
+    assert live.hidden == {1} and len(live.buffer) >= 3 and live.runner.previous is not None

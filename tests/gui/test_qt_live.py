@@ -64,7 +64,7 @@ def test_learn_this_scene_switches_the_window_to_the_adapted_weights(qtbot, wind
     qtbot.waitUntil(lambda: len(live.buffer) >= 4, timeout=30_000)
     old = window.viewer.engine
     live_ui.learn(steps=3)
-    qtbot.waitUntil(lambda: window.viewer.engine is not old and window.viewer.runner.pending() == 0, timeout=60_000)
+    qtbot.waitUntil(lambda: window.viewer.engine is not old and window.viewer.runner.pending() == 0, timeout=180_000)
     assert str(window.viewer.engine.backend.model_path).startswith(str(live.adapted_model))
     slots = live.buffer[-1].trace.slots[-1]
     rgb_window, _ = window.viewer.engine.decode(slots)
@@ -162,6 +162,11 @@ def test_a_file_gets_a_seek_slider_plays_again_after_its_end_and_follows_a_model
     qtbot.waitUntil(lambda: window.viewer.engine is not None and window.viewer.engine.backend.name == "torch",
                     timeout=30_000)
     qtbot.waitUntil(lambda: live.engine is window.viewer.engine, timeout=10_000)
+    # the ended stream ran the frame on screen again on the new model, from fresh slots
+    qtbot.waitUntil(lambda: live.shown is not None and live.shown.trace.provenance["backend"] == "torch",
+                    timeout=30_000)
+    assert live.shown.trace.provenance["init"] == "fresh" and live.shown.frame.index == 11
+    assert [item.trace.provenance["backend"] for item in live.buffer] == ["torch"]
     qtbot.waitUntil(lambda: window.session.documents["A"].trace.provenance["backend"] == "torch", timeout=30_000)
 
 

@@ -128,3 +128,20 @@ def test_latest_without_arguments_is_the_newest_frame_of_all() -> None:
     got = capture.latest(timeout=5)
     capture.stop()
     assert got is not None and got[0] == 1 and got[1].index == 0
+
+
+def test_a_seek_in_the_middle_of_a_file_read_frame_by_frame(tmp_path: Path) -> None:
+    """Frame by frame (not real time) the reader waits for the consumer; a seek must not leave both waiting,
+    and the frame read before the seek is never handed out."""
+    source = open_source(write_video(tmp_path / "clip.avi", frames=20))
+    source.open()
+    capture = CaptureThread(source, realtime=False, keep_open=True)
+    capture.start()
+    seq, frame = capture.latest(0, timeout=5)
+    assert frame.index == 0
+    time.sleep(0.1)  # frame 1 is read and waits for the consumer
+    capture.seek(12)
+    got = capture.latest(seq, timeout=5)
+    assert got is not None and got[1].index == 12
+    assert capture.latest(got[0], timeout=5)[1].index == 13
+    capture.stop()
