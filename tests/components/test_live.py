@@ -11,6 +11,7 @@ import pytest
 from slotviewer.components.live import LiveView, view_picture
 from slotviewer.engine import Engine
 from slotviewer.io.sources import FakeCamera, open_source
+from tests.io.test_sources import write_video
 
 
 def frames_in(path: Path) -> int:
@@ -234,11 +235,7 @@ def test_reset_edits_and_swap_limits(live: LiveView) -> None:
 
 def test_a_seek_while_paused_shows_the_frame_sought(onnx_engine: Engine, tmp_path: Path) -> None:
     """Capture goes on while paused, so a frame read before the seek is waiting: it must not be the one shown."""
-    path = tmp_path / "clip.avi"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 50, (40, 30))
-    for i in range(60):
-        writer.write(np.full((30, 40, 3), 4 * i, np.uint8))
-    writer.release()
+    path = write_video(tmp_path / "clip.avi", frames=60, fps=50.0)
     with LiveView(onnx_engine, buffer=8) as view:
         view.start(open_source(path), realtime=True)
         assert view.wait_for(lambda: len(view.buffer) >= 3)

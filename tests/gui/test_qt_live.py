@@ -136,14 +136,9 @@ def test_a_still_image_opened_during_a_stream_stops_it_and_stays(qtbot, window, 
 
 def test_a_file_gets_a_seek_slider_plays_again_after_its_end_and_follows_a_model_change(  # noqa: ANN001
         qtbot, window, tmp_path: Path) -> None:
-    import cv2
-    import numpy as np
+    from tests.io.test_sources import write_video
 
-    path = tmp_path / "clip.avi"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 50, (40, 30))
-    for i in range(12):
-        writer.write(np.full((30, 40, 3), 10 * i, np.uint8))
-    writer.release()
+    path = write_video(tmp_path / "clip.avi", frames=12, fps=50.0)
     bar = window.live.bar
     window.live.start(FakeCamera(realtime=True, fps=30))
     assert not bar.seek.isVisibleTo(bar), "a camera cannot seek"
