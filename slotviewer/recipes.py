@@ -17,8 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from slotviewer.errors import SlotviewerError
 from slotviewer.model.config import PRESETS, ModelCard, ModelConfig
 from slotviewer.model.files import with_ext
@@ -175,20 +173,16 @@ def run_recipe(recipe: Recipe, out: str | Path, *, threads: int = 0, device: str
     return finish_recipe(recipe, out, command, recipe.eval_scenes if eval_scenes is None else eval_scenes)
 
 
-def _joined_curve(stems: list[Path]) -> list[list[float]]:
-    """Every phase's [minutes, FG-ARI] rows on one time axis (each phase starts where the last ended)."""
-    import csv
+def _joined_curve(stems: list[Path], minutes: list[float]) -> list[list[float]]:
+    """Every phase's [minutes, FG-ARI] rows on one time axis: each phase starts where the last ended
+    (`minutes`: each phase's training time)."""
+    from slotviewer.train import read_curve
 
     rows: list[list[float]] = []
     offset = 0.0
-    for stem in stems:
-        meta = json.loads(stem.with_name(stem.name + ".train.json").read_text())
-        try:
-            with open(stem.with_name(stem.name + ".curve.csv"), newline="") as f:
-                rows += [[round(offset + float(r["minutes"]), 2), float(r["fg_ari"])] for r in csv.DictReader(f)]
-        except FileNotFoundError:
-            pass
-        offset += meta["elapsed"] / 60
+    for stem, length in zip(stems, minutes, strict=True):
+        rows += [[round(offset + m, 2), score] for m, score in read_curve(stem.with_name(stem.name + ".curve.csv"))]
+        offset += length
     return rows
 
 
@@ -199,7 +193,7 @@ def finish_recipe(recipe: Recipe, out: str | Path, command: str, eval_scenes: in
     from slotviewer.engine.familiarity import TYPICAL_SCENES, TYPICAL_SEED, typical_mse
     from slotviewer.engine.onnx_export import export_onnx
     from slotviewer.model.weights import load_model, save_model
-    from slotviewer.train import EVAL_SEED, evaluate_scenes, git_commit, psnr
+    from slotviewer.train import EVAL_SEED, evaluate_scenes, git_commit, held_out_scores
 
     stems = [phase_stem(out, i, phase) for i, phase in enumerate(recipe.phases)]
     last = load_model(stems[-1])
@@ -211,19 +205,18 @@ def finish_recipe(recipe: Recipe, out: str | Path, command: str, eval_scenes: in
     card = ModelCard(
         dataset=dataset, steps=sum(m["step"] for m in metas), batch=int(recipe.phases[-1].settings["batch"]),
         wall_clock_s=round(sum(m["elapsed"] for m in metas), 1), trained_on=last.card.trained_on,
-        commit=git_commit(), curve=_joined_curve(stems), command=command or f"slotviewer recipe {recipe.name}",
+        commit=git_commit(), curve=_joined_curve(stems, [m["elapsed"] / 60 for m in metas]),
+        command=command or f"slotviewer recipe {recipe.name}",
         notes=f"recipe {recipe.name}: warm start from {recipe.warm_start or 'nothing'}; "
         + "; ".join(f"{p.name}: {_describe(p, recipe.phases[-1].config)}" for p in recipe.phases)
         + (f"; then {recipe.final_note}" if recipe.final_note else ""),
     )
     if eval_scenes:
         images, masks = load_scenes(dataset, eval_scenes, config.resolution, EVAL_SEED + 1)
-        scores, errors = evaluate_scenes(model.eval(), images, masks, draws=config.draws)
-        held_out = {"n": len(images), "iters": config.iters, "draws": config.draws,
-                    "scenes": f"generate({dataset!r}, {len(images)}, seed={EVAL_SEED + 1})"}
-        spread = {"mean": round(float(np.nanmean(scores)), 4), "std": round(float(np.nanstd(scores)), 4)}
-        card.fg_ari = spread | held_out
-        card.reconstruction = {"psnr_db": round(psnr(errors), 2), "mse": round(float(errors.mean()), 6)} | held_out
+        fg_ari, reconstruction = held_out_scores(model.eval(), images, masks)
+        scenes = {"scenes": f"generate({dataset!r}, {len(images)}, seed={EVAL_SEED + 1})"}
+        card.fg_ari = fg_ari and fg_ari | scenes
+        card.reconstruction = reconstruction | {"iters": config.iters} | scenes
         own, _ = load_scenes(dataset, TYPICAL_SCENES, config.resolution, TYPICAL_SEED)
         card.typical_mse = round(typical_mse(evaluate_scenes(model, own, None, draws=config.draws)[1]), 6)
     weights, _ = save_model(model.eval(), out, card)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import json
 import math
 import os
@@ -177,6 +178,28 @@ def evaluate(model: SlotAutoencoder, images: np.ndarray, masks: np.ndarray, batc
              draws: int = 1) -> np.ndarray:
     """Per-image FG-ARI of the argmax-alpha segmentation against the ground-truth masks."""
     return evaluate_scenes(model, images, masks, batch, draws)[0]
+
+
+def read_curve(path: Path) -> list[list[float]]:
+    """[minutes, FG-ARI] rows of a run's curve file (`OUT.curve.csv`), for a model card; none if unreadable."""
+    try:
+        with open(path, newline="") as f:
+            return [[float(row["minutes"]), float(row["fg_ari"])] for row in csv.DictReader(f)]
+    except (OSError, KeyError, ValueError):
+        return []
+
+
+def held_out_scores(model: SlotAutoencoder, images: np.ndarray, masks: np.ndarray | None) -> tuple[dict, dict]:
+    """The card's (FG-ARI, reconstruction) records on held-out scenes, at the model's own T and draws;
+    FG-ARI is empty without masks."""
+    cfg = model.cfg
+    scores, errors = evaluate_scenes(model, images, masks, draws=cfg.draws)
+    fg_ari = {} if masks is None else {"mean": round(float(np.nanmean(scores)), 4),
+                                       "std": round(float(np.nanstd(scores)), 4), "n": len(images),
+                                       "iters": cfg.iters, "draws": cfg.draws}
+    reconstruction = {"psnr_db": round(psnr(errors), 2), "mse": round(float(errors.mean()), 6), "n": len(images),
+                      "draws": cfg.draws}
+    return fg_ari, reconstruction
 
 
 def psnr(mse_per_image: np.ndarray) -> float:
@@ -370,7 +393,9 @@ class Trainer:
             return
         kept = [row for row in rows[1:] if row and row[1].isdigit() and int(row[1]) <= self.step]
         if len(kept) != len(rows) - 1:
-            write_text(self.curve_path, "".join(",".join(row) + "\r\n" for row in [rows[0], *kept]))
+            text = io.StringIO()
+            csv.writer(text).writerows([rows[0], *kept])  # as `_log_curve` writes them
+            write_text(self.curve_path, text.getvalue())
 
     def _log_curve(self, loss: float, score: float) -> None:
         new = not self.curve_path.exists()
@@ -482,14 +507,6 @@ class Trainer:
             dist.barrier()
         return path
 
-    def _curve(self) -> list[list[float]]:
-        """[minutes, FG-ARI] rows of this run's curve file, for the model card."""
-        try:
-            with open(self.curve_path, newline="") as f:
-                return [[float(row["minutes"]), float(row["fg_ari"])] for row in csv.DictReader(f)]
-        except (OSError, KeyError, ValueError):
-            return []
-
     def finish(self, eval_samples: int = 0) -> Path:
         """Write the model with its card; FG-ARI on `eval_samples` fresh scenes when asked."""
         card = ModelCard(
@@ -505,20 +522,16 @@ class Trainer:
             + (f"; mask consistency {self.s.mask_consistency}" if self.s.mask_consistency else "")
             + (f"; clips of {self.s.clip_frames} frames with carry-over, {self.s.iters_per_frame} iteration(s) per "
                f"carried frame" if self.s.clip_frames else ""),
-            curve=self._curve(),
+            curve=read_curve(self.curve_path),
             command=self.s.command,
         )
         if eval_samples:
             fresh = self.val_data in GENERATORS  # other data: the validation scenes again
             images, masks = load_scenes(self.val_data, eval_samples if fresh else self.s.eval_samples,
                                         self.model.cfg.resolution, EVAL_SEED + 1 if fresh else EVAL_SEED)
-            scores, errors = evaluate_scenes(self.model, images, masks, draws=self.model.cfg.draws)
-            if masks is not None:
-                card.fg_ari = {"mean": round(float(np.nanmean(scores)), 4),
-                               "std": round(float(np.nanstd(scores)), 4), "n": len(images), "data": self.val_data,
-                               "iters": self.model.cfg.iters, "draws": self.model.cfg.draws}
-            card.reconstruction = {"psnr_db": round(psnr(errors), 2), "mse": round(float(errors.mean()), 6),
-                                   "n": len(images), "data": self.val_data, "draws": self.model.cfg.draws}
+            fg_ari, reconstruction = held_out_scores(self.model, images, masks)
+            card.fg_ari = fg_ari and fg_ari | {"data": self.val_data}
+            card.reconstruction = reconstruction | {"data": self.val_data}
         weights, _ = save_model(self.model.cpu().eval(), self.out, card)
         self.model.to(self.device)
         return weights

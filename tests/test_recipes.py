@@ -164,8 +164,6 @@ def test_the_card_joins_the_phases_curves_on_one_time_axis(tmp_path: Path) -> No
     from slotviewer.recipes import _joined_curve
 
     stems = [tmp_path / "m-1-a", tmp_path / "m-2-b"]
-    for stem, elapsed, rows in ((stems[0], 600.0, "3.00,100,0.02,0.5\r\n9.50,300,0.01,0.6\r\n"),
-                                (stems[1], 120.0, "1.50,40,0.01,0.7\r\n")):
-        stem.with_name(stem.name + ".train.json").write_text(json.dumps({"step": 1, "elapsed": elapsed}))
+    for stem, rows in ((stems[0], "3.00,100,0.02,0.5\r\n9.50,300,0.01,0.6\r\n"), (stems[1], "1.50,40,0.01,0.7\r\n")):
         stem.with_name(stem.name + ".curve.csv").write_text("minutes,step,loss,fg_ari\r\n" + rows)
-    assert _joined_curve(stems) == [[3.0, 0.5], [9.5, 0.6], [11.5, 0.7]]  # phase 2 starts at 10 min
+    assert _joined_curve(stems, [10.0, 2.0]) == [[3.0, 0.5], [9.5, 0.6], [11.5, 0.7]]  # phase 2 starts at 10 min

@@ -450,17 +450,20 @@ class QtLive(QObject):
         self._pending = None
         if self.live is None:
             return
-        self.stop()
-        self.live.cancel_learning()
-        self.live.events.disconnect()
+        self._detach()
         self.live = None
         self.toolbar.hide()
         self.fps.setText("")
 
+    def _detach(self) -> None:
+        """Stop the stream (closing a recording properly) and cut it off from the window: a learning run in
+        the background is cancelled, and nothing it still has queued reaches the window."""
+        self.stop()
+        if self.live is not None:
+            self.live.cancel_learning()
+            self.live.events.disconnect()
+
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
         if watched is self.window and event.type() == QEvent.Type.Close:
-            self.stop()  # quitting closes a recording properly
-            if self.live is not None:  # a learning run in the background must not report to a closed window
-                self.live.cancel_learning()
-                self.live.events.disconnect()
+            self._detach()
         return False
