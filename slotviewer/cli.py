@@ -206,12 +206,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.video:
         from slotviewer.bench.video import bench_video, print_video
 
-        result = bench_video(args.model, long_frames=args.video_frames)
+        result = bench_video(args.model, long_frames=args.video_frames, device=args.device)
         print(json.dumps(result, indent=2)) if args.json else print_video(result)
         return 0
     from slotviewer.bench.report import run_bench
 
-    return run_bench(args.model, as_json=args.json, repeats=args.repeats, only=args.only)
+    return run_bench(args.model, as_json=args.json, repeats=args.repeats, only=args.only, device=args.device)
 
 
 def _no_display() -> bool:
@@ -422,9 +422,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "update latency, needs the gui extra; train: training img/s fp32 vs bf16 vs channels-last, "
                    "shapes preset, batch 32)")
     p.add_argument("--video", action="store_true", help="the video pipeline instead: headless FPS at 64² and "
-                   "640×480, memory over a long run, identity switches with carry-over vs fresh slots (ONNX, CPU)")
+                   "640×480, memory over a long run, identity switches with carry-over vs fresh slots (ONNX on the CPU; see --device)")
     p.add_argument("--video-frames", type=int, default=10_000, metavar="N",
                    help="with --video: frames in the memory run (0 skips it)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                   help="cuda: both backends on the GPU, timed and checked against the CPU (with --only train: "
+                   "training img/s there; with --video: the video pipeline there)")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("doctor", help="what this install can use: versions, devices, Qt, cameras, paths")

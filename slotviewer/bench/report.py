@@ -13,6 +13,7 @@ from slotviewer.data import generate
 from slotviewer.engine import Engine
 from slotviewer.engine.engine import slot_noise
 from slotviewer.engine.preprocess import model_input
+from slotviewer.errors import SlotviewerError
 
 
 def bench_engine(model: str, repeats: int) -> dict[str, Any]:
@@ -77,7 +78,11 @@ def _print_engine(r: dict[str, Any]) -> None:
           f"composite {r['parity_max_abs']['composite']:.2e}")
 
 
-def run_bench(model: str, as_json: bool = False, repeats: int = 20, only: str | None = None) -> int:
+def run_bench(model: str, as_json: bool = False, repeats: int = 20, only: str | None = None,
+              device: str = "cpu") -> int:
+    """The parts asked for, printed (or as JSON); 1 when `device` is not the CPU and nothing can run there."""
+    if device != "cpu":
+        return _run_on_device(model, device, as_json, repeats, only)
     results: dict[str, Any] = {}
     if only in (None, "engine"):
         results["engine"] = bench_engine(model, repeats)
@@ -112,6 +117,33 @@ def run_bench(model: str, as_json: bool = False, repeats: int = 20, only: str | 
         if not as_json:
             print("GUI (median, including Qt repaint): " + ", ".join(
                 f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in r.items()))
+    if as_json:
+        print(json.dumps(results, indent=2))
+    return 0
+
+
+def _run_on_device(model: str, device: str, as_json: bool, repeats: int, only: str | None) -> int:
+    """On a GPU: the engine on both backends against the CPU, and training speed when asked
+    (`--only train`); the CPU-only parts (k-means, writing, the window) are not repeated there."""
+    if only not in (None, "engine", "train"):
+        raise SlotviewerError(f"--only {only} measures the CPU; on {device} choose engine or train")
+    results: dict[str, Any] = {}
+    if only in (None, "engine"):
+        from slotviewer.bench.device import bench_device, print_device
+
+        results["engine"] = r = bench_device(model, device, repeats)
+        if not as_json:
+            print_device(r)
+        if not r["backends"]:
+            if as_json:
+                print(json.dumps(results, indent=2))
+            return 1
+    if only == "train":
+        from slotviewer.bench.train import bench_train, print_train
+
+        results["train"] = r = bench_train(repeats=max(3, repeats // 4), device=device)
+        if not as_json:
+            print_train(r)
     if as_json:
         print(json.dumps(results, indent=2))
     return 0

@@ -35,12 +35,20 @@ def bench_train(preset: str = "shapes", batch: int = 32, repeats: int = 5, devic
                                      channels_last=channels_last, device=device)
             trainers[name] = Trainer(settings)
     images = trainers["fp32"].batches(0)
-    times = interleaved({name: (lambda t=t: t.train_step(images)) for name, t in trainers.items()},
-                        repeats=repeats, warmup=1)
+    on_gpu = trainers["fp32"].device.type == "cuda"
+
+    def step(trainer: Trainer) -> None:
+        trainer.train_step(images)
+        if on_gpu:  # kernels run asynchronously: time the work, not its launch
+            torch.cuda.synchronize()
+
+    times = interleaved({name: (lambda t=t: step(t)) for name, t in trainers.items()}, repeats=repeats, warmup=1)
     img_s = {name: batch / seconds for name, seconds in times.items()}
     return {
         "preset": preset, "batch": batch, "threads": torch.get_num_threads(),
-        "bf16_supported": bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()),
+        "device": torch.cuda.get_device_name() if on_gpu else "cpu",
+        "bf16_supported": bool(torch.cuda.is_bf16_supported() if on_gpu else torch.backends.mkldnn.is_available()
+                               and torch.ops.mkldnn._is_mkldnn_bf16_supported()),
         "step_ms": {name: seconds * 1e3 for name, seconds in times.items()},
         "img_s": img_s,
         "speedup_over_fp32": {name: value / img_s["fp32"] for name, value in img_s.items()},
@@ -48,7 +56,7 @@ def bench_train(preset: str = "shapes", batch: int = 32, repeats: int = 5, devic
 
 
 def print_train(r: dict[str, Any]) -> None:
-    print(f"training step, {r['preset']} preset, batch {r['batch']}, {r['threads']} thread(s), "
+    print(f"training step on {r['device']}, {r['preset']} preset, batch {r['batch']}, {r['threads']} thread(s), "
           f"bf16 units: {'yes' if r['bf16_supported'] else 'no'}")
     for name in r["img_s"]:
         print(f"  {name:<20} {r['step_ms'][name]:8.1f} ms/step {r['img_s'][name]:7.1f} img/s "

@@ -17,8 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from slotviewer.bench.device import load_on
 from slotviewer.data.moving_shapes import MovingShapes, identity_switches
 from slotviewer.engine import Engine
+from slotviewer.errors import SlotviewerError
 from slotviewer.headless_video import VideoOptions, run_source
 from slotviewer.io.recorder import VideoRecorder
 from slotviewer.io.sources import Frame, FrameSource, open_source
@@ -122,8 +124,20 @@ def identity(engine: Engine, frames: int = 100, seeds: int = 6, slots: int | Non
     return out
 
 
-def bench_video(model: str = "shapes", long_frames: int = 10_000, seeds: int = 6) -> dict[str, Any]:
-    engine = Engine.load(model, "onnx", "cpu")
+def video_engine(model: str, device: str) -> Engine:
+    """ONNX Runtime on `device`, or PyTorch where this onnxruntime cannot use it (a GPU box with a CUDA
+    torch and the CPU-only onnxruntime): the numbers then say which one ran."""
+    if device == "cpu":
+        return Engine.load(model, "onnx", "cpu")
+    engines, errors = load_on(model, device)
+    if not engines:
+        raise SlotviewerError(f"no backend runs on {device}: " + "; ".join(f"{k}: {v}" for k, v in errors.items()))
+    return engines.get("onnx") or engines["torch"]
+
+
+def bench_video(model: str = "shapes", long_frames: int = 10_000, seeds: int = 6,
+                device: str = "cpu") -> dict[str, Any]:
+    engine = video_engine(model, device)
     result: dict[str, Any] = {"model": model, "device": engine.description}
     with tempfile.TemporaryDirectory(prefix="slotviewer-bench-video-") as tmp:
         folder = Path(tmp)
