@@ -422,7 +422,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "update latency, needs the gui extra; train: training img/s fp32 vs bf16 vs channels-last, "
                    "shapes preset, batch 32)")
     p.add_argument("--video", action="store_true", help="the video pipeline instead: headless FPS at 64² and "
-                   "640×480, memory over a long run, identity switches with carry-over vs fresh slots (ONNX on the CPU; see --device)")
+                   "640×480, memory over a long run, identity switches with carry-over vs fresh slots (ONNX on the "
+                   "CPU; see --device)")
     p.add_argument("--video-frames", type=int, default=10_000, metavar="N",
                    help="with --video: frames in the memory run (0 skips it)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
