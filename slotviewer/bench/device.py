@@ -13,12 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from slotviewer.bench.report import bench_inputs
 from slotviewer.bench.timing import interleaved
-from slotviewer.data import generate
 from slotviewer.engine import Engine
 from slotviewer.engine.backend import ForwardResult
-from slotviewer.engine.engine import slot_noise
-from slotviewer.engine.preprocess import model_input
 from slotviewer.engine.trace import softmax
 from slotviewer.errors import SlotviewerError
 
@@ -43,15 +41,11 @@ def bench_device(model: str, device: str, repeats: int = 20) -> dict[str, Any]:
     if not engines:
         return result
     cfg = next(iter(engines.values())).config
-    dataset = "tetrominoes" if cfg.resolution == 35 else "shapes"
-    images = generate(dataset, 8, seed=123)[0]
-    batch8 = np.stack([model_input(im, cfg.resolution)[0] for im in images])
-    noise8 = slot_noise(0, 8, cfg.num_slots, cfg.slot_dim)
+    images, batch8, noise8 = bench_inputs(cfg)
     for backend, engine in engines.items():
-        reference = Engine.load(model, backend, "cpu")
-        on_device, on_cpu = engine.backend.forward(batch8, noise8, cfg.iters), reference.backend.forward(
-            batch8, noise8, cfg.iters)
         b = engine.backend
+        on_device = b.forward(batch8, noise8, cfg.iters)
+        on_cpu = Engine.load(model, backend, "cpu").backend.forward(batch8, noise8, cfg.iters)
         times = interleaved({
             "b1": lambda b=b: b.forward(batch8[:1], noise8[:1], cfg.iters),
             "b8": lambda b=b: b.forward(batch8, noise8, cfg.iters),

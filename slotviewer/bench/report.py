@@ -14,18 +14,24 @@ from slotviewer.engine import Engine
 from slotviewer.engine.engine import slot_noise
 from slotviewer.engine.preprocess import model_input
 from slotviewer.errors import SlotviewerError
+from slotviewer.model.config import ModelConfig
+
+
+def bench_inputs(cfg: ModelConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The scenes every engine bench runs: 8 images of the model's kind `[8, H, W, 3]`, them as a model
+    batch `[8, 3, R, R]`, and 8 fixed initial slot draws, so backends and devices see the same work."""
+    dataset = "tetrominoes" if cfg.resolution == 35 else "shapes"
+    images = generate(dataset, 8, seed=123)[0]
+    batch8 = np.stack([model_input(im, cfg.resolution)[0] for im in images])
+    return images, batch8, slot_noise(0, 8, cfg.num_slots, cfg.slot_dim)
 
 
 def bench_engine(model: str, repeats: int) -> dict[str, Any]:
     torch_engine = Engine.load(model, "torch", "cpu")
     onnx_engine = Engine.load(model, "onnx", "cpu")
     cfg = torch_engine.config
-    dataset = "tetrominoes" if cfg.resolution == 35 else "shapes"
-    images = generate(dataset, 8, seed=123)[0]
-    batch8 = np.stack([model_input(im, cfg.resolution)[0] for im in images])
-    batch1 = batch8[:1]
-    noise8 = slot_noise(0, 8, cfg.num_slots, cfg.slot_dim)
-    noise1 = noise8[:1]
+    images, batch8, noise8 = bench_inputs(cfg)
+    batch1, noise1 = batch8[:1], noise8[:1]
     t = cfg.iters
     tb, ob = torch_engine.backend, onnx_engine.backend
     trace = torch_engine.run(images[0], seed=0)
@@ -80,15 +86,28 @@ def _print_engine(r: dict[str, Any]) -> None:
 
 def run_bench(model: str, as_json: bool = False, repeats: int = 20, only: str | None = None,
               device: str = "cpu") -> int:
-    """The parts asked for, printed (or as JSON); 1 when `device` is not the CPU and nothing can run there."""
-    if device != "cpu":
-        return _run_on_device(model, device, as_json, repeats, only)
+    """The parts asked for, printed (or as JSON); 1 when `device` is not the CPU and nothing can run there.
+
+    On a GPU the engine is benched on both backends against the CPU (`bench.device`) and training speed
+    when asked; the CPU-only parts (Slot Attention vs lucidrains, writing, the window) are not repeated there.
+    """
+    on_cpu = device == "cpu"
+    if not on_cpu and only not in (None, "engine", "train"):
+        raise SlotviewerError(f"--only {only} measures the CPU; on {device} choose engine or train")
     results: dict[str, Any] = {}
-    if only in (None, "engine"):
+    status = 0
+    if only in (None, "engine") and on_cpu:
         results["engine"] = bench_engine(model, repeats)
         if not as_json:
             _print_engine(results["engine"])
-    if only in (None, "slot-attention"):
+    elif only in (None, "engine"):
+        from slotviewer.bench.device import bench_device, print_device
+
+        results["engine"] = r = bench_device(model, device, repeats)
+        if not as_json:
+            print_device(r)
+        status = 0 if r["backends"] else 1
+    if only in (None, "slot-attention") and on_cpu:
         from slotviewer.bench.slot_attention import bench_slot_attention
 
         results["slot_attention"] = r = bench_slot_attention(repeats=repeats)
@@ -98,7 +117,7 @@ def run_bench(model: str, as_json: bool = False, repeats: int = 20, only: str | 
             else:
                 print(f"SlotAttention {r['shape']}: lucidrains {r['lucidrains_ms']:.2f} ms, slotviewer "
                       f"{r['slotviewer_ms']:.2f} ms → {r['speedup']:.2f}× (max|Δ| {r['max_abs_diff']:.1e})")
-    if only in (None, "write"):
+    if only in (None, "write") and on_cpu:
         from slotviewer.bench.write import bench_write, print_write
 
         results["write"] = bench_write(model)
@@ -107,7 +126,7 @@ def run_bench(model: str, as_json: bool = False, repeats: int = 20, only: str | 
     if only == "train":  # minutes of CPU: only when asked
         from slotviewer.bench.train import bench_train, print_train
 
-        results["train"] = r = bench_train(repeats=max(3, repeats // 4))
+        results["train"] = r = bench_train(repeats=max(3, repeats // 4), device=device)
         if not as_json:
             print_train(r)
     if only == "gui":
@@ -119,31 +138,4 @@ def run_bench(model: str, as_json: bool = False, repeats: int = 20, only: str | 
                 f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in r.items()))
     if as_json:
         print(json.dumps(results, indent=2))
-    return 0
-
-
-def _run_on_device(model: str, device: str, as_json: bool, repeats: int, only: str | None) -> int:
-    """On a GPU: the engine on both backends against the CPU, and training speed when asked
-    (`--only train`); the CPU-only parts (k-means, writing, the window) are not repeated there."""
-    if only not in (None, "engine", "train"):
-        raise SlotviewerError(f"--only {only} measures the CPU; on {device} choose engine or train")
-    results: dict[str, Any] = {}
-    if only in (None, "engine"):
-        from slotviewer.bench.device import bench_device, print_device
-
-        results["engine"] = r = bench_device(model, device, repeats)
-        if not as_json:
-            print_device(r)
-        if not r["backends"]:
-            if as_json:
-                print(json.dumps(results, indent=2))
-            return 1
-    if only == "train":
-        from slotviewer.bench.train import bench_train, print_train
-
-        results["train"] = r = bench_train(repeats=max(3, repeats // 4), device=device)
-        if not as_json:
-            print_train(r)
-    if as_json:
-        print(json.dumps(results, indent=2))
-    return 0
+    return status
