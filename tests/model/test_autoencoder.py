@@ -156,3 +156,28 @@ def test_the_first_draw_is_the_single_draw_so_more_draws_never_do_worse() -> Non
         return (out.reconstruction - x).pow(2).mean(dim=(1, 2, 3))
 
     assert (errors(many) <= errors(one)).all() and (errors(many) < errors(one)).any()
+
+
+@pytest.mark.parametrize(("size_in", "size_out"), [(32, 64), (16, 64), (8, 64), (9, 35), (17, 35)])
+def test_bilinear_matrix_upsamples_as_interpolate_does(size_in: int, size_out: int) -> None:
+    """`U @ x @ Uᵀ` replaces `F.interpolate(bilinear, align_corners=False)` in the decoder: same values
+    (borders included) and the same gradients."""
+    from slotviewer.model.networks import bilinear_matrix
+
+    torch.manual_seed(0)
+    x = torch.randn(3, 4, size_in, size_in, requires_grad=True)
+    reference = torch.nn.functional.interpolate(x, size=(size_out, size_out), mode="bilinear", align_corners=False)
+    (grad_ref,) = torch.autograd.grad(reference.square().sum(), x)
+    up = bilinear_matrix(size_in, size_out)
+    fast = up @ x @ up.T
+    (grad_fast,) = torch.autograd.grad(fast.square().sum(), x)
+    torch.testing.assert_close(fast, reference, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(grad_fast, grad_ref, atol=1e-4, rtol=1e-4)
+
+
+def test_the_decoders_upsampling_matrix_is_derived_not_saved() -> None:
+    from slotviewer.model.networks import Decoder
+
+    decoder = Decoder(PRESETS["shapes"])  # 16×16 grid, one transposed convolution: 32 → 64
+    assert decoder.upsample.shape == (64, 32)
+    assert "upsample" not in decoder.state_dict()
