@@ -12,7 +12,7 @@ from pathlib import Path
 
 from slotviewer.engine.engine import DEVICES, MAX_DRAWS, METHODS  # the choices are defined once, in the engine
 from slotviewer.errors import InputError, SlotviewerError
-from slotviewer.video import DEFAULT_ITERS_PER_FRAME
+from slotviewer.video import DEFAULT_ITERS_PER_FRAME, DEFAULT_MASK_PRIOR, MAX_MASK_PRIOR
 
 DRAWS_HELP = ("keep the best of N initial slot draws by reconstruction error (default: the model's, see its "
               "card; 1 = a single draw)")
@@ -387,6 +387,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--match-slots", action=argparse.BooleanOptionalAction, default=True,
                    help="videos: rename each carried frame's slots to overlap the previous frame's best, so two "
                    "slots the update exchanged keep their objects (default)")
+    p.add_argument("--mask-prior", type=float, default=DEFAULT_MASK_PRIOR, metavar="W",
+                   help=f"videos: how strongly each slot holds the places its mask covered on the last frame "
+                   f"(0..{MAX_MASK_PRIOR:g}; 0 = every pixel contested anew; default {DEFAULT_MASK_PRIOR:g})")
     p.add_argument("--max-frames", type=_positive, metavar="N", help="videos: stop after N frames")
     p.set_defaults(func=cmd_run)
 

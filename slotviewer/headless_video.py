@@ -285,7 +285,8 @@ def run_video_args(videos: list[str], args) -> int:  # noqa: ANN001  (argparse.N
     """`slotviewer run` for the videos among its inputs, with the same model/backend options as images."""
     options = VideoOptions(
         model=args.model, backend=args.backend, device=args.device, slots=args.slots, iters=args.iters,
-        seed=args.seed or 0, draws=args.draws, carry=CarryOver(args.carry_over, args.iters_per_frame, args.match_slots),
+        seed=args.seed or 0, draws=args.draws,
+        carry=CarryOver(args.carry_over, args.iters_per_frame, args.match_slots, args.mask_prior),
         overwrite=args.overwrite, max_frames=args.max_frames,
         progress=sys.stderr.isatty() if getattr(args, "progress", None) is None else args.progress,
     )

@@ -24,6 +24,7 @@ from slotviewer.errors import SlotviewerError
 from slotviewer.headless_video import VideoOptions, run_source
 from slotviewer.io.recorder import VideoRecorder
 from slotviewer.io.sources import Frame, FrameSource, open_source
+from slotviewer.metrics import fg_ari
 from slotviewer.video import CarryOver, FrameRunner
 
 
@@ -107,11 +108,13 @@ def memory_run(engine: Engine, frames: int, out: Path) -> dict[str, Any]:
 
 
 def identity(engine: Engine, frames: int = 100, seeds: int = 6, slots: int | None = None) -> dict[str, Any]:
-    """Identity switches per 100 frames (summed over objects), mean over `seeds` clips."""
+    """Identity switches per 100 frames (summed over objects) and FG-ARI over the frames, mean over `seeds`
+    clips, for each way of chaining frames: carry-over as shipped, without its mask prior, with two
+    iterations, and fresh slots per frame."""
     out: dict[str, Any] = {}
-    for label, carry in (("carry_1", CarryOver(True, 1)), ("carry_2", CarryOver(True, 2)),
-                         ("fresh", CarryOver(False))):
-        per_clip = []
+    for label, carry in (("carry_1", CarryOver(True, 1)), ("carry_1_no_prior", CarryOver(True, 1, mask_prior=0.0)),
+                         ("carry_2", CarryOver(True, 2)), ("fresh", CarryOver(False))):
+        per_clip, ari = [], []
         for seed in range(seeds):
             clip = MovingShapes(seed=seed)
             runner = FrameRunner(engine, carry, slots=slots, seed=0)
@@ -120,7 +123,9 @@ def identity(engine: Engine, frames: int = 100, seeds: int = 6, slots: int | Non
                 labels.append(runner.run(image).labels())
                 masks.append(mask)
             per_clip.append(identity_switches(labels, masks) * 100 / (frames - 1))
-        out[label] = {"mean": float(np.mean(per_clip)), "per_clip": [round(v, 1) for v in per_clip]}
+            ari.append(float(np.nanmean(fg_ari(np.stack(masks), np.stack(labels)))))
+        out[label] = {"mean": float(np.mean(per_clip)), "per_clip": [round(v, 1) for v in per_clip],
+                      "fg_ari": float(np.mean(ari))}
     return out
 
 
@@ -176,7 +181,8 @@ def print_video(r: dict[str, Any]) -> None:
         rss = ", ".join(f"frame {k}: {v} MB" for k, v in m["rss_mb_by_frame"].items())
         print(f"  memory over {m['frames']} frames ({m['fps']:.1f} FPS): {rss}")
     for k, ident in r["identity_per_100_frames"].items():
-        text = ", ".join(f"{name} {v['mean']:.1f} {v['per_clip']}" for name, v in ident.items())
+        text = ", ".join(f"{name} {v['mean']:.1f} {v['per_clip']} (FG-ARI {v['fg_ari']:.3f})"
+                         for name, v in ident.items())
         print(f"  identity switches / 100 frames, {k}: {text}")
     g = r.get("gui_live")
     if g:

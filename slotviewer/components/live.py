@@ -324,12 +324,14 @@ class LiveView:
         if self._paused.is_set():
             self._step.set()
 
-    def set_carry(self, enabled: bool, iters_per_frame: int | None = None) -> None:
-        """Switch between carried-over and fresh slots (and the iterations per carried frame)."""
+    def set_carry(self, enabled: bool, iters_per_frame: int | None = None, mask_prior: float | None = None) -> None:
+        """Switch between carried-over and fresh slots (and the iterations per carried frame, and how
+        strongly the last frame's masks steer the next; `None` keeps the current value)."""
         with self._lock:
-            self.runner.carry = CarryOver(enabled, self.runner.carry.iters_per_frame
-                                          if iters_per_frame is None else int(iters_per_frame),
-                                          self.runner.carry.match)
+            old = self.runner.carry
+            self.runner.carry = CarryOver(
+                enabled, old.iters_per_frame if iters_per_frame is None else int(iters_per_frame), old.match,
+                old.mask_prior if mask_prior is None else float(mask_prior))
 
     def mark_displayed(self) -> None:
         """The view calls this after painting a frame, for the display FPS."""

@@ -50,9 +50,11 @@ class Backend(Protocol):
         ...
 
     def iterate(self, features: np.ndarray, slots: np.ndarray, iters: int,
-                key_features: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Continue Slot Attention (keys from `key_features`, default `features`): returns
-        (attention `[iters, B, K, N]`, slots `[iters+1, B, K, D]`)."""
+                key_features: np.ndarray | None = None,
+                bias: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Continue Slot Attention (keys from `key_features`, default `features`; attention logits shifted
+        by `bias [B, K, N]` in every iteration when given): returns (attention `[iters, B, K, N]`, slots
+        `[iters+1, B, K, D]`)."""
         ...
 
     def decode(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -90,7 +90,8 @@ class Engine:
 
     def run(self, image: np.ndarray, *, slots: int | None = None, iters: int | None = None,
             seed: int | None = None, method: Method = "slot-attention",
-            init_slots: np.ndarray | None = None, draws: int | None = None) -> Trace:
+            init_slots: np.ndarray | None = None, draws: int | None = None,
+            attention_bias: np.ndarray | None = None) -> Trace:
         """Run one image (any size, RGB/RGBA/grey, uint8/uint16/float) into a `Trace`.
 
         `draws` (default: the model's `config.draws`) runs that many initial slot sets side by side and
@@ -100,9 +101,14 @@ class Engine:
         `init_slots [K, D]` starts Slot Attention from given slots instead of drawing them: video carry-over
         (SAVi), where frame t's final slots start frame t+1, so slot k keeps following the same object
         and a couple of iterations suffice. `slots` (the count K) then comes from `init_slots`.
+        `attention_bias [K, h, w]` (with `init_slots` only) is added to every iteration's attention logits
+        at the feature grid: what the caller believes about which slot owns each place (video: the last
+        frame's masks, see `video.mask_prior`).
         """
-        if init_slots is not None:
-            return self._run_from(image, np.asarray(init_slots), iters)  # the backends take any float dtype
+        if init_slots is not None:  # the backends take any float dtype
+            return self._run_from(image, np.asarray(init_slots), iters, attention_bias)
+        if attention_bias is not None:
+            raise SlotviewerError("an attention bias needs init_slots: it refers to slots that already exist")
         if method not in METHODS:
             raise SlotviewerError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
         k, t = self._slot_count(slots, method), self._iterations(iters)
@@ -153,10 +159,14 @@ class Engine:
                    "total": (done - start) * 1e3}
         return trace.replace(provenance=provenance, timings_ms=timings)
 
-    def _run_from(self, image: np.ndarray, init: np.ndarray, iters: int | None) -> Trace:
-        d = self.config.slot_dim
+    def _run_from(self, image: np.ndarray, init: np.ndarray, iters: int | None,
+                  bias: np.ndarray | None = None) -> Trace:
+        d, f = self.config.slot_dim, self.config.feature_size
         if init.ndim != 2 or init.shape[1] != d or not 1 <= len(init) <= MAX_SLOTS:
             raise SlotviewerError(f"initial slots must have shape [K, {d}] with K in 1..{MAX_SLOTS}, got {init.shape}")
+        if bias is not None and np.shape(bias) != (len(init), f, f):
+            raise SlotviewerError(f"the attention bias must have shape [K, {f}, {f}] = {(len(init), f, f)}, "
+                                  f"got {np.shape(bias)}")
         if self.fixed_slots and len(init) != self.config.num_slots:
             raise SlotviewerError(f"{self.backend.model_name} runs with {self.config.num_slots} slots, "
                                   f"got {len(init)} initial slots")
@@ -165,7 +175,8 @@ class Engine:
         x, display = model_input(image, self.config.resolution)
         prepared = time.perf_counter()
         features, keys = self.backend.encode(x[None])
-        attention, history = self.backend.iterate(features, init[None], t, keys)
+        flat_bias = None if bias is None else np.asarray(bias, np.float32).reshape(1, len(init), f * f)
+        attention, history = self.backend.iterate(features, init[None], t, keys, flat_bias)
         rgb, alpha_logits = self.backend.decode(history[-1])
         trace = self._trace(ForwardResult(features, attention, history, rgb, alpha_logits, keys), display)
         run = {"K": len(init), "T": t, "seed": None, "method": "slot-attention", "init": "carried"}

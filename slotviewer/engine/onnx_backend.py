@@ -173,19 +173,22 @@ class OnnxBackend:
         return features, keys
 
     def iterate(self, features: np.ndarray, slots: np.ndarray, iters: int,
-                key_features: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                key_features: np.ndarray | None = None,
+                bias: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         if self.step is None:
             raise SlotviewerError(f"{self.model_name}: this ONNX model has no .step.onnx graph, so it cannot "
                                   "run extra iterations or re-converge")
         history, attention = [np.asarray(slots, np.float32)], []
         features = np.ascontiguousarray(features, np.float32)
         keys = features if key_features is None else np.ascontiguousarray(key_features, np.float32)
+        b, k = history[0].shape[:2]
+        bias = (np.zeros((b, k, features.shape[1]), np.float32) if bias is None
+                else np.ascontiguousarray(bias, np.float32))
         for _ in range(iters):
-            attn, new = self.step.run(["attention", "new_slots"],
-                                      {"features": features, "key_features": keys, "slots": history[-1]})
+            attn, new = self.step.run(["attention", "new_slots"], {"features": features, "key_features": keys,
+                                                                   "slots": history[-1], "attention_bias": bias})
             attention.append(attn)
             history.append(new)
-        b, k = history[0].shape[:2]
         stacked = np.stack(attention) if attention else np.zeros((0, b, k, features.shape[1]), np.float32)
         return stacked, np.stack(history)
 

@@ -4,9 +4,9 @@
   rgb `[B,K,3,R,R]`, alpha_logits `[B,K,R,R]`, composite `[B,3,R,R]`, features `[B,N,D]`,
   key_features `[B,N,D]` (what the keys are computed from);
 - `NAME.decoder.onnx`: slots `[B,K,D]` → rgb, alpha_logits, composite (slot surgery);
-- `NAME.step.onnx`: (features `[B,N,D]`, key_features `[B,N,D]`, slots `[B,K,D]`) → attention `[B,K,N]`,
-  new_slots `[B,K,D]`: one more iteration, for re-converge and for running more iterations than the graph
-  was exported with;
+- `NAME.step.onnx`: (features `[B,N,D]`, key_features `[B,N,D]`, slots `[B,K,D]`, attention_bias `[B,K,N]`)
+  → attention `[B,K,N]`, new_slots `[B,K,D]`: one more iteration, for re-converge, for running more
+  iterations than the graph was exported with, and for video frames (the bias: the last frame's masks);
 - `NAME.encoder.onnx`: image `[B,3,R,R]` → features, key_features: the encoder alone, so a video frame whose
   slots are carried over from the previous frame runs encoder + a few steps + decoder, not the full graph.
 Batch and slot count are dynamic; the model config travels in each graph's metadata.
@@ -66,9 +66,10 @@ class _Step(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, features: Tensor, key_features: Tensor, slots: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, features: Tensor, key_features: Tensor, slots: Tensor,
+                attention_bias: Tensor) -> tuple[Tensor, Tensor]:
         sa = self.model.slot_attention
-        new_slots, attention = sa.step(slots, sa.norm_input(features), sa.norm_input(key_features))
+        new_slots, attention = sa.step(slots, sa.norm_input(features), sa.norm_input(key_features), attention_bias)
         return attention, new_slots
 
 
@@ -106,10 +107,10 @@ def export_onnx(model: str | Path, out: str | Path) -> list[Path]:
                 {"image": {0: batch}, "noise": noise_dims}, paths[0], metadata)
         _export(_Decoder(net), (torch.randn(2, k, d),), input_names(DECODER), output_names(DECODER),
                 {"slots": {0: batch, 1: slots}}, paths[1], metadata)
-        _export(_Step(net), (torch.randn(2, n, d), torch.randn(2, n, d), torch.randn(2, k, d)),
+        _export(_Step(net), (torch.randn(2, n, d), torch.randn(2, n, d), torch.randn(2, k, d), torch.zeros(2, k, n)),
                 input_names(STEP), output_names(STEP),
-                {"features": {0: batch}, "key_features": {0: batch}, "slots": {0: batch, 1: slots}}, paths[2],
-                metadata)
+                {"features": {0: batch}, "key_features": {0: batch}, "slots": {0: batch, 1: slots},
+                 "attention_bias": {0: batch, 1: slots}}, paths[2], metadata)
         _export(_Encoder(net), (image,), input_names(ENCODER), output_names(ENCODER), {"image": {0: batch}},
                 paths[3], metadata)
     return paths

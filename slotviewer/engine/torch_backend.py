@@ -49,10 +49,12 @@ class TorchBackend:
 
     @torch.inference_mode()
     def iterate(self, features: np.ndarray, slots: np.ndarray, iters: int,
-                key_features: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                key_features: np.ndarray | None = None,
+                bias: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         keys = None if key_features is None else self._tensor(key_features)
-        _, attention, history = self.model.slot_attention(self._tensor(features), slots=self._tensor(slots),
-                                                          iters=iters, keys=keys)
+        _, attention, history = self.model.slot_attention(
+            self._tensor(features), slots=self._tensor(slots), iters=iters, keys=keys,
+            bias=None if bias is None else self._tensor(bias))
         return self._numpy(attention), self._numpy(history)
 
     @torch.inference_mode()

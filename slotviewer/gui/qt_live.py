@@ -18,6 +18,7 @@ from pathlib import Path
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
+    QDoubleSpinBox,
     QFileDialog,
     QHBoxLayout,
     QInputDialog,
@@ -35,7 +36,7 @@ from slotviewer.errors import SlotviewerError
 from slotviewer.gui.qt_document_view import caption
 from slotviewer.io.render import to_uint8
 from slotviewer.io.sources import VIDEO_SUFFIXES, CameraSource, FrameSource, list_cameras, open_source
-from slotviewer.video import DEFAULT_ITERS_PER_FRAME, CarryOver
+from slotviewer.video import DEFAULT_ITERS_PER_FRAME, DEFAULT_MASK_PRIOR, MAX_MASK_PRIOR, CarryOver
 
 FULL_RENDER_INTERVAL = 0.25  # seconds between full redraws (slot cards) while the stream runs
 
@@ -48,7 +49,7 @@ class QtLiveBar(QWidget):
     sigStep = Signal(int)
     sigScrub = Signal(int)  # buffer index
     sigSeek = Signal(int)  # frame index in the file or folder
-    sigCarry = Signal(bool, int)  # carry over?, iterations per frame
+    sigCarry = Signal(bool, int, float)  # carry over?, iterations per frame, mask prior
     sigRecord = Signal(bool)
     sigStop = Signal()
     sigReconnect = Signal()
@@ -60,6 +61,9 @@ class QtLiveBar(QWidget):
         self.play.setChecked(True)
         self.play.setToolTip("Pause / resume the stream (capture goes on; resuming shows the present)")
         self.back, self.forward = QPushButton("◀"), QPushButton("▶")
+        for arrow in (self.back, self.forward):  # the sliders need the width more than the buttons
+            arrow.setFixedWidth(arrow.fontMetrics().horizontalAdvance("◀") * 3 + 12)
+        self.play.setFixedWidth(self.play.fontMetrics().horizontalAdvance("Pause") + 28)
         self.back.setToolTip("Previous buffered frame")
         self.forward.setToolTip("Next buffered frame; past the newest, run one new frame")
         self.scrub = QSlider(Qt.Orientation.Horizontal)
@@ -68,7 +72,9 @@ class QtLiveBar(QWidget):
         self.seek = QSlider(Qt.Orientation.Horizontal)
         self.seek.setToolTip("Position in the file: drag to seek (the slots start fresh there)")
         self.seek_label = QLabel("")
-        self.carry = QCheckBox("Carry slots over")
+        for slider in (self.scrub, self.seek):
+            slider.setMinimumWidth(64)
+        self.carry = QCheckBox("Carry over")
         self.carry.setChecked(True)
         self.carry.setToolTip("Start each frame from the previous frame's slots (slots keep their objects); "
                               "off: fresh slots every frame, to compare")
@@ -76,6 +82,14 @@ class QtLiveBar(QWidget):
         self.iters.setRange(0, 10)
         self.iters.setValue(DEFAULT_ITERS_PER_FRAME)
         self.iters.setPrefix("iters/frame ")
+        self.prior = QDoubleSpinBox()
+        self.prior.setRange(0.0, MAX_MASK_PRIOR)
+        self.prior.setSingleStep(0.5)
+        self.prior.setDecimals(1)
+        self.prior.setValue(DEFAULT_MASK_PRIOR)
+        self.prior.setPrefix("hold ")
+        self.prior.setToolTip("How strongly each slot holds on to the places its mask covered on the last frame "
+                              "(0: every pixel is contested anew; higher: steadier slots, slower to follow)")
         self.record = QPushButton("● Record")
         self.record.setCheckable(True)
         self.stop = QPushButton("■ Stop")
@@ -87,7 +101,7 @@ class QtLiveBar(QWidget):
         self.scrub_label, self.seek_name = QLabel("recent"), QLabel("file")
         for widget, stretch in ((self.play, 0), (self.back, 0), (self.forward, 0), (self.scrub_label, 0),
                                 (self.scrub, 1), (self.seek_name, 0), (self.seek, 1), (self.seek_label, 0),
-                                (self.carry, 0), (self.iters, 0), (self.record, 0), (self.stop, 0),
+                                (self.carry, 0), (self.iters, 0), (self.prior, 0), (self.record, 0), (self.stop, 0),
                                 (self.reconnect, 0), (self.state, 0)):
             row.addWidget(widget, stretch)
         self.show_source(None)  # no file yet: no seek slider
@@ -99,11 +113,21 @@ class QtLiveBar(QWidget):
         # a click on the track or a key moves it without a drag (the stream's own updates are blocked)
         self.seek.valueChanged.connect(lambda i: None if self.seek.isSliderDown() else self.sigSeek.emit(i))
         self.seek.sliderMoved.connect(lambda i: self.seek_label.setText(self._position_text(i)))
-        self.carry.toggled.connect(lambda on: self.sigCarry.emit(on, self.iters.value()))
-        self.iters.valueChanged.connect(lambda n: self.sigCarry.emit(self.carry.isChecked(), n))
+        self.carry.toggled.connect(self._emit_carry)
+        self.iters.valueChanged.connect(self._emit_carry)
+        self.prior.valueChanged.connect(self._emit_carry)
         self.record.toggled.connect(self.sigRecord.emit)
         self.stop.clicked.connect(self.sigStop.emit)
         self.reconnect.clicked.connect(self.sigReconnect.emit)
+
+    def _emit_carry(self) -> None:
+        self.iters.setEnabled(self.carry.isChecked())
+        self.prior.setEnabled(self.carry.isChecked())
+        self.sigCarry.emit(self.carry.isChecked(), self.iters.value(), self.prior.value())
+
+    def carry_over(self) -> CarryOver:
+        """The carry-over settings the bar shows."""
+        return CarryOver(self.carry.isChecked(), self.iters.value(), mask_prior=self.prior.value())
 
     def show_state(self, state: str) -> None:
         self.state.setText(state)
@@ -180,7 +204,7 @@ class QtLive(QObject):
         b.sigSeek.connect(lambda i: self.live and self.live.seek(i))
         b.sigStep.connect(self.step)
         b.sigScrub.connect(lambda i: self.live and self.live.show(i))
-        b.sigCarry.connect(lambda on, n: self.live and self.live.set_carry(on, n))
+        b.sigCarry.connect(lambda on, n, w: self.live and self.live.set_carry(on, n, w))
         b.sigRecord.connect(self._record)
         b.sigStop.connect(self.stop)
         b.sigReconnect.connect(lambda: self.live and self.live.reconnect())
@@ -251,7 +275,7 @@ class QtLive(QObject):
             self.window.status(f"{source.name}: waiting for the model…")
             return
         self.stop()
-        self.live = LiveView(self.viewer.engine, CarryOver(self.bar.carry.isChecked(), self.bar.iters.value()),
+        self.live = LiveView(self.viewer.engine, self.bar.carry_over(),
                              deliver=self.window._dispatcher.post)
         e = self.live.events
         e.frame.connect(self._on_frame)

@@ -21,6 +21,10 @@ class SlotAttention(nn.Module):
 
     Keys may come from their own inputs (`keys=`): the shapes model feeds them features whose position
     embedding is damped, so slots compete on colour more than on place (see `ModelConfig`).
+
+    An attention `bias [B, K, N]` (log-odds added to the logits before the softmax) states what the caller
+    already believes about which slot owns each input. Video uses it: the previous frame's masks, so a
+    pixel stays with its slot unless the image says otherwise. It is never used in training.
     """
 
     def __init__(
@@ -75,13 +79,16 @@ class SlotAttention(nn.Module):
             noise = torch.randn(batch, k, self.dim, generator=generator, device=self.slots_mu.device)
         return self.slots_mu + self.slots_logsigma.exp() * noise.to(self.slots_mu.dtype)
 
-    def step(self, slots: Tensor, x: Tensor, xk: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """One iteration on normed inputs `x [B, N, D]` (and normed key inputs `xk`, default `x`);
-        returns (new slots, attention `[B, K, N]`)."""
+    def step(self, slots: Tensor, x: Tensor, xk: Tensor | None = None,
+             bias: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """One iteration on normed inputs `x [B, N, D]` (and normed key inputs `xk`, default `x`; attention
+        logits shifted by `bias [B, K, N]` when given); returns (new slots, attention `[B, K, N]`)."""
         b, k, d = slots.shape
         xk = x if xk is None else xk
         q = self.to_q(self.norm_slots(slots)) * self.scale  # [B, K, D]
         logits = (q @ self.to_k.weight) @ xk.transpose(1, 2) + (q @ self.to_k.bias).unsqueeze(-1)  # [B, K, N]
+        if bias is not None:
+            logits = logits + bias
         attn = logits.float().softmax(dim=1)  # softmax over slots: the competition
         weights = attn + self.eps
         weights = weights / weights.sum(dim=-1, keepdim=True)  # weighted mean over inputs
@@ -98,8 +105,10 @@ class SlotAttention(nn.Module):
         noise: Tensor | None = None,
         generator: torch.Generator | None = None,
         keys: Tensor | None = None,
+        bias: Tensor | None = None,
     ) -> tuple[Tensor, Tensor, Tensor]:
-        """Run `T` iterations on `inputs [B, N, D]` (keys from `keys [B, N, D]` when given).
+        """Run `T` iterations on `inputs [B, N, D]` (keys from `keys [B, N, D]` when given, every iteration's
+        logits shifted by `bias [B, K, N]` when given).
 
         Returns `(slots [B, K, D], attention [T, B, K, N], slot history [T+1, B, K, D])`.
         Pass `slots` to continue from an edited slot set (re-converge), else they are drawn.
@@ -119,7 +128,7 @@ class SlotAttention(nn.Module):
                 # handed straight through to the initial slots.
                 slots = slots.detach() + start - start.detach()
             with torch.set_grad_enabled(torch.is_grad_enabled() and (last or not implicit)):
-                slots, attn = self.step(slots, x, xk)
+                slots, attn = self.step(slots, x, xk, bias)
             history.append(slots)
             attention.append(attn)
         if not attention:  # iters=0: the initial slots alone, and no attention yet

@@ -131,6 +131,10 @@ def test_switching_carry_over_keeps_the_other_settings() -> None:
     assert (view.runner.carry.enabled, view.runner.carry.iters_per_frame, view.runner.carry.match) == (False, 3, False)
     view.set_carry(True, 1)
     assert view.runner.carry == CarryOver(True, 1, match=False)
+    view.set_carry(True, None, 5.0)
+    assert view.runner.carry == CarryOver(True, 1, match=False, mask_prior=5.0)
+    view.set_carry(False)
+    assert view.runner.carry.mask_prior == 5.0
 
 
 def test_swap_bounds_and_the_edits_that_follow(live: LiveView) -> None:

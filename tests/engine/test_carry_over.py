@@ -84,3 +84,25 @@ def test_onnx_carry_over_needs_no_torch(tiny_model: Path, tmp_path: Path) -> Non
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().startswith("(3,")
+
+
+def test_torch_and_onnx_agree_on_an_attention_bias(torch_engine: Engine, onnx_engine: Engine,
+                                                   scene: np.ndarray) -> None:
+    start = torch_engine.run(scene, seed=2)
+    f = torch_engine.config.feature_size
+    bias = np.log(np.random.default_rng(0).uniform(0.01, 1, (start.num_slots, f, f))).astype(np.float32)
+    a = torch_engine.run(scene, init_slots=start.slots[-1], iters=2, attention_bias=bias)
+    b = onnx_engine.run(scene, init_slots=start.slots[-1], iters=2, attention_bias=bias)
+    plain = onnx_engine.run(scene, init_slots=start.slots[-1], iters=2)
+    assert np.abs(a.attention - b.attention).max() < 1e-4
+    assert np.abs(a.alpha_logits - b.alpha_logits).max() < 1e-3
+    assert np.abs(b.attention - plain.attention).max() > 1e-3  # the bias took effect
+
+
+def test_a_misshapen_attention_bias_is_one_clear_error(engine: Engine, scene: np.ndarray) -> None:
+    start = engine.run(scene, seed=1).slots[-1]
+    f = engine.config.feature_size
+    with pytest.raises(SlotviewerError, match=rf"attention bias must have shape \[K, {f}, {f}\]"):
+        engine.run(scene, init_slots=start, iters=1, attention_bias=np.zeros((len(start) + 1, f, f)))
+    with pytest.raises(SlotviewerError, match="an attention bias needs init_slots"):
+        engine.run(scene, attention_bias=np.zeros((len(start), f, f)))

@@ -8,6 +8,7 @@ import pytest
 from slotviewer.gui.qt_document_view import caption
 from slotviewer.gui.qt_live import QtLive
 from slotviewer.io.sources import FakeCamera
+from slotviewer.video import DEFAULT_MASK_PRIOR, CarryOver
 
 
 def test_live_camera_in_the_window(qtbot, window, tmp_path: Path) -> None:  # noqa: ANN001
@@ -51,6 +52,23 @@ def test_live_camera_in_the_window(qtbot, window, tmp_path: Path) -> None:  # no
     qtbot.waitUntil(lambda: live.state == "stopped", timeout=10_000)
     assert live.recorder is None and (tmp_path / "rec.avi").exists()  # stopping closed the recording
     assert window.session.documents["A"].trace is not None  # the last frame stays
+
+
+def test_the_bar_sets_how_strongly_slots_hold_their_masks(qtbot, window) -> None:  # noqa: ANN001
+    live_ui = window.live if hasattr(window, "live") else QtLive(window)
+    bar = live_ui.bar
+    assert bar.prior.value() == DEFAULT_MASK_PRIOR
+    bar.prior.setValue(1.5)  # before a stream: the next one starts with it
+    live_ui.start(FakeCamera(realtime=True, fps=30))
+    live = live_ui.live
+    assert live.runner.carry.mask_prior == 1.5
+    bar.prior.setValue(0.0)  # during a stream: the next frames use it
+    assert live.runner.carry == CarryOver(True, bar.iters.value(), mask_prior=0.0)
+    bar.carry.setChecked(False)  # fresh slots: the carry-over settings are greyed out, and kept
+    assert not bar.prior.isEnabled() and not bar.iters.isEnabled()
+    assert not live.runner.carry.enabled and live.runner.carry.mask_prior == 0.0
+    bar.sigStop.emit()
+    qtbot.waitUntil(lambda: live.state == "stopped", timeout=10_000)
 
 
 @pytest.mark.slow  # an ONNX export or two processes: seconds, not milliseconds

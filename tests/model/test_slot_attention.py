@@ -75,8 +75,9 @@ def test_implicit_training_sends_gradient_only_through_last_iteration() -> None:
     module = SlotAttention(num_slots=3, dim=8, iters=3, init="learned", implicit=True).train()
     step, tracked = module.step, []
 
-    def recording_step(slots: torch.Tensor, x: torch.Tensor, xk: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
-        new_slots, attn = step(slots, x, xk)
+    def recording_step(slots: torch.Tensor, x: torch.Tensor, xk: torch.Tensor | None,
+                       bias: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+        new_slots, attn = step(slots, x, xk, bias)
         tracked.append(attn.requires_grad)
         return new_slots, attn
 
@@ -123,3 +124,26 @@ def test_learned_queries_take_noise_only_when_told_how_much() -> None:
     zero = torch.zeros(2, 4, 8)
     torch.testing.assert_close(jittered.initial_slots(2, noise=zero), plain.slots_init.expand(2, -1, -1))
     torch.testing.assert_close(jittered(x)[0], plain(x)[0])  # no noise given: the queries themselves
+
+
+def test_an_attention_bias_multiplies_the_attention_before_the_slot_softmax() -> None:
+    """softmax(logits + log p) = normalise(softmax(logits) · p): the bias is a prior on who owns each input."""
+    module = SlotAttention(num_slots=3, dim=8, iters=1).eval()
+    x, noise = torch.randn(2, 10, 8), torch.randn(2, 3, 8)
+    plain = module(x, noise=noise)
+    zero = module(x, noise=noise, bias=torch.zeros(2, 3, 10))
+    torch.testing.assert_close(zero[1], plain[1])
+    torch.testing.assert_close(zero[0], plain[0])
+    prior = torch.rand(2, 3, 10) + 0.05
+    biased = module(x, noise=noise, bias=prior.log())
+    expected = plain[1][0] * prior
+    torch.testing.assert_close(biased[1][0], expected / expected.sum(dim=1, keepdim=True))
+    assert (biased[0] - plain[0]).abs().max() > 1e-4  # the slots are updated from the biased attention
+
+
+def test_a_strong_bias_decides_ownership_in_every_iteration() -> None:
+    module = SlotAttention(num_slots=3, dim=8, iters=3).eval()
+    owner = torch.randint(0, 3, (1, 12))
+    bias = torch.full((1, 3, 12), -50.0).scatter(1, owner[:, None], 0.0)
+    _, attention, _ = module(torch.randn(1, 12, 8), noise=torch.randn(1, 3, 8), bias=bias)
+    assert torch.equal(attention.argmax(dim=2), owner.expand(3, 12)[:, None])
