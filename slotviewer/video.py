@@ -22,13 +22,13 @@ from slotviewer.errors import SlotviewerError
 from slotviewer.io.render import slot_colours
 from slotviewer.io.sources import _cv2
 
-# one iteration per carried frame: on the identity clips (README, "Identity") it keeps objects in their
-# slots better than two at the model's K=6 (8.9 against 12.1 switches per 100 frames; level at K=4) and
-# segments as well (FG-ARI 0.851 and 0.852 over the frames), at the lower cost
+# one iteration per carried frame: on the 24 identity clips (README, "Identity"), with the mask prior, it
+# keeps objects in their slots as well as two (4.3 switches per 100 frames at K=6, 3.4 and 3.6 at K=4) and
+# segments nearly as well (FG-ARI 0.872 against 0.875), at half the Slot Attention cost
 DEFAULT_ITERS_PER_FRAME = 1
 # weight of the last frame's masks in a carried frame's attention (`mask_prior`): on the identity clips
-# 2, 3 and 4 give 4.6, 4.3 and 4.6 switches per 100 frames against 9.2 without, FG-ARI 0.878, 0.872, 0.867
-# against 0.862; from 6 on pixels stick to their old slot too hard and both get worse (README, "Identity")
+# 2, 3 and 4 give 4.6, 4.3 and 4.6 switches per 100 frames against 9.0 without, FG-ARI 0.878, 0.872, 0.867
+# against 0.863; from 6 on pixels stick to their old slot too hard and both get worse (README, "Identity")
 DEFAULT_MASK_PRIOR = 3.0
 MAX_MASK_PRIOR = 20.0
 MASK_PRIOR_FLOOR = 1e-4  # the smallest mask value the prior believes in (×weight in log space)
