@@ -171,6 +171,8 @@ def run_source(engine: Engine, source: FrameSource, out_dir: Path, options: Vide
     when not a single frame could be processed.
     """
     runner = FrameRunner(engine, options.carry, options.slots, options.iters, options.seed, options.draws)
+    if runner.mask_prior_missing:
+        tqdm.write(f"slotviewer: warning: {runner.mask_prior_missing}", file=sys.stderr)
     fps = source.fps or 25.0
     total = source.frame_count
     if options.max_frames is not None:
@@ -228,7 +230,7 @@ def run_source(engine: Engine, source: FrameSource, out_dir: Path, options: Vide
         "model_resolution": first_trace.resolution,
         **provenance,
         "T_first_frame": first_trace.iterations,
-        **options.carry.as_dict(),
+        **runner.settings(),
         "seed": options.seed,
         "masks_npz": {"alpha": [n, first_trace.num_slots, first_trace.resolution, first_trace.resolution]},
         "timings": {

@@ -75,6 +75,25 @@ class FrameRunner:
         self.initial: np.ndarray | None = None  # the drawn slots [K, D] of the last fresh start
         self.frames = 0
 
+    @property
+    def mask_prior_weight(self) -> float:
+        """The mask prior really applied: `carry.mask_prior`, or 0 where the engine cannot take an attention
+        bias (an ONNX step graph from an older slotviewer)."""
+        return self.carry.mask_prior if self.carry.enabled and self.engine.takes_attention_bias else 0.0
+
+    @property
+    def mask_prior_missing(self) -> str | None:
+        """Why the requested mask prior cannot be applied, or None when it is (or none was asked for)."""
+        if self.carry.enabled and self.carry.mask_prior > 0 and not self.engine.takes_attention_bias:
+            return (f"{self.engine.backend.model_name}: its ONNX step graph has no attention_bias input (exported "
+                    "by an older slotviewer), so frames run without the mask prior; export the model again")
+        return None
+
+    def settings(self) -> dict:
+        """The carry-over settings as run, for trace files: says so when the mask prior had to be left out."""
+        missing = self.mask_prior_missing
+        return self.carry.as_dict() | ({"mask_prior": 0.0, "mask_prior_unavailable": missing} if missing else {})
+
     def reset(self) -> None:
         """Forget the carried slots: the next frame starts fresh (after a seek or a scene cut)."""
         self.previous = self.previous_alpha = None
@@ -101,8 +120,9 @@ class FrameRunner:
         if carried:
             init = redraw_duplicates(self.previous, self.initial)
             bias = None
-            if self.carry.mask_prior > 0 and self.previous_alpha is not None and len(self.previous_alpha) == len(init):
-                bias = mask_prior(self.previous_alpha, self.engine.config.feature_size, self.carry.mask_prior)
+            weight = self.mask_prior_weight
+            if weight > 0 and self.previous_alpha is not None and len(self.previous_alpha) == len(init):
+                bias = mask_prior(self.previous_alpha, self.engine.config.feature_size, weight)
             trace = self.engine.run(small, init_slots=init, iters=self.carry.iters_per_frame, attention_bias=bias)
         else:
             trace = self.engine.run(small, slots=self.slots, iters=self.iters, seed=self.seed + self.frames,

@@ -205,3 +205,36 @@ def assert_distinct(pictures: np.ndarray, min_difference: float = 0.05, what: st
         for j in range(i + 1, len(a)):
             difference = np.abs(a[i] - a[j]).mean()
             assert difference >= min_difference, f"{what} {i} and {j} are alike (mean |Δ| {difference:.4f})"
+
+
+def legacy_step_model(tiny_model: Path, folder: Path) -> Path:
+    """A copy of the tiny model's ONNX graphs whose step graph has no `attention_bias` input, as exported
+    by slotviewer before video's mask prior (features, key features, slots → attention, new slots)."""
+    import torch
+    from torch import nn
+
+    from slotviewer.engine.onnx_export import _export
+    from slotviewer.model.weights import load_model
+
+    class OldStep(nn.Module):
+        def __init__(self, model: SlotAutoencoder) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, features: torch.Tensor, key_features: torch.Tensor,
+                    slots: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            sa = self.model.slot_attention
+            new_slots, attention = sa.step(slots, sa.norm_input(features), sa.norm_input(key_features))
+            return attention, new_slots
+
+    for suffix in (".onnx", ".decoder.onnx", ".encoder.onnx"):
+        shutil.copy(str(tiny_model) + suffix, str(folder / "old") + suffix)
+    loaded = load_model(str(tiny_model) + ".safetensors")
+    cfg, batch = loaded.config, torch.export.Dim("batch", min=1, max=64)
+    n, d, k = cfg.feature_size**2, cfg.slot_dim, cfg.num_slots
+    with torch.no_grad():
+        _export(OldStep(loaded.model.eval()), (torch.randn(2, n, d), torch.randn(2, n, d), torch.randn(2, k, d)),
+                ["features", "key_features", "slots"], ["attention", "new_slots"],
+                {"features": {0: batch}, "key_features": {0: batch}, "slots": {0: batch}},
+                folder / "old.step.onnx", {})
+    return folder / "old.onnx"

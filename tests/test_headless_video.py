@@ -11,6 +11,7 @@ from PIL import Image
 from slotviewer.cli import main
 from slotviewer.data.moving_shapes import MovingShapes
 from slotviewer.video import DEFAULT_MASK_PRIOR
+from tests.fixtures import legacy_step_model
 
 
 def write_clip(path: Path, frames: int = 10, size: tuple[int, int] = (48, 80)) -> Path:
@@ -77,6 +78,19 @@ def test_a_mask_prior_out_of_range_is_one_line_and_writes_nothing(tiny_model: Pa
     err = capsys.readouterr().err.strip()
     assert "the mask prior must be 0..20, got -1" in err and len(err.splitlines()) == 1 and "Traceback" not in err
     assert not (tmp_path / "out" / "c").exists()
+
+
+def test_an_old_step_graph_runs_without_the_mask_prior_and_says_so(tiny_model: Path, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    old = legacy_step_model(tiny_model, tmp_path)
+    video = write_clip(tmp_path / "c.avi", frames=3)
+    assert main(["run", str(video), "--out", str(tmp_path / "out"), "--model", str(old), "--backend", "onnx",
+                 "--device", "cpu"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: old: its ONNX step graph has no attention_bias input" in err and "Traceback" not in err
+    record = json.loads((tmp_path / "out" / "c" / "trace.json").read_text())
+    assert record["mask_prior"] == 0.0 and "export the model again" in record["mask_prior_unavailable"]
+    assert record["frames"] == 3 and record["complete"] is True
 
 
 def test_carry_over_changes_the_result(tiny_model: Path, tmp_path: Path) -> None:

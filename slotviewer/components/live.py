@@ -173,7 +173,8 @@ class LiveView:
             return
         # "running" before the threads start: a source that fails at once must end "failed", not be
         # overwritten by this line after its failure
-        self._set_state("running", f"{source.name}: live")
+        missing = self.runner.mask_prior_missing
+        self._set_state("running", f"{source.name}: live" + (f" ({missing})" if missing else ""))
         self._start_threads()
 
     def _start_threads(self) -> None:
@@ -462,7 +463,7 @@ class LiveView:
             first = frames[0].trace
             return writer.finish({"source": source.name, "fps": fps,
                                   "frames": len(frames), "first_frame_index": frames[0].frame.index,
-                                  **first.provenance, **self.runner.carry.as_dict(),
+                                  **first.provenance, **self.runner.settings(),
                                   "hidden": sorted(self.hidden), "solo": self.solo_slot})
         except BaseException:
             writer.discard()

@@ -75,6 +75,12 @@ class Engine:
         return f"{self.backend.model_name} · {label} · {self.backend.device}"
 
     @property
+    def takes_attention_bias(self) -> bool:
+        """Whether `run(..., attention_bias=...)` works: always with torch; with ONNX, when the step graph
+        has the `attention_bias` input (graphs exported by an older slotviewer do not)."""
+        return bool(getattr(self.backend, "takes_attention_bias", True))
+
+    @property
     def fixed_slots(self) -> bool:
         """Learned initial queries fix K; Gaussian slots let K be chosen per run."""
         return self.config.slot_init == "learned"

@@ -72,6 +72,10 @@ class OnnxBackend:
                                  f"{full_path.name}; export the model again")
         self.model_name = full_path.stem
         self.model_path = full_path
+        self.step_path = step_path
+        # False for a step graph from before the attention bias: it still iterates, without a bias
+        self.takes_attention_bias = self.step is not None and "attention_bias" in {
+            i.name for i in self.step.get_inputs()}
         self.model_sha256 = file_sha256(full_path)
         self.exported_iters = self._exported_iters()
 
@@ -96,7 +100,9 @@ class OnnxBackend:
         outputs = {o.name: len(o.shape) for o in session.get_outputs()}
         for kind, have in (("inputs", inputs), ("outputs", outputs)):
             want = contract[kind]
-            if any(name not in have or have[name] != rank for name, rank in want.items()):
+            optional = contract.get("optional", ())
+            if any((name not in have and name not in optional) or have.get(name, rank) != rank
+                   for name, rank in want.items()):
                 expected = ", ".join(f"{n} (rank {r})" for n, r in want.items())
                 got = ", ".join(f"{n} (rank {r})" for n, r in have.items())
                 raise ModelFileError(f"{path}: {kind} do not fit the slotviewer ONNX contract: "
@@ -182,11 +188,15 @@ class OnnxBackend:
         features = np.ascontiguousarray(features, np.float32)
         keys = features if key_features is None else np.ascontiguousarray(key_features, np.float32)
         b, k = history[0].shape[:2]
-        bias = (np.zeros((b, k, features.shape[1]), np.float32) if bias is None
-                else np.ascontiguousarray(bias, np.float32))
+        if bias is not None and not self.takes_attention_bias:
+            raise SlotviewerError(f"{self.step_path}: this step graph has no attention_bias input (exported by an "
+                                  "older slotviewer); export the model again to use an attention bias")
+        feeds = {"features": features, "key_features": keys}
+        if self.takes_attention_bias:
+            feeds["attention_bias"] = (np.zeros((b, k, features.shape[1]), np.float32) if bias is None
+                                       else np.ascontiguousarray(bias, np.float32))
         for _ in range(iters):
-            attn, new = self.step.run(["attention", "new_slots"], {"features": features, "key_features": keys,
-                                                                   "slots": history[-1], "attention_bias": bias})
+            attn, new = self.step.run(["attention", "new_slots"], feeds | {"slots": history[-1]})
             attention.append(attn)
             history.append(new)
         stacked = np.stack(attention) if attention else np.zeros((0, b, k, features.shape[1]), np.float32)

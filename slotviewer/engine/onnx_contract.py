@@ -12,7 +12,8 @@ FULL = {"inputs": {"image": 4, "noise": 3},
                     "key_features": 3}}
 DECODER = {"inputs": {"slots": 3}, "outputs": {"rgb": 5, "alpha_logits": 4, "composite": 4}}
 STEP = {"inputs": {"features": 3, "key_features": 3, "slots": 3, "attention_bias": 3},
-        "outputs": {"attention": 3, "new_slots": 3}}
+        "outputs": {"attention": 3, "new_slots": 3},
+        "optional": ("attention_bias",)}  # step graphs exported before video's mask prior lack it
 ENCODER = {"inputs": {"image": 4}, "outputs": {"features": 3, "key_features": 3}}
 
 
