@@ -129,6 +129,30 @@ def identity(engine: Engine, frames: int = 100, seeds: int = 6, slots: int | Non
     return out
 
 
+def entering(engine: Engine, seeds: int = 12, enter_at: int = 30, frames: int = 60) -> dict[str, Any]:
+    """Does carry-over take in an object that enters the scene? Clips whose third object appears at
+    `enter_at`; from 10 frames after that on: how often it has a slot of its own (neither the background's
+    nor another object's) and the FG-ARI, with and without the mask prior (which favours the slots that
+    already own a place, the background's included)."""
+    out: dict[str, Any] = {}
+    for label, carry in (("carry_1", CarryOver(True, 1)), ("carry_1_no_prior", CarryOver(True, 1, mask_prior=0.0))):
+        own, ari = [], []
+        for seed in range(seeds):
+            clip = MovingShapes(seed=seed, enter_at=enter_at)
+            runner = FrameRunner(engine, carry, seed=0)
+            for t, (image, mask) in enumerate(clip.frames(frames)):
+                labels = runner.run(image).labels()
+                if t < enter_at + 10:
+                    continue
+                ari.append(float(fg_ari(mask[None], labels[None])[0]))
+                majority = {obj: int(np.bincount(labels[mask == obj]).argmax()) for obj in range(4)
+                            if np.count_nonzero(mask == obj) >= 12}
+                if 3 in majority:
+                    own.append(all(majority[3] != slot for obj, slot in majority.items() if obj != 3))
+        out[label] = {"own_slot": float(np.mean(own)), "fg_ari": float(np.nanmean(ari))}
+    return out
+
+
 def video_engine(model: str, device: str) -> Engine:
     """ONNX Runtime on `device`, or PyTorch where this onnxruntime cannot use it (a GPU box with a CUDA
     torch and the CPU-only onnxruntime): the numbers then say which one ran."""
@@ -155,6 +179,7 @@ def bench_video(model: str = "shapes", long_frames: int = 10_000, seeds: int = 6
             result["memory"] = memory_run(engine, long_frames, folder / "long")
     result["identity_per_100_frames"] = {f"K={k or engine.config.num_slots}": identity(engine, seeds=seeds, slots=k)
                                          for k in (None, 4)}
+    result["entering_object"] = entering(engine)
     result["gui_live"] = gui_live(model)
     return result
 
@@ -184,6 +209,9 @@ def print_video(r: dict[str, Any]) -> None:
         text = ", ".join(f"{name} {v['mean']:.1f} {v['per_clip']} (FG-ARI {v['fg_ari']:.3f})"
                          for name, v in ident.items())
         print(f"  identity switches / 100 frames, {k}: {text}")
+    for name, v in r["entering_object"].items():
+        print(f"  an object entering at frame 30, {name}: a slot of its own in {v['own_slot']:.0%} of frames "
+              f"from 10 frames on (FG-ARI {v['fg_ari']:.3f})")
     g = r.get("gui_live")
     if g:
         print(f"  GUI live view, {g['source']}: capture {g['capture_fps']:.1f}, model {g['model_fps']:.1f}, "

@@ -39,12 +39,13 @@ class MovingShapes:
 
     `speed` is the largest step per frame as a fraction of the image (0.02 = about 1.3 px at 64×64).
     Objects are drawn in a fixed order, so a later one occludes an earlier one where they cross.
+    `enter_at` > 0 keeps the last object out of the frames before it (an object entering the scene).
     """
 
     def __init__(self, seed: int = 0, objects: int = 3, height: int = 64, width: int = 64,
-                 speed: float = 0.02, scale: tuple[float, float] = (0.12, 0.18)) -> None:
+                 speed: float = 0.02, scale: tuple[float, float] = (0.12, 0.18), enter_at: int = 0) -> None:
         rng = np.random.default_rng(seed)
-        self.height, self.width = height, width
+        self.height, self.width, self.enter_at = height, width, enter_at
         self.background = int(rng.integers(0, 256))
         self.objects: list[MovingObject] = []
         for _ in range(objects):
@@ -70,6 +71,8 @@ class MovingShapes:
         image = np.full((h, w, 3), self.background, np.uint8)
         mask = np.zeros((h, w), np.uint8)
         for label, obj in enumerate(self.objects, start=1):
+            if label == len(self.objects) and index < self.enter_at:
+                continue
             cy, cx = self.centre(obj, index)
             s = obj.scale * side
             dx, dy = (self._xx - cx * w) / s, (self._yy - cy * h) / s

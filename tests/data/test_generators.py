@@ -93,3 +93,17 @@ def test_unknown_clip_generator_names_the_choices() -> None:
 
     with pytest.raises(ValueError, match="moving-shapes"):
         generate_clips("shapes", 1, 2)
+
+
+def test_a_moving_shapes_object_can_enter_the_scene_late() -> None:
+    from slotviewer.data.moving_shapes import MovingShapes
+
+    late, always = MovingShapes(seed=2, enter_at=5), MovingShapes(seed=2)
+    for t in (0, 4):
+        image, mask = late.frame(t)
+        assert 3 not in mask and 3 in always.frame(t)[1]
+        uncovered = (always.frame(t)[1] == 3) & (mask == 0)  # where it would be, the background shows
+        assert uncovered.any() and (image[uncovered] == late.background).all()
+    for t in (5, 9):
+        assert np.array_equal(late.frame(t)[1], always.frame(t)[1])
+        assert np.array_equal(late.frame(t)[0], always.frame(t)[0])
