@@ -389,7 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "slots the update exchanged keep their objects (default)")
     p.add_argument("--mask-prior", type=float, default=DEFAULT_MASK_PRIOR, metavar="W",
                    help=f"videos: how strongly each slot holds the places its mask covered on the last frame "
-                   f"(0..{MAX_MASK_PRIOR:g}; 0 = every pixel contested anew; default {DEFAULT_MASK_PRIOR:g})")
+                   f"(0..{MAX_MASK_PRIOR:g}; 0 = every pixel contested anew)")
     p.add_argument("--max-frames", type=_positive, metavar="N", help="videos: stop after N frames")
     p.set_defaults(func=cmd_run)
 

@@ -15,7 +15,13 @@ from slotviewer.data import generate  # noqa: E402
 from slotviewer.engine import Engine  # noqa: E402
 from slotviewer.engine.onnx_export import export_onnx  # noqa: E402
 from slotviewer.model.weights import save_model  # noqa: E402
-from tests.fixtures import cached_build, colourful_config, colourful_model, model_cache_key  # noqa: E402
+from tests.fixtures import (  # noqa: E402
+    cached_build,
+    colourful_config,
+    colourful_model,
+    legacy_step_model,
+    model_cache_key,
+)
 from tests.test_train import TINY_TETROMINOES  # noqa: E402
 
 # The test model's config: tetrominoes-sized (35×35, K=3, T=3), Gaussian slots (so K can vary), keys that
@@ -47,6 +53,12 @@ def tiny_model(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
         if not file.name.startswith("."):
             shutil.copy2(file, stem.parent / file.name)
     return stem
+
+
+@pytest.fixture(scope="session")
+def legacy_step_onnx(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model's ONNX graphs with a step graph from before the attention bias (one export per session)."""
+    return legacy_step_model(tiny_model, tmp_path_factory.mktemp("legacy"))
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,6 @@ from PIL import Image
 from slotviewer.cli import main
 from slotviewer.data.moving_shapes import MovingShapes
 from slotviewer.video import DEFAULT_MASK_PRIOR
-from tests.fixtures import legacy_step_model
 
 
 def write_clip(path: Path, frames: int = 10, size: tuple[int, int] = (48, 80)) -> Path:
@@ -80,9 +79,9 @@ def test_a_mask_prior_out_of_range_is_one_line_and_writes_nothing(tiny_model: Pa
     assert not (tmp_path / "out" / "c").exists()
 
 
-def test_an_old_step_graph_runs_without_the_mask_prior_and_says_so(tiny_model: Path, tmp_path: Path,
+def test_an_old_step_graph_runs_without_the_mask_prior_and_says_so(legacy_step_onnx: Path, tmp_path: Path,
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    old = legacy_step_model(tiny_model, tmp_path)
+    old = legacy_step_onnx
     video = write_clip(tmp_path / "c.avi", frames=3)
     assert main(["run", str(video), "--out", str(tmp_path / "out"), "--model", str(old), "--backend", "onnx",
                  "--device", "cpu"]) == 0

@@ -146,10 +146,10 @@ def test_masks_u8_follow_the_enabled_slots(onnx_engine: Engine, scene: np.ndarra
 
 
 @pytest.mark.parametrize("count", [0, 3])
-def test_runner_rejects_negative_iterations(onnx_engine: Engine, count: int) -> None:
+def test_negative_iterations_per_frame_are_refused(onnx_engine: Engine, count: int) -> None:
     FrameRunner(onnx_engine, CarryOver(True, count))
-    with pytest.raises(Exception, match="iterations per frame"):
-        FrameRunner(onnx_engine, CarryOver(True, -1))
+    with pytest.raises(SlotviewerError, match="iterations per frame must be ≥ 0, got -1"):
+        CarryOver(True, -1)
 
 
 def test_the_mask_prior_is_the_weighted_log_of_the_masks_at_the_feature_grid() -> None:
@@ -182,10 +182,24 @@ def test_carried_frames_get_the_last_frames_masks_as_their_prior(onnx_engine: En
     assert seen[2] is None and seen[3] is None
 
 
-@pytest.mark.parametrize("weight", [-0.5, 20.5])
-def test_runner_rejects_a_mask_prior_out_of_range(onnx_engine: Engine, weight: float) -> None:
+@pytest.mark.parametrize("weight", [-0.5, 20.5, float("nan")])
+def test_a_mask_prior_out_of_range_is_refused(weight: float) -> None:
     with pytest.raises(SlotviewerError, match=rf"the mask prior must be 0\.\.20, got {weight:g}"):
-        FrameRunner(onnx_engine, CarryOver(True, 1, mask_prior=weight))
+        CarryOver(True, 1, mask_prior=weight)
+
+
+def test_the_prior_follows_the_renamed_slots(onnx_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With matching, frame t+1's slots are renamed before they become the reference: frame t+2's prior is
+    built from the masks in the order the trace was returned, the same order as the carried slots."""
+    clip = MovingShapes(seed=0)
+    runner = FrameRunner(onnx_engine, CarryOver(True, 1, match=True, mask_prior=3.0))
+    seen = []
+    run = onnx_engine.run
+    monkeypatch.setattr(onnx_engine, "run", lambda *a, **kw: (seen.append(kw), run(*a, **kw))[1])
+    traces = [runner.run(clip.frame(t)[0]) for t in range(3)]
+    expected = mask_prior(traces[1].alpha(), onnx_engine.config.feature_size, 3.0)
+    assert np.array_equal(seen[2]["attention_bias"], expected)
+    assert np.array_equal(seen[2]["init_slots"], traces[1].slots[-1])
 
 
 def test_the_mask_prior_keeps_objects_in_their_slots_better_on_moving_shapes() -> None:

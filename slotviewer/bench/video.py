@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from slotviewer.bench.device import load_on
-from slotviewer.data.moving_shapes import MovingShapes, identity_switches
+from slotviewer.data.moving_shapes import MovingShapes, identity_switches, majority_slots
 from slotviewer.engine import Engine
 from slotviewer.errors import SlotviewerError
 from slotviewer.headless_video import VideoOptions, run_source
@@ -130,26 +130,26 @@ def identity(engine: Engine, frames: int = 100, seeds: int = 6, slots: int | Non
 
 
 def entering(engine: Engine, seeds: int = 12, enter_at: int = 30, frames: int = 60) -> dict[str, Any]:
-    """Does carry-over take in an object that enters the scene? Clips whose third object appears at
+    """Does carry-over take in an object that enters the scene? Clips whose last object appears at
     `enter_at`; from 10 frames after that on: how often it has a slot of its own (neither the background's
     nor another object's) and the FG-ARI, with and without the mask prior (which favours the slots that
     already own a place, the background's included)."""
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"enter_at": enter_at, "from_frame": enter_at + 10}
     for label, carry in (("carry_1", CarryOver(True, 1)), ("carry_1_no_prior", CarryOver(True, 1, mask_prior=0.0))):
         own, ari = [], []
         for seed in range(seeds):
             clip = MovingShapes(seed=seed, enter_at=enter_at)
+            new = len(clip.objects)
             runner = FrameRunner(engine, carry, seed=0)
             for t, (image, mask) in enumerate(clip.frames(frames)):
                 labels = runner.run(image).labels()
                 if t < enter_at + 10:
                     continue
                 ari.append(float(fg_ari(mask[None], labels[None])[0]))
-                majority = {obj: int(np.bincount(labels[mask == obj]).argmax()) for obj in range(4)
-                            if np.count_nonzero(mask == obj) >= 12}
-                if 3 in majority:
-                    own.append(all(majority[3] != slot for obj, slot in majority.items() if obj != 3))
-        out[label] = {"own_slot": float(np.mean(own)), "fg_ari": float(np.nanmean(ari))}
+                majority = majority_slots(labels, mask)
+                if new in majority:
+                    own.append(all(majority[new] != slot for obj, slot in majority.items() if obj != new))
+        out[label] = {"own_slot": float(np.mean(own)) if own else None, "fg_ari": float(np.nanmean(ari))}
     return out
 
 
@@ -209,9 +209,11 @@ def print_video(r: dict[str, Any]) -> None:
         text = ", ".join(f"{name} {v['mean']:.1f} {v['per_clip']} (FG-ARI {v['fg_ari']:.3f})"
                          for name, v in ident.items())
         print(f"  identity switches / 100 frames, {k}: {text}")
-    for name, v in r["entering_object"].items():
-        print(f"  an object entering at frame 30, {name}: a slot of its own in {v['own_slot']:.0%} of frames "
-              f"from 10 frames on (FG-ARI {v['fg_ari']:.3f})")
+    e = r["entering_object"]
+    for name in ("carry_1", "carry_1_no_prior"):
+        own = "never seen" if e[name]["own_slot"] is None else f"{e[name]['own_slot']:.0%} of frames"
+        print(f"  an object entering at frame {e['enter_at']}, {name}: a slot of its own in {own} from frame "
+              f"{e['from_frame']} on (FG-ARI {e[name]['fg_ari']:.3f})")
     g = r.get("gui_live")
     if g:
         print(f"  GUI live view, {g['source']}: capture {g['capture_fps']:.1f}, model {g['model_fps']:.1f}, "

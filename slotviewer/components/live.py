@@ -483,6 +483,9 @@ class LiveView:
         with self._lock:
             old, self.engine = self.engine, engine
             self.runner.engine = engine
+            missing = self.runner.mask_prior_missing
+            if missing:
+                self._deliver(lambda: self.events.message.emit(missing))
             if same_model(old, engine):
                 return None
             self.runner.reset()

@@ -104,6 +104,17 @@ def sample_clip(rng: np.random.Generator, length: int) -> tuple[np.ndarray, np.n
     return np.stack([f[0] for f in frames]), np.stack([f[1] for f in frames])
 
 
+def majority_slots(labels: np.ndarray, mask: np.ndarray, min_pixels: int = 12) -> dict[int, int]:
+    """Object id → the slot that holds most of its pixels, for every id in `mask` (0, the background,
+    included) seen with at least `min_pixels` pixels in the label map `labels` (same size)."""
+    out: dict[int, int] = {}
+    for obj in np.unique(mask):
+        pixels = labels[mask == obj]
+        if len(pixels) >= min_pixels:
+            out[int(obj)] = int(np.bincount(pixels).argmax())
+    return out
+
+
 def identity_switches(labels: list[np.ndarray], masks: list[np.ndarray], min_pixels: int = 12) -> int:
     """How often an object changes slot between consecutive frames.
 
@@ -114,14 +125,8 @@ def identity_switches(labels: list[np.ndarray], masks: list[np.ndarray], min_pix
     switches = 0
     previous: dict[int, int] = {}
     for label_map, mask in zip(labels, masks, strict=True):
-        current: dict[int, int] = {}
-        for obj in np.unique(mask):
-            if obj == 0:
-                continue
-            pixels = label_map[mask == obj]
-            if len(pixels) < min_pixels:
-                continue
-            current[int(obj)] = int(np.bincount(pixels).argmax())
+        current = majority_slots(label_map, mask, min_pixels)
+        current.pop(0, None)  # the background is not an object
         switches += sum(1 for obj, slot in current.items() if obj in previous and previous[obj] != slot)
         previous = current
     return switches

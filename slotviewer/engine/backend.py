@@ -40,6 +40,7 @@ class Backend(Protocol):
     card: ModelCard
     model_name: str
     model_sha256: str
+    takes_attention_bias: bool  # whether `iterate` accepts `bias` (an old ONNX step graph does not)
 
     def forward(self, images: np.ndarray, noise: np.ndarray, iters: int) -> ForwardResult:
         """`images [B, 3, R, R]` float32 in [0, 1], `noise [B, K, D]` standard normal."""

@@ -78,7 +78,7 @@ class Engine:
     def takes_attention_bias(self) -> bool:
         """Whether `run(..., attention_bias=...)` works: always with torch; with ONNX, when the step graph
         has the `attention_bias` input (graphs exported by an older slotviewer do not)."""
-        return bool(getattr(self.backend, "takes_attention_bias", True))
+        return self.backend.takes_attention_bias
 
     @property
     def fixed_slots(self) -> bool:

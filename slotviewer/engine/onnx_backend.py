@@ -73,9 +73,9 @@ class OnnxBackend:
         self.model_name = full_path.stem
         self.model_path = full_path
         self.step_path = step_path
-        # False for a step graph from before the attention bias: it still iterates, without a bias
-        self.takes_attention_bias = self.step is not None and "attention_bias" in {
-            i.name for i in self.step.get_inputs()}
+        # False for a step graph from before the attention bias: it still iterates, without a bias (and
+        # without a step graph nothing iterates at all: that error comes first and says so)
+        self.takes_attention_bias = self.step is None or "attention_bias" in {i.name for i in self.step.get_inputs()}
         self.model_sha256 = file_sha256(full_path)
         self.exported_iters = self._exported_iters()
 
@@ -103,7 +103,7 @@ class OnnxBackend:
             optional = contract.get("optional", ())
             if any((name not in have and name not in optional) or have.get(name, rank) != rank
                    for name, rank in want.items()):
-                expected = ", ".join(f"{n} (rank {r})" for n, r in want.items())
+                expected = ", ".join(f"{n} (rank {r}{', optional' if n in optional else ''})" for n, r in want.items())
                 got = ", ".join(f"{n} (rank {r})" for n, r in have.items())
                 raise ModelFileError(f"{path}: {kind} do not fit the slotviewer ONNX contract: "
                                      f"expected {expected}; got {got} (graphs from an older slotviewer: "

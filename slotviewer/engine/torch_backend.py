@@ -14,6 +14,7 @@ from slotviewer.model.weights import load_model
 
 class TorchBackend:
     name = "torch"
+    takes_attention_bias = True
 
     def __init__(self, model: str | Path, device: str = "auto") -> None:
         self.torch_device = resolve_torch_device(device)

@@ -88,8 +88,10 @@ class QtLiveBar(QWidget):
         self.prior.setDecimals(1)
         self.prior.setValue(DEFAULT_MASK_PRIOR)
         self.prior.setPrefix("hold ")
-        self.prior.setToolTip("How strongly each slot holds on to the places its mask covered on the last frame "
-                              "(0: every pixel is contested anew; higher: steadier slots, slower to follow)")
+        self._prior_allowed = True
+        self._prior_tip = ("How strongly each slot holds on to the places its mask covered on the last frame "
+                           "(0: every pixel is contested anew; higher: steadier slots, slower to follow)")
+        self.prior.setToolTip(self._prior_tip)
         self.record = QPushButton("● Record")
         self.record.setCheckable(True)
         self.stop = QPushButton("■ Stop")
@@ -122,8 +124,15 @@ class QtLiveBar(QWidget):
 
     def _emit_carry(self) -> None:
         self.iters.setEnabled(self.carry.isChecked())
-        self.prior.setEnabled(self.carry.isChecked())
+        self.prior.setEnabled(self.carry.isChecked() and self._prior_allowed)
         self.sigCarry.emit(self.carry.isChecked(), self.iters.value(), self.prior.value())
+
+    def allow_mask_prior(self, allowed: bool) -> None:
+        """Grey out *hold* for a model that cannot take it (an ONNX step graph from an older slotviewer)."""
+        self._prior_allowed = allowed
+        self.prior.setEnabled(self.carry.isChecked() and allowed)
+        self.prior.setToolTip(self._prior_tip if allowed else "This model's ONNX step graph predates the mask "
+                              "prior: export the model again to use it")
 
     def carry_over(self) -> CarryOver:
         """The carry-over settings the bar shows."""
@@ -290,6 +299,7 @@ class QtLive(QObject):
         self.bar.show_source(source.frame_count if source.seekable else None)  # known once it is open
 
     def _on_engine(self, engine) -> None:  # noqa: ANN001
+        self.bar.allow_mask_prior(engine is None or engine.takes_attention_bias)
         if self._pending is not None:
             source, realtime = self._pending
             self._pending = None

@@ -275,3 +275,10 @@ def test_the_same_weights_loaded_again_keep_slots_edits_and_buffer(live: LiveVie
     assert live.set_engine(again) is None
     assert live.engine is again and live.runner.engine is again
     assert live.hidden == {1} and len(live.buffer) >= 3 and live.runner.previous is not None
+
+
+def test_a_model_that_cannot_take_the_mask_prior_says_so_when_it_takes_over(live: LiveView,
+                                                                            legacy_step_onnx: Path) -> None:
+    live.set_engine(Engine.load(legacy_step_onnx, "onnx", "cpu"))
+    assert live.wait_for(lambda: any("export the model again" in m for m in live.messages)), live.messages
+    assert live.runner.mask_prior_weight == 0.0 and live.runner.carry.mask_prior > 0  # the setting stays

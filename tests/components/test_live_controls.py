@@ -135,6 +135,9 @@ def test_switching_carry_over_keeps_the_other_settings() -> None:
     assert view.runner.carry == CarryOver(True, 1, match=False, mask_prior=5.0)
     view.set_carry(False)
     assert view.runner.carry.mask_prior == 5.0
+    with pytest.raises(SlotviewerError, match="the mask prior must be 0..20, got -1"):
+        view.set_carry(True, None, -1)
+    assert view.runner.carry == CarryOver(False, 1, match=False, mask_prior=5.0)  # unchanged
 
 
 def test_swap_bounds_and_the_edits_that_follow(live: LiveView) -> None:

@@ -12,7 +12,6 @@ from slotviewer.data.moving_shapes import MovingShapes
 from slotviewer.engine import Engine
 from slotviewer.errors import ModelFileError, SlotviewerError
 from slotviewer.video import CarryOver, FrameRunner
-from tests.fixtures import legacy_step_model
 
 
 def test_exported_graphs_have_dynamic_batch(onnx_engine: Engine, torch_engine: Engine) -> None:
@@ -150,9 +149,9 @@ def test_exported_learned_queries_jitter_their_draws_like_torch(tmp_path: Path, 
     assert len(starts) > 1, "the draws after the first are jittered, so seeds differ"
 
 
-def test_a_step_graph_from_before_the_attention_bias_still_iterates(tiny_model: Path, tmp_path: Path,
-                                                                     onnx_engine: Engine, scene: np.ndarray) -> None:
-    old = Engine.load(legacy_step_model(tiny_model, tmp_path), "onnx", "cpu")
+def test_a_step_graph_from_before_the_attention_bias_still_iterates(legacy_step_onnx: Path, onnx_engine: Engine,
+                                                                     scene: np.ndarray) -> None:
+    old = Engine.load(legacy_step_onnx, "onnx", "cpu")
     assert not old.takes_attention_bias and onnx_engine.takes_attention_bias
     start = onnx_engine.run(scene, seed=4).slots[-1]
     a, b = old.run(scene, init_slots=start, iters=2), onnx_engine.run(scene, init_slots=start, iters=2)
@@ -163,9 +162,8 @@ def test_a_step_graph_from_before_the_attention_bias_still_iterates(tiny_model: 
         old.run(scene, init_slots=start, iters=1, attention_bias=np.zeros((len(start), f, f)))
 
 
-def test_video_runs_without_the_mask_prior_on_an_old_step_graph_and_says_so(tiny_model: Path,
-                                                                             tmp_path: Path) -> None:
-    old = Engine.load(legacy_step_model(tiny_model, tmp_path), "onnx", "cpu")
+def test_video_runs_without_the_mask_prior_on_an_old_step_graph_and_says_so(legacy_step_onnx: Path) -> None:
+    old = Engine.load(legacy_step_onnx, "onnx", "cpu")
     runner = FrameRunner(old, CarryOver(True, 1))
     frames = [runner.run(MovingShapes(seed=0).frame(i)[0]) for i in range(3)]
     assert frames[-1].provenance["init"] == "carried" and runner.mask_prior_weight == 0.0

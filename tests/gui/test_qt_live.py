@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from slotviewer.engine import Engine
 from slotviewer.gui.qt_document_view import caption
 from slotviewer.gui.qt_live import QtLive
 from slotviewer.io.sources import FakeCamera
@@ -62,13 +63,23 @@ def test_the_bar_sets_how_strongly_slots_hold_their_masks(qtbot, window) -> None
     live_ui.start(FakeCamera(realtime=True, fps=30))
     live = live_ui.live
     assert live.runner.carry.mask_prior == 1.5
-    bar.prior.setValue(0.0)  # during a stream: the next frames use it
-    assert live.runner.carry == CarryOver(True, bar.iters.value(), mask_prior=0.0)
+    bar.prior.setValue(2.5)  # during a stream: the next frames use it (a fraction: the signal carries floats)
+    assert live.runner.carry == CarryOver(True, bar.iters.value(), mask_prior=2.5)
     bar.carry.setChecked(False)  # fresh slots: the carry-over settings are greyed out, and kept
     assert not bar.prior.isEnabled() and not bar.iters.isEnabled()
-    assert not live.runner.carry.enabled and live.runner.carry.mask_prior == 0.0
+    assert not live.runner.carry.enabled and live.runner.carry.mask_prior == 2.5
+    bar.carry.setChecked(True)
+    assert bar.prior.isEnabled() and live.runner.carry == CarryOver(True, bar.iters.value(), mask_prior=2.5)
     bar.sigStop.emit()
     qtbot.waitUntil(lambda: live.state == "stopped", timeout=10_000)
+
+
+def test_hold_is_greyed_out_for_a_model_that_cannot_take_it(qtbot, window, legacy_step_onnx) -> None:  # noqa: ANN001
+    live_ui = window.live if hasattr(window, "live") else QtLive(window)
+    live_ui._on_engine(Engine.load(legacy_step_onnx, "onnx", "cpu"))
+    assert not live_ui.bar.prior.isEnabled() and "export the model again" in live_ui.bar.prior.toolTip()
+    live_ui._on_engine(window.viewer.engine)
+    assert live_ui.bar.prior.isEnabled()
 
 
 @pytest.mark.slow  # an ONNX export or two processes: seconds, not milliseconds
