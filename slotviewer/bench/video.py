@@ -108,13 +108,14 @@ def memory_run(engine: Engine, frames: int, out: Path) -> dict[str, Any]:
 
 
 def identity(engine: Engine, frames: int = 100, seeds: int = 6, slots: int | None = None) -> dict[str, Any]:
-    """Identity switches per 100 frames (summed over objects) and FG-ARI over the frames, mean over `seeds`
-    clips, for each way of chaining frames: carry-over as shipped, without its mask prior, with two
-    iterations, and fresh slots per frame."""
+    """Identity switches per 100 frames (summed over objects), how often the background changes its slot
+    per 100 frames (not an object, but the colour change a viewer sees first), and FG-ARI over the frames,
+    mean over `seeds` clips, for each way of chaining frames: carry-over as shipped, without its mask prior,
+    with two iterations, and fresh slots per frame."""
     out: dict[str, Any] = {}
     for label, carry in (("carry_1", CarryOver(True, 1)), ("carry_1_no_prior", CarryOver(True, 1, mask_prior=0.0)),
                          ("carry_2", CarryOver(True, 2)), ("fresh", CarryOver(False))):
-        per_clip, ari = [], []
+        per_clip, ari, background = [], [], []
         for seed in range(seeds):
             clip = MovingShapes(seed=seed)
             runner = FrameRunner(engine, carry, slots=slots, seed=0)
@@ -124,8 +125,10 @@ def identity(engine: Engine, frames: int = 100, seeds: int = 6, slots: int | Non
                 masks.append(mask)
             per_clip.append(identity_switches(labels, masks) * 100 / (frames - 1))
             ari.append(float(np.nanmean(fg_ari(np.stack(masks), np.stack(labels)))))
+            slot = [majority_slots(lab, mask).get(0) for lab, mask in zip(labels, masks, strict=True)]
+            background.append(sum(a != b for a, b in zip(slot, slot[1:], strict=False)) * 100 / (frames - 1))
         out[label] = {"mean": float(np.mean(per_clip)), "per_clip": [round(v, 1) for v in per_clip],
-                      "fg_ari": float(np.mean(ari))}
+                      "fg_ari": float(np.mean(ari)), "background_changes": float(np.mean(background))}
     return out
 
 
@@ -206,8 +209,8 @@ def print_video(r: dict[str, Any]) -> None:
         rss = ", ".join(f"frame {k}: {v} MB" for k, v in m["rss_mb_by_frame"].items())
         print(f"  memory over {m['frames']} frames ({m['fps']:.1f} FPS): {rss}")
     for k, ident in r["identity_per_100_frames"].items():
-        text = ", ".join(f"{name} {v['mean']:.1f} {v['per_clip']} (FG-ARI {v['fg_ari']:.3f})"
-                         for name, v in ident.items())
+        text = ", ".join(f"{name} {v['mean']:.1f} {v['per_clip']} (FG-ARI {v['fg_ari']:.3f}, background "
+                         f"changes slot {v['background_changes']:.1f})" for name, v in ident.items())
         print(f"  identity switches / 100 frames, {k}: {text}")
     e = r["entering_object"]
     for name in ("carry_1", "carry_1_no_prior"):
