@@ -390,6 +390,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mask-prior", type=float, default=DEFAULT_MASK_PRIOR, metavar="W",
                    help=f"videos: how strongly each slot holds the places its mask covered on the last frame "
                    f"(0..{MAX_MASK_PRIOR:g}; 0 = every pixel contested anew)")
+    p.add_argument("--sticky-labels", action=argparse.BooleanOptionalAction, default=True,
+                   help="videos: a pixel's label keeps the last frame's slot unless another slot's alpha is "
+                   "clearly higher, so slots sharing the background do not flicker (default)")
     p.add_argument("--max-frames", type=_positive, metavar="N", help="videos: stop after N frames")
     p.set_defaults(func=cmd_run)
 

@@ -104,7 +104,7 @@ class VideoWriter:
         masks = masks_u8(trace)
         self.masks.append(masks)
         if self.options.labels or self.options.overlay:
-            self._queue.put((self.frames, trace.image, masks))
+            self._queue.put((self.frames, trace.image, masks, trace.sticky))
         self.frames += 1
 
     def _drain(self) -> None:
@@ -116,9 +116,9 @@ class VideoWriter:
                     self._error = exc if isinstance(exc, SlotviewerError) else SlotviewerError(
                         f"{self.out_dir}: cannot write outputs ({type(exc).__name__}: {exc})")
 
-    def _write_pictures(self, index: int, image: np.ndarray, masks: np.ndarray) -> None:
+    def _write_pictures(self, index: int, image: np.ndarray, masks: np.ndarray, sticky: np.ndarray | None) -> None:
         h, w = image.shape[:2]
-        labels = labels_at(masks, h, w)
+        labels = labels_at(masks, h, w, sticky)
         if self.options.labels:
             path = str(self.tmp / "labels" / f"{index:06d}.png")
             if not self._cv2.imwrite(path, labels, [self._cv2.IMWRITE_PNG_COMPRESSION, 1]):
@@ -288,7 +288,7 @@ def run_video_args(videos: list[str], args) -> int:  # noqa: ANN001  (argparse.N
     options = VideoOptions(
         model=args.model, backend=args.backend, device=args.device, slots=args.slots, iters=args.iters,
         seed=args.seed or 0, draws=args.draws,
-        carry=CarryOver(args.carry_over, args.iters_per_frame, args.match_slots, args.mask_prior),
+        carry=CarryOver(args.carry_over, args.iters_per_frame, args.match_slots, args.mask_prior, args.sticky_labels),
         overwrite=args.overwrite, max_frames=args.max_frames,
         progress=sys.stderr.isatty() if getattr(args, "progress", None) is None else args.progress,
     )

@@ -18,6 +18,7 @@ import numpy as np
 
 from slotviewer.engine import Engine, Trace
 from slotviewer.engine.matching import match_order
+from slotviewer.engine.trace import STICKY_MARGIN
 from slotviewer.errors import SlotviewerError
 from slotviewer.io.render import slot_colours
 from slotviewer.io.sources import _cv2
@@ -44,6 +45,7 @@ class CarryOver:
     iters_per_frame: int = DEFAULT_ITERS_PER_FRAME
     match: bool = True
     mask_prior: float = DEFAULT_MASK_PRIOR
+    sticky_labels: bool = True  # a carried frame's labels keep the last frame's slot on near-ties (`Trace.sticky`)
 
     def __post_init__(self) -> None:  # checked here, so the CLI, the live view and Python all get the same
         if self.iters_per_frame < 0:
@@ -53,7 +55,7 @@ class CarryOver:
 
     def as_dict(self) -> dict:
         return {"carry_over": self.enabled, "iters_per_frame": self.iters_per_frame, "match_slots": self.match,
-                "mask_prior": self.mask_prior}
+                "mask_prior": self.mask_prior, "sticky_labels": self.sticky_labels}
 
 
 class FrameRunner:
@@ -74,6 +76,7 @@ class FrameRunner:
         self._cv2 = _cv2()
         self.previous: np.ndarray | None = None  # final slots [K, D] of the last frame
         self.previous_alpha: np.ndarray | None = None  # and their masks [K, R, R]
+        self.previous_labels: np.ndarray | None = None  # and its label map [R, R] (see `Trace.sticky`)
         self.initial: np.ndarray | None = None  # the drawn slots [K, D] of the last fresh start
         self.frames = 0
 
@@ -100,7 +103,7 @@ class FrameRunner:
 
     def reset(self) -> None:
         """Forget the carried slots: the next frame starts fresh (after a seek or a scene cut)."""
-        self.previous = self.previous_alpha = None
+        self.previous = self.previous_alpha = self.previous_labels = None
 
     def reorder(self, order: np.ndarray) -> None:
         """Rename the carried slots: slot k of the next frame continues today's slot `order[k]`
@@ -109,6 +112,8 @@ class FrameRunner:
             self.previous = self.previous[order]
         if self.previous_alpha is not None:
             self.previous_alpha = self.previous_alpha[order]
+        if self.previous_labels is not None:
+            self.previous_labels = np.argsort(order).astype(np.uint8)[self.previous_labels]
 
     def model_image(self, image: np.ndarray) -> np.ndarray:
         """The frame scaled to the model's square input with OpenCV (area averaging, fast at any size)."""
@@ -139,7 +144,9 @@ class FrameRunner:
         if carried and self.carry.match and self.previous_alpha is not None and len(self.previous_alpha) == len(alpha):
             order = match_order(self.previous_alpha, alpha)
             trace, alpha = trace.reordered(order), alpha[order]
-        self.previous, self.previous_alpha = trace.slots[-1], alpha
+        if carried and self.carry.sticky_labels and self.previous_labels is not None:
+            trace = trace.replace(sticky=self.previous_labels)
+        self.previous, self.previous_alpha, self.previous_labels = trace.slots[-1], alpha, trace.labels()
         self.frames += 1
         return trace.replace(image=image)
 
@@ -183,12 +190,19 @@ def masks_u8(trace: Trace, enabled: np.ndarray | None = None) -> np.ndarray:
     return (trace.alpha(enabled) * 255.0 + 0.5).astype(np.uint8)
 
 
-def labels_at(masks: np.ndarray, height: int, width: int) -> np.ndarray:
+def labels_at(masks: np.ndarray, height: int, width: int, sticky: np.ndarray | None = None) -> np.ndarray:
     """Label map `[H, W]` uint8: the argmax of the masks scaled bilinearly to the frame's size (as the
-    still-image exporter does, so `labels` and `masks` agree).
+    still-image exporter does, so `labels` and `masks` agree); with `sticky` (a video trace's previous
+    labels at the masks' size) a pixel keeps that slot on near-ties, as `Trace.labels` does.
 
     Plane by plane with a running maximum: numpy's argmax over a short last axis is ~10× slower."""
     cv2 = _cv2()
+    if sticky is not None:  # the margin goes on at the model's size, before scaling (int16: room above 255)
+        boosted = masks.astype(np.int16)
+        margin = round(STICKY_MARGIN * 255)
+        for k in range(len(masks)):
+            boosted[k][(sticky == k) & (masks[k] > 0)] += margin
+        masks = boosted
     best = labels = None
     for k, mask in enumerate(masks):
         plane = mask if mask.shape == (height, width) else cv2.resize(mask, (width, height),

@@ -52,7 +52,7 @@ def test_a_video_becomes_labels_masks_overlay_and_trace(tiny_model: Path, tmp_pa
     assert count == 10 and cap.get(cv2.CAP_PROP_FRAME_WIDTH) == 80
     assert record["frames"] == 10 and record["fps"] == pytest.approx(12) and record["complete"] is True
     assert record["carry_over"] is True and record["iters_per_frame"] == 1 and record["backend"] == "onnx"
-    assert record["match_slots"] is True and record["mask_prior"] == DEFAULT_MASK_PRIOR
+    assert record["match_slots"] is True and record["mask_prior"] == DEFAULT_MASK_PRIOR and record["sticky_labels"]
     assert record["source"] == str(video) and record["timings"]["fps"] > 0
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["walk"]  # no temporary folders left
 
@@ -62,10 +62,10 @@ def test_fresh_slots_and_a_gif(tiny_model: Path, tmp_path: Path) -> None:
     frames = [Image.fromarray(clip.frame(i)[0]) for i in range(5)]
     frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
     assert run(tiny_model, str(tmp_path / "anim.gif"), "--out", str(tmp_path / "out"), "--no-carry-over",
-               "--no-match-slots", "--mask-prior", "0") == 0
+               "--no-match-slots", "--mask-prior", "0", "--no-sticky-labels") == 0
     record = json.loads((tmp_path / "out" / "anim" / "trace.json").read_text())
     assert record["frames"] == 5 and record["carry_over"] is False and record["match_slots"] is False
-    assert record["mask_prior"] == 0
+    assert record["mask_prior"] == 0 and record["sticky_labels"] is False
     assert record["fps"] == pytest.approx(10)
     assert len(list((tmp_path / "out" / "anim" / "labels").iterdir())) == 5
 

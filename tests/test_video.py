@@ -214,3 +214,33 @@ def test_the_mask_prior_keeps_objects_in_their_slots_better_on_moving_shapes() -
             total += identity_switches([runner.run(image).labels() for image, _ in frames], [m for _, m in frames])
         switches[weight] = total
     assert switches[CarryOver().mask_prior] * 2 <= switches[0.0], switches
+
+
+def test_labels_at_keeps_the_sticky_slot_on_near_ties_at_any_size() -> None:
+    masks = np.zeros((3, 2, 2), np.uint8)
+    masks[0, :, 0], masks[1, :, 0], masks[1, :, 1], masks[2, :, 1] = 130, 125, 230, 25
+    assert labels_at(masks, 2, 2).tolist() == [[0, 1], [0, 1]]
+    sticky = np.ones((2, 2), np.uint8)
+    assert labels_at(masks, 2, 2, sticky).tolist() == [[1, 1], [1, 1]]
+    assert (labels_at(masks, 6, 8, sticky) == 1).all()
+    assert labels_at(masks, 2, 2, np.full((2, 2), 2, np.uint8)).tolist() == [[0, 1], [0, 1]]  # too weak to hold
+    hidden = masks.copy()
+    hidden[1] = 0  # a hidden slot's plane is zero: it holds nothing
+    assert labels_at(hidden, 2, 2, sticky).tolist() == [[0, 2], [0, 2]]
+
+
+def test_carried_frames_get_sticky_labels_and_fresh_ones_do_not(onnx_engine: Engine) -> None:
+    clip = MovingShapes(seed=0)
+    runner = FrameRunner(onnx_engine, CarryOver(True, 1))
+    first, second = runner.run(clip.frame(0)[0]), runner.run(clip.frame(1)[0])
+    assert first.sticky is None and np.array_equal(second.sticky, first.labels())
+    assert np.array_equal(runner.previous_labels, second.labels())
+    order = np.array([1, 0, *range(2, second.num_slots)])
+    runner.reorder(order)  # a user swap renames the held labels with the slots
+    assert np.array_equal(order[runner.previous_labels], second.labels())
+    off = FrameRunner(onnx_engine, CarryOver(True, 1, sticky_labels=False))
+    off.run(clip.frame(0)[0])
+    assert off.run(clip.frame(1)[0]).sticky is None
+    fresh = FrameRunner(onnx_engine, CarryOver(False))
+    fresh.run(clip.frame(0)[0])
+    assert fresh.run(clip.frame(1)[0]).sticky is None

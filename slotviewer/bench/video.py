@@ -109,13 +109,15 @@ def memory_run(engine: Engine, frames: int, out: Path) -> dict[str, Any]:
 
 def identity(engine: Engine, frames: int = 100, seeds: int = 6, slots: int | None = None) -> dict[str, Any]:
     """Identity switches per 100 frames (summed over objects), how often the background changes its slot
-    per 100 frames (not an object, but the colour change a viewer sees first), and FG-ARI over the frames,
-    mean over `seeds` clips, for each way of chaining frames: carry-over as shipped, without its mask prior,
+    per 100 frames (not an object, but the colour change a viewer sees first), the share of pixels whose
+    label changes from one frame to the next (flicker), and FG-ARI over the frames, mean over `seeds` clips,
+    for each way of chaining frames: carry-over as shipped, without its mask prior, without sticky labels,
     with two iterations, and fresh slots per frame."""
     out: dict[str, Any] = {}
     for label, carry in (("carry_1", CarryOver(True, 1)), ("carry_1_no_prior", CarryOver(True, 1, mask_prior=0.0)),
+                         ("carry_1_not_sticky", CarryOver(True, 1, sticky_labels=False)),
                          ("carry_2", CarryOver(True, 2)), ("fresh", CarryOver(False))):
-        per_clip, ari, background = [], [], []
+        per_clip, ari, background, flicker = [], [], [], []
         for seed in range(seeds):
             clip = MovingShapes(seed=seed)
             runner = FrameRunner(engine, carry, slots=slots, seed=0)
@@ -127,8 +129,10 @@ def identity(engine: Engine, frames: int = 100, seeds: int = 6, slots: int | Non
             ari.append(float(np.nanmean(fg_ari(np.stack(masks), np.stack(labels)))))
             slot = [majority_slots(lab, mask).get(0) for lab, mask in zip(labels, masks, strict=True)]
             background.append(sum(a != b for a, b in zip(slot, slot[1:], strict=False)) * 100 / (frames - 1))
+            flicker.append(float(np.mean([np.mean(a != b) for a, b in zip(labels, labels[1:], strict=False)])))
         out[label] = {"mean": float(np.mean(per_clip)), "per_clip": [round(v, 1) for v in per_clip],
-                      "fg_ari": float(np.mean(ari)), "background_changes": float(np.mean(background))}
+                      "fg_ari": float(np.mean(ari)), "background_changes": float(np.mean(background)),
+                      "relabelled": float(np.mean(flicker))}
     return out
 
 
@@ -210,7 +214,8 @@ def print_video(r: dict[str, Any]) -> None:
         print(f"  memory over {m['frames']} frames ({m['fps']:.1f} FPS): {rss}")
     for k, ident in r["identity_per_100_frames"].items():
         text = ", ".join(f"{name} {v['mean']:.1f} {v['per_clip']} (FG-ARI {v['fg_ari']:.3f}, background "
-                         f"changes slot {v['background_changes']:.1f})" for name, v in ident.items())
+                         f"changes slot {v['background_changes']:.1f}, {v['relabelled']:.1%} of pixels relabelled "
+                         "per frame)" for name, v in ident.items())
         print(f"  identity switches / 100 frames, {k}: {text}")
     e = r["entering_object"]
     for name in ("carry_1", "carry_1_no_prior"):

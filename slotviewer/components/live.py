@@ -91,7 +91,7 @@ def view_picture(live: LiveFrame, with_reconstruction: bool = False) -> np.ndarr
     image = live.frame.image
     h, w = image.shape[:2]
     hidden = ~np.asarray(trace.enabled, bool)
-    labels = labels_at(masks_u8(trace), h, w)  # masks of the enabled slots (all zero when none is)
+    labels = labels_at(masks_u8(trace), h, w, trace.sticky)  # masks of the enabled slots (zero when none is)
     panels = [image, overlay(image, labels, slot_colours(trace.num_slots), hidden=hidden)]
     if with_reconstruction:
         panels.append(cv2.resize(to_uint8(trace.composite()), (w, h), interpolation=cv2.INTER_LINEAR))

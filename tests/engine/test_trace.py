@@ -78,3 +78,30 @@ def test_a_copy_keeps_the_recomposite_cache_only_while_the_decode_is_the_same() 
     assert "_exp_weights" not in t.replace(rgb=t.rgb * 0.5).__dict__
     assert "_exp_weights" not in t.replace(alpha_logits=t.alpha_logits + 1).__dict__
     np.testing.assert_allclose(t.replace(rgb=t.rgb * 0.5).composite(), t.composite() * 0.5, rtol=1e-5)
+
+
+def tie_trace() -> Trace:
+    """Two slots nearly tied over the left half (alpha 0.51 against 0.49), slot 1 clearly ahead on the right."""
+    alpha = np.zeros((3, 2, 2), np.float32) + 1e-3
+    alpha[0, :, 0], alpha[1, :, 0] = 0.51, 0.49
+    alpha[1, :, 1] = 0.9
+    trace = make_trace(k=3, r=2)
+    return trace.replace(alpha_logits=np.log(alpha / alpha.sum(axis=0)).astype(np.float32))
+
+
+def test_sticky_labels_keep_the_last_frames_slot_on_near_ties_only() -> None:
+    trace = tie_trace()
+    assert trace.labels().tolist() == [[0, 1], [0, 1]]
+    held = trace.replace(sticky=np.ones((2, 2), np.uint8))  # slot 1 had every pixel on the last frame
+    assert held.labels().tolist() == [[1, 1], [1, 1]]  # 0.49 + margin beats 0.51
+    held = trace.replace(sticky=np.full((2, 2), 2, np.uint8))  # slot 2 (alpha ~0) cannot hold anything
+    assert held.labels().tolist() == [[0, 1], [0, 1]]
+    hidden = trace.replace(sticky=np.ones((2, 2), np.uint8))
+    assert hidden.labels(np.array([True, False, True])).tolist() == [[0, 0], [0, 0]]  # a hidden slot holds nothing
+
+
+def test_renaming_slots_renames_the_sticky_labels() -> None:
+    trace = tie_trace().replace(sticky=np.array([[1, 1], [0, 2]], np.uint8))
+    renamed = trace.reordered(np.array([2, 0, 1]))  # new slot 0 = old 2, new 1 = old 0, new 2 = old 1
+    assert renamed.sticky.tolist() == [[2, 2], [1, 0]]
+    assert np.array_equal(np.array([2, 0, 1])[renamed.labels()], trace.labels())  # the same picture, renamed
