@@ -24,8 +24,8 @@ from slotviewer.io.render import slot_colours
 from slotviewer.io.sources import _cv2
 
 # one iteration per carried frame: on the 24 identity clips (README, "Identity"), with the mask prior, it
-# keeps objects in their slots as well as two (4.3 switches per 100 frames at K=6, 3.5 and 3.6 at K=4) and
-# segments nearly as well (FG-ARI 0.872 against 0.875), at half the Slot Attention cost
+# keeps objects in their slots as well as two (4.2 and 4.1 switches per 100 frames at K=6, 3.3 and 3.3 at
+# K=4) and segments nearly as well (FG-ARI 0.872 against 0.874), at half the Slot Attention cost
 DEFAULT_ITERS_PER_FRAME = 1
 # weight of the last frame's masks in a carried frame's attention (`mask_prior`): on the identity clips
 # 2, 3 and 4 give 4.6, 4.3 and 4.6 switches per 100 frames against 9.0 without, FG-ARI 0.878, 0.872, 0.867
