@@ -38,14 +38,15 @@ MASK_PRIOR_FLOOR = 1e-4  # the smallest mask value the prior believes in (×weig
 @dataclass
 class CarryOver:
     """How frames are chained: `enabled` (carry slots over), the iterations per carried frame, `match`
-    (reorder each carried frame's slots to overlap the last frame's best, see `engine.matching`), and
-    `mask_prior` (how strongly the last frame's masks steer a carried frame's attention; 0 = not at all)."""
+    (reorder each carried frame's slots to overlap the last frame's best, see `engine.matching`),
+    `mask_prior` (how strongly the last frame's masks steer a carried frame's attention; 0 = not at all),
+    and `sticky_labels` (a carried frame's label keeps the last frame's slot on near-ties, `Trace.sticky`)."""
 
     enabled: bool = True
     iters_per_frame: int = DEFAULT_ITERS_PER_FRAME
     match: bool = True
     mask_prior: float = DEFAULT_MASK_PRIOR
-    sticky_labels: bool = True  # a carried frame's labels keep the last frame's slot on near-ties (`Trace.sticky`)
+    sticky_labels: bool = True
 
     def __post_init__(self) -> None:  # checked here, so the CLI, the live view and Python all get the same
         if self.iters_per_frame < 0:
@@ -66,7 +67,9 @@ class FrameRunner:
     model's); carried frames run `carry.iters_per_frame` iterations from the previous frame's final slots,
     then (with `carry.match`) are reordered so that slot k overlaps the previous frame's slot k best.
     With `carry.mask_prior` > 0 a carried frame's attention leans towards the previous frame's masks
-    (`mask_prior`): an object that only moved a pixel stays with its slot instead of being re-contested.
+    (`mask_prior`): an object that only moved a pixel stays with its slot instead of being re-contested;
+    with `carry.sticky_labels` its labels keep the previous frame's slot on near-ties (`Trace.sticky`), so
+    slots that share the background with near-equal alpha do not flicker pixel by pixel.
     """
 
     def __init__(self, engine: Engine, carry: CarryOver | None = None, slots: int | None = None,
