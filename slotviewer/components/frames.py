@@ -2,16 +2,20 @@
 
 The overlay shows Slot Attention's own attention by default — the thing the app is for: at t = 0 no slot
 has claimed anything (a uniform tint), then slots compete and settle. `alpha` shows the decoder's masks
-instead. Hidden slots are left out of every overlay, so a hidden slot's region loses its colour.
+instead. Hidden slots are left out of every overlay, so a hidden slot's region loses its colour. A video
+frame's final iteration keeps the last frame's slot on near-ties in both argmax overlays (`Trace.sticky`),
+as its labels do, so slots sharing the background do not flicker on screen either.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
 from slotviewer.components.document import Document, IterationView
+from slotviewer.engine.trace import STICKY_MARGIN, sticky_argmax
 from slotviewer.io.render import slot_colours, to_uint8
 
 OVERLAYS: tuple[str, ...] = ("attention", "attention-blend", "alpha")
@@ -22,7 +26,8 @@ OVERLAY_LABELS = {"attention": "attention (argmax)", "attention-blend": "attenti
 @dataclass(frozen=True)
 class Frame:
     """Display arrays of one iteration: attention `[K, h, w]` (uniform 1/K at t = 0), alpha `[K, R, R]`,
-    rgb `[K, R, R, 3]`, composite `[R, R, 3]`, all float in [0, 1]."""
+    rgb `[K, R, R, 3]`, composite `[R, R, 3]`, all float in [0, 1]; `sticky`, the last video frame's
+    labels `[R, R]` (final iteration of a carried frame only)."""
 
     position: float
     attention: np.ndarray
@@ -30,6 +35,7 @@ class Frame:
     rgb: np.ndarray
     composite: np.ndarray
     enabled: tuple[bool, ...]
+    sticky: np.ndarray | None = None
 
     def overlay(self, mode: str) -> np.ndarray | None:
         """uint8 RGB `[h, w, 3]` in the slot colours (stretched over the image by the view)."""
@@ -42,7 +48,12 @@ class Frame:
             total = np.maximum(weights.sum(0, keepdims=True), 1e-8)
             return (np.einsum("khw,kc->hwc", weights / total, colours) + 0.5).astype(np.uint8)
         masked = np.where(enabled[:, None, None], weights, -1.0)
-        labels = masked.argmax(0)
+        if self.sticky is None:
+            labels = masked.argmax(0)
+        else:  # the held labels at the overlay's grid (nearest), a margin for them (hidden slots score -1)
+            h, w = masked.shape[1:]
+            rows, cols = (np.arange(n) * len(self.sticky) // n for n in (h, w))
+            labels = sticky_argmax(masked, self.sticky[np.ix_(rows, cols)], STICKY_MARGIN)
         if np.ptp(self.attention, axis=0).max() < 1e-6 and mode != "alpha":  # t = 0: nothing decided yet
             return (np.einsum("khw,kc->hwc", np.broadcast_to(enabled[:, None, None] / enabled.sum(),
                                                            weights.shape), colours) + 0.5).astype(np.uint8)
@@ -84,6 +95,8 @@ def frame_at(document: Document, position: float) -> Frame | None:
     position = min(max(float(position), 0.0), float(trace.iterations))
     t0 = int(position)
     a = _frame(document.view(t0), position)
+    if a is not None and t0 == trace.iterations and trace.sticky is not None:
+        a = dataclasses.replace(a, sticky=trace.sticky)
     if a is None or position == t0:
         return a
     b = _frame(document.view(t0 + 1), position)
