@@ -2,9 +2,10 @@
 
 The overlay shows Slot Attention's own attention by default — the thing the app is for: at t = 0 no slot
 has claimed anything (a uniform tint), then slots compete and settle. `alpha` shows the decoder's masks
-instead. Hidden slots are left out of every overlay, so a hidden slot's region loses its colour. A video
-frame's final iteration keeps the last frame's slot on near-ties in both argmax overlays (`Trace.sticky`),
-as its labels do, so slots sharing the background do not flicker on screen either.
+instead. Hidden slots are left out of every overlay, so a hidden slot's region loses its colour. On a
+video frame's final iteration the `alpha` overlay keeps the last frame's slot on near-ties (`Trace.sticky`),
+as the frame's labels do; the attention overlays always show the attention as it is (the held labels are
+the decoder's, and would paint its artefacts into them).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ class Frame:
             total = np.maximum(weights.sum(0, keepdims=True), 1e-8)
             return (np.einsum("khw,kc->hwc", weights / total, colours) + 0.5).astype(np.uint8)
         masked = np.where(enabled[:, None, None], weights, -1.0)
-        if self.sticky is None:
+        if self.sticky is None or mode != "alpha":
             labels = masked.argmax(0)
         else:  # the held labels at the overlay's grid (nearest), a margin for them (hidden slots score -1)
             h, w = masked.shape[1:]

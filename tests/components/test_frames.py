@@ -113,20 +113,22 @@ def test_slot_maps_scale_attention_to_the_iterations_peak() -> None:
     assert alpha.shape == (2, 2) and np.all(alpha == 128) and np.all(rgb == 19)  # grey where alpha is low
 
 
-def test_a_video_frames_argmax_overlays_hold_the_last_frames_slot_on_near_ties() -> None:
+def test_a_video_frames_alpha_overlay_holds_the_last_frames_slot_on_near_ties() -> None:
     import dataclasses
 
     from slotviewer.io.render import slot_colours
 
     colours = slot_colours(3).astype(np.uint8)
-    attention = np.array([[[0.51, 0.1], [0.5, 0.1]], [[0.49, 0.9], [0.5, 0.1]], [[0.0, 0.0], [0.0, 0.8]]])
-    frame = make_frame(attention, (True, True, True))
-    assert np.array_equal(frame.overlay("attention"), colours[[[0, 1], [0, 2]]])
+    alpha = np.array([[[0.51, 0.1], [0.5, 0.1]], [[0.49, 0.9], [0.5, 0.1]], [[0.0, 0.0], [0.0, 0.8]]], np.float32)
+    frame = make_frame(alpha, (True, True, True), alpha)
+    assert np.array_equal(frame.overlay("alpha"), colours[[[0, 1], [0, 2]]])
     # labels at the model's 4×4 resolution, read at the overlay's 2×2 grid: slot 1 held every place
     held = dataclasses.replace(frame, sticky=np.ones((4, 4), np.uint8))
-    assert np.array_equal(held.overlay("attention"), colours[[[1, 1], [1, 2]]])  # 0.8 beats 0.1 + margin
-    hidden = dataclasses.replace(held, enabled=(True, False, True))  # a hidden slot holds nothing
-    assert np.array_equal(hidden.overlay("attention"), colours[[[0, 0], [0, 2]]])
+    assert np.array_equal(held.overlay("alpha"), colours[[[1, 1], [1, 2]]])  # 0.8 beats 0.1 + margin
+    assert np.array_equal(held.overlay("attention"), frame.overlay("attention"))  # attention is shown as it is
+    hidden = dataclasses.replace(held, enabled=(True, False, True),
+                                 alpha=np.where(np.arange(3)[:, None, None] == 1, 0.0, alpha))
+    assert np.array_equal(hidden.overlay("alpha"), colours[[[0, 0], [0, 2]]])  # a hidden slot holds nothing
 
 
 def test_only_a_video_frames_final_iteration_carries_the_held_labels(document) -> None:  # noqa: ANN001
