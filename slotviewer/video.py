@@ -18,7 +18,7 @@ import numpy as np
 
 from slotviewer.engine import Engine, Trace
 from slotviewer.engine.matching import match_order
-from slotviewer.engine.trace import STICKY_MARGIN
+from slotviewer.engine.trace import STICKY_MARGIN, held_scores
 from slotviewer.errors import SlotviewerError
 from slotviewer.io.render import slot_colours
 from slotviewer.io.sources import _cv2
@@ -149,7 +149,8 @@ class FrameRunner:
             trace, alpha = trace.reordered(order), alpha[order]
         if carried and self.carry.sticky_labels and self.previous_labels is not None:
             trace = trace.replace(sticky=self.previous_labels)
-        self.previous, self.previous_alpha, self.previous_labels = trace.slots[-1], alpha, trace.labels()
+        self.previous, self.previous_alpha = trace.slots[-1], alpha
+        self.previous_labels = trace.labels() if self.carry.sticky_labels else None
         self.frames += 1
         return trace.replace(image=image)
 
@@ -200,12 +201,8 @@ def labels_at(masks: np.ndarray, height: int, width: int, sticky: np.ndarray | N
 
     Plane by plane with a running maximum: numpy's argmax over a short last axis is ~10× slower."""
     cv2 = _cv2()
-    if sticky is not None:  # the margin goes on at the model's size, before scaling (int16: room above 255)
-        boosted = masks.astype(np.int16)
-        margin = round(STICKY_MARGIN * 255)
-        for k in range(len(masks)):
-            boosted[k][(sticky == k) & (masks[k] > 0)] += margin
-        masks = boosted
+    if sticky is not None:  # the margin goes on at the model's size, before scaling
+        masks = held_scores(masks, sticky, round(STICKY_MARGIN * 255))
     best = labels = None
     for k, mask in enumerate(masks):
         plane = mask if mask.shape == (height, width) else cv2.resize(mask, (width, height),

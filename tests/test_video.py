@@ -240,7 +240,7 @@ def test_carried_frames_get_sticky_labels_and_fresh_ones_do_not(onnx_engine: Eng
     assert np.array_equal(order[runner.previous_labels], second.labels())
     off = FrameRunner(onnx_engine, CarryOver(True, 1, sticky_labels=False))
     off.run(clip.frame(0)[0])
-    assert off.run(clip.frame(1)[0]).sticky is None
+    assert off.run(clip.frame(1)[0]).sticky is None and off.previous_labels is None  # not even computed
     fresh = FrameRunner(onnx_engine, CarryOver(False))
     fresh.run(clip.frame(0)[0])
     assert fresh.run(clip.frame(1)[0]).sticky is None

@@ -134,14 +134,21 @@ class Trace:
 STICKY_MARGIN = 0.05
 
 
-def sticky_argmax(scores: np.ndarray, previous: np.ndarray, margin: float) -> np.ndarray:
-    """Argmax over slots of `scores [K, H, W]`, with `margin` added to the slot `previous [H, W]` names at
-    each pixel, where that slot scores above 0 (a hidden slot's zero plane never wins this way)."""
-    boosted = scores.astype(np.int16 if scores.dtype == np.uint8 else scores.dtype)  # a copy, room above 255
+def held_scores(scores: np.ndarray, previous: np.ndarray, margin: float) -> np.ndarray:
+    """A copy of `scores [K, H, W]` with `margin` added to the slot `previous [H, W]` names at each pixel,
+    where that slot scores above 0 (a hidden slot's zero plane never wins this way); uint8 scores come back
+    as int16, to leave room above 255."""
+    boosted = scores.astype(np.int16 if scores.dtype == np.uint8 else scores.dtype)
     index = previous.astype(np.intp)[None]
     held = np.take_along_axis(boosted, index, 0)
     np.put_along_axis(boosted, index, np.where(held > 0, held + margin, held), 0)
-    return boosted.argmax(axis=0).astype(np.uint8)
+    return boosted
+
+
+def sticky_argmax(scores: np.ndarray, previous: np.ndarray, margin: float) -> np.ndarray:
+    """Argmax over slots of `scores [K, H, W]` after `held_scores`: the slot `previous` names keeps a pixel
+    unless another scores higher by more than `margin`."""
+    return held_scores(scores, previous, margin).argmax(axis=0).astype(np.uint8)
 
 
 def masked_alpha(alpha_logits: np.ndarray, enabled: np.ndarray | None = None) -> np.ndarray:
