@@ -17,6 +17,7 @@ state and a one-line message, the last frame stays, `reconnect()` tries again, a
 from __future__ import annotations
 
 import collections
+import dataclasses
 import tempfile
 import threading
 import time
@@ -328,11 +329,12 @@ class LiveView:
     def set_carry(self, enabled: bool, iters_per_frame: int | None = None, mask_prior: float | None = None) -> None:
         """Switch between carried-over and fresh slots (and the iterations per carried frame, and how
         strongly the last frame's masks steer the next; `None` keeps the current value)."""
-        with self._lock:
+        with self._lock:  # a copy of the current settings: the ones not named here (match, sticky labels) stay
             old = self.runner.carry
-            self.runner.carry = CarryOver(
-                enabled, old.iters_per_frame if iters_per_frame is None else int(iters_per_frame), old.match,
-                old.mask_prior if mask_prior is None else float(mask_prior))
+            self.runner.carry = dataclasses.replace(
+                old, enabled=enabled,
+                iters_per_frame=old.iters_per_frame if iters_per_frame is None else int(iters_per_frame),
+                mask_prior=old.mask_prior if mask_prior is None else float(mask_prior))
 
     def mark_displayed(self) -> None:
         """The view calls this after painting a frame, for the display FPS."""

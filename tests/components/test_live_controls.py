@@ -138,6 +138,9 @@ def test_switching_carry_over_keeps_the_other_settings() -> None:
     with pytest.raises(SlotviewerError, match="the mask prior must be 0..20, got -1"):
         view.set_carry(True, None, -1)
     assert view.runner.carry == CarryOver(False, 1, match=False, mask_prior=5.0)  # unchanged
+    quiet = LiveView(NoEngine(), CarryOver(True, 1, sticky_labels=False))  # type: ignore[arg-type]
+    quiet.set_carry(True, 2, 1.5)
+    assert quiet.runner.carry == CarryOver(True, 2, mask_prior=1.5, sticky_labels=False)  # not reset to the default
 
 
 def test_swap_bounds_and_the_edits_that_follow(live: LiveView) -> None:
