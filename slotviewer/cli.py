@@ -126,15 +126,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if masks is None:
         raise SlotviewerError(f"{args.data}: no masks/ folder, so there is nothing to score against")
     draws = args.draws or loaded.config.draws
-    scores, errors = evaluate_scenes(loaded.model, images, masks, draws=draws)
+    by_labels, errors = evaluate_scenes(loaded.model, images, masks, draws=draws)
+    scores, posterior = by_labels["alpha"], by_labels["posterior"]
     result = {"model": loaded.name, "data": args.data, "n": int(np.isfinite(scores).sum()), "draws": draws,
               "fg_ari_mean": float(np.nanmean(scores)), "fg_ari_std": float(np.nanstd(scores)),
+              "fg_ari_posterior_mean": float(np.nanmean(posterior)),
+              "fg_ari_posterior_std": float(np.nanstd(posterior)),
               "mse": float(errors.mean()), "psnr_db": psnr(errors)}
     if args.json:
         print(json.dumps(result))
     else:
         how = f"best of {draws} draws" if draws > 1 else "1 draw"
         print(f"{loaded.name} on {args.data}: FG-ARI {result['fg_ari_mean']:.4f} ± {result['fg_ari_std']:.4f} "
+              f"by alpha, {result['fg_ari_posterior_mean']:.4f} ± {result['fg_ari_posterior_std']:.4f} by posterior "
               f"(n={result['n']}, {how}), reconstruction MSE {result['mse']:.5f}, PSNR {result['psnr_db']:.2f} dB")
     return 0
 
@@ -174,7 +178,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         model=args.model, backend=args.backend, device=args.device, slots=args.slots, iters=args.iters,
         seed=args.seed, method=args.method, draws=args.draws, remove=args.remove or [], reconverge=args.reconverge,
         swap_with=args.swap_with, swap=args.swap, gif=args.gif, overwrite=args.overwrite, max_pixels=args.max_pixels,
-        adapt=args.adapt, attention_size=args.attention_size, progress=args.progress,
+        adapt=args.adapt, attention_size=args.attention_size, progress=args.progress, label_by=args.labels_by,
     )
     return max(status, run_inputs(args.inputs, Path(args.out), options))
 
@@ -375,6 +379,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-pixels", type=_positive, default=64_000_000, help="refuse larger images")
     p.add_argument("--attention-size", default="model", choices=["model", "input"],
                    help="attention.npz at the model's resolution (small), or scaled to the input (≤1024 px)")
+    p.add_argument("--labels-by", default="posterior", choices=["posterior", "alpha"],
+                   help="what the label maps are the argmax of: the decoder's masks weighed by how well each slot's "
+                   "colour explains the pixel (sharp object borders), or the masks alone (as the paper scores them)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: only on a terminal)")
     p.add_argument("--adapt", type=int, default=0, metavar="N",
@@ -391,7 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"videos: how strongly each slot holds the places its mask covered on the last frame "
                    f"(0..{MAX_MASK_PRIOR:g}; 0 = every pixel contested anew)")
     p.add_argument("--sticky-labels", action=argparse.BooleanOptionalAction, default=True,
-                   help="videos: a pixel's label keeps the last frame's slot unless another slot's alpha is "
+                   help="videos: a pixel's label keeps the last frame's slot unless another slot's score is "
                    "clearly higher, so slots sharing the background do not flicker (default)")
     p.add_argument("--max-frames", type=_positive, metavar="N", help="videos: stop after N frames")
     p.set_defaults(func=cmd_run)

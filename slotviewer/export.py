@@ -2,10 +2,11 @@
 
 It sits above the engine (it reads `Trace`s), so it lives here and not in `io/`, which the engine may use.
 
-Layout of `OUT/<stem>/`: `labels.png` (the exact slot index per pixel), `labels_color.png` (the same
-in the slot colours), `masks/slot_XX.png`, `slots/slot_XX.png` (RGBA), `reconstruction.png`,
-`attention.npz` (float16, at the model's resolution unless asked for the input's), `trace.json`, and
-with `gif=True` `attention.gif`. Everything is first written to a hidden temporary folder and renamed
+Layout of `OUT/<stem>/`: `labels.png` (the exact slot index per pixel: the argmax of the colour posterior,
+or of the decoder's alpha with `label_by="alpha"`), `labels_color.png` (the same in the slot colours),
+`masks/slot_XX.png` (the decoder's alpha), `slots/slot_XX.png` (RGBA), `reconstruction.png`,
+`attention.npz` (float16, at the model's resolution unless asked for the input's; with the posterior),
+`trace.json`, and with `gif=True` `attention.gif`. Everything is first written to a hidden temporary folder and renamed
 into place at the end, so an error never leaves a half-written result behind.
 
 Writing is the slow part of `slotviewer run` for large inputs, so the PNGs are encoded with fast zlib
@@ -28,7 +29,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from slotviewer.engine.preprocess import resize_channels
-from slotviewer.engine.trace import Trace
+from slotviewer.engine.trace import LABELS, Trace
 from slotviewer.errors import SlotviewerError
 from slotviewer.io.render import attention_overlay, display_size, resize_uint8, slot_colours, to_uint8
 
@@ -78,13 +79,13 @@ def _indexed_png(path: Path, labels: np.ndarray, colours: np.ndarray) -> None:
 
 
 def _upscale(array: np.ndarray, height: int, width: int) -> np.ndarray:
-    """A uint8 RGB or RGBA map `[h, w, 3|4]` at the model's resolution → the input's size, bilinear
+    """A uint8 map `[h, w]` or RGB/RGBA `[h, w, 3|4]` at the model's resolution → the input's size, bilinear
     (area-averaged when shrinking, so small inputs are not aliased)."""
     if array.shape[:2] == (height, width):
         return array
     cv2 = _opencv()
     if cv2 is None:
-        if array.shape[2] == 3:
+        if array.ndim == 2 or array.shape[2] == 3:
             return resize_uint8(array, height, width)
         # Pillow premultiplies RGBA while resizing; colour and alpha are independent maps here
         return np.dstack([resize_uint8(array[..., :3], height, width), resize_uint8(array[..., 3], height, width)])
@@ -126,22 +127,25 @@ def _labelled_gif_frame(picture: np.ndarray, label: str) -> Image.Image:
 
 def write_trace(trace: Trace, out_dir: str | Path, *, overwrite: bool = False, gif: bool = False,
                 extra: dict[str, Any] | None = None, files: dict[str, bytes] | None = None,
-                attention_size: AttentionSize = "model") -> Path:
+                attention_size: AttentionSize = "model", label_by: str = "posterior") -> Path:
     """Write all outputs of `trace` into `out_dir` (created; replaced only with `overwrite`).
 
     `extra` goes into trace.json; `files` are further files (name → bytes) written in the same
     atomic step, such as the GUI's screenshot of the view. `attention_size` "model" keeps the arrays
     of `attention.npz` at the model's own resolution (small, exact); "input" scales them to the input.
+    `label_by` says what `labels.png` is the argmax of (`LABELS`).
     """
     if attention_size not in ATTENTION_SIZES:
         raise SlotviewerError(f"attention size must be one of {', '.join(ATTENTION_SIZES)}, got {attention_size!r}")
+    if label_by not in LABELS:
+        raise SlotviewerError(f"labels by must be one of {', '.join(LABELS)}, got {label_by!r}")
     out_dir = Path(out_dir)
     if out_dir.exists() and not overwrite:
         raise OutputExistsError(f"{out_dir}: already exists (use --overwrite to replace it)")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.", suffix=".tmp"))
     try:
-        _write_into(trace, tmp, gif, extra or {}, attention_size)
+        _write_into(trace, tmp, gif, (extra or {}) | {"labels": label_by}, attention_size)
         for name, data in (files or {}).items():
             (tmp / name).write_bytes(data)
         if out_dir.exists():
@@ -171,7 +175,8 @@ def _labels(masks: list[np.ndarray]) -> np.ndarray:
 def _write_into(trace: Trace, folder: Path, gif: bool, extra: dict[str, Any], attention_size: AttentionSize) -> None:
     height, width = trace.image.shape[:2]
     k = trace.num_slots
-    alpha = trace.alpha()
+    alpha, posterior = trace.alpha(), trace.posterior()
+    by_posterior = extra["labels"] == "posterior"
     (folder / "masks").mkdir()
     (folder / "slots").mkdir()
     colours = slot_colours(k)
@@ -182,14 +187,14 @@ def _write_into(trace: Trace, folder: Path, gif: bool, extra: dict[str, Any], at
             mask = np.ascontiguousarray(rgba[..., 3])
             _png(folder / "masks" / f"slot_{i:02d}.png", mask)
             _png(folder / "slots" / f"slot_{i:02d}.png", rgba)
-            return mask
+            return _upscale(to_uint8(posterior[i]), height, width) if by_posterior else mask
 
         slot_jobs = [pool.submit(write_slot, i) for i in range(k)]
         jobs = [pool.submit(lambda: _png(folder / "reconstruction.png",
                                          _upscale(to_uint8(trace.composite()), height, width)))]
         if gif:
             jobs.append(pool.submit(lambda: (folder / "attention.gif").write_bytes(attention_gif(trace))))
-        arrays, npz_shape = _npz_arrays(trace, alpha, attention_size)
+        arrays, npz_shape = _npz_arrays(trace, alpha, posterior, attention_size)
         jobs.append(pool.submit(np.savez_compressed, folder / "attention.npz", **arrays))
         labels = _labels([job.result() for job in slot_jobs])
         jobs.append(pool.submit(_png, folder / "labels.png", labels))
@@ -210,7 +215,7 @@ def _write_into(trace: Trace, folder: Path, gif: bool, extra: dict[str, Any], at
     (folder / "trace.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def _npz_arrays(trace: Trace, alpha: np.ndarray, attention_size: AttentionSize
+def _npz_arrays(trace: Trace, alpha: np.ndarray, posterior: np.ndarray, attention_size: AttentionSize
                 ) -> tuple[dict[str, np.ndarray], tuple[int, int]]:
     """float16 maps (ample for probabilities and colours; half the bytes), float32 slots (exact, so
     they can be decoded again)."""
@@ -221,6 +226,7 @@ def _npz_arrays(trace: Trace, alpha: np.ndarray, attention_size: AttentionSize
         attention = resize_channels(trace.attention, nh, nw)
         rgb = resize_channels(rgb, nh, nw)
         alpha = resize_channels(alpha, nh, nw)
+        posterior = resize_channels(posterior, nh, nw)
     else:
         nh, nw = alpha.shape[-2:]
         attention = trace.attention
@@ -229,6 +235,7 @@ def _npz_arrays(trace: Trace, alpha: np.ndarray, attention_size: AttentionSize
         "slots": trace.slots.astype(np.float32),
         "rgb": rgb.transpose(0, 2, 3, 1).astype(half),
         "alpha": alpha.astype(half),
+        "posterior": posterior.astype(half),
         "enabled": np.array(trace.enabled, dtype=bool),
     }
     return arrays, (nh, nw)

@@ -40,6 +40,7 @@ class RunOptions:
     attention_size: str = "model"  # attention.npz at the model's resolution, or "input"
     progress: bool | None = None  # None: a progress bar only when stderr is a terminal
     adapt: int = 0  # steps of per-image adaptation (Slot-TTA) before the outputs are made; 0 = none
+    label_by: str = "posterior"  # what labels.png is the argmax of (`engine.trace.LABELS`)
 
 
 def _sha256(path: Path) -> str:
@@ -100,7 +101,7 @@ def run_inputs(inputs: list[str], out: Path, options: RunOptions) -> int:
                           "swap_with_seed": donor.provenance["seed"], "swap_with_draws": donor.provenance["draws"],
                           "swap": options.swap}
             write_trace(trace, target, overwrite=options.overwrite, gif=options.gif, extra=extra,
-                        attention_size=options.attention_size)  # type: ignore[arg-type]
+                        attention_size=options.attention_size, label_by=options.label_by)  # type: ignore[arg-type]
             written.append((path, target))
         except Exception as exc:  # one bad input must not stop the others  # noqa: BLE001
             failures += 1

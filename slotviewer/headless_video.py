@@ -1,6 +1,7 @@
 """`slotviewer run VIDEO --out DIR`: a video (or animated GIF) frame by frame into `DIR/<name>/`.
 
-Writes `labels/000000.png …` (label map per frame at the input's size), `masks.npz` (uint8 alpha
+Writes `labels/000000.png …` (label map per frame at the input's size: the argmax of the colour posterior,
+or of the alpha with `label_by="alpha"`), `masks.npz` (uint8 alpha
 `[F, K, R, R]` at the model's resolution), `overlay.mp4` (the input tinted by slot) and `trace.json`
 (source, fps, frames, model, backend, carry-over settings, timings). Everything goes to a hidden
 temporary folder that is renamed into place at the end. A file that breaks off mid-way keeps the frames
@@ -30,7 +31,7 @@ from slotviewer.errors import SlotviewerError
 from slotviewer.io.recorder import VideoRecorder
 from slotviewer.io.render import slot_colours
 from slotviewer.io.sources import FrameSource, SourceError, SourceTruncated, _cv2, open_source
-from slotviewer.video import CarryOver, FrameRunner, labels_at, masks_u8, overlay
+from slotviewer.video import CarryOver, FrameRunner, labels_at, masks_u8, overlay, scores_u8
 
 
 @dataclass
@@ -46,6 +47,7 @@ class VideoOptions:
     overwrite: bool = False
     max_frames: int | None = None
     labels: bool = True
+    label_by: str = "posterior"  # what the labels are the argmax of (`engine.trace.LABELS`)
     overlay: bool = True
     progress: bool = True
 
@@ -104,7 +106,8 @@ class VideoWriter:
         masks = masks_u8(trace)
         self.masks.append(masks)
         if self.options.labels or self.options.overlay:
-            self._queue.put((self.frames, trace.image, masks, trace.sticky))
+            scores = masks if self.options.label_by == "alpha" else scores_u8(trace, self.options.label_by)
+            self._queue.put((self.frames, trace.image, scores, trace.sticky))
         self.frames += 1
 
     def _drain(self) -> None:
@@ -116,16 +119,16 @@ class VideoWriter:
                     self._error = exc if isinstance(exc, SlotviewerError) else SlotviewerError(
                         f"{self.out_dir}: cannot write outputs ({type(exc).__name__}: {exc})")
 
-    def _write_pictures(self, index: int, image: np.ndarray, masks: np.ndarray, sticky: np.ndarray | None) -> None:
+    def _write_pictures(self, index: int, image: np.ndarray, scores: np.ndarray, sticky: np.ndarray | None) -> None:
         h, w = image.shape[:2]
-        labels = labels_at(masks, h, w, sticky)
+        labels = labels_at(scores, h, w, sticky)
         if self.options.labels:
             path = str(self.tmp / "labels" / f"{index:06d}.png")
             if not self._cv2.imwrite(path, labels, [self._cv2.IMWRITE_PNG_COMPRESSION, 1]):
                 raise SlotviewerError(f"{path}: cannot write (disk full?)")
         if self.options.overlay:
             if self.recorder is None:
-                self.colours = slot_colours(len(masks))
+                self.colours = slot_colours(len(scores))
                 self.recorder = VideoRecorder(self.tmp / "overlay.mp4", self.fps, (h, w))
             self.recorder.write(overlay(image, labels, self.colours))
 
@@ -170,7 +173,8 @@ def run_source(engine: Engine, source: FrameSource, out_dir: Path, options: Vide
     Frames read before a failure are kept: the folder is completed with them. Nothing is written
     when not a single frame could be processed.
     """
-    runner = FrameRunner(engine, options.carry, options.slots, options.iters, options.seed, options.draws)
+    runner = FrameRunner(engine, options.carry, options.slots, options.iters, options.seed, options.draws,
+                         options.label_by)
     if runner.mask_prior_missing:
         tqdm.write(f"slotviewer: warning: {runner.mask_prior_missing}", file=sys.stderr)
     fps = source.fps or 25.0
@@ -231,6 +235,7 @@ def run_source(engine: Engine, source: FrameSource, out_dir: Path, options: Vide
         **provenance,
         "T_first_frame": first_trace.iterations,
         **runner.settings(),
+        "labels": options.label_by,
         "seed": options.seed,
         "masks_npz": {"alpha": [n, first_trace.num_slots, first_trace.resolution, first_trace.resolution]},
         "timings": {
@@ -289,7 +294,7 @@ def run_video_args(videos: list[str], args) -> int:  # noqa: ANN001  (argparse.N
         model=args.model, backend=args.backend, device=args.device, slots=args.slots, iters=args.iters,
         seed=args.seed or 0, draws=args.draws,
         carry=CarryOver(args.carry_over, args.iters_per_frame, args.match_slots, args.mask_prior, args.sticky_labels),
-        overwrite=args.overwrite, max_frames=args.max_frames,
+        overwrite=args.overwrite, max_frames=args.max_frames, label_by=args.labels_by,
         progress=sys.stderr.isatty() if getattr(args, "progress", None) is None else args.progress,
     )
     return run_videos(videos, Path(args.out), options)

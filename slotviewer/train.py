@@ -44,6 +44,7 @@ from slotviewer.data import (
     load_scenes,
 )
 from slotviewer.data.tfrecord import TFRecordScenes, split_spec
+from slotviewer.engine.trace import COLOUR_TOLERANCE, LABELS
 from slotviewer.errors import ModelFileError, SlotviewerError
 from slotviewer.io.atomic import write_text, write_with
 from slotviewer.metrics import fg_ari
@@ -155,29 +156,33 @@ def to_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
 
 @torch.no_grad()
 def evaluate_scenes(model: SlotAutoencoder, images: np.ndarray, masks: np.ndarray | None,
-                    batch: int = 64, draws: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """Per-image (FG-ARI of the argmax-alpha segmentation, reconstruction MSE); FG-ARI is all NaN
-    without masks. `draws` > 1 scores the best of that many initial slot sets, as inference runs a
-    model whose config asks for it (`ModelConfig.draws`)."""
+                    batch: int = 64, draws: int = 1) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Per-image FG-ARI of both segmentations (`LABELS`: the decoder's alpha, as the papers score it, and
+    the colour posterior the product labels with) and reconstruction MSE; FG-ARI is all NaN without masks.
+    `draws` > 1 scores the best of that many initial slot sets, as inference runs a model whose config
+    asks for it (`ModelConfig.draws`)."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    labels, errors = [], []
+    labels: dict[str, list[np.ndarray]] = {by: [] for by in LABELS}
+    errors = []
     for i in range(0, len(images), batch):
         x = to_tensor(images[i : i + batch], device)
         generator = torch.Generator(device).manual_seed(i)
         out = model(x, generator=generator) if draws == 1 else best_of_draws(model, x, draws, generator=generator)
-        labels.append(out.alpha_logits.argmax(dim=1).cpu().numpy())
+        labels["alpha"].append(out.alpha_logits.argmax(dim=1).cpu().numpy())
+        labels["posterior"].append(out.posterior_logits(x, COLOUR_TOLERANCE).argmax(dim=1).cpu().numpy())
         errors.append((out.reconstruction.float() - x).pow(2).mean(dim=(1, 2, 3)).cpu().numpy())
     model.train(was_training)
-    scores = fg_ari(masks, np.concatenate(labels)) if masks is not None else np.full(len(images), np.nan)
+    scores = {by: fg_ari(masks, np.concatenate(found)) if masks is not None else np.full(len(images), np.nan)
+              for by, found in labels.items()}
     return scores, np.concatenate(errors)
 
 
 def evaluate(model: SlotAutoencoder, images: np.ndarray, masks: np.ndarray, batch: int = 64,
-             draws: int = 1) -> np.ndarray:
-    """Per-image FG-ARI of the argmax-alpha segmentation against the ground-truth masks."""
-    return evaluate_scenes(model, images, masks, batch, draws)[0]
+             draws: int = 1, by: str = "alpha") -> np.ndarray:
+    """Per-image FG-ARI of the argmax-alpha segmentation (or `by` another of `LABELS`) against the masks."""
+    return evaluate_scenes(model, images, masks, batch, draws)[0][by]
 
 
 def read_curve(path: Path) -> list[list[float]]:
@@ -194,9 +199,12 @@ def held_out_scores(model: SlotAutoencoder, images: np.ndarray, masks: np.ndarra
     FG-ARI is empty without masks."""
     cfg = model.cfg
     scores, errors = evaluate_scenes(model, images, masks, draws=cfg.draws)
-    fg_ari = {} if masks is None else {"mean": round(float(np.nanmean(scores)), 4),
-                                       "std": round(float(np.nanstd(scores)), 4), "n": len(images),
-                                       "iters": cfg.iters, "draws": cfg.draws}
+    alpha, posterior = scores["alpha"], scores["posterior"]
+    fg_ari = {} if masks is None else {"mean": round(float(np.nanmean(alpha)), 4),
+                                       "std": round(float(np.nanstd(alpha)), 4), "n": len(images),
+                                       "iters": cfg.iters, "draws": cfg.draws,
+                                       "posterior": {"mean": round(float(np.nanmean(posterior)), 4),
+                                                     "std": round(float(np.nanstd(posterior)), 4)}}
     reconstruction = {"psnr_db": round(psnr(errors), 2), "mse": round(float(errors.mean()), 6), "n": len(images),
                       "draws": cfg.draws}
     return fg_ari, reconstruction

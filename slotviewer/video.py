@@ -18,7 +18,7 @@ import numpy as np
 
 from slotviewer.engine import Engine, Trace
 from slotviewer.engine.matching import match_order
-from slotviewer.engine.trace import STICKY_MARGIN, held_scores
+from slotviewer.engine.trace import LABELS, STICKY_MARGIN, held_scores
 from slotviewer.errors import SlotviewerError
 from slotviewer.io.render import slot_colours
 from slotviewer.io.sources import _cv2
@@ -73,8 +73,11 @@ class FrameRunner:
     """
 
     def __init__(self, engine: Engine, carry: CarryOver | None = None, slots: int | None = None,
-                 iters: int | None = None, seed: int = 0, draws: int | None = None) -> None:
-        self.engine, self.carry = engine, carry or CarryOver()
+                 iters: int | None = None, seed: int = 0, draws: int | None = None,
+                 label_by: str = "posterior") -> None:
+        if label_by not in LABELS:
+            raise SlotviewerError(f"labels by {label_by!r}: choose from {', '.join(LABELS)}")
+        self.engine, self.carry, self.label_by = engine, carry or CarryOver(), label_by
         self.slots, self.iters, self.seed, self.draws = slots, iters, int(seed), draws
         self._cv2 = _cv2()
         self.previous: np.ndarray | None = None  # final slots [K, D] of the last frame
@@ -150,7 +153,7 @@ class FrameRunner:
         if carried and self.carry.sticky_labels and self.previous_labels is not None:
             trace = trace.replace(sticky=self.previous_labels)
         self.previous, self.previous_alpha = trace.slots[-1], alpha
-        self.previous_labels = trace.labels() if self.carry.sticky_labels else None
+        self.previous_labels = trace.labels(by=self.label_by) if self.carry.sticky_labels else None
         self.frames += 1
         return trace.replace(image=image)
 
@@ -192,6 +195,12 @@ def redraw_duplicates(slots: np.ndarray, initial: np.ndarray | None, tolerance: 
 def masks_u8(trace: Trace, enabled: np.ndarray | None = None) -> np.ndarray:
     """The slots' alpha `[K, R, R]` as uint8 (0..255), at the model's resolution."""
     return (trace.alpha(enabled) * 255.0 + 0.5).astype(np.uint8)
+
+
+def scores_u8(trace: Trace, by: str = "posterior") -> np.ndarray:
+    """What the labels are the argmax of (`Trace.scores`: the colour posterior or the alpha) as uint8
+    `[K, R, R]`, over the enabled slots, for `labels_at`."""
+    return (trace.scores(by=by) * 255.0 + 0.5).astype(np.uint8)
 
 
 def labels_at(masks: np.ndarray, height: int, width: int, sticky: np.ndarray | None = None) -> np.ndarray:

@@ -36,7 +36,8 @@ def test_eval_on_a_folder_prints_json(tmp_path: Path, capsys: pytest.CaptureFixt
     folder = FolderDataset(str(tmp_path / "d"), 35)
     scores, errors = evaluate_scenes(load_model(tmp_path / "m").model, folder.images, folder.masks)
     assert result["n"] == 6 and -1 <= result["fg_ari_mean"] <= 1
-    assert result["fg_ari_mean"] == pytest.approx(float(np.nanmean(scores)), abs=1e-9)
+    assert result["fg_ari_mean"] == pytest.approx(float(np.nanmean(scores["alpha"])), abs=1e-9)
+    assert result["fg_ari_posterior_mean"] == pytest.approx(float(np.nanmean(scores["posterior"])), abs=1e-9)
     assert result["mse"] == pytest.approx(float(errors.mean()), rel=1e-6)
     assert result["draws"] == 1  # the model's own setting
     assert main(["eval", "--model", str(tmp_path / "m"), "--data", str(tmp_path / "d"), "--json", "--draws", "3"]) == 0

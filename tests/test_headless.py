@@ -26,8 +26,10 @@ def run(*args: str) -> int:
 
 
 def test_outputs_exist_at_input_resolution_and_agree(tiny_model: Path, inputs: Path, tmp_path: Path) -> None:
-    out = tmp_path / "out"
+    out, by_alpha = tmp_path / "out", tmp_path / "by-alpha"
     assert run(str(inputs), "--out", str(out), "--model", str(tiny_model), "--seed", "5", "--gif") == 0
+    assert run(str(inputs), "--out", str(by_alpha), "--model", str(tiny_model), "--seed", "5", "--labels-by",
+               "alpha") == 0
     for stem, size in (("scene", (35, 35)), ("wide", (90, 400)), ("dot", (1, 1))):
         folder = out / stem
         labels = np.asarray(Image.open(folder / "labels.png"))
@@ -36,7 +38,9 @@ def test_outputs_exist_at_input_resolution_and_agree(tiny_model: Path, inputs: P
         assert labels.shape == size and masks.shape == (3, *size)
         # labels.png and masks/ are written by different code at input resolution; that they agree is a check on
         # the writer (the values against an independent engine run are in test_headless_pictures.py)
-        assert np.array_equal(labels, masks.argmax(0)), "labels.png and masks/ disagree"
+        alpha_labels = np.asarray(Image.open(by_alpha / stem / "labels.png"))
+        assert np.array_equal(alpha_labels, masks.argmax(0)), "labels.png by alpha and masks/ disagree"
+        assert np.array_equal(np.asarray(Image.open(by_alpha / stem / "masks" / "slot_00.png")), masks[0])
         if stem != "dot":
             assert len(np.unique(labels)) >= 2, "the colourful test model gives more than one segment"
         assert all(s.mode == "RGBA" and s.size == size[::-1] for s in slots)
@@ -49,6 +53,11 @@ def test_outputs_exist_at_input_resolution_and_agree(tiny_model: Path, inputs: P
         npz = np.load(folder / "attention.npz")  # the model's own resolution (35² input, 18² features)
         assert npz["attention"].shape == (3, 3, 18, 18) and npz["attention"].dtype == np.float16
         assert npz["alpha"].shape == (3, 35, 35) and npz["rgb"].shape == (3, 35, 35, 3)
+        posterior = npz["posterior"].astype(np.float32)
+        assert posterior.shape == (3, 35, 35) and np.allclose(posterior.sum(0), 1, atol=3e-3)
+        assert record["labels"] == "posterior"
+        if stem == "scene":  # at the model's size: labels.png is the posterior's argmax (but for float16 near-ties)
+            assert np.mean(labels == posterior.argmax(0)) > 0.99
         assert npz["slots"].shape == (4, 3, 16) and npz["slots"].dtype == np.float32
         assert np.allclose(npz["attention"].astype(np.float32).sum(1), 1, atol=3e-3), "a distribution over slots"
         assert record["attention_size"] == "model" and record["npz_size"] == [35, 35]

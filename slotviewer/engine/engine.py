@@ -163,7 +163,7 @@ class Engine:
             provenance["familiarity"] = familiarity(mse, self.backend.card.typical_mse)
         timings = {"preprocess": (prepared - start) * 1e3, "forward": (done - prepared) * 1e3,
                    "total": (done - start) * 1e3}
-        return trace.replace(provenance=provenance, timings_ms=timings)
+        return trace.replace(provenance=provenance, timings_ms=timings, target=x.transpose(1, 2, 0))
 
     def _run_from(self, image: np.ndarray, init: np.ndarray, iters: int | None,
                   bias: np.ndarray | None = None) -> Trace:

@@ -30,7 +30,9 @@ class Trace:
     - `enabled`: which slots take part in the composite (slot removal is just this mask);
     - `edits`: human-readable list of surgery applied, in order; `timings_ms`: where time went;
     - `sticky`: in video, the previous frame's label map `[R, R]` (uint8, in this trace's slot order):
-      `labels()` keeps a pixel with that slot unless another slot's alpha beats it by `STICKY_MARGIN`.
+      `labels()` keeps a pixel with that slot unless another slot's score beats it by `STICKY_MARGIN`;
+    - `target`: the model's input `[R, R, 3]` in [0, 1], what the reconstruction is compared with (for
+      `posterior`; `None` in traces built without it, which then label by alpha).
     """
 
     image: np.ndarray
@@ -45,6 +47,7 @@ class Trace:
     timings_ms: dict[str, float] = field(default_factory=dict)
     key_features: np.ndarray | None = None
     sticky: np.ndarray | None = None
+    target: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if not self.enabled:
@@ -96,13 +99,26 @@ class Trace:
         weights = np.exp(self.alpha_logits - self.alpha_logits.max(axis=0, keepdims=True))
         return weights, weights[..., None] * self.rgb
 
-    def labels(self, enabled: np.ndarray | None = None) -> np.ndarray:
-        """Segmentation `[R, R]` (uint8): the enabled slot with the largest alpha at each pixel (with
-        `sticky`, the previous frame's slot wins ties within `STICKY_MARGIN`)."""
+    def posterior(self, enabled: np.ndarray | None = None) -> np.ndarray:
+        """Each enabled slot's share of each pixel `[K, R, R]`, given the pixel's colour (see `posterior`);
+        the alpha where the trace has no `target`."""
+        if self.target is None:
+            return self.alpha(enabled)
+        return posterior(self.rgb, self.alpha_logits, self.target, self._mask(enabled))
+
+    def scores(self, enabled: np.ndarray | None = None, by: str = "posterior") -> np.ndarray:
+        """What the labels are the argmax of, `[K, R, R]`: `posterior` (default) or `alpha` (see `LABELS`)."""
+        if by not in LABELS:
+            raise ValueError(f"labels by {by!r}: choose from {', '.join(LABELS)}")
+        return self.posterior(enabled) if by == "posterior" else self.alpha(enabled)
+
+    def labels(self, enabled: np.ndarray | None = None, by: str = "posterior") -> np.ndarray:
+        """Segmentation `[R, R]` (uint8): the enabled slot with the largest score at each pixel (`by`, see
+        `LABELS`; with `sticky`, the previous frame's slot wins ties within `STICKY_MARGIN`)."""
+        scores = self.scores(enabled, by)
         if self.sticky is not None:
-            return sticky_argmax(self.alpha(enabled), self.sticky, STICKY_MARGIN)
-        logits = np.where(self._mask(enabled)[:, None, None], self.alpha_logits, -np.inf)
-        return logits.argmax(axis=0).astype(np.uint8)
+            return sticky_argmax(scores, self.sticky, STICKY_MARGIN)
+        return np.where(self._mask(enabled)[:, None, None], scores, -1.0).argmax(axis=0).astype(np.uint8)
 
     def reordered(self, order: np.ndarray) -> Trace:
         """The same result with the slots renamed: slot k of the copy is slot `order[k]` of this one.
@@ -125,6 +141,35 @@ class Trace:
         if "_exp_weights" in self.__dict__ and not {"rgb", "alpha_logits"} & set(changes):
             new.__dict__["_exp_weights"] = self.__dict__["_exp_weights"]
         return new
+
+
+# What labels are the argmax of. "alpha": the decoder's masks, as in the Slot Attention paper. "posterior": the
+# same masks weighed by how well each slot's decoded colour explains the pixel (`posterior`); the decoder draws
+# soft, roundish masks, and the posterior puts their borders where the image's are (shapes model, 1,000 test
+# scenes: FG-ARI 0.886 → 0.94; README, "Labels").
+LABELS: tuple[str, ...] = ("posterior", "alpha")
+# Colour differences well below this do not decide a label: the decoder's colours carry its own artefacts
+# (a faint grid from upsampling, ~0.05), and several slots that share a flat background differ by about that
+# much, so a sharper likelihood (σ² the reconstruction error alone) cut the background into speckle (on 150
+# shapes scenes 4.9 % of pixels disagreed with their 3×3 neighbourhood, against 1.2 % by alpha and 2.5 % with
+# this) for no better FG-ARI (0.946 against 0.941; on `shapes-wide`, noisy images, 0.683 against 0.705).
+COLOUR_TOLERANCE = 0.1
+
+
+def posterior(rgb: np.ndarray, alpha_logits: np.ndarray, target: np.ndarray,
+              enabled: np.ndarray | None = None) -> np.ndarray:
+    """p(slot | pixel colour) `[K, R, R]` of the decoder's mixture: alpha is each slot's prior on a pixel, and
+    a Gaussian around the slot's decoded colour its likelihood, `softmax_k(alpha_logit_k - |x - rgb_k|² / 2σ²)`
+    over the enabled slots.
+
+    σ² is the reconstruction's mean squared error over all slots plus `COLOUR_TOLERANCE`², so the colour
+    counts for as much as the model's fit earns: on a clean scene it moves a blurry mask's border to the
+    object's edge, on a noisy photo it barely moves it. The decoder's masks alone draw a triangle as a disc,
+    give one of two slots the rim of an object, or cover a small object's visible corner with its occluder.
+    """
+    variance = float(np.mean((composite(rgb, alpha_logits) - target) ** 2)) + COLOUR_TOLERANCE**2
+    misfit = ((rgb - target[None]) ** 2).sum(axis=-1) / (2.0 * variance)
+    return masked_alpha(alpha_logits - misfit, enabled)
 
 
 # how much more alpha another slot needs to take a pixel from the slot that had it on the last video frame.
