@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from slotviewer.components.frames import OVERLAYS as OVERLAY_MODES
 from slotviewer.engine.engine import DEVICES, MAX_DRAWS, METHODS  # the choices are defined once, in the engine
 from slotviewer.errors import InputError, SlotviewerError
 from slotviewer.video import DEFAULT_ITERS_PER_FRAME, DEFAULT_MASK_PRIOR, MAX_MASK_PRIOR
@@ -240,7 +241,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
         args.backend = choose_backend(args.model or "shapes")
     return gui_main(args.path, screenshot=args.screenshot, iteration=args.iteration, hide=args.hide,
                     model=args.model, backend=args.backend, size=args.size, b=args.b, compare=args.compare,
-                    camera=args.camera, sequence=args.sequence)
+                    camera=args.camera, sequence=args.sequence, overlay=args.overlay)
 
 
 def _generator_names() -> list[str]:
@@ -288,6 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--screenshot", metavar="OUT.png", help="render, save a screenshot of the window, exit")
     p.add_argument("--iteration", type=int, help="with --screenshot: show this iteration")
     p.add_argument("--hide", type=_index_list, help="with --screenshot: hide these slots, e.g. 1,2")
+    p.add_argument("--overlay", choices=OVERLAY_MODES, help="with --screenshot: what the input is tinted by "
+                   "(default: the attention)")
     p.add_argument("--size", metavar="WxH", help="with --screenshot: the window's size, e.g. 1280x720")
     p.add_argument("--b", metavar="IMG", help="open this image as B (side by side, for swapping slots)")
     p.add_argument("--compare", choices=["soft-kmeans", "kmeans"], help="show image A clustered by k-means as B")

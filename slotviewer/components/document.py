@@ -28,11 +28,20 @@ class IterationView:
     rgb: np.ndarray  # [K, R, R, 3]
     alpha_logits: np.ndarray  # [K, R, R]
     enabled: tuple[bool, ...]
+    target: np.ndarray | None = None  # the model's input [R, R, 3], for the posterior
 
     def alpha(self) -> np.ndarray:
         from slotviewer.engine.trace import masked_alpha
 
         return masked_alpha(self.alpha_logits, np.array(self.enabled))
+
+    def posterior(self) -> np.ndarray:
+        """The slots' colour posterior at this iteration (`engine.trace.posterior`); the alpha without a target."""
+        from slotviewer.engine.trace import posterior
+
+        if self.target is None:
+            return self.alpha()
+        return posterior(self.rgb, self.alpha_logits, self.target, np.array(self.enabled))
 
     def composite(self) -> np.ndarray:
         return composite(self.rgb, self.alpha_logits, np.array(self.enabled))
@@ -86,4 +95,4 @@ class Document:
             return None
         rgb, alpha_logits = cached
         attention = trace.attention[t - 1] if t >= 1 else None
-        return IterationView(t, attention, rgb, alpha_logits, trace.enabled)
+        return IterationView(t, attention, rgb, alpha_logits, trace.enabled, trace.target)

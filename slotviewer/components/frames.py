@@ -2,10 +2,12 @@
 
 The overlay shows Slot Attention's own attention by default — the thing the app is for: at t = 0 no slot
 has claimed anything (a uniform tint), then slots compete and settle. `alpha` shows the decoder's masks
-instead. Hidden slots are left out of every overlay, so a hidden slot's region loses its colour. On a
-video frame's final iteration the `alpha` overlay keeps the last frame's slot on near-ties (`Trace.sticky`),
-as the frame's labels do; the attention overlays always show the attention as it is (the held labels are
-the decoder's, and would paint its artefacts into them).
+instead, and `posterior` the decoder's masks weighed by how well each slot's colour explains the pixel (the
+labels `slotviewer run` writes: object-shaped where alpha draws discs). Hidden slots are left out of every
+overlay, so a hidden slot's region loses its colour. On a video frame's final iteration the `alpha` and
+`posterior` overlays keep the last frame's slot on near-ties (`Trace.sticky`), as the frame's labels do; the
+attention overlays always show the attention as it is (the held labels are the decoder's, and would paint
+its artefacts into them).
 """
 
 from __future__ import annotations
@@ -19,16 +21,17 @@ from slotviewer.components.document import Document, IterationView
 from slotviewer.engine.trace import STICKY_MARGIN, sticky_argmax
 from slotviewer.io.render import slot_colours, to_uint8
 
-OVERLAYS: tuple[str, ...] = ("attention", "attention-blend", "alpha")
+OVERLAYS: tuple[str, ...] = ("attention", "attention-blend", "alpha", "posterior")
 OVERLAY_LABELS = {"attention": "attention (argmax)", "attention-blend": "attention (blend)",
-                  "alpha": "decoder alpha (argmax)"}
+                  "alpha": "decoder alpha (argmax)", "posterior": "decoder posterior (argmax)"}
+DECODER_OVERLAYS = ("alpha", "posterior")
 
 
 @dataclass(frozen=True)
 class Frame:
     """Display arrays of one iteration: attention `[K, h, w]` (uniform 1/K at t = 0), alpha `[K, R, R]`,
-    rgb `[K, R, R, 3]`, composite `[R, R, 3]`, all float in [0, 1]; `sticky`, the last video frame's
-    labels `[R, R]` (final iteration of a carried frame only)."""
+    rgb `[K, R, R, 3]`, composite `[R, R, 3]`, the colour posterior `[K, R, R]`, all float in [0, 1];
+    `sticky`, the last video frame's labels `[R, R]` (final iteration of a carried frame only)."""
 
     position: float
     attention: np.ndarray
@@ -36,6 +39,7 @@ class Frame:
     rgb: np.ndarray
     composite: np.ndarray
     enabled: tuple[bool, ...]
+    posterior: np.ndarray
     sticky: np.ndarray | None = None
 
     def overlay(self, mode: str) -> np.ndarray | None:
@@ -44,18 +48,19 @@ class Frame:
         if not enabled.any():
             return None
         colours = slot_colours(len(enabled)).astype(np.float32)
-        weights = self.alpha if mode == "alpha" else self.attention * enabled[:, None, None]
+        decoder = mode in DECODER_OVERLAYS
+        weights = {"alpha": self.alpha, "posterior": self.posterior}.get(mode, self.attention * enabled[:, None, None])
         if mode == "attention-blend":
             total = np.maximum(weights.sum(0, keepdims=True), 1e-8)
             return (np.einsum("khw,kc->hwc", weights / total, colours) + 0.5).astype(np.uint8)
         masked = np.where(enabled[:, None, None], weights, -1.0)
-        if self.sticky is None or mode != "alpha":
+        if self.sticky is None or not decoder:
             labels = masked.argmax(0)
         else:  # the held labels at the overlay's grid (nearest), a margin for them (hidden slots score -1)
             h, w = masked.shape[1:]
             rows, cols = (np.arange(n) * len(self.sticky) // n for n in (h, w))
             labels = sticky_argmax(masked, self.sticky[np.ix_(rows, cols)], STICKY_MARGIN)
-        if np.ptp(self.attention, axis=0).max() < 1e-6 and mode != "alpha":  # t = 0: nothing decided yet
+        if np.ptp(self.attention, axis=0).max() < 1e-6 and not decoder:  # t = 0: nothing decided yet
             return (np.einsum("khw,kc->hwc", np.broadcast_to(enabled[:, None, None] / enabled.sum(),
                                                            weights.shape), colours) + 0.5).astype(np.uint8)
         return colours.astype(np.uint8)[labels]
@@ -75,16 +80,15 @@ def _frame(view: IterationView | None, position: float) -> Frame | None:
         return None
     k = len(view.rgb)
     attention = view.attention if view.attention is not None else np.full((k, 1, 1), 1.0 / k, np.float32)
-    return Frame(position, attention, view.alpha(), view.rgb, view.composite(), view.enabled)
+    return Frame(position, attention, view.alpha(), view.rgb, view.composite(), view.enabled, view.posterior())
 
 
 def _mix(a: Frame, b: Frame, w: float, position: float) -> Frame:
     if a.attention.shape != b.attention.shape:  # t = 0 (uniform) to t = 1 (maps)
-        a = Frame(a.position, np.broadcast_to(a.attention[:, :1, :1], b.attention.shape), a.alpha, a.rgb,
-                  a.composite, a.enabled)
+        a = dataclasses.replace(a, attention=np.broadcast_to(a.attention[:, :1, :1], b.attention.shape))
     mix = lambda x, y: (1 - w) * x + w * y  # noqa: E731
     return Frame(position, mix(a.attention, b.attention), mix(a.alpha, b.alpha), mix(a.rgb, b.rgb),
-                 mix(a.composite, b.composite), b.enabled)
+                 mix(a.composite, b.composite), b.enabled, mix(a.posterior, b.posterior))
 
 
 def frame_at(document: Document, position: float) -> Frame | None:

@@ -37,7 +37,7 @@ from slotviewer.io.recorder import VideoRecorder
 from slotviewer.io.render import slot_colours, to_uint8
 from slotviewer.io.sources import CaptureThread, Frame, FrameSource, SourceError, SourceStalled
 from slotviewer.model.files import strip_model_suffix
-from slotviewer.video import CarryOver, FrameRunner, labels_at, masks_u8, overlay
+from slotviewer.video import CarryOver, FrameRunner, labels_at, overlay, scores_u8
 
 STATES = ("idle", "running", "paused", "stalled", "ended", "failed", "stopped")
 
@@ -83,8 +83,9 @@ class LiveEvents(SignalGroup):
 
 
 def view_picture(live: LiveFrame, with_reconstruction: bool = False) -> np.ndarray:
-    """What a recording holds per frame: the input and the input tinted by slot side by side (hidden slots
-    untinted), optionally with the reconstruction, all at the input's height."""
+    """What a recording holds per frame: the input and the input tinted by slot (its posterior labels, as
+    `slotviewer run` writes them; hidden slots untinted) side by side, optionally with the reconstruction, all
+    at the input's height."""
     from slotviewer.io.sources import _cv2
 
     cv2 = _cv2()
@@ -92,7 +93,7 @@ def view_picture(live: LiveFrame, with_reconstruction: bool = False) -> np.ndarr
     image = live.frame.image
     h, w = image.shape[:2]
     hidden = ~np.asarray(trace.enabled, bool)
-    labels = labels_at(masks_u8(trace), h, w, trace.sticky)  # masks of the enabled slots (zero when none is)
+    labels = labels_at(scores_u8(trace), h, w, trace.sticky)  # the enabled slots' posterior (zero when none is)
     panels = [image, overlay(image, labels, slot_colours(trace.num_slots), hidden=hidden)]
     if with_reconstruction:
         panels.append(cv2.resize(to_uint8(trace.composite()), (w, h), interpolation=cv2.INTER_LINEAR))

@@ -126,7 +126,7 @@ def check_view_options(window: MainWindow, iteration: int | None, hide: list[int
 def main(path: str | None = None, screenshot: str | None = None, iteration: int | None = None,
          hide: list[int] | None = None, model: str | None = None, backend: str | None = None,
          size: str | None = None, b: str | None = None, compare: str | None = None,
-         camera: int | None = None, sequence: str | None = None) -> int:
+         camera: int | None = None, sequence: str | None = None, overlay: str | None = None) -> int:
     window_size = parse_size(size) if size else (1600, 1000)
     if iteration is not None and iteration < 0:
         raise SlotviewerError(f"--iteration must be 0 or more, got {iteration}")
@@ -184,6 +184,8 @@ def main(path: str | None = None, screenshot: str | None = None, iteration: int 
             viewer.set_enabled("A", [i not in hide for i in range(trace.num_slots)])
         if iteration is not None:
             viewer.set_position(iteration)
+        if overlay is not None:
+            viewer.set_overlay(overlay)
         for _ in range(10):
             app.processEvents()
             time.sleep(0.02)

@@ -184,7 +184,7 @@ class MainWindow(SettingsMixin, DialogsMixin, QMainWindow):
         for dock in self.docks:
             m.addAction(dock.toggleViewAction())
         self._action(m, "&Fit images (or double-click one)", "Ctrl+0", lambda: [w.fit() for w in self.views.values()])
-        for mode, key in zip(OVERLAYS, ("A", "Shift+A", "Alt+A"), strict=True):
+        for mode, key in zip(OVERLAYS, ("A", "Shift+A", "Alt+A", "Ctrl+Alt+A"), strict=True):
             self._action(m, f"Overlay: {mode}", key, partial(v.set_overlay, mode))
         for scheme in ("System", "Light", "Dark"):
             self._action(m, f"{scheme} theme", None, partial(self.set_theme, scheme))

@@ -50,13 +50,14 @@ def test_positions_are_clamped_to_the_run(document) -> None:  # noqa: ANN001
     assert np.array_equal(frame_at(document, 99).composite, frame_at(document, last).composite)
 
 
-def make_frame(attention: np.ndarray, enabled: tuple[bool, ...], alpha: np.ndarray | None = None):  # noqa: ANN201
+def make_frame(attention: np.ndarray, enabled: tuple[bool, ...], alpha: np.ndarray | None = None,  # noqa: ANN201
+               posterior: np.ndarray | None = None):
     from slotviewer.components.frames import Frame
 
     k = len(enabled)
     alpha = np.full((k, 2, 2), 1.0 / k, np.float32) if alpha is None else alpha
     return Frame(1.0, attention.astype(np.float32), alpha, np.zeros((k, 2, 2, 3), np.float32),
-                 np.zeros((2, 2, 3), np.float32), enabled)
+                 np.zeros((2, 2, 3), np.float32), enabled, alpha if posterior is None else posterior)
 
 
 def test_overlays_by_value() -> None:
@@ -137,3 +138,26 @@ def test_only_a_video_frames_final_iteration_carries_the_held_labels(document) -
     document.trace = document.trace.replace(sticky=np.zeros((document.trace.resolution,) * 2, np.uint8))
     assert frame_at(document, last).sticky is not None
     assert frame_at(document, last - 1).sticky is None and frame_at(document, last - 0.5).sticky is None
+
+
+def test_the_posterior_overlay_shows_the_posterior_and_holds_like_alpha() -> None:
+    import dataclasses
+
+    from slotviewer.io.render import slot_colours
+
+    colours = slot_colours(3).astype(np.uint8)
+    alpha = np.zeros((3, 2, 2), np.float32)
+    alpha[0] = 1.0
+    posterior = np.array([[[0.52, 0.1], [0.1, 0.1]], [[0.48, 0.9], [0.1, 0.1]], [[0.0, 0.0], [0.8, 0.8]]], np.float32)
+    frame = make_frame(alpha, (True, True, True), alpha, posterior)
+    assert np.array_equal(frame.overlay("alpha"), colours[[[0, 0], [0, 0]]])
+    assert np.array_equal(frame.overlay("posterior"), colours[[[0, 1], [2, 2]]])
+    held = dataclasses.replace(frame, sticky=np.ones((2, 2), np.uint8))  # slot 1 had every place
+    assert np.array_equal(held.overlay("posterior"), colours[[[1, 1], [2, 2]]])  # 0.48 + margin beats 0.52
+
+
+def test_a_documents_posterior_is_its_traces(document) -> None:  # noqa: ANN001
+    trace = document.trace
+    frame = frame_at(document, trace.iterations)
+    np.testing.assert_allclose(frame.posterior, trace.posterior(), atol=1e-6)
+    assert not np.allclose(frame.posterior, frame.alpha, atol=1e-3)  # the colours moved some pixels

@@ -248,7 +248,7 @@ def test_position_and_overlay_events_carry_their_values(viewer: Viewer) -> None:
     viewer.set_overlay("alpha")
     assert viewer.overlay == "alpha" and overlays == [("alpha",)]
     with pytest.raises(SlotviewerError, match=r"^overlay must be one of attention, attention-blend, alpha, "
-                                              r"got 'labels'$"):
+                                              r"posterior, got 'labels'$"):
         viewer.set_overlay("labels")
 
 

@@ -20,6 +20,10 @@ def test_trace_shapes_and_provenance(engine: Engine, scene: np.ndarray) -> None:
     assert trace.composite().shape == (r, r, 3)
     np.testing.assert_allclose(trace.attention.sum(axis=1), 1.0, atol=1e-5)
     assert np.array_equal(trace.image, scene)
+    # what the posterior labels compare the slots' colours with: the model's input, at the model's size
+    np.testing.assert_array_equal(trace.target, model_input(scene, r)[0].transpose(1, 2, 0))
+    carried = engine.run(scene, init_slots=trace.slots[-1], iters=1)
+    np.testing.assert_array_equal(carried.target, trace.target)
     p = trace.provenance
     assert p["backend"] == engine.backend.name and p["seed"] == 4 and p["K"] == cfg.num_slots
     assert p["method"] == "slot-attention" and len(p["model_sha256"]) == 64

@@ -105,3 +105,54 @@ def test_renaming_slots_renames_the_sticky_labels() -> None:
     renamed = trace.reordered(np.array([2, 0, 1]))  # new slot 0 = old 2, new 1 = old 0, new 2 = old 1
     assert renamed.sticky.tolist() == [[2, 2], [1, 0]]
     assert np.array_equal(np.array([2, 0, 1])[renamed.labels()], trace.labels())  # the same picture, renamed
+
+
+def disc_and_square() -> tuple[Trace, np.ndarray]:
+    """A red square on grey, decoded as the shapes model decodes it: the red slot's alpha a blurry disc
+    that spills over the square's corners' surroundings and misses its corners."""
+    r = 16
+    yy, xx = np.mgrid[0:r, 0:r]
+    square = (abs(yy - 7.5) < 5) & (abs(xx - 7.5) < 5)
+    target = np.where(square[..., None], [0.9, 0.1, 0.1], [0.5, 0.5, 0.5]).astype(np.float32)
+    disc = np.hypot(yy - 7.5, xx - 7.5) < 5.8
+    alpha_logits = np.stack([np.where(disc, -2.0, 2.0), np.where(disc, 2.0, -2.0)]).astype(np.float32)
+    rgb = np.stack([np.full((r, r, 3), 0.5), np.broadcast_to([0.9, 0.1, 0.1], (r, r, 3))]).astype(np.float32)
+    trace = Trace(image=(target * 255).astype(np.uint8), features=np.zeros((16, 4), np.float32),
+                  attention=np.full((1, 2, 4, 4), 0.5, np.float32), slots=np.zeros((2, 2, 4), np.float32),
+                  rgb=rgb, alpha_logits=alpha_logits, target=target)
+    return trace, square
+
+
+def test_posterior_labels_follow_the_pixels_where_the_decoders_mask_is_a_blurry_disc() -> None:
+    trace, square = disc_and_square()
+    assert not np.array_equal(trace.labels(by="alpha"), square)  # the disc: corners lost, edges overrun
+    assert np.array_equal(trace.labels(), square)  # the posterior is the default
+    posterior = trace.posterior()
+    np.testing.assert_allclose(posterior.sum(0), 1.0, rtol=1e-6)
+    assert posterior[1][square].min() > 0.5 and posterior[0][~square].min() > 0.5
+
+
+def test_the_posterior_leans_on_colour_only_as_far_as_the_reconstruction_earns() -> None:
+    """σ² is the reconstruction's error plus the colour tolerance²: a slot whose colour is a little off
+    (less than the tolerance) does not lose a pixel its alpha clearly holds, a badly wrong one does."""
+    trace, square = disc_and_square()
+    corner = (3, 3)  # inside the square, outside the disc: alpha says grey slot (0) by e⁴
+    slightly = trace.rgb.copy()
+    slightly[1] += 0.05  # red slot's colour a little off: still far closer to red than grey is
+    assert trace.replace(rgb=slightly).labels()[corner] == 1
+    variance = float(np.mean((trace.composite() - trace.target) ** 2)) + trace_module.COLOUR_TOLERANCE**2
+    misfit = ((trace.rgb - trace.target[None]) ** 2).sum(-1) / (2 * variance)
+    np.testing.assert_allclose(trace.posterior(), masked_alpha(trace.alpha_logits - misfit), rtol=1e-5)
+    # equal colours: the colour cannot tell the slots apart, and the alpha decides
+    same = trace.replace(rgb=np.repeat(trace.rgb[1:], 2, axis=0))
+    np.testing.assert_allclose(same.posterior(), same.alpha(), rtol=1e-5)
+
+
+def test_posterior_labels_leave_hidden_slots_out_and_fall_back_to_alpha_without_a_target() -> None:
+    trace, square = disc_and_square()
+    assert (trace.labels(np.array([True, False])) == 0).all()
+    assert np.allclose(trace.posterior(np.array([True, False]))[1], 0)
+    plain = trace.replace(target=None)
+    assert np.array_equal(plain.labels(), plain.labels(by="alpha"))
+    with pytest.raises(ValueError, match="labels by 'colour'"):
+        trace.labels(by="colour")
