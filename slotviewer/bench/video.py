@@ -112,18 +112,21 @@ def identity(engine: Engine, frames: int = 100, seeds: int = 6, slots: int | Non
     per 100 frames (not an object, but the colour change a viewer sees first), the share of pixels whose
     label changes from one frame to the next (flicker), and FG-ARI over the frames, mean over `seeds` clips,
     for each way of chaining frames: carry-over as shipped, without its mask prior, without sticky labels,
-    with two iterations, and fresh slots per frame."""
+    with labels by alpha instead of the posterior, with two iterations, and fresh slots per frame."""
     out: dict[str, Any] = {}
-    for label, carry in (("carry_1", CarryOver(True, 1)), ("carry_1_no_prior", CarryOver(True, 1, mask_prior=0.0)),
-                         ("carry_1_not_sticky", CarryOver(True, 1, sticky_labels=False)),
-                         ("carry_2", CarryOver(True, 2)), ("fresh", CarryOver(False))):
+    shipped = CarryOver(True, 1)
+    for label, carry, by in (("carry_1", shipped, "posterior"),
+                             ("carry_1_no_prior", CarryOver(True, 1, mask_prior=0.0), "posterior"),
+                             ("carry_1_not_sticky", CarryOver(True, 1, sticky_labels=False), "posterior"),
+                             ("carry_1_alpha_labels", shipped, "alpha"),
+                             ("carry_2", CarryOver(True, 2), "posterior"), ("fresh", CarryOver(False), "posterior")):
         per_clip, ari, background, flicker = [], [], [], []
         for seed in range(seeds):
             clip = MovingShapes(seed=seed)
-            runner = FrameRunner(engine, carry, slots=slots, seed=0)
+            runner = FrameRunner(engine, carry, slots=slots, seed=0, label_by=by)
             labels, masks = [], []
             for image, mask in clip.frames(frames):
-                labels.append(runner.run(image).labels())
+                labels.append(runner.run(image).labels(by=by))
                 masks.append(mask)
             per_clip.append(identity_switches(labels, masks) * 100 / (frames - 1))
             ari.append(float(np.nanmean(fg_ari(np.stack(masks), np.stack(labels)))))

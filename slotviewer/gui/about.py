@@ -15,7 +15,10 @@ def model_card_html(engine: Any) -> str:
     card, cfg = engine.backend.card, engine.config
     fg = card.fg_ari or {}
     draws = fg.get("draws", 1)
-    ari = (f"{fg['mean']:.3f} ± {fg.get('std', 0):.3f} on {fg.get('n', '?')} scenes at T={fg.get('iters', '?')}"
+    posterior = fg.get("posterior") or {}
+    by = (f" by alpha (the papers' measure), {posterior['mean']:.3f} ± {posterior.get('std', 0):.3f} by posterior "
+          "(the labels shown)" if "mean" in posterior else "")
+    ari = (f"{fg['mean']:.3f} ± {fg.get('std', 0):.3f}{by} on {fg.get('n', '?')} scenes at T={fg.get('iters', '?')}"
            + (f", best of {draws} draws" if draws > 1 else "") if "mean" in fg else "not measured")
     rows = [
         ("model", engine.description), ("trained on", card.dataset or "unknown"),

@@ -110,7 +110,7 @@ class ModelCard:
     batch: int = 0
     wall_clock_s: float = 0.0
     trained_on: str = ""
-    fg_ari: dict[str, float] = field(default_factory=dict)
+    fg_ari: dict[str, Any] = field(default_factory=dict)  # mean, std, n, …; "posterior": its own mean, std
     commit: str = ""
     notes: str = ""
     curve: list[list[float]] = field(default_factory=list)  # [minutes, FG-ARI on 256 scenes, 1 draw] during training
