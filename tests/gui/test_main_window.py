@@ -241,6 +241,7 @@ def test_problem7_notice_for_an_unfamiliar_image_and_about_model(qtbot, settings
     card = w.viewer.engine.backend.card
     assert "tetrominoes" in about and "FG-ARI" in about and f"{card.typical_mse:.5f}" in about
     assert f"{card.fg_ari['mean']:.3f}" in about and "best of 8 draws" in about
+    assert f"{card.fg_ari['posterior']['mean']:.3f} ± {card.fg_ari['posterior']['std']:.3f} by posterior" in about
     assert "best of 8 by reconstruction error" in about
     w.close()
 
