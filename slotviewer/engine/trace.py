@@ -104,7 +104,15 @@ class Trace:
         the alpha where the trace has no `target`."""
         if self.target is None:
             return self.alpha(enabled)
+        if enabled is None:
+            return self._posterior
         return posterior(self.rgb, self.alpha_logits, self.target, self._mask(enabled))
+
+    @functools.cached_property
+    def _posterior(self) -> np.ndarray:
+        """The posterior over `self.enabled`, once per trace: a video frame's labels and its written outputs
+        both read it (read-only)."""
+        return posterior(self.rgb, self.alpha_logits, self.target, self._mask(None))
 
     def scores(self, enabled: np.ndarray | None = None, by: str = "posterior") -> np.ndarray:
         """What the labels are the argmax of, `[K, R, R]`: `posterior` (default) or `alpha` (see `LABELS`)."""
@@ -136,10 +144,12 @@ class Trace:
                             sticky=sticky)
 
     def replace(self, **changes: Any) -> Trace:
-        """A copy with `changes`; keeps the re-composite cache when the decoded slots stay the same."""
+        """A copy with `changes`; keeps the re-composite and posterior caches when what they depend on stays."""
         new = dataclasses.replace(self, **changes)
         if "_exp_weights" in self.__dict__ and not {"rgb", "alpha_logits"} & set(changes):
             new.__dict__["_exp_weights"] = self.__dict__["_exp_weights"]
+        if "_posterior" in self.__dict__ and not {"rgb", "alpha_logits", "enabled", "target"} & set(changes):
+            new.__dict__["_posterior"] = self.__dict__["_posterior"]
         return new
 
 

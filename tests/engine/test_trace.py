@@ -156,3 +156,16 @@ def test_posterior_labels_leave_hidden_slots_out_and_fall_back_to_alpha_without_
     assert np.array_equal(plain.labels(), plain.labels(by="alpha"))
     with pytest.raises(ValueError, match="labels by 'colour'"):
         trace.labels(by="colour")
+
+
+def test_a_copy_keeps_the_posterior_only_while_what_it_depends_on_is_the_same() -> None:
+    trace, _ = disc_and_square()
+    cached = trace.posterior()
+    assert trace.replace(sticky=np.zeros((16, 16), np.uint8)).posterior() is cached  # a video frame's labels
+    assert trace.replace(image=np.zeros((5, 5, 3), np.uint8)).posterior() is cached  # and its full-size copy
+    hidden = trace.replace(enabled=(True, False))
+    assert hidden.posterior() is not cached and np.allclose(hidden.posterior()[1], 0)
+    brighter = trace.replace(target=np.clip(trace.target + 0.3, 0, 1))
+    np.testing.assert_allclose(brighter.posterior(), trace_module.posterior(trace.rgb, trace.alpha_logits,
+                                                                             brighter.target), rtol=1e-6)
+    assert not np.allclose(trace.replace(rgb=trace.rgb[::-1]).posterior(), cached)
