@@ -121,7 +121,7 @@ class VideoWriter:
 
     def _write_pictures(self, index: int, image: np.ndarray, scores: np.ndarray, sticky: np.ndarray | None) -> None:
         h, w = image.shape[:2]
-        labels = labels_at(scores, h, w, sticky)
+        labels = labels_at(scores, h, w, sticky, self.options.label_by)
         if self.options.labels:
             path = str(self.tmp / "labels" / f"{index:06d}.png")
             if not self._cv2.imwrite(path, labels, [self._cv2.IMWRITE_PNG_COMPRESSION, 1]):

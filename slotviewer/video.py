@@ -18,7 +18,7 @@ import numpy as np
 
 from slotviewer.engine import Engine, Trace
 from slotviewer.engine.matching import match_order
-from slotviewer.engine.trace import LABELS, STICKY_MARGIN, held_scores
+from slotviewer.engine.trace import LABELS, STICKY_MARGINS, held_scores
 from slotviewer.errors import SlotviewerError
 from slotviewer.io.render import slot_colours
 from slotviewer.io.sources import _cv2
@@ -203,15 +203,17 @@ def scores_u8(trace: Trace, by: str = "posterior") -> np.ndarray:
     return (trace.scores(by=by) * 255.0 + 0.5).astype(np.uint8)
 
 
-def labels_at(masks: np.ndarray, height: int, width: int, sticky: np.ndarray | None = None) -> np.ndarray:
-    """Label map `[H, W]` uint8: the argmax of the masks scaled bilinearly to the frame's size (as the
-    still-image exporter does, so `labels` and `masks` agree); with `sticky` (a video trace's previous
-    labels at the masks' size) a pixel keeps that slot on near-ties, as `Trace.labels` does.
+def labels_at(masks: np.ndarray, height: int, width: int, sticky: np.ndarray | None = None,
+              by: str = "posterior") -> np.ndarray:
+    """Label map `[H, W]` uint8: the argmax of the masks (uint8 scores: the posterior, or the alpha with
+    `by="alpha"`) scaled bilinearly to the frame's size, as the still-image exporter does; with `sticky` (a
+    video trace's previous labels at the masks' size) a pixel keeps that slot on near-ties, as
+    `Trace.labels` does.
 
     Plane by plane with a running maximum: numpy's argmax over a short last axis is ~10× slower."""
     cv2 = _cv2()
     if sticky is not None:  # the margin goes on at the model's size, before scaling
-        masks = held_scores(masks, sticky, round(STICKY_MARGIN * 255))
+        masks = held_scores(masks, sticky, round(STICKY_MARGINS[by] * 255))
     best = labels = None
     for k, mask in enumerate(masks):
         plane = mask if mask.shape == (height, width) else cv2.resize(mask, (width, height),

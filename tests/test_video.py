@@ -70,15 +70,17 @@ def test_a_user_swap_survives_slot_matching() -> None:
 def test_matching_undoes_an_exchange_of_two_slots_by_the_update() -> None:
     """If the carried slots come back exchanged (as one-iteration updates of the shapes model do), the
     frame is renamed to keep each object under its old index; without matching the labels swap. (The mask
-    prior is off: it pulls an exchanged slot back towards its old mask too, and would blur the comparison.)"""
+    prior and sticky labels are off: they pull an exchanged slot back towards its old pixels too, and would
+    blur the comparison.)"""
     engine = Engine.load("shapes", "onnx", "cpu")
     image = MovingShapes(seed=0).frame(0)[0]
-    reference = FrameRunner(engine, CarryOver(True, 1, mask_prior=0.0), seed=0, draws=1)  # this case's start
+    alone = dict(mask_prior=0.0, sticky_labels=False)
+    reference = FrameRunner(engine, CarryOver(True, 1, **alone), seed=0, draws=1)  # this case's start
     reference.run(image)
     expected = reference.run(image).labels()
     a, b = np.unique(expected)[:2]
     for match in (True, False):
-        runner = FrameRunner(engine, CarryOver(True, 1, match=match, mask_prior=0.0), seed=0, draws=1)
+        runner = FrameRunner(engine, CarryOver(True, 1, match=match, **alone), seed=0, draws=1)
         runner.run(image)
         exchanged = runner.previous.copy()
         exchanged[[a, b]] = exchanged[[b, a]]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from slotviewer.components.document import Document, IterationView
-from slotviewer.engine.trace import STICKY_MARGIN, sticky_argmax
+from slotviewer.engine.trace import STICKY_MARGINS, sticky_argmax
 from slotviewer.io.render import slot_colours, to_uint8
 
 OVERLAYS: tuple[str, ...] = ("attention", "attention-blend", "alpha", "posterior")
@@ -59,7 +59,7 @@ class Frame:
         else:  # the held labels at the overlay's grid (nearest), a margin for them (hidden slots score -1)
             h, w = masked.shape[1:]
             rows, cols = (np.arange(n) * len(self.sticky) // n for n in (h, w))
-            labels = sticky_argmax(masked, self.sticky[np.ix_(rows, cols)], STICKY_MARGIN)
+            labels = sticky_argmax(masked, self.sticky[np.ix_(rows, cols)], STICKY_MARGINS[mode])
         if np.ptp(self.attention, axis=0).max() < 1e-6 and not decoder:  # t = 0: nothing decided yet
             return (np.einsum("khw,kc->hwc", np.broadcast_to(enabled[:, None, None] / enabled.sum(),
                                                            weights.shape), colours) + 0.5).astype(np.uint8)
