@@ -162,8 +162,8 @@ def write_trace(trace: Trace, out_dir: str | Path, *, overwrite: bool = False, g
 
 
 def _labels(masks: list[np.ndarray]) -> np.ndarray:
-    """Index of the largest mask per pixel (the first wins ties, as `argmax` does), one mask at a time
-    so a 6000² input never needs a `[K, H, W]` stack."""
+    """Index of the largest score per pixel (posterior or mask planes; the first wins ties, as `argmax` does),
+    one plane at a time so a 6000² input never needs a `[K, H, W]` stack."""
     best = masks[0]
     labels = np.zeros(best.shape, np.uint8)
     for i, mask in enumerate(masks[1:], start=1):

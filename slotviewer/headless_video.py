@@ -31,7 +31,7 @@ from slotviewer.errors import SlotviewerError
 from slotviewer.io.recorder import VideoRecorder
 from slotviewer.io.render import slot_colours
 from slotviewer.io.sources import FrameSource, SourceError, SourceTruncated, _cv2, open_source
-from slotviewer.video import CarryOver, FrameRunner, labels_at, masks_u8, overlay, scores_u8
+from slotviewer.video import CarryOver, FrameRunner, labels_at, masks_u8, overlay
 
 
 @dataclass
@@ -106,8 +106,7 @@ class VideoWriter:
         masks = masks_u8(trace)
         self.masks.append(masks)
         if self.options.labels or self.options.overlay:
-            scores = masks if self.options.label_by == "alpha" else scores_u8(trace, self.options.label_by)
-            self._queue.put((self.frames, trace.image, scores, trace.sticky))
+            self._queue.put((self.frames, trace.image, trace.scores(by=self.options.label_by), trace.sticky))
         self.frames += 1
 
     def _drain(self) -> None:

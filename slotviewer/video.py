@@ -197,23 +197,20 @@ def masks_u8(trace: Trace, enabled: np.ndarray | None = None) -> np.ndarray:
     return (trace.alpha(enabled) * 255.0 + 0.5).astype(np.uint8)
 
 
-def scores_u8(trace: Trace, by: str = "posterior") -> np.ndarray:
-    """What the labels are the argmax of (`Trace.scores`: the colour posterior or the alpha) as uint8
-    `[K, R, R]`, over the enabled slots, for `labels_at`."""
-    return (trace.scores(by=by) * 255.0 + 0.5).astype(np.uint8)
-
-
 def labels_at(masks: np.ndarray, height: int, width: int, sticky: np.ndarray | None = None,
               by: str = "posterior") -> np.ndarray:
-    """Label map `[H, W]` uint8: the argmax of the masks (uint8 scores: the posterior, or the alpha with
-    `by="alpha"`) scaled bilinearly to the frame's size, as the still-image exporter does; with `sticky` (a
-    video trace's previous labels at the masks' size) a pixel keeps that slot on near-ties, as
-    `Trace.labels` does.
+    """Label map `[H, W]` uint8: the argmax of `masks [K, R, R]` (what the labels are the argmax of,
+    `Trace.scores`: the posterior, or the alpha with `by="alpha"`; float in [0, 1], or uint8 0..255) scaled
+    bilinearly to the frame's size, as the still-image exporter does; with `sticky` (a video trace's previous
+    labels at the masks' size) a pixel keeps that slot on near-ties, as `Trace.labels` does. Give float
+    scores where they exist: slots that share the background can differ by less than uint8's step, and the
+    rounded tie would go to another slot than the trace's own labels (the next frame's sticky labels).
 
     Plane by plane with a running maximum: numpy's argmax over a short last axis is ~10× slower."""
     cv2 = _cv2()
     if sticky is not None:  # the margin goes on at the model's size, before scaling
-        masks = held_scores(masks, sticky, round(STICKY_MARGINS[by] * 255))
+        margin = STICKY_MARGINS[by]
+        masks = held_scores(masks, sticky, round(margin * 255) if masks.dtype == np.uint8 else margin)
     best = labels = None
     for k, mask in enumerate(masks):
         plane = mask if mask.shape == (height, width) else cv2.resize(mask, (width, height),

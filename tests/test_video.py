@@ -249,3 +249,15 @@ def test_carried_frames_get_sticky_labels_and_fresh_ones_do_not(onnx_engine: Eng
     fresh = FrameRunner(onnx_engine, CarryOver(False))
     fresh.run(clip.frame(0)[0])
     assert fresh.run(clip.frame(1)[0]).sticky is None
+
+
+@pytest.mark.parametrize("by", ["posterior", "alpha"])
+def test_written_labels_are_the_traces_own_at_the_models_size(onnx_engine: Engine, by: str) -> None:
+    """What `run VIDEO` writes is what the next frame holds on to: the float scores go into `labels_at`, so
+    slots that share the background within uint8's step do not break their tie another way (they did: the
+    written background changed its slot from the first frame to the second)."""
+    runner = FrameRunner(onnx_engine, CarryOver(True, 1), seed=0, label_by=by)
+    r = onnx_engine.config.resolution
+    for image, _ in MovingShapes(seed=0, height=r, width=r).frames(6):
+        trace = runner.run(image)
+        assert np.array_equal(labels_at(trace.scores(by=by), r, r, trace.sticky, by), trace.labels(by=by))

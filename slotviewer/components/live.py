@@ -37,7 +37,7 @@ from slotviewer.io.recorder import VideoRecorder
 from slotviewer.io.render import slot_colours, to_uint8
 from slotviewer.io.sources import CaptureThread, Frame, FrameSource, SourceError, SourceStalled
 from slotviewer.model.files import strip_model_suffix
-from slotviewer.video import CarryOver, FrameRunner, labels_at, overlay, scores_u8
+from slotviewer.video import CarryOver, FrameRunner, labels_at, overlay
 
 STATES = ("idle", "running", "paused", "stalled", "ended", "failed", "stopped")
 
@@ -93,7 +93,7 @@ def view_picture(live: LiveFrame, with_reconstruction: bool = False) -> np.ndarr
     image = live.frame.image
     h, w = image.shape[:2]
     hidden = ~np.asarray(trace.enabled, bool)
-    labels = labels_at(scores_u8(trace), h, w, trace.sticky)  # the enabled slots' posterior (zero when none is)
+    labels = labels_at(trace.posterior(), h, w, trace.sticky)  # the enabled slots' posterior (zero when none is)
     panels = [image, overlay(image, labels, slot_colours(trace.num_slots), hidden=hidden)]
     if with_reconstruction:
         panels.append(cv2.resize(to_uint8(trace.composite()), (w, h), interpolation=cv2.INTER_LINEAR))
@@ -459,14 +459,15 @@ class LiveView:
         source = self.source
         assert source is not None  # buffered frames came from it
         fps = source.fps or 25.0
-        writer = VideoWriter(out_dir, fps, VideoOptions())  # all outputs; replaces `out_dir` in finish()
+        label_by = self.runner.label_by  # labelled as the stream was, so the held labels mean the same
+        writer = VideoWriter(out_dir, fps, VideoOptions(label_by=label_by))  # all outputs; replaces `out_dir`
         try:
             for item in frames:
                 writer.write(item.trace)
             first = frames[0].trace
             return writer.finish({"source": source.name, "fps": fps,
                                   "frames": len(frames), "first_frame_index": frames[0].frame.index,
-                                  **first.provenance, **self.runner.settings(),
+                                  **first.provenance, **self.runner.settings(), "labels": label_by,
                                   "hidden": sorted(self.hidden), "solo": self.solo_slot})
         except BaseException:
             writer.discard()

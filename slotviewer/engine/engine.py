@@ -163,7 +163,10 @@ class Engine:
             provenance["familiarity"] = familiarity(mse, self.backend.card.typical_mse)
         timings = {"preprocess": (prepared - start) * 1e3, "forward": (done - prepared) * 1e3,
                    "total": (done - start) * 1e3}
-        return trace.replace(provenance=provenance, timings_ms=timings, target=x.transpose(1, 2, 0))
+        # the posterior needs what the decoder was asked to draw; k-means' one colour per cluster is not a decoder's
+        # guess, so its labels stay the clusters' own (`Trace.posterior` falls back to alpha without a target)
+        target = x.transpose(1, 2, 0) if run["method"] == "slot-attention" else None
+        return trace.replace(provenance=provenance, timings_ms=timings, target=target)
 
     def _run_from(self, image: np.ndarray, init: np.ndarray, iters: int | None,
                   bias: np.ndarray | None = None) -> Trace:

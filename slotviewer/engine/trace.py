@@ -112,7 +112,9 @@ class Trace:
     def _posterior(self) -> np.ndarray:
         """The posterior over `self.enabled`, once per trace: a video frame's labels and its written outputs
         both read it (read-only)."""
-        return posterior(self.rgb, self.alpha_logits, self.target, self._mask(None))
+        found = posterior(self.rgb, self.alpha_logits, self.target, self._mask(None))
+        found.setflags(write=False)
+        return found
 
     def scores(self, enabled: np.ndarray | None = None, by: str = "posterior") -> np.ndarray:
         """What the labels are the argmax of, `[K, R, R]`: `posterior` (default) or `alpha` (see `LABELS`)."""
@@ -148,7 +150,8 @@ class Trace:
         new = dataclasses.replace(self, **changes)
         if "_exp_weights" in self.__dict__ and not {"rgb", "alpha_logits"} & set(changes):
             new.__dict__["_exp_weights"] = self.__dict__["_exp_weights"]
-        if "_posterior" in self.__dict__ and not {"rgb", "alpha_logits", "enabled", "target"} & set(changes):
+        changed = {name for name, value in changes.items() if not _same(value, getattr(self, name))}
+        if "_posterior" in self.__dict__ and not {"rgb", "alpha_logits", "enabled", "target"} & changed:
             new.__dict__["_posterior"] = self.__dict__["_posterior"]
         return new
 
@@ -191,6 +194,11 @@ def posterior(rgb: np.ndarray, alpha_logits: np.ndarray, target: np.ndarray,
 # 1.6 times per 100 frames, at the same FG-ARI (0.957, 0.956) and object switches (3.9, 3.6); at 0.5 an object
 # entering the scene got its own slot in 85 % of frames instead of 93 % (README, "Identity").
 STICKY_MARGINS: dict[str, float] = {"posterior": 0.3, "alpha": 0.05}
+
+
+def _same(a: Any, b: Any) -> bool:
+    """The same object, or equal plain values (the live view re-applies an unchanged `enabled` every frame)."""
+    return a is b or (isinstance(a, tuple) and a == b)
 
 
 def held_scores(scores: np.ndarray, previous: np.ndarray, margin: float) -> np.ndarray:

@@ -92,8 +92,9 @@ class QtControls(QWidget):
         self.method = _combo(list(METHOD_LABELS))
         self.overlay = _combo(list(OVERLAY_LABELS.values()))
         self.overlay.setToolTip("What colours the input: Slot Attention's attention at the scrubbed iteration "
-                                "(each pixel's strongest slot, or all slots blended by attention), or the "
-                                "decoder's alpha masks")
+                                "(each pixel's strongest slot, or all slots blended by attention), the "
+                                "decoder's alpha masks, or those masks weighed by how well each slot's colour "
+                                "explains the pixel (the labels slotviewer run writes)")
         self.overlay.currentIndexChanged.connect(lambda i: self.sigOverlay.emit(list(OVERLAY_LABELS)[i]))
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)

@@ -36,7 +36,7 @@ def masks_at(alpha: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def labels_from_masks(masks: np.ndarray) -> np.ndarray:
-    """The label map is the argmax of the masks, so `labels.png` and `masks/` always agree."""
+    """The label map as the argmax of the masks (what `labels.png` is with `--labels-by alpha`)."""
     return masks.argmax(axis=0).astype(np.uint8)
 
 

@@ -99,6 +99,8 @@ def test_kmeans_traces_have_the_same_shape(engine: Engine, scene: np.ndarray, me
     assert km.attention.shape == sa.attention.shape and km.rgb.shape == sa.rgb.shape
     np.testing.assert_allclose(km.attention.sum(axis=1), 1.0, atol=1e-5)
     assert km.provenance["method"] == method
+    # one mean colour per cluster is no decoder's guess: k-means labels stay the clusters' own
+    assert km.target is None and np.array_equal(km.labels(), km.labels(by="alpha"))
     if method == "kmeans":
         assert set(np.unique(km.attention)) <= {0.0, 1.0}
 

@@ -185,3 +185,11 @@ def test_posterior_labels_hold_the_last_frames_slot_by_a_wider_margin_than_alpha
     assert held.labels().tolist() == [[1, 0]]  # 0.4 + 0.3 beats 0.6; 0.05 + 0.3 does not beat 0.95
     assert held.labels(by="alpha").tolist() == [[0, 0]]  # by alpha the margin is 0.05: 0.45 < 0.6
     assert held.replace(target=None).labels().tolist() == [[0, 0]]  # no target: alpha, and alpha's margin
+
+
+def test_the_cached_posterior_is_read_only_and_survives_an_unchanged_enabled() -> None:
+    trace, _ = disc_and_square()
+    cached = trace.posterior()
+    with pytest.raises(ValueError, match="read-only"):
+        cached[0, 0, 0] = 1.0
+    assert trace.replace(enabled=tuple(trace.enabled)).posterior() is cached  # the live view re-applies it
