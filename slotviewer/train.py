@@ -44,7 +44,7 @@ from slotviewer.data import (
     load_scenes,
 )
 from slotviewer.data.tfrecord import TFRecordScenes, split_spec
-from slotviewer.engine.trace import COLOUR_TOLERANCE, LABELS
+from slotviewer.engine.trace import COLOUR_DEAD_ZONE, COLOUR_TOLERANCE, LABELS
 from slotviewer.errors import ModelFileError, SlotviewerError
 from slotviewer.io.atomic import write_text, write_with
 from slotviewer.metrics import fg_ari
@@ -171,7 +171,8 @@ def evaluate_scenes(model: SlotAutoencoder, images: np.ndarray, masks: np.ndarra
         generator = torch.Generator(device).manual_seed(i)
         out = model(x, generator=generator) if draws == 1 else best_of_draws(model, x, draws, generator=generator)
         labels["alpha"].append(out.alpha_logits.argmax(dim=1).cpu().numpy())
-        labels["posterior"].append(out.posterior_logits(x, COLOUR_TOLERANCE).argmax(dim=1).cpu().numpy())
+        posterior = out.posterior_logits(x, COLOUR_TOLERANCE, COLOUR_DEAD_ZONE)
+        labels["posterior"].append(posterior.argmax(dim=1).cpu().numpy())
         errors.append((out.reconstruction.float() - x).pow(2).mean(dim=(1, 2, 3)).cpu().numpy())
     model.train(was_training)
     scores = {by: fg_ari(masks, np.concatenate(found)) if masks is not None else np.full(len(images), np.nan)

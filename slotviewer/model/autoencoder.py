@@ -28,12 +28,13 @@ class AutoencoderOutput:
     def alpha(self) -> Tensor:
         return self.alpha_logits.float().softmax(dim=1)
 
-    def posterior_logits(self, x: Tensor, tolerance: float) -> Tensor:
+    def posterior_logits(self, x: Tensor, tolerance: float, dead_zone: float) -> Tensor:
         """`[B, K, H, W]` logits of p(slot | pixel colour) given the input `x [B, 3, H, W]`: the alpha logits
-        minus each slot's colour misfit |x - rgb|² / 2σ², σ² the image's reconstruction error + `tolerance`²
-        (the torch twin of `slotviewer.engine.trace.posterior`, for scoring a batch)."""
+        minus each slot's colour misfit |x - rgb|² / 2σ² beyond the best slot's + `dead_zone`, σ² the image's
+        reconstruction error + `tolerance`² (the torch twin of `slotviewer.engine.trace.posterior`)."""
         variance = (self.reconstruction.float() - x).pow(2).mean(dim=(1, 2, 3)) + tolerance**2
         misfit = (self.rgb.float() - x[:, None]).pow(2).sum(dim=2) / (2 * variance[:, None, None, None])
+        misfit = (misfit - misfit.amin(dim=1, keepdim=True) - dead_zone).clamp_min(0)
         return self.alpha_logits.float() - misfit
 
 

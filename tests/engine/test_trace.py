@@ -133,8 +133,9 @@ def test_posterior_labels_follow_the_pixels_where_the_decoders_mask_is_a_blurry_
 
 
 def test_the_posterior_leans_on_colour_only_as_far_as_the_reconstruction_earns() -> None:
-    """σ² is the reconstruction's error plus the colour tolerance²: a slot whose colour is a little off
-    (less than the tolerance) does not lose a pixel its alpha clearly holds, a badly wrong one does."""
+    """σ² is the reconstruction's error plus the colour tolerance², and misfits count only beyond the best
+    slot's plus a dead zone: a colour a little off does not cost its slot a pixel its alpha holds, a clearly
+    better one takes it."""
     trace, square = disc_and_square()
     corner = (3, 3)  # inside the square, outside the disc: alpha says grey slot (0) by e⁴
     slightly = trace.rgb.copy()
@@ -142,10 +143,16 @@ def test_the_posterior_leans_on_colour_only_as_far_as_the_reconstruction_earns()
     assert trace.replace(rgb=slightly).labels()[corner] == 1
     variance = float(np.mean((trace.composite() - trace.target) ** 2)) + trace_module.COLOUR_TOLERANCE**2
     misfit = ((trace.rgb - trace.target[None]) ** 2).sum(-1) / (2 * variance)
-    np.testing.assert_allclose(trace.posterior(), masked_alpha(trace.alpha_logits - misfit), rtol=1e-5)
+    beyond = np.maximum(misfit - misfit.min(0) - trace_module.COLOUR_DEAD_ZONE, 0)
+    np.testing.assert_allclose(trace.posterior(), masked_alpha(trace.alpha_logits - beyond), rtol=1e-5)
     # equal colours: the colour cannot tell the slots apart, and the alpha decides
     same = trace.replace(rgb=np.repeat(trace.rgb[1:], 2, axis=0))
     np.testing.assert_allclose(same.posterior(), same.alpha(), rtol=1e-5)
+    # two greys a hair apart (inside the dead zone) on the background: the alpha decides there as well
+    near = trace.rgb.copy()
+    near[1] = trace.rgb[0] + 0.02
+    background = trace.replace(rgb=near)
+    np.testing.assert_allclose(background.posterior()[:, ~square], background.alpha()[:, ~square], rtol=1e-5)
 
 
 def test_posterior_labels_leave_hidden_slots_out_and_fall_back_to_alpha_without_a_target() -> None:

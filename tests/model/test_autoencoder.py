@@ -30,6 +30,24 @@ def test_reconstruction_is_the_alpha_composite() -> None:
     torch.testing.assert_close(out.reconstruction, expected)
 
 
+def test_the_batch_posterior_is_the_engines_posterior_image_by_image() -> None:
+    """`eval` scores the posterior labels in torch; the product computes them in numpy: they must agree."""
+    import numpy as np
+
+    from slotviewer.engine.trace import COLOUR_DEAD_ZONE, COLOUR_TOLERANCE, posterior
+    from slotviewer.model.autoencoder import AutoencoderOutput
+
+    torch.manual_seed(0)
+    rgb, alpha_logits, x = torch.rand(2, 3, 3, 16, 16), torch.randn(2, 3, 16, 16) * 2, torch.rand(2, 3, 16, 16)
+    reconstruction = (alpha_logits.softmax(dim=1).unsqueeze(2) * rgb).sum(dim=1)
+    out = AutoencoderOutput(reconstruction, rgb, alpha_logits, *(torch.zeros(1),) * 3)
+    logits = out.posterior_logits(x, COLOUR_TOLERANCE, COLOUR_DEAD_ZONE)
+    for i in range(2):
+        expected = posterior(rgb[i].permute(0, 2, 3, 1).numpy(), alpha_logits[i].numpy(), x[i].permute(1, 2, 0).numpy())
+        np.testing.assert_allclose(logits[i].softmax(dim=0).numpy(), expected, atol=1e-5)
+    assert not torch.equal(logits.argmax(dim=1), alpha_logits.argmax(dim=1))  # the colours moved some pixels
+
+
 def test_gradients_reach_every_parameter() -> None:
     for init in ("gaussian", "learned"):
         model = SlotAutoencoder(dataclasses.replace(TINY, slot_init=init, implicit=init == "learned"))
