@@ -180,8 +180,8 @@ def test_a_copy_keeps_the_posterior_only_while_what_it_depends_on_is_the_same() 
 
 def test_posterior_labels_hold_the_last_frames_slot_by_a_wider_margin_than_alpha() -> None:
     """The posterior is sharper than the alpha, so its near-ties are wider (`STICKY_MARGINS`). Two slots of
-    one colour: the colour cannot tell them apart and the posterior equals the alpha, 0.6 against 0.4."""
-    alpha = np.array([[[0.6, 0.95]], [[0.4, 0.05]]], np.float32)  # [K=2, 1, 2]: a near-tie and a clear win
+    one colour: the colour cannot tell them apart and the posterior equals the alpha, 0.55 against 0.45."""
+    alpha = np.array([[[0.55, 0.95]], [[0.45, 0.05]]], np.float32)  # [K=2, 1, 2]: a near-tie and a clear win
     grey = np.full((2, 1, 2, 3), 0.5, np.float32)
     trace = Trace(image=np.zeros((1, 2, 3), np.uint8), features=np.zeros((1, 4), np.float32),
                   attention=np.full((1, 2, 1, 1), 0.5, np.float32), slots=np.zeros((2, 2, 4), np.float32),
@@ -189,8 +189,8 @@ def test_posterior_labels_hold_the_last_frames_slot_by_a_wider_margin_than_alpha
     np.testing.assert_allclose(trace.posterior(), alpha, rtol=1e-5)
     held = trace.replace(sticky=np.ones((1, 2), np.uint8))  # slot 1 had both pixels on the last frame
     assert trace.labels().tolist() == [[0, 0]]
-    assert held.labels().tolist() == [[1, 0]]  # 0.4 + 0.3 beats 0.6; 0.05 + 0.3 does not beat 0.95
-    assert held.labels(by="alpha").tolist() == [[0, 0]]  # by alpha the margin is 0.05: 0.45 < 0.6
+    assert held.labels().tolist() == [[1, 0]]  # 0.45 + 0.2 beats 0.55; 0.05 + 0.2 does not beat 0.95
+    assert held.labels(by="alpha").tolist() == [[0, 0]]  # by alpha the margin is 0.05: 0.5 < 0.55
     assert held.replace(target=None).labels().tolist() == [[0, 0]]  # no target: alpha, and alpha's margin
 
 
