@@ -30,8 +30,9 @@ DECODER_OVERLAYS = ("alpha", "posterior")
 @dataclass(frozen=True)
 class Frame:
     """Display arrays of one iteration: attention `[K, h, w]` (uniform 1/K at t = 0), alpha `[K, R, R]`,
-    rgb `[K, R, R, 3]`, composite `[R, R, 3]`, the colour posterior `[K, R, R]`, all float in [0, 1];
-    `sticky`, the last video frame's labels `[R, R]` (final iteration of a carried frame only)."""
+    rgb `[K, R, R, 3]`, composite `[R, R, 3]`, the colour posterior `[K, R, R]` (None when the frame was made
+    for another overlay: it costs a playback frame ~1 ms), all float in [0, 1]; `sticky`, the last video
+    frame's labels `[R, R]` (final iteration of a carried frame only)."""
 
     position: float
     attention: np.ndarray
@@ -39,7 +40,7 @@ class Frame:
     rgb: np.ndarray
     composite: np.ndarray
     enabled: tuple[bool, ...]
-    posterior: np.ndarray
+    posterior: np.ndarray | None = None
     sticky: np.ndarray | None = None
 
     def overlay(self, mode: str) -> np.ndarray | None:
@@ -49,6 +50,8 @@ class Frame:
             return None
         colours = slot_colours(len(enabled)).astype(np.float32)
         decoder = mode in DECODER_OVERLAYS
+        if mode == "posterior" and self.posterior is None:
+            raise ValueError("this frame was made without its posterior (frame_at(..., posterior=True))")
         weights = {"alpha": self.alpha, "posterior": self.posterior}.get(mode, self.attention * enabled[:, None, None])
         if mode == "attention-blend":
             total = np.maximum(weights.sum(0, keepdims=True), 1e-8)
@@ -75,34 +78,37 @@ class Frame:
         return attention, to_uint8(self.alpha[k]), to_uint8(self.rgb[k] * a + (1 - a) * 0.15)
 
 
-def _frame(view: IterationView | None, position: float) -> Frame | None:
+def _frame(view: IterationView | None, position: float, posterior: bool) -> Frame | None:
     if view is None:
         return None
     k = len(view.rgb)
     attention = view.attention if view.attention is not None else np.full((k, 1, 1), 1.0 / k, np.float32)
-    return Frame(position, attention, view.alpha(), view.rgb, view.composite(), view.enabled, view.posterior())
+    return Frame(position, attention, view.alpha(), view.rgb, view.composite(), view.enabled,
+                 view.posterior() if posterior else None)
 
 
 def _mix(a: Frame, b: Frame, w: float, position: float) -> Frame:
     if a.attention.shape != b.attention.shape:  # t = 0 (uniform) to t = 1 (maps)
         a = dataclasses.replace(a, attention=np.broadcast_to(a.attention[:, :1, :1], b.attention.shape))
     mix = lambda x, y: (1 - w) * x + w * y  # noqa: E731
+    posterior = None if a.posterior is None or b.posterior is None else mix(a.posterior, b.posterior)
     return Frame(position, mix(a.attention, b.attention), mix(a.alpha, b.alpha), mix(a.rgb, b.rgb),
-                 mix(a.composite, b.composite), b.enabled, mix(a.posterior, b.posterior))
+                 mix(a.composite, b.composite), b.enabled, posterior)
 
 
-def frame_at(document: Document, position: float) -> Frame | None:
+def frame_at(document: Document, position: float, posterior: bool = True) -> Frame | None:
     """The document at `position` (clamped to its iterations; fractional positions blend the two
-    neighbouring iterations for smooth playback), or None while a decode it needs is on the way."""
+    neighbouring iterations for smooth playback), or None while a decode it needs is on the way;
+    `posterior=False` leaves out the colour posterior (for the overlays that do not show it)."""
     trace = document.trace
     if trace is None:
         return None
     position = min(max(float(position), 0.0), float(trace.iterations))
     t0 = int(position)
-    a = _frame(document.view(t0), position)
+    a = _frame(document.view(t0), position, posterior)
     if a is not None and t0 == trace.iterations and trace.sticky is not None:
         a = dataclasses.replace(a, sticky=trace.sticky)
     if a is None or position == t0:
         return a
-    b = _frame(document.view(t0 + 1), position)
+    b = _frame(document.view(t0 + 1), position, posterior)
     return None if b is None else _mix(a, b, position - t0, position)

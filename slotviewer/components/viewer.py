@@ -312,7 +312,7 @@ class Viewer:
 
     def frame(self, name: str) -> Frame | None:
         document = self.session.documents[name]
-        return None if document is None else frame_at(document, self.position)
+        return None if document is None else frame_at(document, self.position, self.overlay == "posterior")
 
     # --- surgery -----------------------------------------------------------------------------------------
     def _trace(self, name: str) -> Trace | None:

@@ -7,6 +7,8 @@ import statistics
 import time
 from typing import Any
 
+from slotviewer.components.frames import OVERLAYS
+
 
 def bench_gui(model: str, repeats: int = 50) -> dict[str, Any]:
     """Open the model's sample scene in a real (offscreen if no display) window and time the updates."""
@@ -53,8 +55,7 @@ def bench_gui(model: str, repeats: int = 50) -> dict[str, Any]:
                   for i in range(repeats)],
         "toggle": [timed(lambda i=i: viewer.toggle_slot("A", i % trace.num_slots, i % 2 == 1))
                    for i in range(repeats)],
-        "overlay_switch": [timed(lambda i=i: viewer.set_overlay(("attention", "attention-blend", "alpha")[i % 3]))
-                           for i in range(repeats)],
+        "overlay_switch": [timed(lambda i=i: viewer.set_overlay(OVERLAYS[i % len(OVERLAYS)])) for i in range(repeats)],
         "playback_frame": [timed(lambda i=i: viewer.set_position((i % 30) / 10 * trace.iterations / 3))
                            for i in range(repeats)],
     }

@@ -161,3 +161,12 @@ def test_a_documents_posterior_is_its_traces(document) -> None:  # noqa: ANN001
     frame = frame_at(document, trace.iterations)
     np.testing.assert_allclose(frame.posterior, trace.posterior(), atol=1e-6)
     assert not np.allclose(frame.posterior, frame.alpha, atol=1e-3)  # the colours moved some pixels
+
+
+def test_a_frame_made_for_another_overlay_leaves_the_posterior_out(document) -> None:  # noqa: ANN001
+    last = document.trace.iterations
+    lean = frame_at(document, last - 0.5, posterior=False)
+    assert lean.posterior is None and lean.overlay("alpha") is not None
+    with pytest.raises(ValueError, match="without its posterior"):
+        lean.overlay("posterior")
+    assert frame_at(document, last - 0.5).posterior is not None
