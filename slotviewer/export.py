@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from slotviewer.engine.preprocess import resize_channels
-from slotviewer.engine.trace import LABELS, Trace
+from slotviewer.engine.trace import Trace, check_label_by
 from slotviewer.errors import SlotviewerError
 from slotviewer.io.render import attention_overlay, display_size, resize_uint8, slot_colours, to_uint8
 
@@ -137,15 +137,14 @@ def write_trace(trace: Trace, out_dir: str | Path, *, overwrite: bool = False, g
     """
     if attention_size not in ATTENTION_SIZES:
         raise SlotviewerError(f"attention size must be one of {', '.join(ATTENTION_SIZES)}, got {attention_size!r}")
-    if label_by not in LABELS:
-        raise SlotviewerError(f"labels by must be one of {', '.join(LABELS)}, got {label_by!r}")
+    check_label_by(label_by)
     out_dir = Path(out_dir)
     if out_dir.exists() and not overwrite:
         raise OutputExistsError(f"{out_dir}: already exists (use --overwrite to replace it)")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.", suffix=".tmp"))
     try:
-        _write_into(trace, tmp, gif, (extra or {}) | {"labels": label_by}, attention_size)
+        _write_into(trace, tmp, gif, extra or {}, attention_size, label_by)
         for name, data in (files or {}).items():
             (tmp / name).write_bytes(data)
         if out_dir.exists():
@@ -172,11 +171,12 @@ def _labels(masks: list[np.ndarray]) -> np.ndarray:
     return labels
 
 
-def _write_into(trace: Trace, folder: Path, gif: bool, extra: dict[str, Any], attention_size: AttentionSize) -> None:
+def _write_into(trace: Trace, folder: Path, gif: bool, extra: dict[str, Any], attention_size: AttentionSize,
+                label_by: str) -> None:
     height, width = trace.image.shape[:2]
     k = trace.num_slots
     alpha, posterior = trace.alpha(), trace.posterior()
-    by_posterior = extra["labels"] == "posterior"
+    by_posterior = label_by == "posterior"
     (folder / "masks").mkdir()
     (folder / "slots").mkdir()
     colours = slot_colours(k)
@@ -206,6 +206,7 @@ def _write_into(trace: Trace, folder: Path, gif: bool, extra: dict[str, Any], at
         **trace.provenance,
         "input_size": [height, width],
         "attention_size": attention_size,
+        "labels": label_by,
         "npz_size": list(npz_shape),
         "slot_colours": colours.tolist(),
         "enabled": list(trace.enabled),

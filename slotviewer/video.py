@@ -18,7 +18,7 @@ import numpy as np
 
 from slotviewer.engine import Engine, Trace
 from slotviewer.engine.matching import match_order
-from slotviewer.engine.trace import LABELS, STICKY_MARGINS, held_scores
+from slotviewer.engine.trace import STICKY_MARGINS, check_label_by, held_scores
 from slotviewer.errors import SlotviewerError
 from slotviewer.io.render import slot_colours
 from slotviewer.io.sources import _cv2
@@ -75,9 +75,7 @@ class FrameRunner:
     def __init__(self, engine: Engine, carry: CarryOver | None = None, slots: int | None = None,
                  iters: int | None = None, seed: int = 0, draws: int | None = None,
                  label_by: str = "posterior") -> None:
-        if label_by not in LABELS:
-            raise SlotviewerError(f"labels by {label_by!r}: choose from {', '.join(LABELS)}")
-        self.engine, self.carry, self.label_by = engine, carry or CarryOver(), label_by
+        self.engine, self.carry, self.label_by = engine, carry or CarryOver(), check_label_by(label_by)
         self.slots, self.iters, self.seed, self.draws = slots, iters, int(seed), draws
         self._cv2 = _cv2()
         self.previous: np.ndarray | None = None  # final slots [K, D] of the last frame

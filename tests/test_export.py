@@ -159,3 +159,17 @@ def test_trace_json_is_readable_utf8_with_rounded_timings_and_npz_types(trace, t
     assert arrays["rgb"].dtype == arrays["alpha"].dtype == arrays["attention"].dtype == np.float16
     assert arrays["slots"].dtype == np.float32 and arrays["enabled"].dtype == bool
     assert arrays["enabled"].tolist() == list(timed.enabled)
+
+
+def test_an_unknown_label_source_is_one_clear_line_and_writes_nothing(tmp_path: Path) -> None:
+    from slotviewer.engine.trace import Trace
+    from slotviewer.errors import SlotviewerError
+    from slotviewer.export import write_trace
+
+    k, r = 2, 4
+    trace = Trace(image=np.zeros((r, r, 3), np.uint8), features=np.zeros((r * r, 4), np.float32),
+                  attention=np.full((1, k, 2, 2), 0.5, np.float32), slots=np.zeros((2, k, 4), np.float32),
+                  rgb=np.zeros((k, r, r, 3), np.float32), alpha_logits=np.zeros((k, r, r), np.float32))
+    with pytest.raises(SlotviewerError, match=r"^labels by 'colour': choose from posterior, alpha$"):
+        write_trace(trace, tmp_path / "out", label_by="colour")
+    assert not list(tmp_path.iterdir())

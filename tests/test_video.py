@@ -261,3 +261,8 @@ def test_written_labels_are_the_traces_own_at_the_models_size(onnx_engine: Engin
     for image, _ in MovingShapes(seed=0, height=r, width=r).frames(6):
         trace = runner.run(image)
         assert np.array_equal(labels_at(trace.scores(by=by), r, r, trace.sticky, by), trace.labels(by=by))
+
+
+def test_an_unknown_label_source_is_refused_before_any_frame(onnx_engine: Engine) -> None:
+    with pytest.raises(SlotviewerError, match=r"^labels by 'colour': choose from posterior, alpha$"):
+        FrameRunner(onnx_engine, label_by="colour")

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from slotviewer.errors import SlotviewerError
+
 
 def softmax(logits: np.ndarray, axis: int = 0) -> np.ndarray:
     shifted = logits - logits.max(axis=axis, keepdims=True)
@@ -161,6 +163,15 @@ class Trace:
 # soft, roundish masks, and the posterior puts their borders where the image's are (shapes model, 1,000 test
 # scenes: FG-ARI 0.886 → 0.94; README, "Labels").
 LABELS: tuple[str, ...] = ("posterior", "alpha")
+
+
+def check_label_by(by: str) -> str:
+    """`by` if it names one of `LABELS`, else one clear line (for the writers that take it from a caller)."""
+    if by not in LABELS:
+        raise SlotviewerError(f"labels by {by!r}: choose from {', '.join(LABELS)}")
+    return by
+
+
 # Colour differences well below this do not decide a label: the decoder's colours carry its own artefacts
 # (a faint grid from upsampling, ~0.05), and several slots that share a flat background differ by about that
 # much, so a sharper likelihood (σ² the reconstruction error alone) cut the background into speckle (on 150
