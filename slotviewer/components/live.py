@@ -244,8 +244,10 @@ class LiveView:
             if self.state in ("stalled", "ended"):
                 self._set_state("paused" if self._paused.is_set() else "running")
 
-    def _process(self, frame: Frame, record: bool = True) -> None:
+    def _process(self, frame: Frame, record: bool = True, fresh: bool = False) -> None:
         with self._lock:
+            if fresh:  # under the lock: a frame the stream ran in between must not become this one's start
+                self.runner.reset()
             trace = self.runner.run(frame.image)
             trace = trace.replace(enabled=self._enabled(trace.num_slots))
             self._seq += 1
@@ -482,7 +484,8 @@ class LiveView:
         are the other model's) and drops the edits (its slots are not these) and the buffer: every frame one
         can scrub to, or that a paused view decodes the iterations of, must come from the model the owner
         now decodes with. Frames the old model ran are never shown after this, and the frame on screen is
-        run again on a thread (returned), so the picture changes with the model as a still image's does.
+        run again on a thread (returned), from fresh slots even if the stream ran a frame of the new model in
+        between, so the picture changes with the model as a still image's does.
         """
         with self._lock:
             old, self.engine = self.engine, engine
@@ -504,7 +507,7 @@ class LiveView:
 
         def rerun() -> None:
             try:
-                self._process(shown.frame, record=False)
+                self._process(shown.frame, record=False, fresh=True)
             except Exception as exc:  # noqa: BLE001  (one line; the stream keeps its state)
                 text = str(exc) if isinstance(exc, SlotviewerError) else f"{type(exc).__name__}: {exc}"
                 self._deliver(lambda: self.events.message.emit(text.splitlines()[0]))

@@ -266,6 +266,37 @@ def test_a_new_model_runs_the_next_frames_and_rereads_a_paused_frame(live: LiveV
     assert all(item.trace.provenance["backend"] == "torch" for item in live.buffer)
 
 
+def test_the_rerun_after_a_model_change_starts_fresh_even_after_a_frame_in_between(
+        live: LiveView, torch_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stream's model thread may run a frame of the new model (it waited for the lock while the engine
+    changed) before the re-run of the frame on screen: the re-run must not carry that frame's slots."""
+    import slotviewer.components.live as live_module
+
+    live.start(FakeCamera(fps=200))
+    assert live.wait_for(lambda: len(live.buffer) >= 3)
+    live.pause()
+    assert live.wait_for(lambda: live.state == "paused" and not live.busy)
+    live.process_callbacks()
+    shown = live.shown
+    held: list = []
+
+    class Deferred:  # the re-run thread, started by the test when it chooses
+        def __init__(self, target, name, daemon) -> None:  # noqa: ANN001
+            self.target = target
+            held.append(self)
+
+        def start(self) -> None:
+            pass
+
+    monkeypatch.setattr(live_module.threading, "Thread", Deferred)
+    live.set_engine(torch_engine)
+    live._process(live.buffer[-1].frame if live.buffer else shown.frame)  # the stream's frame, in between
+    assert live.runner.previous is not None  # the runner now carries slots of the new model
+    held[0].target()
+    live.process_callbacks()
+    assert live.shown.frame is shown.frame and live.shown.trace.provenance["init"] == "fresh"
+
+
 def test_the_same_weights_loaded_again_keep_slots_edits_and_buffer(live: LiveView, tiny_model: Path) -> None:
     """The owner loads the model learning produced as its own engine: nothing the user set may be lost."""
     live.start(FakeCamera(fps=200))
