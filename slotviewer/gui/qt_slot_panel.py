@@ -1,5 +1,7 @@
 """The slot panel: one card per slot (attention, alpha, decoded RGB — labelled), with visibility, solo and
-drag-to-swap. The cards reflow and shrink to fit the panel, so every slot is visible without scrolling."""
+drag-to-swap. The cards reflow and shrink to fit the panel, so every slot is visible without scrolling;
+only when even the smallest cards cannot all fit (many slots in a short panel) does it scroll, because
+cards squashed below a readable size cannot be clicked or read."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLayout,
+    QScrollArea,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -32,8 +35,12 @@ CARD_EXTRA_W, CARD_EXTRA_H, GAP = 22, 50, 4  # a card's frame, header and labels
 
 
 def best_grid(count: int, width: int, height: int) -> tuple[int, int]:
-    """(columns, map size) that shows `count` cards in `width × height` with the largest maps."""
-    best = (1, MIN_MAP)
+    """(columns, map size) that shows `count` cards in `width × height` with the largest maps.
+
+    When no grid fits them with maps of at least `MIN_MAP`, the cards keep that size in as many columns as
+    the width takes, and the panel scrolls (`grid_height` says how tall they are).
+    """
+    best = (1, 0)
     for columns in range(1, count + 1):
         rows = math.ceil(count / columns)
         by_width = ((width - (columns - 1) * GAP) / columns - CARD_EXTRA_W) / 3
@@ -41,7 +48,18 @@ def best_grid(count: int, width: int, height: int) -> tuple[int, int]:
         size = int(min(by_width, by_height, MAX_MAP))
         if size > best[1]:
             best = (columns, size)
-    return best
+    return best if best[1] >= MIN_MAP else (min_map_columns(count, width), MIN_MAP)
+
+
+def min_map_columns(count: int, width: int) -> int:
+    """How many cards with maps of `MIN_MAP` fit side by side in `width` (at least one)."""
+    return max(1, min(count, int((width + GAP) // (3 * MIN_MAP + CARD_EXTRA_W + GAP))))
+
+
+def grid_height(count: int, columns: int, size: int) -> int:
+    """Height of `count` cards in `columns` with maps of `size`."""
+    rows = math.ceil(count / max(columns, 1))
+    return rows * (size + CARD_EXTRA_H) + (rows - 1) * GAP
 
 
 class QtSlotCard(QFrame):
@@ -149,8 +167,9 @@ class QtSlotCard(QFrame):
         event.acceptProposedAction()
 
 
-class QtSlotPanel(QWidget):
-    """Cards for all slots of one document, in a grid sized to the panel (no scrolling)."""
+class QtSlotPanel(QScrollArea):
+    """Cards for all slots of one document, in a grid sized to the panel; it scrolls only when even the
+    smallest cards do not fit."""
 
     sigToggled = Signal(int, bool)
     sigSolo = Signal(int)
@@ -159,14 +178,19 @@ class QtSlotPanel(QWidget):
     def __init__(self, document: str) -> None:
         super().__init__()
         self.document = document
-        self._grid = QGridLayout(self)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self._inner = QWidget()
+        self._grid = QGridLayout(self._inner)
         self._grid.setContentsMargins(0, 0, 0, 0)
         self._grid.setSpacing(GAP)
         self._grid.setSizeConstraint(QLayout.SizeConstraint.SetNoConstraint)
         self._grid.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.setWidget(self._inner)
         self.setMinimumSize(100, 80)
         self.cards: list[QtSlotCard] = []
-        self._layout_key: tuple[int, int] | None = None
+        self._layout_key: tuple[int, int, int] | None = None
 
     def set_slots(self, colours: np.ndarray) -> None:
         """Rebuild the cards when K changes."""
@@ -185,11 +209,24 @@ class QtSlotPanel(QWidget):
         self._layout_key = None
         self._reflow()
 
+    @property
+    def scrolls(self) -> bool:
+        """True when the cards are taller than the panel (many slots in little room)."""
+        return self._inner.minimumHeight() > 0
+
     def _reflow(self) -> None:
-        columns, size = best_grid(len(self.cards), self.width(), self.height())
-        if (columns, size) == self._layout_key:
+        count, width, height = len(self.cards), self.width(), self.height()
+        columns, size = best_grid(count, width, height)
+        needed = grid_height(count, columns, size) if count else 0
+        if needed > height:  # they scroll, and the scroll bar takes its width from the cards
+            columns = min_map_columns(count, width - self.verticalScrollBar().sizeHint().width())
+            needed = grid_height(count, columns, size)
+        else:
+            needed = 0
+        if (columns, size, needed) == self._layout_key:
             return
-        self._layout_key = (columns, size)
+        self._layout_key = (columns, size, needed)
+        self._inner.setMinimumHeight(needed)
         for i, card in enumerate(self.cards):
             card.set_map_size(size)
             self._grid.addWidget(card, i // columns, i % columns)
