@@ -109,6 +109,8 @@ class Viewer:
         self.opacity = 0.45
         self.stability: Any = None
         self.comparison: str | None = None  # B mirrors A with this method
+        self.browsing: Path | None = None  # the file A was last asked to open (PgUp/PgDn page from it)
+        self._notes: dict[str, str] = {}  # what to say with a document's next result (files skipped to open it)
         self.notice = ""
         self._engine_generation = 0
         self._stability_key: tuple | None = None
@@ -155,32 +157,80 @@ class Viewer:
 
     # --- images ------------------------------------------------------------------------------------------
     def open_path(self, path: str | Path, name: str = "A") -> None:
-        """Open an image file (reading happens on the worker); a bundled sample brings its own model."""
-        from slotviewer.io.images import list_images, read_image
+        """Open an image file, or a folder's first readable image (reading happens on the worker); a bundled
+        sample brings its own model. For A the file is remembered even when it cannot be read, so paging
+        through its folder (`browse`) goes on past a broken file."""
+        from slotviewer.io.images import list_images
 
         p = Path(path).expanduser().resolve()
         if p.is_dir():
-            images = list_images([p])
+            images = [i.resolve() for i in list_images([p])]
             if not images:
                 self.events.error.emit(f"{p}: no images in this folder")
                 return
-            p = images[0].resolve()
-        model = sample_model(p) if name == "A" else None
-        if model and Path(self.params.model).stem != model:
-            self.set_params(model=model)
+            if name == "A":
+                self.browsing = images[0]
+            self._open_first_readable(images, name)
+            return
+        if name == "A":
+            self.browsing = p
+        self._open_first_readable([p], name)
 
-        def done(image: np.ndarray) -> None:
-            self.events.opened.emit(str(p))
-            self.show_image(image, str(p), name)
+    def browse(self, step: int) -> None:
+        """Open the next (`step` 1) or previous (-1) image of the folder A's last file was opened from,
+        going round at the ends; unreadable files are skipped and named in a message."""
+        from slotviewer.io.images import list_images
 
-        self.runner.submit(Job(f"open:{name}", lambda _e: read_image(p), done, f"opening {p.name}…",
-                               needs_engine=False))
+        if self.browsing is None or not self.browsing.parent.is_dir():
+            return
+        folder = [i.resolve() for i in list_images([self.browsing.parent])]
+        if not folder:
+            return
+        here = folder.index(self.browsing) if self.browsing in folder else (
+            sum(f < self.browsing for f in folder) - (step > 0))  # a vanished file: between its neighbours
+        order = [folder[(here + step * i) % len(folder)] for i in range(1, len(folder) + 1)]
+        self._open_first_readable([f for f in order if f != self.browsing] or order, "A")
+
+    def _open_first_readable(self, paths: list[Path], name: str) -> None:
+        """Read the first of `paths` that is a readable image (on the worker) and show it; the ones before it
+        are skipped, named with their reasons in one message. When none is readable that is the error."""
+        from slotviewer.io.images import read_image
+
+        def read(_engine: Any) -> tuple[Path, np.ndarray, list[str]]:
+            skipped: list[str] = []
+            for path in paths:
+                try:
+                    return path, read_image(path), skipped
+                except SlotviewerError as exc:
+                    if len(paths) == 1:
+                        raise
+                    skipped.append(f"{path.name} ({str(exc).removeprefix(f'{path}: ')})")
+            raise SlotviewerError(f"{paths[0].parent}: no readable image ({skipped[0]}"
+                                  f"{f', and {len(skipped) - 1} more' if len(skipped) > 1 else ''})")
+
+        def done(result: tuple[Path, np.ndarray, list[str]]) -> None:
+            path, image, skipped = result
+            if name == "A":
+                self.browsing = path
+                model = sample_model(path)
+                if model and Path(self.params.model).stem != model:
+                    self.set_params(model=model)
+            if skipped:  # said with the run's result, which would otherwise replace it at once
+                self._notes[name] = (f"skipped {len(skipped)} unreadable file{'s' * (len(skipped) > 1)}: "
+                                     f"{'; '.join(skipped)}")
+            self.events.opened.emit(str(path))
+            self.show_image(image, str(path), name)
+
+        self.runner.submit(Job(f"open:{name}", read, done, f"opening {paths[0].name}…", needs_engine=False))
 
     def show_image(self, image: np.ndarray, source: str, name: str = "A") -> None:
         """The one entry point for still pixels (files, clipboard, drops): show them and run. Live frames do
         not come through here (a live view puts its traces into document A itself); a still image stops one."""
         if name == "B":
             self.comparison = None
+        elif source != str(self.browsing):  # pasted or dropped pixels: no folder to page through
+            self.browsing = None
+            self._notes.pop(name, None)
         self.events.still.emit(name)
         self.session.open(name, Document(source, image))
         if name == "A":
@@ -235,8 +285,9 @@ class Viewer:
                 self.position = float(trace.iterations)
                 self._set_notice(trace)
             self._trace_changed(name)
+            note = self._notes.pop(name, "")
             self.events.message.emit(f"{name}: {document.name} in {trace.timings_ms.get('total', 0):.1f} ms on "
-                                     f"{trace.provenance.get('device')}")
+                                     f"{trace.provenance.get('device')}{f' · {note}' if note else ''}")
 
         self.runner.submit(Job(f"run:{name}", lambda e: e.run(image, **kwargs), done, f"running {document.name}…"))
 

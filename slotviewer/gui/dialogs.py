@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from slotviewer.errors import SlotviewerError
 from slotviewer.gui.qt_document_view import qimage_to_array
-from slotviewer.io.images import IMAGE_SUFFIXES, list_images
+from slotviewer.io.images import IMAGE_SUFFIXES
 
 
 class DialogsMixin:
@@ -53,11 +53,7 @@ class DialogsMixin:
             self.viewer.show_image(qimage_to_array(image), "clipboard")
 
     def next_image(self, step: int) -> None:
-        document = self.session.documents["A"]
-        if document is not None and Path(document.source).is_file():
-            folder = list_images([Path(document.source).parent])
-            if Path(document.source) in folder:
-                self.viewer.open_path(folder[(folder.index(Path(document.source)) + step) % len(folder)])
+        self.viewer.browse(step)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
         if event.mimeData().hasUrls() or event.mimeData().hasImage():

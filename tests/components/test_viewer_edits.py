@@ -150,6 +150,57 @@ def test_open_path_errors_are_one_line_and_keep_the_image(viewer: Viewer, tmp_pa
     assert viewer.session.documents["A"] is before
 
 
+def test_paging_through_a_folder_skips_broken_files_and_goes_round(viewer: Viewer, tmp_path: Path) -> None:
+    a, b = scenes()
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    Image.fromarray(a).save(folder / "a.png")
+    (folder / "b.png").write_bytes(b"")  # empty
+    (folder / "c.png").write_bytes(b"not a png")
+    Image.fromarray(b).save(folder / "d.png")
+    messages, errors = events(viewer, "message"), events(viewer, "error")
+
+    def page(step: int) -> str:
+        viewer.browse(step)
+        assert viewer.runner.wait_idle()
+        return Path(viewer.session.documents["A"].source).name
+
+    viewer.open_path(folder / "a.png")
+    assert viewer.runner.wait_idle()
+    assert page(1) == "d.png", "the two broken files are skipped"
+    said = messages[-1][0]  # with the run's result, which would otherwise replace it at once
+    assert said.startswith("A: d.png in ") and "· skipped 2 unreadable files: b.png (empty file); c.png (" in said
+    assert page(1) == "a.png" and " skipped " not in messages[-1][0]
+    assert page(-1) == "d.png", "round at both ends"
+    viewer.open_path(folder / "c.png")  # a broken file opened by hand: its error, then paging goes on from it
+    assert viewer.runner.wait_idle() and "c.png" in errors[-1][0]
+    assert page(1) == "d.png" and not errors[1:]
+    (folder / "a.png").rename(folder / "e.png")  # the folder changed: paging still goes round it
+    assert page(1) == "e.png"
+    viewer.open_path(folder / "b.png")
+    assert viewer.runner.wait_idle()
+    (folder / "b.png").unlink()  # the file paged from is gone: its neighbours are still next and previous
+    assert page(1) == "d.png"
+    viewer.show_image(np.asarray(b), "clipboard")  # pasted pixels have no folder to page through
+    assert viewer.runner.wait_idle()
+    viewer.browse(1)
+    assert viewer.runner.wait_idle() and viewer.session.documents["A"].source == "clipboard"
+
+
+def test_a_folder_whose_first_file_is_broken_opens_its_first_readable_one(viewer: Viewer, tmp_path: Path) -> None:
+    a = scenes()[0]
+    (tmp_path / "a.png").write_bytes(b"")
+    Image.fromarray(a).save(tmp_path / "b.png")
+    viewer.open_path(tmp_path)
+    assert viewer.runner.wait_idle()
+    assert viewer.session.documents["A"].source == str((tmp_path / "b.png").resolve())
+    (tmp_path / "b.png").write_bytes(b"")
+    errors = events(viewer, "error")
+    viewer.open_path(tmp_path)  # nothing readable: one line naming the folder and the first reason
+    assert viewer.runner.wait_idle()
+    assert errors == [(f"{tmp_path.resolve()}: no readable image (a.png (empty file), and 1 more)",)]
+
+
 def test_a_sample_opens_with_its_own_model(viewer: Viewer) -> None:
     sample = SAMPLES / "tetrominoes.png"
     viewer.open_path(sample)
