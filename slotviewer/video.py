@@ -106,8 +106,10 @@ class FrameRunner:
             {"mask_prior_unavailable": missing} if missing else {})
 
     def reset(self) -> None:
-        """Forget the carried slots: the next frame starts fresh (after a seek or a scene cut)."""
+        """Forget the carried slots: the next frame starts fresh (after a seek, a scene cut or new settings),
+        from `seed` as the first frame did, so the same restart gives the same slots."""
         self.previous = self.previous_alpha = self.previous_labels = None
+        self.frames = 0
 
     def reorder(self, order: np.ndarray) -> None:
         """Rename the carried slots: slot k of the next frame continues today's slot `order[k]`

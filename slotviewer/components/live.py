@@ -339,6 +339,19 @@ class LiveView:
                 iters_per_frame=old.iters_per_frame if iters_per_frame is None else int(iters_per_frame),
                 mask_prior=old.mask_prior if mask_prior is None else float(mask_prior))
 
+    def set_run(self, slots: int | None, iters: int | None, seed: int, draws: int | None) -> None:
+        """The run panel's K, T, seed and draws for the stream's fresh starts (the first frame, fresh slots
+        per frame, after a seek). A change starts the next frame from fresh slots, as a still image is run
+        again; a new K also drops the edits (slot k is no longer the same slot)."""
+        with self._lock:
+            r = self.runner
+            if (r.slots, r.iters, r.seed, r.draws) == (slots, iters, int(seed), draws):
+                return
+            if r.slots != slots:
+                self.hidden, self.solo_slot = set(), None
+            r.slots, r.iters, r.seed, r.draws = slots, iters, int(seed), draws
+            r.reset()
+
     def mark_displayed(self) -> None:
         """The view calls this after painting a frame, for the display FPS."""
         self.display_rate.tick()

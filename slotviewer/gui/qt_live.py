@@ -223,6 +223,7 @@ class QtLive(QObject):
         slots.sigDropped.connect(self._swap)  # a swap within A: the carried slots follow from the next frame
         self.window.sigRendered.connect(lambda name: self.live and name == "A" and self.live.mark_displayed())
         self.viewer.events.engine.connect(self._on_engine)
+        self.viewer.events.params.connect(lambda _params: self._follow_run_panel())
         self.viewer.events.still.connect(lambda name: name == "A" and self.close_source())
 
     def _menus(self) -> None:
@@ -293,6 +294,7 @@ class QtLive(QObject):
         e.recording.connect(lambda path: self.bar.show_recording(path is not None))
         e.recorded.connect(lambda path: self.window.status(f"recorded {path}"))
         e.learning.connect(self._on_learning)
+        self._follow_run_panel()
         self.toolbar.show()
         self._timer.start()
         self.live.start(source, realtime)
@@ -306,6 +308,16 @@ class QtLive(QObject):
             self.start(source, realtime)
         elif self.live is not None and self.live.engine is not engine:  # the window's model changed
             self.live.set_engine(engine)
+            self._follow_run_panel()
+
+    def _follow_run_panel(self) -> None:
+        """The stream starts its slots with the run panel's K, T, seed and draws, as a still image does
+        (not while the window's new model is still on its way to the stream: that follows in `_on_engine`)."""
+        engine = self.viewer.engine
+        if self.live is None or engine is None or self.live.engine is not engine:
+            return
+        p = self.viewer.params
+        self.live.set_run(None if engine.fixed_slots else p.slots, p.iters, p.seed, p.draws)
 
     # --- from the live view ---------------------------------------------------------------------------
     def _on_frame(self, live: LiveFrame) -> None:

@@ -208,3 +208,28 @@ def test_play_after_stop_opens_the_source_again(qtbot, window) -> None:  # noqa:
     qtbot.waitUntil(lambda: live.state == "running" and bar.play.text() == "Pause", timeout=10_000)
     mark = live.buffer[-1].seq if live.buffer else 0
     qtbot.waitUntil(lambda: bool(live.buffer) and live.buffer[-1].seq > mark, timeout=30_000)
+
+
+def test_the_stream_runs_with_the_run_panels_slots_iterations_and_seed(qtbot, window) -> None:  # noqa: ANN001
+    live_ui = window.live if hasattr(window, "live") else QtLive(window)
+    live_ui.start(FakeCamera(realtime=True, fps=30))
+    live = live_ui.live
+    qtbot.waitUntil(lambda: len(live.buffer) >= 3, timeout=30_000)
+    assert window.viewer.engine.fixed_slots is False and live.buffer[-1].trace.num_slots != 2
+    live_ui.bar.play.setChecked(False)  # pause, then change K, T and the seed in the run panel
+    qtbot.waitUntil(lambda: live.state == "paused", timeout=10_000)
+    window.views["A"].slots.sigToggled.emit(1, False)
+    window.controls.slots.setValue(2)
+    window.controls.iters.setValue(2)
+    window.controls.seed.setValue(7)
+    assert live.hidden == set(), "a new K drops the edits: slot 1 is no longer the same slot"
+    mark = live.buffer[-1].seq
+    live_ui.bar.play.setChecked(True)
+    qtbot.waitUntil(lambda: live.buffer[-1].seq >= mark + 3, timeout=30_000)
+    after = [item.trace for item in live.buffer if item.seq > mark]
+    assert all(trace.num_slots == 2 for trace in after)
+    first = after[0]  # the stream started again from fresh slots, with the panel's T and seed
+    assert first.provenance["init"] == "fresh" and first.iterations == 2 and first.provenance["seed"] == 7
+    assert window.controls.slots.value() == 2 and "K=2" in caption(window.session.documents["A"])
+    live_ui.bar.sigStop.emit()
+    qtbot.waitUntil(lambda: live.state == "stopped", timeout=10_000)
