@@ -43,7 +43,7 @@ class DialogsMixin:
         if path:
             self._set_params({"model": path, "backend": "onnx" if path.endswith(".onnx") else "torch"})
         else:  # back to the model that really runs
-            self.controls.show_params(self.viewer.params)
+            self.show_params()
 
     def paste(self) -> None:
         image = QGuiApplication.clipboard().image()

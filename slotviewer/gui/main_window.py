@@ -135,7 +135,7 @@ class MainWindow(SettingsMixin, DialogsMixin, QMainWindow):
             view.slots.sigSolo.connect(partial(v.solo_slot, name))
             view.slots.sigDropped.connect(lambda source, i, j, transplant, target=name:
                                           v.swap(source, i, target, j, transplant))
-        e.params.connect(lambda p: c.show_params(p, v.engine is not None and v.engine.fixed_slots))
+        e.params.connect(lambda _params: self.show_params())
         e.engine.connect(self._on_engine)
         e.document.connect(self._on_document)
         e.frame.connect(self.render)
@@ -206,7 +206,12 @@ class MainWindow(SettingsMixin, DialogsMixin, QMainWindow):
     def _on_engine(self, engine) -> None:  # noqa: ANN001
         self.controls.running.setText(engine.description)
         self.device_label.setText(engine.description)
-        self.controls.show_params(self.viewer.params, engine.fixed_slots)
+        self.show_params()
+
+    def show_params(self) -> None:
+        """The controls show the parameters that run, with K greyed out for a model with fixed slots."""
+        engine = self.viewer.engine
+        self.controls.show_params(self.viewer.params, engine is not None and engine.fixed_slots)
 
     def _on_document(self, name: str) -> None:
         document = self.session.documents[name]

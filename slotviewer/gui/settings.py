@@ -44,7 +44,7 @@ class SettingsMixin:
             self.resize(1500, 900)
         if isinstance(state, QByteArray):
             self.restoreState(state)
-        self.controls.show_params(self.viewer.params)
+        self.show_params()
         self.controls.opacity.setValue(int(s.value("opacity", 45)))
         overlay = str(s.value("overlay", "attention"))
         self.viewer.set_overlay(overlay if overlay in OVERLAYS else "attention")

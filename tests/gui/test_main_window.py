@@ -214,11 +214,15 @@ def test_problem5_reconverge_keeps_edits_and_extends_history(window: MainWindow,
     assert trace_of(window) is original
 
 
-def test_problem6_samples_open_with_their_model(window: MainWindow, qtbot) -> None:  # noqa: ANN001
+def test_problem6_samples_open_with_their_model(window: MainWindow, qtbot, monkeypatch) -> None:  # noqa: ANN001
     window.viewer.open_path(SAMPLES / "tetrominoes.png")
     qtbot.waitUntil(lambda: window.viewer.engine.backend.model_name == "tetrominoes", timeout=30_000)
     wait_idle(qtbot, window)
     assert window.controls.model.currentText() == "tetrominoes" and trace_of(window).num_slots == 4
+    assert not window.controls.slots.isEnabled(), "learned queries: K is fixed"
+    monkeypatch.setattr("slotviewer.gui.dialogs.QFileDialog.getOpenFileName", lambda *a, **k: ("", ""))
+    window.open_model_dialog()  # cancelled: the controls show the model that runs, K still fixed at 4
+    assert not window.controls.slots.isEnabled() and window.controls.slots.value() == 4
 
 
 def test_problem7_notice_for_an_unfamiliar_image_and_about_model(qtbot, settings: QSettings,
