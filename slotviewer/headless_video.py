@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from slotviewer.engine import Engine, Trace
 from slotviewer.errors import SlotviewerError
+from slotviewer.headless import report_outputs
 from slotviewer.io.recorder import VideoRecorder
 from slotviewer.io.render import slot_colours
 from slotviewer.io.sources import FrameSource, SourceError, SourceTruncated, _cv2, open_source
@@ -252,9 +253,10 @@ def run_source(engine: Engine, source: FrameSource, out_dir: Path, options: Vide
 
 
 def run_videos(inputs: list[str | Path], out: Path, options: VideoOptions) -> int:
-    """Every video into `out/<stem>/`; one stderr line per failure; exit status 1 if any failed."""
+    """Every video into `out/<stem>/`; where each went on stdout, one stderr line per failure; exit status 1
+    if any failed."""
     engine = Engine.load(options.model, options.backend, options.device)
-    failures = 0
+    failures, written = 0, []
     for item in inputs:
         path = Path(item)
         target = out / path.stem
@@ -270,12 +272,14 @@ def run_videos(inputs: list[str | Path], out: Path, options: VideoOptions) -> in
                 source.close()
             if error is not None:
                 raise error
+            written.append((path, done))
         except SlotviewerError as exc:
             failures += 1
             message = str(exc).splitlines()[0]
             message = message if str(path) in message or str(target) in message else f"{path}: {message}"
             kept = f"; the frames before it are in {done}" if done is not None else ""
             tqdm.write(f"slotviewer: error: {message}{kept}", file=sys.stderr)
+    report_outputs(written, failures, out)
     return 1 if failures else 0
 
 

@@ -1,6 +1,7 @@
 """`slotviewer run VIDEO`: per-frame labels, masks.npz, overlay.mp4, trace.json; faults keep finished work."""
 
 import json
+import os
 from pathlib import Path
 
 import cv2
@@ -108,8 +109,10 @@ def test_faults_one_line_each_nonzero_exit_and_finished_work_kept(tiny_model: Pa
     (tmp_path / "junk.mp4").write_bytes(b"\x00garbage" * 500)
     out = tmp_path / "out"
     status = run(tiny_model, str(tmp_path / "cut.avi"), str(tmp_path / "junk.mp4"), str(good), "--out", str(out))
-    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("slotviewer: error")]
+    said = capsys.readouterr()
+    errors = [line for line in said.err.splitlines() if line.startswith("slotviewer: error")]
     assert status == 1 and len(errors) == 2
+    assert said.out.splitlines() == [f"{good} -> {out / 'good'}{os.sep}", "2 inputs failed (see the errors above)"]
     assert "cut.avi: stopped at frame" in errors[0] and "of 40" in errors[0] and str(out / "cut") in errors[0]
     assert "junk.mp4: not a video OpenCV can open" in errors[1]
     assert sorted(p.name for p in out.iterdir()) == ["cut", "good"]  # nothing for junk, no temp folders
