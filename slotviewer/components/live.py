@@ -137,6 +137,7 @@ class LiveView:
         self._thread: threading.Thread | None = None
         self._seq = 0
         self._first_seq = 0  # frames numbered below this ran on a model the view no longer uses
+        self._skipped_told = 0  # how many of the source's skipped inputs a message named already
         self.busy = False  # a frame is being run now (after `pause` the one in flight still finishes)
         self._pause_lock = threading.Lock()
         self._show_lock = threading.Lock()
@@ -164,6 +165,7 @@ class LiveView:
         """Open `source` and start; an unusable source is one message and state "failed", never an exception."""
         self.stop(final=False)  # the old source (if any) gives way: no "stopped" flickers before "running"
         self.source, self._realtime = source, realtime
+        self._skipped_told = len(source.skipped)
         self.buffer.clear()
         self.runner.reset()
         self._stop.clear()
@@ -202,7 +204,17 @@ class LiveView:
             self._set_state("stalled", f"{exc} — the last frame stays")
             return
         self._close_recording(f"{exc}; the recording so far was kept")
-        self._set_state("failed", f"{exc} — reconnect to try again; the last frame stays")
+        seekable = self.source is not None and self.source.seekable  # a file: what it had stays to seek in
+        self._set_state("failed", f"{exc} — " + ("the frames before it stay (seek back to them)" if seekable else
+                                                "reconnect to try again; the last frame stays"))
+
+    def _tell_skipped(self) -> None:
+        """Name what the source passed over since the last time (a sequence's unreadable files)."""
+        skipped = self.source.skipped if self.source is not None else ()
+        if len(skipped) > self._skipped_told:
+            text = f"{self.source.name}: skipped {'; '.join(skipped[self._skipped_told:])}"
+            self._skipped_told = len(skipped)
+            self._deliver(lambda: self.events.message.emit(text))
 
     # --- the inference loop ----------------------------------------------------------------------------------
     def _loop(self) -> None:
@@ -223,7 +235,10 @@ class LiveView:
                     return
                 if capture.at_end and self.state == "running":  # a file: seeking brings it back
                     self._close_recording(None)
-                    self._set_state("ended", f"{self.source.name}: end of file (Play starts it again; or seek)")
+                    self._tell_skipped()
+                    skipped = len(self.source.skipped)
+                    self._set_state("ended", f"{self.source.name}: end of file (Play starts it again; or seek)" + (
+                        f"; {skipped} unreadable file{'s' * (skipped > 1)} skipped" if skipped else ""))
                 continue
             with self._pause_lock:  # a pause that lands while waiting for the frame still holds
                 if self._paused.is_set() and not self._step.is_set():
@@ -241,6 +256,7 @@ class LiveView:
                 return
             finally:
                 self.busy = False
+            self._tell_skipped()
             if self.state in ("stalled", "ended"):
                 self._set_state("paused" if self._paused.is_set() else "running")
 

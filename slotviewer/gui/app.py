@@ -78,19 +78,23 @@ LIVE_SCREENSHOT_FRAMES = 30  # a video's screenshot shows its 30th frame (or its
 
 
 def wait_for_live_frame(app: QApplication, window: MainWindow, frames: int = LIVE_SCREENSHOT_FRAMES,
-                        timeout: float = 120) -> None:
+                        timeout: float = 120) -> str | None:
     """Play the live source until its `frames`-th frame is on screen (or it ended), then pause there, so the
     screenshot shows a decoded frame whose iterations can be scrubbed like a still image's. Files are read
-    frame by frame (not in real time), so the same command always captures the same frame."""
+    frame by frame (not in real time), so the same command always captures the same frame. A file that
+    breaks off after some frames (truncated) is shown at its last good frame, and the failure is returned."""
     deadline = time.monotonic() + timeout
+    failure = None
     while time.monotonic() < deadline:
         app.processEvents()
         live = window.live.live
-        if live is not None and live.state == "failed":
+        if live is not None and live.state == "failed" and failure is None:
             app.processEvents()  # the state is set at once, its message is posted to this thread
-            raise SlotviewerError(window.statusBar().currentMessage() or "the live source failed")
+            failure = window.statusBar().currentMessage().removeprefix("error: ") or "the live source failed"
+            if live.shown is None or live.source is None or not live.source.seekable:
+                raise SlotviewerError(failure)
         if live is not None and live.shown is not None and (live.shown.frame.index + 1 >= frames
-                                                            or live.state == "ended"):
+                                                            or live.state == "ended" or failure):
             live.pause()
             settle = time.monotonic() + 0.2  # the frame in flight, and frames posted to this thread, land first
             while (live.busy or time.monotonic() < settle) and time.monotonic() < deadline:
@@ -99,7 +103,7 @@ def wait_for_live_frame(app: QApplication, window: MainWindow, frames: int = LIV
             wanted = [i for i, item in enumerate(live.buffer) if item.frame.index == frames - 1]
             if wanted:  # then back to the frame asked for
                 live.show(wanted[0])
-            return
+            return failure
         time.sleep(0.01)
     raise SlotviewerError("the live source showed no frame in time")
 
@@ -170,9 +174,10 @@ def main(path: str | None = None, screenshot: str | None = None, iteration: int 
                                        viewer.session.documents["B"] is None else None)
     if not screenshot:
         return app.exec()
+    failure = None
     try:
         if live:
-            wait_for_live_frame(app, window)
+            failure = wait_for_live_frame(app, window)
         elif start is None:
             raise SlotviewerError("nothing to show: give an image path (no sample scene for this model)")
         names = ("A", "B") if b or compare else ("A",)
@@ -193,4 +198,7 @@ def main(path: str | None = None, screenshot: str | None = None, iteration: int 
     finally:
         dispose(app, window)
     print(f"wrote {screenshot}")
+    if failure:  # written from the frames before it, and said as any failure is: one line, status 1
+        print(f"slotviewer: error: {failure}", file=sys.stderr)
+        return 1
     return 0

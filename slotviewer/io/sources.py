@@ -76,6 +76,7 @@ class FrameSource(ABC):
 
     name: str = "source"
     live: bool = False  # a camera: frames come at their own pace and old ones are worthless
+    skipped: tuple[str, ...] = ()  # what it passed over, one "name (reason)" each (a folder's unreadable files)
 
     @abstractmethod
     def open(self) -> None:
@@ -284,11 +285,21 @@ class FolderSource(FrameSource):
         self._next = 0
 
     def read(self) -> Frame | None:
-        if self._next >= len(self._paths):
-            return None
-        index = self._next
-        self._next += 1
-        image = read_image(self._paths[index])  # InputError names the bad file
+        """The next readable image; an unreadable one is passed over (named in `skipped`), as a video's
+        dropped frame would be, so one broken file does not end the sequence."""
+        while self._next < len(self._paths):
+            index = self._next
+            self._next += 1
+            path = self._paths[index]
+            try:
+                return self._frame(read_image(path), index)
+            except InputError as exc:
+                note = f"{path.name} ({str(exc).removeprefix(f'{path}: ')})"
+                if note not in self.skipped:
+                    self.skipped = (*self.skipped, note)
+        return None
+
+    def _frame(self, image: np.ndarray, index: int) -> Frame:
         from slotviewer.engine.preprocess import to_float_rgb
 
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
@@ -574,7 +585,8 @@ class CaptureThread:
         except SourceError as exc:
             self._fail(exc)
         except Exception as exc:  # noqa: BLE001  (a driver's own exception: still one line, never a crash)
-            self._fail(SourceError(f"{self.source.name}: {type(exc).__name__}: {exc}".splitlines()[0]))
+            text = str(exc) if isinstance(exc, InputError) else f"{self.source.name}: {type(exc).__name__}: {exc}"
+            self._fail(SourceError(text.splitlines()[0]))
         finally:
             with self._cond:
                 self.ended = True

@@ -313,3 +313,40 @@ def test_a_model_that_cannot_take_the_mask_prior_says_so_when_it_takes_over(live
     live.set_engine(Engine.load(legacy_step_onnx, "onnx", "cpu"))
     assert live.wait_for(lambda: any("export the model again" in m for m in live.messages)), live.messages
     assert live.runner.mask_prior_weight == 0.0 and live.runner.carry.mask_prior > 0  # the setting stays
+
+
+def test_a_sequence_passes_over_unreadable_files_and_names_them(onnx_engine: Engine, tmp_path: Path) -> None:
+    for i in range(4):
+        cv2.imwrite(str(tmp_path / f"{i}.png"), np.full((30, 40, 3), 40 * i, np.uint8))
+    (tmp_path / "1.png").write_bytes(b"")  # empty
+    (tmp_path / "3.png").write_bytes(b"not a png")
+    with LiveView(onnx_engine, buffer=32) as view:
+        messages: list[str] = []
+        view.events.message.connect(messages.append)
+        view.start(open_source(tmp_path), realtime=False)
+        assert view.wait_for(lambda: view.state == "ended")
+        assert [item.frame.index for item in view.buffer] == [0, 2], "the readable frames, none lost after"
+        skips = [m for m in messages if ": skipped " in m]
+        assert skips[0] == f"{tmp_path}: skipped 1.png (empty file)"
+        assert skips[-1].startswith(f"{tmp_path}: skipped 3.png (")
+        assert messages[-1].endswith("; 2 unreadable files skipped")
+
+
+def test_a_truncated_file_keeps_its_frames_and_does_not_offer_a_reconnect(onnx_engine: Engine,
+                                                                         tmp_path: Path) -> None:
+    whole = tmp_path / "whole.avi"
+    writer = cv2.VideoWriter(str(whole), cv2.VideoWriter_fourcc(*"MJPG"), 50, (40, 30))
+    for i in range(40):
+        writer.write(np.full((30, 40, 3), 5 * i, np.uint8))
+    writer.release()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with LiveView(onnx_engine, buffer=64) as view:
+        messages: list[str] = []
+        view.events.message.connect(messages.append)
+        view.start(open_source(cut), realtime=False)
+        assert view.wait_for(lambda: view.state == "failed")
+        view.process_callbacks()
+        assert len(view.buffer) > 0 and view.shown is not None, "the frames before the break stay"
+        assert "stopped at frame" in messages[-1] and messages[-1].endswith("the frames before it stay "
+                                                                            "(seek back to them)")

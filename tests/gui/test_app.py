@@ -101,3 +101,25 @@ def test_themes(qapp) -> None:  # noqa: ANN001
     assert qapp.palette().window().color().lightness() < 100
     apply_theme("Light")
     assert qapp.palette().window().color().lightness() > 150
+
+
+def test_screenshot_of_a_truncated_video_shows_its_last_good_frame_and_says_where_it_broke(
+        tiny_model: Path, tmp_path: Path) -> None:
+    import cv2
+
+    whole = tmp_path / "whole.avi"
+    writer = cv2.VideoWriter(str(whole), cv2.VideoWriter_fourcc(*"MJPG"), 25, (64, 48))
+    for i in range(40):
+        writer.write(np.full((48, 64, 3), 5 * i, np.uint8))
+    writer.release()
+    cut = tmp_path / "cut.avi"  # breaks off before frame 30, the frame a screenshot shows
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    result = subprocess.run(
+        [sys.executable, "-m", "slotviewer.cli", "gui", str(cut), "--model", str(tiny_model.with_suffix(".onnx")),
+         "--backend", "onnx", "--screenshot", str(tmp_path / "shot.png")], capture_output=True, text=True,
+        timeout=120, env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "QT_QPA_PLATFORM": "offscreen"})
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-1000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("slotviewer: error: ")]
+    assert len(errors) == 1 and "cut.avi: stopped at frame" in errors[0] and "reconnect" not in errors[0]
+    shot = np.asarray(Image.open(tmp_path / "shot.png").convert("RGB"))
+    assert shot.std() > 10
