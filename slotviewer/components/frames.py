@@ -24,6 +24,9 @@ from slotviewer.io.render import slot_colours, to_uint8
 OVERLAYS: tuple[str, ...] = ("attention", "attention-blend", "alpha", "posterior")
 OVERLAY_LABELS = {"attention": "attention (argmax)", "attention-blend": "attention (blend)",
                   "alpha": "decoder alpha (argmax)", "posterior": "decoder posterior (argmax)"}
+# the same, short enough for the control panel's box (the full labels title the input panel)
+OVERLAY_NAMES = {"attention": "attention", "attention-blend": "attention blend", "alpha": "decoder alpha",
+                 "posterior": "decoder posterior"}
 DECODER_OVERLAYS = ("alpha", "posterior")
 
 

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from slotviewer.components.frames import OVERLAY_LABELS
+from slotviewer.components.frames import OVERLAY_LABELS, OVERLAY_NAMES
 from slotviewer.engine.engine import BACKENDS, DEVICES, MAX_DRAWS, MAX_ITERS, MAX_SEED, MAX_SLOTS
 from slotviewer.model.files import MODELS_DIR
 
@@ -90,7 +90,9 @@ class QtControls(QWidget):
         self.resample.setToolTip("Re-sample the initial slots (new seed, R)")
         self.resample.clicked.connect(self.sigResample)
         self.method = _combo(list(METHOD_LABELS))
-        self.overlay = _combo(list(OVERLAY_LABELS.values()))
+        self.overlay = _combo(list(OVERLAY_NAMES.values()))
+        for i, label in enumerate(OVERLAY_LABELS.values()):
+            self.overlay.setItemData(i, label, Qt.ItemDataRole.ToolTipRole)
         self.overlay.setToolTip("What colours the input: Slot Attention's attention at the scrubbed iteration "
                                 "(each pixel's strongest slot, or all slots blended by attention), the "
                                 "decoder's alpha masks, or those masks weighed by how well each slot's colour "

@@ -40,10 +40,37 @@ def caption(document: Document) -> str:
     fam = p.get("familiarity") or {}
     error = f" · error {fam['ratio']:.1f}× typical" if fam.get("ratio") is not None else ""
     start = "slots carried over" if p.get("init") == "carried" else f"seed={p.get('seed')}"
-    if p.get("draws", 1) > 1:  # which of the draws won: `--seed S --draws N` repeats it
-        start += f" (draw {p.get('draw')}/{p['draws']})"
+    if p.get("draws", 1) > 1:  # which of the draws won (counted from 1): `--seed S --draws N` repeats it
+        start += f" (draw {p.get('draw', 0) + 1}/{p['draws']})"
     return (f"{document.name} · K={trace.num_slots}{f' ({len(hidden)} hidden)' if hidden else ''} {t} "
             f"{start} · {p.get('method')}{error} · {trace.timings_ms.get('total', 0):.0f} ms")
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that, when too narrow, drops the middle of its text ("…") instead of cutting the
+    end mid-word: a caption's file name and its error ratio and timing stay readable. `text()` is the
+    whole text, which the tooltip shows too."""
+
+    def __init__(self, text: str = "") -> None:
+        super().__init__()
+        self._full = ""
+        self.setText(text)
+
+    def text(self) -> str:
+        return self._full
+
+    def setText(self, text: str) -> None:  # noqa: N802 (Qt API)
+        self._full = text
+        self.setToolTip(text)
+        self._elide()
+
+    def _elide(self) -> None:
+        shown = self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideMiddle, max(self.width(), 1))
+        super().setText(shown if self.width() > 1 else self._full)
+
+    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 (Qt API)
+        super().resizeEvent(event)
+        self._elide()
 
 
 class QtDocumentView(QWidget):
@@ -57,7 +84,7 @@ class QtDocumentView(QWidget):
         self._shown: Document | None = None  # whose pixels the input panel holds
         self._frames: dict[tuple, tuple] = {}  # frame key → pictures made for it (oldest first)
         self._pixmaps: dict[tuple, QPixmap] = {}  # card pictures by content
-        self.caption = QLabel("")
+        self.caption = ElidedLabel()
         self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         # a long caption must not widen its side: A and B keep equal halves (the tooltip has it all)
         self.caption.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
@@ -100,7 +127,6 @@ class QtDocumentView(QWidget):
         text = caption(document)
         if self.caption.text() != text:
             self.caption.setText(text)
-            self.caption.setToolTip(text)
         if document.trace is None:
             self.input.set_overlay(None, 0)
             self.reconstruction.set_image(None)
@@ -127,7 +153,7 @@ class QtDocumentView(QWidget):
                 del self._frames[next(iter(self._frames))]
         _, _, position, overlay_image, composite, maps, pixmaps = hit
         title = f"{self.name}: input + {OVERLAY_LABELS[overlay]}"
-        if self.input.title.text != title:  # a new title re-lays the panel out: only when it changes
+        if self.input.title_text != title:  # a new title re-lays the panel out: only when it changes
             self.input.set_title(title)
         self.input.set_overlay(overlay_image, opacity)
         self.reconstruction.set_image(composite)

@@ -7,7 +7,7 @@ from functools import partial
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtGui import QFont, QFontMetrics, QImage, QPixmap
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
 
@@ -95,9 +95,25 @@ class QtImagePanel(pg.GraphicsLayoutWidget):
 
     def set_title(self, text: str) -> None:
         """A title that never widens the panel (pyqtgraph sizes a label to its text; a narrow panel would
-        then draw its image wider than it is and cut it off): it is elided by the panel's edge instead."""
-        self.title.setText(text)
+        then draw its image wider than it is and cut it off): too long for the panel, it ends in "…"."""
+        self.title_text = text
         self.title.setToolTip(text)
+        self._shown_title = None
+        self._fit_title()
+
+    def _fit_title(self) -> None:
+        if not hasattr(self, "title_text"):  # pyqtgraph resizes the view while it is being built
+            return
+        font = QFont(self.font())
+        font.setPointSizeF(9)
+        shown = QFontMetrics(font).elidedText(self.title_text, Qt.TextElideMode.ElideRight, max(self.width() - 24, 40))
+        if shown != self._shown_title:  # a new text re-lays the panel out: only when it changes
+            self._shown_title = shown
+            self.title.setText(shown)
+
+    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 (Qt API)
+        super().resizeEvent(event)
+        self._fit_title()
 
     def set_extent(self, height: int, width: int) -> None:
         """The input's size: pictures are stretched onto it; a new size fits the view to it."""

@@ -284,7 +284,7 @@ def test_draws_box_shows_the_models_draws_and_reruns_with_its_value(window: Main
     window.controls.draws.setValue(5)
     qtbot.waitUntil(lambda: trace_of(window) is not before, timeout=20_000)
     assert window.viewer.params.draws == 5 and trace_of(window).provenance["draws"] == 5
-    assert f"seed=0 (draw {trace_of(window).provenance['draw']}/5)" in window.views["A"].caption.text()
+    assert f"seed=0 (draw {trace_of(window).provenance['draw'] + 1}/5)" in window.views["A"].caption.text()
     assert window.controls.draws.minimum() == 1 and window.controls.draws.maximum() == 64
     window.viewer.set_params(method="kmeans")
     assert not window.controls.draws.isEnabled()
