@@ -11,8 +11,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from slotviewer.components.frames import OVERLAYS as OVERLAY_MODES
-from slotviewer.engine.engine import DEVICES, MAX_DRAWS, METHODS  # the choices are defined once, in the engine
-from slotviewer.errors import InputError, SlotviewerError
+from slotviewer.engine.engine import (  # the choices are defined once, in the engine
+    DEVICES,
+    MAX_DRAWS,
+    MAX_SEED,
+    METHODS,
+)
+from slotviewer.errors import DataNotFound, InputError, SlotviewerError
 from slotviewer.video import DEFAULT_ITERS_PER_FRAME, DEFAULT_MASK_PRIOR, MAX_MASK_PRIOR
 
 DRAWS_HELP = ("keep the best of N initial slot draws by reconstruction error (default: the model's, see its "
@@ -23,6 +28,13 @@ def _draws(text: str) -> int:
     value = int(text)
     if not 1 <= value <= MAX_DRAWS:
         raise argparse.ArgumentTypeError(f"must be 1..{MAX_DRAWS}, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be 0..{MAX_SEED}, got {value}")
     return value
 
 
@@ -119,6 +131,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     r = loaded.config.resolution
     try:
         images, masks = load_scenes(args.data, args.n, r, args.seed if args.seed is not None else EVAL_SEED + 1)
+    except DataNotFound:
+        raise
     except InputError as exc:  # a model and data that do not fit: say which two, in one line
         raise SlotviewerError(f"model {loaded.name} ({r}×{r} RGB) does not fit data {args.data}: {exc}") from None
     if images.ndim != 4 or images.shape[1:] != (r, r, 3):
@@ -171,6 +185,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from slotviewer.headless import RunOptions, run_inputs
     from slotviewer.headless_video import run_video_args, split_videos
 
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise SlotviewerError(f"{out}: exists and is not a folder (--out names the folder the results go into)")
     videos, args.inputs = split_videos(args.inputs)  # videos and animated GIFs go frame by frame
     status = run_video_args(videos, args) if videos else 0
     if not args.inputs:
@@ -368,7 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--slots", type=_positive, help="number of slots K (Gaussian-init models only)")
     p.add_argument("--iters", type=int, help="Slot Attention iterations T")
-    p.add_argument("--seed", type=int, help="seed for the initial slots (default: random, recorded)")
+    p.add_argument("--seed", type=_seed, help="seed for the initial slots (default: random, recorded)")
     p.add_argument("--draws", type=_draws, help=DRAWS_HELP)
     p.add_argument("--method", default="slot-attention", choices=METHODS)
     p.add_argument("--remove", type=_index_list, help="slots to remove from the composite, e.g. 2,3")

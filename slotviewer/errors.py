@@ -9,5 +9,9 @@ class InputError(SlotviewerError):
     """An input image, folder or data set cannot be used."""
 
 
+class DataNotFound(InputError):
+    """`--data` names no generator, folder or file at all (so there is no question of it fitting a model)."""
+
+
 class ModelFileError(SlotviewerError):
     """A checkpoint, config or ONNX file is missing, corrupt, or does not match what it claims."""

@@ -27,6 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from slotviewer.engine import Engine, Trace
+from slotviewer.engine.engine import new_seed
 from slotviewer.errors import SlotviewerError
 from slotviewer.headless import report_outputs
 from slotviewer.io.recorder import VideoRecorder
@@ -295,7 +296,7 @@ def run_video_args(videos: list[str], args) -> int:  # noqa: ANN001  (argparse.N
     """`slotviewer run` for the videos among its inputs, with the same model/backend options as images."""
     options = VideoOptions(
         model=args.model, backend=args.backend, device=args.device, slots=args.slots, iters=args.iters,
-        seed=args.seed or 0, draws=args.draws,
+        seed=new_seed() if args.seed is None else args.seed, draws=args.draws,
         carry=CarryOver(args.carry_over, args.iters_per_frame, args.match_slots, args.mask_prior, args.sticky_labels),
         overwrite=args.overwrite, max_frames=args.max_frames, label_by=args.labels_by,
         progress=sys.stderr.isatty() if getattr(args, "progress", None) is None else args.progress,

@@ -57,6 +57,27 @@ def test_errors_are_one_line_without_traceback(tmp_path: Path, capsys: pytest.Ca
     assert "no .png images found" in capsys.readouterr().err
 
 
+def test_what_names_no_model_or_data_and_bad_run_options_are_one_line_each(
+        tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    image = tmp_path / "scene.png"
+    Image.fromarray(np.zeros((35, 35, 3), np.uint8)).save(image)
+    run = ["run", str(image), "--backend", "onnx", "--out"]
+    for args, said in (([*run, str(tmp_path / "o"), "--model", "nope"],
+                        "nope: no such model (shipped: shapes, tetrominoes; or give a model's path)"),
+                       ([*run, str(tmp_path / "o"), "--model", str(image)], f"{image}: not a model (give a model's"),
+                       ([*run, str(image), "--model", str(tiny_model.with_suffix(".onnx"))],
+                        f"{image}: exists and is not a folder (--out names the folder the results go into)"),
+                       (["eval", "--model", str(tiny_model), "--data", "nosuch", "--n", "2"],
+                        "nosuch: no such generator, folder or file (generators: tetrominoes, shapes,")):
+        assert main(args) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith(f"slotviewer: error: {said}"), err
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(SystemExit) as exit_:
+        main([*run, str(tmp_path / "o"), "--seed", "-5"])
+    assert exit_.value.code == 2 and "argument --seed: must be 0..2147483647, got -5" in capsys.readouterr().err
+
+
 def test_train_on_a_folder(tmp_path: Path) -> None:
     main(["data", "generate", "tetrominoes", "--n", "8", "--out", str(tmp_path / "d")])
     code = main(["train", "--dataset", str(tmp_path / "d"), "--preset", "tetrominoes", "--out", str(tmp_path / "m"),

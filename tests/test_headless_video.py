@@ -157,3 +157,16 @@ def test_a_codec_opencv_cannot_decode_is_one_line_on_a_clean_stderr(tiny_model: 
     assert done.stderr.splitlines() == [
         f"slotviewer: error: {tmp_path / 'odd.avi'}: not a video OpenCV can open (unknown container or codec)"]
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_without_a_seed_a_video_draws_one_and_records_it_so_it_can_be_repeated(tiny_model: Path,
+                                                                              tmp_path: Path) -> None:
+    video = write_clip(tmp_path / "c.avi", frames=3)
+    for out in ("a", "b"):
+        assert run(tiny_model, str(video), "--out", str(tmp_path / out), "--no-carry-over") == 0
+    seeds = [json.loads((tmp_path / d / "c" / "trace.json").read_text())["seed"] for d in "ab"]
+    assert seeds[0] != seeds[1], "a random seed each time, as for images"
+    assert run(tiny_model, str(video), "--out", str(tmp_path / "again"), "--no-carry-over", "--seed",
+               str(seeds[0])) == 0
+    masks = [np.load(tmp_path / d / "c" / "masks.npz")["alpha"] for d in ("a", "again")]
+    assert np.array_equal(*masks), "the recorded seed repeats the run"

@@ -8,6 +8,7 @@ resume exactly and an evaluation set is reproducible without storing it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -51,7 +52,7 @@ def load_scenes(data: str, n: int, resolution: int, seed: int) -> tuple[np.ndarr
     """Up to `n` scenes of a generator (fresh, from `seed`), a TFRecord file (its first `n` records) or
     a folder (its first `n` images), at `resolution`; masks are None for a folder without masks/."""
     from slotviewer.data.tfrecord import TFRecordScenes, split_spec
-    from slotviewer.errors import InputError
+    from slotviewer.errors import DataNotFound, InputError
 
     if data in GENERATORS:
         images, masks = generate(data, n, seed)
@@ -62,6 +63,9 @@ def load_scenes(data: str, n: int, resolution: int, seed: int) -> tuple[np.ndarr
     tfrecord = split_spec(data)
     if tfrecord is not None:
         return TFRecordScenes(*tfrecord, resolution).head(n)
+    if not Path(data).exists():
+        raise DataNotFound(f"{data}: no such generator, folder or file (generators: {', '.join(GENERATORS)}; "
+                         "or a folder with images/, or a TFRecord file as NAME:PATH)")
     folder = FolderDataset(data, resolution)
     return folder.images[:n], None if folder.masks is None else folder.masks[:n]
 

@@ -11,7 +11,7 @@ import importlib.util
 from pathlib import Path
 
 from slotviewer.errors import SlotviewerError
-from slotviewer.model.files import model_stem, with_ext
+from slotviewer.model.files import check_model_name, model_stem, with_ext
 
 BACKENDS: tuple[str, ...] = ("auto", "onnx", "torch")
 
@@ -28,6 +28,7 @@ def choose_backend(model: str | Path, backend: str = "auto") -> str:
     """"onnx" or "torch" for `model` (shipped name, stem or file path) and the requested `backend`."""
     if backend not in BACKENDS:
         raise SlotviewerError(f"unknown backend {backend!r}; use {', '.join(BACKENDS)}")
+    check_model_name(model)
     suffix = Path(model).suffix
     if suffix == ".onnx":
         if backend == "torch":

@@ -35,6 +35,21 @@ def model_stem(name_or_path: str | Path, suffix: str) -> Path:
     return p
 
 
+def check_model_name(name_or_path: str | Path) -> None:
+    """A one-line error, before any file is looked for, when `name_or_path` cannot name a model: a bare name
+    that is neither shipped nor a model here (listing the shipped ones), or an existing file that is not a
+    model's (an image given as --model)."""
+    p = Path(name_or_path)
+    if p.suffix in MODEL_SUFFIXES:
+        return
+    if p.is_file():
+        raise ModelFileError(f"{p}: not a model (give a model's .json, .safetensors or .onnx, or a shipped name)")
+    here = any(with_ext(p, suffix).exists() for suffix in MODEL_SUFFIXES)
+    if not p.parent.parts and not here and not with_ext(MODELS_DIR / p.name, ".json").exists():
+        shipped = ", ".join(sorted(f.stem for f in MODELS_DIR.glob("*.json")))
+        raise ModelFileError(f"{p}: no such model (shipped: {shipped}; or give a model's path)")
+
+
 def model_paths(name_or_path: str | Path) -> tuple[Path, Path]:
     """(weights, json) of a model."""
     p = model_stem(name_or_path, ".safetensors")
