@@ -295,7 +295,7 @@ class Viewer:
         record = trace.provenance.get("familiarity") or {}
         self.notice = NOTICE if record.get("unfamiliar") else ""
         if self.notice:
-            self.notice += (f" (reconstruction error {record['ratio']:.0f}× the typical "
+            self.notice += (f" (reconstruction error {record['ratio']:.1f}× the typical "
                             f"{record['typical_mse']:.4f} on its own data)")
         self.events.notice.emit(self.notice)
 

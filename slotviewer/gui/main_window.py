@@ -206,6 +206,7 @@ class MainWindow(SettingsMixin, DialogsMixin, QMainWindow):
     def _on_engine(self, engine) -> None:  # noqa: ANN001
         self.controls.running.setText(engine.description)
         self.device_label.setText(engine.description)
+        self.controls.model_loaded(self.viewer.params.model)
         self.show_params()
 
     def show_params(self) -> None:

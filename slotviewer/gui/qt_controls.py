@@ -68,6 +68,7 @@ class QtControls(QWidget):
     def __init__(self) -> None:
         super().__init__()
         self.model = _combo([*shipped_models(), OPEN_MODEL])
+        self._loaded_models = set(shipped_models())  # the list keeps these and the one asked for now
         self.model.activated.connect(self._model_activated)
         self.backend = _combo(list(BACKENDS))
         if not torch_available():
@@ -167,8 +168,15 @@ class QtControls(QWidget):
         else:
             self.sigParams.emit({"model": self.model.itemText(index)})
 
+    def model_loaded(self, model: str) -> None:
+        """`model` loaded: it stays in the model list (one that failed to load leaves it again)."""
+        self._loaded_models.add(model)
+
     def show_params(self, params: Any, fixed_slots: bool = False) -> None:
         """Show the viewer's parameters (without echoing them back as edits)."""
+        for i in reversed(range(self.model.count() - 1)):  # the last item is "Open model…"
+            if self.model.itemText(i) not in self._loaded_models | {params.model}:
+                self.model.removeItem(i)
         if self.model.findText(params.model) < 0:
             self.model.insertItem(self.model.count() - 1, params.model)
         values = ((self.model, params.model), (self.backend, params.backend), (self.device, params.device),

@@ -208,7 +208,7 @@ def test_the_familiarity_notice_names_the_error_ratio(viewer: Viewer, monkeypatc
     monkeypatch.setattr(viewer.engine, "run", unfamiliar)
     notices = events(viewer, "notice")
     show(viewer, scenes()[0])
-    expected = f"{NOTICE} (reconstruction error 42× the typical 0.0012 on its own data)"
+    expected = f"{NOTICE} (reconstruction error 41.7× the typical 0.0012 on its own data)"
     assert viewer.notice == expected and notices[-1] == (expected,)
     record["unfamiliar"] = False
     show(viewer, scenes()[1])

@@ -337,6 +337,17 @@ def test_bad_file_is_a_message_not_a_crash(window: MainWindow, tmp_path: Path, q
     assert window.activity.text() == ""
 
 
+def test_a_model_that_fails_to_load_leaves_the_model_list(window: MainWindow, tmp_path: Path,
+                                                         qtbot) -> None:  # noqa: ANN001
+    good = window.viewer.params.model
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not a graph")
+    window._set_params({"model": str(broken), "backend": "onnx"})
+    qtbot.waitUntil(lambda: window.viewer.params.model == good, timeout=20_000)  # back to the model that runs
+    items = [window.controls.model.itemText(i) for i in range(window.controls.model.count())]
+    assert str(broken) not in items and good in items and window.controls.model.currentText() == good
+
+
 def test_folder_navigation_and_absolute_recent_files(window: MainWindow, images: list[Path], qtbot,
                                                      monkeypatch) -> None:  # noqa: ANN001
     qtbot.keyClick(window, Qt.Key.Key_PageDown)
