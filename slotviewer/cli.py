@@ -342,7 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--freeze", metavar="PARTS", help="keep these parts fixed, e.g. encoder,slot_attention")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
                    help="bf16: autocast convolutions and matmuls (softmaxes and the loss stay fp32)")
-    p.add_argument("--channels-last", action="store_true", help="NHWC memory layout for the convolutions")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                   help="NHWC memory layout for the convolutions (default: on a CPU, where it is faster)")
     p.add_argument("--eval-minutes", type=float, default=3.0, metavar="M",
                    help="score the validation set (a curve point) every M minutes of training")
     p.add_argument("--val", metavar="DATA", help="validation data for the curve and the card (default: --dataset; "

@@ -123,9 +123,13 @@ def test_unknown_precision_is_a_clear_error(tmp_path: Path) -> None:
         Trainer(dataclasses.replace(settings(tmp_path / "m", 1), precision="fp8"))
 
 
-def test_channels_last_trains_the_same_weights(tmp_path: Path) -> None:
-    plain = load_model(Trainer(settings(tmp_path / "a", 3)).run(final_eval=0)).model.state_dict()
-    nhwc = load_model(Trainer(dataclasses.replace(settings(tmp_path / "b", 3), channels_last=True)).run(final_eval=0))
+def test_channels_last_trains_the_same_weights_and_is_the_cpu_default(tmp_path: Path) -> None:
+    nchw = Trainer(dataclasses.replace(settings(tmp_path / "a", 3), channels_last=False))
+    plain = load_model(nchw.run(final_eval=0)).model.state_dict()
+    default = Trainer(settings(tmp_path / "b", 3))
+    assert default.channels_last and default.model.encoder.cnn[0].weight.is_contiguous(
+        memory_format=torch.channels_last) and not nchw.channels_last
+    nhwc = load_model(default.run(final_eval=0))
     for key, value in nhwc.model.state_dict().items():
         np.testing.assert_allclose(value.numpy(), plain[key].numpy(), atol=1e-5, err_msg=key)
 
