@@ -445,11 +445,21 @@ class Viewer:
                 self._trace_changed(name)
 
     def undo(self) -> None:
-        for name in self.session.undo():
-            self._trace_changed(name)
+        self._step_history(self.session.undo)
 
     def redo(self) -> None:
-        for name in self.session.redo():
+        self._step_history(self.session.redo)
+
+    def _step_history(self, step: Callable[[], list[str]]) -> None:
+        """Undo or redo; a scrubber at the last iteration stays at the last one (a redone re-converge shows
+        where its new iterations end, as doing it did)."""
+        before = self._trace("A")
+        at_end = before is not None and self.position >= before.iterations
+        names = step()
+        after = self._trace("A")
+        if at_end and "A" in names and after is not None:
+            self.position = float(after.iterations)
+        for name in names:
             self._trace_changed(name)
 
     # --- derived results ---------------------------------------------------------------------------------

@@ -125,7 +125,13 @@ def test_reconverge_keeps_indices_and_extends_history(viewer: Viewer) -> None:
     assert out.iterations == trace.iterations + 2 and viewer.position == out.iterations
     assert viewer.params.slots == out.num_slots, "controls and captions agree on K"
     viewer.undo()
-    assert viewer.position <= viewer.session.documents["A"].trace.iterations
+    assert viewer.position == viewer.session.documents["A"].trace.iterations == trace.iterations
+    viewer.redo()  # at the last iteration before, at the (new) last one after: where the re-converge ends
+    assert viewer.session.documents["A"].trace is out and viewer.position == out.iterations
+    viewer.set_position(1)
+    viewer.undo()
+    viewer.redo()  # a scrubber elsewhere stays where it was
+    assert viewer.position == 1
 
 
 def test_an_edit_is_dropped_when_its_image_changed(viewer: Viewer) -> None:
