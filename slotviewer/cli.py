@@ -38,6 +38,20 @@ def _seed(text: str) -> int:
     return value
 
 
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _mask_prior(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= MAX_MASK_PRIOR:  # NaN fails this too
+        raise argparse.ArgumentTypeError(f"must be 0..{MAX_MASK_PRIOR:g}, got {text}")
+    return value
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value <= 0:
@@ -410,12 +424,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "still images only)")
     p.add_argument("--carry-over", action=argparse.BooleanOptionalAction, default=True,
                    help="videos: start each frame from the previous frame's slots (default), or fresh slots")
-    p.add_argument("--iters-per-frame", type=int, default=DEFAULT_ITERS_PER_FRAME, metavar="N",
+    p.add_argument("--iters-per-frame", type=_non_negative, default=DEFAULT_ITERS_PER_FRAME, metavar="N",
                    help="videos: Slot Attention iterations per carried-over frame (the first frame runs --iters)")
     p.add_argument("--match-slots", action=argparse.BooleanOptionalAction, default=True,
                    help="videos: rename each carried frame's slots to overlap the previous frame's best, so two "
                    "slots the update exchanged keep their objects (default)")
-    p.add_argument("--mask-prior", type=float, default=DEFAULT_MASK_PRIOR, metavar="W",
+    p.add_argument("--mask-prior", type=_mask_prior, default=DEFAULT_MASK_PRIOR, metavar="W",
                    help=f"videos: how strongly each slot holds the places its mask covered on the last frame "
                    f"(0..{MAX_MASK_PRIOR:g}; 0 = every pixel contested anew)")
     p.add_argument("--sticky-labels", action=argparse.BooleanOptionalAction, default=True,

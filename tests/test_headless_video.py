@@ -71,13 +71,21 @@ def test_fresh_slots_and_a_gif(tiny_model: Path, tmp_path: Path) -> None:
     assert len(list((tmp_path / "out" / "anim" / "labels").iterdir())) == 5
 
 
-def test_a_mask_prior_out_of_range_is_one_line_and_writes_nothing(tiny_model: Path, tmp_path: Path,
+def test_video_options_out_of_range_are_one_line_and_write_nothing(tiny_model: Path, tmp_path: Path,
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
     video = write_clip(tmp_path / "c.avi", frames=3)
-    assert run(tiny_model, str(video), "--out", str(tmp_path / "out"), "--mask-prior", "-1") != 0
-    err = capsys.readouterr().err.strip()
-    assert "the mask prior must be 0..20, got -1" in err and len(err.splitlines()) == 1 and "Traceback" not in err
-    assert not (tmp_path / "out" / "c").exists()
+    image = tmp_path / "still.png"
+    Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(image)
+    for given in (video, image):  # checked with the arguments, whatever the inputs are
+        for option, value, said in (("--mask-prior", "-1", "argument --mask-prior: must be 0..20, got -1"),
+                                    ("--mask-prior", "50", "argument --mask-prior: must be 0..20, got 50"),
+                                    ("--iters-per-frame", "-1", "argument --iters-per-frame: must be 0 or more")):
+            with pytest.raises(SystemExit) as exit_:
+                run(tiny_model, str(given), "--out", str(tmp_path / "out"), option, value)
+            err = capsys.readouterr().err.strip()
+            assert exit_.value.code == 2 and err.splitlines()[-1] == f"slotviewer run: error: {said}" + (
+                ", got -1" if option == "--iters-per-frame" else "")
+    assert not (tmp_path / "out").exists()
 
 
 def test_an_old_step_graph_runs_without_the_mask_prior_and_says_so(legacy_step_onnx: Path, tmp_path: Path,
@@ -95,8 +103,8 @@ def test_an_old_step_graph_runs_without_the_mask_prior_and_says_so(legacy_step_o
 
 def test_carry_over_changes_the_result(tiny_model: Path, tmp_path: Path) -> None:
     video = write_clip(tmp_path / "c.avi", frames=4)
-    run(tiny_model, str(video), "--out", str(tmp_path / "a"))
-    run(tiny_model, str(video), "--out", str(tmp_path / "b"), "--no-carry-over")
+    run(tiny_model, str(video), "--out", str(tmp_path / "a"), "--seed", "0")
+    run(tiny_model, str(video), "--out", str(tmp_path / "b"), "--no-carry-over", "--seed", "0")
     a, b = (np.load(tmp_path / d / "c" / "masks.npz")["alpha"] for d in "ab")
     assert np.array_equal(a[0], b[0]) and not np.array_equal(a[1:], b[1:])
 
