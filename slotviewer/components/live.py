@@ -140,6 +140,7 @@ class LiveView:
         self._skipped_told = 0  # how many of the source's skipped inputs a message named already
         self.busy = False  # a frame is being run now (after `pause` the one in flight still finishes)
         self._pause_lock = threading.Lock()
+        self._held_frame: tuple[int, Frame] | None = None  # (seq, frame) taken from the capture as a pause began
         self._show_lock = threading.Lock()
         self._to_show: LiveFrame | None = None
         self._show_posted = False
@@ -166,6 +167,7 @@ class LiveView:
         self.stop(final=False)  # the old source (if any) gives way: no "stopped" flickers before "running"
         self.source, self._realtime = source, realtime
         self._skipped_told = len(source.skipped)
+        self._held_frame = None
         self.buffer.clear()
         self.runner.reset()
         self._stop.clear()
@@ -226,7 +228,9 @@ class LiveView:
             capture = self.capture
             if capture is None:
                 return
-            got = capture.latest(seen, timeout=0.1)
+            with self._pause_lock:  # a frame that arrived as the pause began comes first
+                got, self._held_frame = self._held_frame, None
+            got = got or capture.latest(seen, timeout=0.1)
             if got is None:
                 if capture.ended:  # a failure was reported by the capture thread already
                     if capture.error is None and not self._stop.is_set():
@@ -242,6 +246,8 @@ class LiveView:
                 continue
             with self._pause_lock:  # a pause that lands while waiting for the frame still holds
                 if self._paused.is_set() and not self._step.is_set():
+                    if not (self.source and self.source.live):  # a file's frame is kept for the next step or
+                        self._held_frame = got  # the resume (a camera resumes with the present)
                     continue
                 self.busy = True
             seen, frame = got
@@ -293,13 +299,19 @@ class LiveView:
 
     # --- controls ------------------------------------------------------------------------------------------------
     def pause(self) -> None:
+        """Stop running frames; a file or folder also stops being read (a camera's capture goes on, so
+        resuming shows the present)."""
         if self.state in ("running", "stalled"):
             with self._pause_lock:
                 self._paused.set()
+            if self.capture is not None:
+                self.capture.hold(True)
             self._set_state("paused")
 
     def resume(self) -> None:
         if self.state == "paused":
+            if self.capture is not None:
+                self.capture.hold(False)
             self._paused.clear()
             self._set_state("running")
 
@@ -309,6 +321,10 @@ class LiveView:
             return
         index = self.index_of(self.shown) + delta if self.shown is not None else len(self.buffer) - 1
         if index >= len(self.buffer):
+            with self._pause_lock:
+                waiting = self._held_frame is not None
+            if self.capture is not None and not waiting:
+                self.capture.advance()  # a paused file reads exactly the next frame
             self._step.set()
         else:
             self.show(max(0, index))
@@ -341,6 +357,8 @@ class LiveView:
             return
         with self._lock:
             self.runner.reset()
+        with self._pause_lock:
+            self._held_frame = None  # from before the jump
         self.capture.seek(index)
         if self._paused.is_set():
             self._step.set()

@@ -533,6 +533,8 @@ class CaptureThread:
         self._times: list[float] = []
         self._seek: int | None = None
         self._floor = 0  # frames up to this sequence number were read before the last seek: never handed out
+        self._held = False  # a paused file or folder: nothing is read (a camera reads on, see `hold`)
+        self._allowed = 0  # frames that may still be read while held (a step)
 
     def start(self) -> None:
         self._stop.clear()
@@ -544,9 +546,16 @@ class CaptureThread:
             self._watchdog.start()
 
     def _loop(self) -> None:
-        start = time.monotonic()
+        start, rebase = time.monotonic(), False
         try:
             while not self._stop.is_set():
+                if self._held:
+                    with self._cond:  # paused: read only a step's frame or a seek's (the clock restarts after)
+                        self._cond.wait_for(lambda: not self._held or self._allowed > 0 or self._seek is not None
+                                            or self._stop.is_set())
+                        if self._held and self._allowed > 0 and self._seek is None:
+                            self._allowed -= 1
+                    rebase = True
                 if not self.source.live and not self.realtime:
                     with self._cond:  # lockstep: wait until the consumer took the last frame (or a seek)
                         self._cond.wait_for(lambda: self._taken >= self._seq or self._seek is not None
@@ -567,6 +576,8 @@ class CaptureThread:
                         pass
                     self.at_end = False
                     continue
+                if rebase:  # after a pause the file goes on from this frame, not from where the clock got to
+                    start, rebase = time.monotonic() - frame.time, False
                 if not self.source.live and self.realtime and self.source.fps:
                     delay = start + frame.time - time.monotonic()
                     if delay > 0 and self._stop.wait(delay):
@@ -609,6 +620,24 @@ class CaptureThread:
             if newly and self.on_error is not None:
                 self.on_error(SourceStalled(f"{self.source.name}: no frame for {silent:.1f} s (stalled); "
                                             "waiting for it to come back"))
+
+    def hold(self, held: bool) -> None:
+        """Pause (True) or resume reading a file or folder: paused, it reads nothing, so resuming goes on
+        from the frame after the one shown (a file played in real time would otherwise run on behind the
+        pause). A camera is never held: its frames are the present, and resuming shows the present."""
+        if self.source.live:
+            return
+        with self._cond:
+            self._held, self._allowed = held, 0
+            self._cond.notify_all()
+
+    def advance(self) -> None:
+        """While held: make one more frame available (a step). A frame read but not yet taken (it arrived
+        as the pause began) is that frame: nothing more is read, so a step never skips one."""
+        with self._cond:
+            if self._taken >= self._seq:
+                self._allowed += 1
+            self._cond.notify_all()
 
     def seek(self, index: int) -> None:
         """Ask the capture thread to continue from frame `index` (files and folders only)."""

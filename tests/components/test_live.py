@@ -2,6 +2,7 @@
 stall/disconnect/reconnect, recording closed on every exit path, files end and seek."""
 
 import json
+import time
 from pathlib import Path
 
 import cv2
@@ -234,17 +235,37 @@ def test_reset_edits_and_swap_limits(live: LiveView) -> None:
 
 
 def test_a_seek_while_paused_shows_the_frame_sought(onnx_engine: Engine, tmp_path: Path) -> None:
-    """Capture goes on while paused, so a frame read before the seek is waiting: it must not be the one shown."""
     path = write_video(tmp_path / "clip.avi", frames=60, fps=50.0)
     with LiveView(onnx_engine, buffer=8) as view:
         view.start(open_source(path), realtime=True)
         assert view.wait_for(lambda: len(view.buffer) >= 3)
         view.pause()
-        assert view.wait_for(lambda: view.capture.latest(0, timeout=0)[1].index > view.buffer[-1].frame.index + 2)
         view.seek(40)
         assert view.wait_for(lambda: view.shown is not None and view.shown.seq == view.buffer[-1].seq
                              and view.buffer[-1].frame.index >= 40)
         assert view.shown.frame.index == 40 and view.state == "paused"
+
+
+def test_a_paused_file_is_not_read_on_and_steps_one_frame_at_a_time(onnx_engine: Engine, tmp_path: Path) -> None:
+    """A file played in real time stops being read while paused: resuming goes on from the next frame,
+    and a step shows exactly the next one (a camera's capture goes on instead: see the fake camera tests)."""
+    path = write_video(tmp_path / "clip.avi", frames=60, fps=25.0)
+    with LiveView(onnx_engine, buffer=64) as view:
+        view.start(open_source(path), realtime=True)
+        assert view.wait_for(lambda: len(view.buffer) >= 3)
+        view.pause()
+        assert view.wait_for(lambda: not view.busy)
+        time.sleep(0.1)  # a frame that was on its way lands; nothing after it
+        last = view.buffer[-1].frame.index
+        time.sleep(0.6)  # 15 frames of the file's time
+        assert view.buffer[-1].frame.index == last
+        for expected in (last + 1, last + 2):
+            view.step(1)
+            assert view.wait_for(lambda e=expected: view.buffer[-1].frame.index == e and view.shown is view.buffer[-1])
+        mark = view.buffer[-1].frame.index
+        view.resume()
+        assert view.wait_for(lambda: view.buffer[-1].frame.index > mark)
+        assert view.buffer[-1].frame.index <= mark + 2, "it goes on from the frame after, not from the clock"
 
 
 def test_a_new_model_runs_the_next_frames_and_rereads_a_paused_frame(live: LiveView, torch_engine: Engine) -> None:
