@@ -523,7 +523,8 @@ class LiveView:
             raise
 
     # --- the model ----------------------------------------------------------------------------------------------
-    def set_engine(self, engine: Engine) -> threading.Thread | None:
+    def set_engine(self, engine: Engine, run: tuple[int | None, int | None, int, int | None] | None = None,
+                   ) -> threading.Thread | None:
         """Run the stream on another engine (the user picked a model, or the owner loaded the adapted one).
 
         The same weights on the same backend and device (the owner loading the model learning produced)
@@ -532,11 +533,16 @@ class LiveView:
         can scrub to, or that a paused view decodes the iterations of, must come from the model the owner
         now decodes with. Frames the old model ran are never shown after this, and the frame on screen is
         run again on a thread (returned), from fresh slots even if the stream ran a frame of the new model in
-        between, so the picture changes with the model as a still image's does.
+        between, so the picture changes with the model as a still image's does. `run` (K, T, seed, draws, as
+        `set_run` takes them) applies with the engine, so no frame runs the new model with the old K.
         """
         with self._lock:
             old, self.engine = self.engine, engine
             self.runner.engine = engine
+            if run is not None:
+                self.runner.slots, self.runner.iters, self.runner.seed, self.runner.draws = run
+            if engine.fixed_slots:  # its K is its own: whatever K the last model ran with does not apply
+                self.runner.slots = None
             missing = self.runner.mask_prior_missing
             if missing:
                 self._deliver(lambda: self.events.message.emit(missing))

@@ -307,17 +307,20 @@ class QtLive(QObject):
             self._pending = None
             self.start(source, realtime)
         elif self.live is not None and self.live.engine is not engine:  # the window's model changed
-            self.live.set_engine(engine)
-            self._follow_run_panel()
+            self.live.set_engine(engine, self._run_settings(engine))
+
+    def _run_settings(self, engine) -> tuple[int | None, int | None, int, int | None]:  # noqa: ANN001
+        """(K, T, seed, draws) of the run panel for `engine` (K None for a model with fixed slots)."""
+        p = self.viewer.params
+        return None if engine.fixed_slots else p.slots, p.iters, p.seed, p.draws
 
     def _follow_run_panel(self) -> None:
         """The stream starts its slots with the run panel's K, T, seed and draws, as a still image does
-        (not while the window's new model is still on its way to the stream: that follows in `_on_engine`)."""
+        (not while the window's new model is still on its way to the stream: `_on_engine` hands both over)."""
         engine = self.viewer.engine
         if self.live is None or engine is None or self.live.engine is not engine:
             return
-        p = self.viewer.params
-        self.live.set_run(None if engine.fixed_slots else p.slots, p.iters, p.seed, p.draws)
+        self.live.set_run(*self._run_settings(engine))
 
     # --- from the live view ---------------------------------------------------------------------------
     def _on_frame(self, live: LiveFrame) -> None:

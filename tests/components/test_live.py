@@ -371,3 +371,22 @@ def test_a_truncated_file_keeps_its_frames_and_does_not_offer_a_reconnect(onnx_e
         assert len(view.buffer) > 0 and view.shown is not None, "the frames before the break stay"
         assert "stopped at frame" in messages[-1] and messages[-1].endswith("the frames before it stay "
                                                                             "(seek back to them)")
+
+
+def test_a_model_with_fixed_slots_takes_over_from_a_stream_run_with_another_k(live: LiveView) -> None:
+    """The stream ran with K=2 from the run panel; the shipped tetrominoes model learned 4 queries: the
+    paused frame is run again on it and the next frames run, with its own K (no 'cannot use 2 slots')."""
+    fixed = Engine.load("tetrominoes", "onnx", "cpu")
+    live.set_run(2, None, 0, None)
+    live.start(FakeCamera(fps=100))
+    assert live.wait_for(lambda: len(live.buffer) >= 2 and live.buffer[-1].trace.num_slots == 2)
+    live.pause()
+    assert live.wait_for(lambda: live.state == "paused" and not live.busy)
+    live.process_callbacks()
+    before = live.shown
+    live.set_engine(fixed).join(10)
+    assert live.wait_for(lambda: live.shown is not before and live.shown is not None)
+    assert live.shown.frame is before.frame and live.shown.trace.num_slots == 4
+    live.resume()
+    assert live.wait_for(lambda: len(live.buffer) >= 3) and live.state == "running"
+    assert all(item.trace.num_slots == 4 for item in live.buffer)

@@ -233,3 +233,16 @@ def test_the_stream_runs_with_the_run_panels_slots_iterations_and_seed(qtbot, wi
     assert window.controls.slots.value() == 2 and "K=2" in caption(window.session.documents["A"])
     live_ui.bar.sigStop.emit()
     qtbot.waitUntil(lambda: live.state == "stopped", timeout=10_000)
+
+
+def test_switching_the_window_to_a_model_with_fixed_slots_keeps_the_stream_running(qtbot, window) -> None:  # noqa: ANN001
+    live_ui = window.live if hasattr(window, "live") else QtLive(window)
+    live_ui.start(FakeCamera(realtime=True, fps=30))
+    live = live_ui.live
+    qtbot.waitUntil(lambda: len(live.buffer) >= 3, timeout=30_000)
+    window.viewer.set_params(model="tetrominoes", backend="onnx")
+    qtbot.waitUntil(lambda: live.engine.backend.model_name == "tetrominoes", timeout=30_000)
+    qtbot.waitUntil(lambda: len(live.buffer) >= 3 and live.buffer[-1].trace.num_slots == 4, timeout=30_000)
+    assert live.state == "running" and all(item.trace.num_slots == 4 for item in live.buffer)
+    live_ui.bar.sigStop.emit()
+    qtbot.waitUntil(lambda: live.state == "stopped", timeout=10_000)
