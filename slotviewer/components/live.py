@@ -418,6 +418,13 @@ class LiveView:
             (self.hidden.add if hidden else self.hidden.discard)(index)
         self._edits_changed()
 
+    def set_enabled(self, enabled: tuple[bool, ...]) -> None:
+        """The shown slots as the owner's document now has them (a toggle, Show all, Reset, undo…): hidden
+        from the next frame on, as they are hidden on screen already."""
+        with self._lock:
+            self.hidden = {i for i, on in enumerate(enabled) if not on}
+            self.solo_slot = None
+
     def solo(self, index: int | None) -> None:
         with self._lock:
             self.solo_slot = index

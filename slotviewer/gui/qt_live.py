@@ -218,8 +218,9 @@ class QtLive(QObject):
         b.sigStop.connect(self.stop)
         b.sigReconnect.connect(lambda: self.live and self.live.reconnect())
         slots = self.window.views["A"].slots
-        slots.sigToggled.connect(lambda *_: self._sync_edits())  # after the viewer applied the toggle
-        slots.sigSolo.connect(lambda *_: self._sync_edits())
+        # every change of A's shown slots — cards, keys 1-9, Show all, Reset edits, undo/redo — comes as a
+        # document event once the viewer has applied it (live frames themselves reach A without one)
+        self.viewer.events.document.connect(lambda name: name == "A" and self._sync_edits())
         slots.sigDropped.connect(self._swap)  # a swap within A: the carried slots follow from the next frame
         self.window.sigRendered.connect(lambda name: self.live and name == "A" and self.live.mark_displayed())
         self.viewer.events.engine.connect(self._on_engine)
@@ -364,14 +365,11 @@ class QtLive(QObject):
             self._on_frame(self.live.shown)  # the frame on screen, decoded for iteration scrubbing
 
     def _sync_edits(self) -> None:
-        """The slot cards changed document A's enabled slots: keep them so on the next frames."""
+        """Document A's shown slots changed: keep them so on the next frames."""
         document = self.viewer.session.documents["A"]
         if self.live is None or document is None or document.trace is None:
             return
-        enabled = document.trace.enabled
-        with self.live._lock:
-            self.live.hidden = {i for i, on in enumerate(enabled) if not on}
-            self.live.solo_slot = None
+        self.live.set_enabled(document.trace.enabled)
 
     def _swap(self, source: str, i: int, j: int, transplant: bool) -> None:
         if self.live is not None and source == "A" and not transplant and i != j:

@@ -246,3 +246,30 @@ def test_switching_the_window_to_a_model_with_fixed_slots_keeps_the_stream_runni
     assert live.state == "running" and all(item.trace.num_slots == 4 for item in live.buffer)
     live_ui.bar.sigStop.emit()
     qtbot.waitUntil(lambda: live.state == "stopped", timeout=10_000)
+
+
+def test_show_all_reset_undo_and_keys_carry_over_to_the_next_live_frames(qtbot, window) -> None:  # noqa: ANN001
+    live_ui = window.live if hasattr(window, "live") else QtLive(window)
+    live_ui.start(FakeCamera(realtime=True, fps=30))
+    live = live_ui.live
+    qtbot.waitUntil(lambda: len(live.buffer) >= 3, timeout=30_000)
+    live_ui.bar.play.setChecked(False)
+    qtbot.waitUntil(lambda: live.state == "paused" and not live.busy, timeout=10_000)
+    qtbot.waitUntil(lambda: window.session.documents["A"].trace is live.shown.trace, timeout=10_000)
+    window.views["A"].slots.cards[1].visible.click()  # hide slot 1 on its card
+    qtbot.waitUntil(lambda: live.hidden == {1}, timeout=10_000)
+    window.controls.sigShowAll.emit()
+    qtbot.waitUntil(lambda: live.hidden == set(), timeout=10_000)
+    window.viewer.toggle_slot("A", 2, False)  # what the key 3 does
+    qtbot.waitUntil(lambda: live.hidden == {2}, timeout=10_000)
+    window.viewer.undo()
+    qtbot.waitUntil(lambda: live.hidden == set(), timeout=10_000)
+    window.viewer.redo()
+    qtbot.waitUntil(lambda: live.hidden == {2}, timeout=10_000)
+    mark = live.buffer[-1].seq
+    live_ui.bar.play.setChecked(True)
+    qtbot.waitUntil(lambda: live.buffer[-1].seq >= mark + 3, timeout=30_000)
+    after = [item.trace.enabled for item in live.buffer if item.seq > mark]
+    assert all(flags == (True, True, False) for flags in after)
+    live_ui.bar.sigStop.emit()
+    qtbot.waitUntil(lambda: live.state == "stopped", timeout=10_000)
