@@ -99,8 +99,9 @@ def reconverge(engine: Engine, trace: Trace, iters: int = 3) -> Trace:
         history.append(slots)
     rgb, alpha_logits = engine.decode(slots)  # each slot decodes on its own: hidden ones stay as they were
     removed = np.flatnonzero(~enabled).tolist()
+    before = (trace.provenance.get("reconverged") or {}).get("iters", 0)  # a re-converge of a re-converge adds up
     provenance = trace.provenance | {"reconverged": {"kept_slots": np.flatnonzero(enabled).tolist(),
-                                                     "iters": iters}}
+                                                     "iters": before + iters}}
     return trace.replace(attention=np.concatenate([trace.attention, np.stack(attention)]),
                          slots=np.concatenate([trace.slots, np.stack(history)]), rgb=rgb, alpha_logits=alpha_logits,
                          provenance=provenance,

@@ -62,6 +62,8 @@ def test_reconverge_keeps_edits_indices_and_history(engine: Engine, scene: np.nd
     np.testing.assert_allclose(out.alpha().sum(0), 1.0, atol=1e-5)
     assert out.alpha()[[1, 3]].max() == 0
     assert out.edits[-1] == "re-converge without slots [1, 3] for 2 iterations"
+    again = surgery.reconverge(engine, out, iters=3)  # the record counts every re-converged iteration
+    assert again.iterations == trace.iterations + 5 and again.provenance["reconverged"]["iters"] == 5
 
 
 def test_surgery_errors(engine: Engine, scene: np.ndarray) -> None:
