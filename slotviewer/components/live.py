@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import re
 import tempfile
 import threading
 import time
@@ -501,9 +502,18 @@ class LiveView:
         return path
 
     # --- export ---------------------------------------------------------------------------------------------------
+    def export_name(self) -> str:
+        """A folder name for `export_buffer` that says what it holds: the source and its frame range,
+        e.g. `clip_frames_000045-000050` (two exports of different moments do not collide)."""
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(self.source.name).stem if self.source else "").strip("_")
+        frames = list(self.buffer)
+        span = f"_frames_{frames[0].frame.index:06d}-{frames[-1].frame.index:06d}" if frames else ""
+        return (stem or "live") + span
+
     def export_buffer(self, out_dir: str | Path, overwrite: bool = False) -> Path:
         """Write the buffered frames like `slotviewer run VIDEO` does (labels/, masks.npz, overlay.mp4,
-        trace.json), with the edits as shown."""
+        trace.json), with the edits as shown. The buffer may skip frames (a seek, a slow model, a step), so
+        `trace.json`'s `frame_indices` gives the source frame of each `labels/NNNNNN.png`, in order."""
         from slotviewer.headless_video import VideoOptions, VideoWriter
 
         out_dir = Path(out_dir)
@@ -523,6 +533,7 @@ class LiveView:
             first = frames[0].trace
             return writer.finish({"source": source.name, "fps": fps,
                                   "frames": len(frames), "first_frame_index": frames[0].frame.index,
+                                  "frame_indices": [item.frame.index for item in frames],
                                   **first.provenance, **self.runner.settings(), "labels": label_by,
                                   "hidden": sorted(self.hidden), "solo": self.solo_slot})
         except BaseException:

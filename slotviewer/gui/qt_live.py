@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QInputDialog,
     QLabel,
+    QMessageBox,
     QPushButton,
     QSlider,
     QSpinBox,
@@ -441,12 +442,17 @@ class QtLive(QObject):
             self.window.error("no live frames to export")
             return
         folder = QFileDialog.getExistingDirectory(self.window, "Export recent frames into")
-        if folder:
-            try:
-                out = self.live.export_buffer(Path(folder) / "live")
-                self.window.status(f"wrote {out}")
-            except SlotviewerError as exc:
-                self.window.error(str(exc))
+        if not folder:
+            return
+        target = Path(folder) / self.live.export_name()
+        if target.exists() and QMessageBox.question(self.window, "slotviewer", f"{target} exists. Replace it?") != \
+                QMessageBox.StandardButton.Yes:
+            return
+        try:
+            out = self.live.export_buffer(target, overwrite=True)
+            self.window.status(f"wrote {out}")
+        except SlotviewerError as exc:
+            self.window.error(str(exc))
 
     def learn(self, steps: int = 120) -> None:
         """Adapt a copy of the model to the buffered frames in the background (needs torch); the stream

@@ -273,3 +273,30 @@ def test_show_all_reset_undo_and_keys_carry_over_to_the_next_live_frames(qtbot, 
     assert all(flags == (True, True, False) for flags in after)
     live_ui.bar.sigStop.emit()
     qtbot.waitUntil(lambda: live.state == "stopped", timeout=10_000)
+
+
+def test_export_recent_frames_names_the_folder_by_source_and_frames_and_asks_before_replacing(
+        qtbot, window, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    from PySide6.QtWidgets import QMessageBox
+
+    live_ui = window.live if hasattr(window, "live") else QtLive(window)
+    live_ui.start(FakeCamera(realtime=True, fps=30, name="desk cam"))
+    live = live_ui.live
+    qtbot.waitUntil(lambda: len(live.buffer) >= 3, timeout=30_000)
+    live_ui.bar.play.setChecked(False)
+    qtbot.waitUntil(lambda: live.state == "paused" and not live.busy, timeout=10_000)
+    monkeypatch.setattr("slotviewer.gui.qt_live.QFileDialog.getExistingDirectory", lambda *a: str(tmp_path))
+    answers: list = []
+    monkeypatch.setattr("slotviewer.gui.qt_live.QMessageBox.question", lambda *a: answers.pop(0))
+    live_ui.export_dialog()
+    target = tmp_path / live.export_name()
+    assert target.name.startswith("desk_cam_frames_") and (target / "trace.json").exists()
+    (target / "mine.txt").write_text("kept unless replaced")
+    answers.append(QMessageBox.StandardButton.No)
+    live_ui.export_dialog()
+    assert (target / "mine.txt").exists(), "No keeps the old export"
+    answers.append(QMessageBox.StandardButton.Yes)
+    live_ui.export_dialog()
+    assert not (target / "mine.txt").exists() and (target / "trace.json").exists()
+    live_ui.bar.sigStop.emit()
+    qtbot.waitUntil(lambda: live.state == "stopped", timeout=10_000)
