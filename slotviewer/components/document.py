@@ -57,6 +57,7 @@ class Document:
     trace: Trace | None = None
     original: Trace | None = None
     method: str | None = None  # run with this method instead of the panel's (side-by-side comparison)
+    frame: int | None = None  # the frame number in `source`, for a frame of a video, sequence or camera
     # decoded slots keyed by the slot values themselves, so edits that leave an iteration's slots alone
     # (a swap changes only the last one) reuse its decode; oldest entries go first
     _decoded: dict[bytes, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)

@@ -30,6 +30,7 @@ from slotviewer.engine.engine import BACKENDS, DEVICES, MAX_DRAWS, MAX_ITERS, MA
 from slotviewer.engine.familiarity import NOTICE
 from slotviewer.engine.trace import Trace
 from slotviewer.errors import SlotviewerError
+from slotviewer.model.files import file_sha256
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 SAMPLES = RESOURCES / "samples"
@@ -90,10 +91,19 @@ class ViewerEvents(SignalGroup):
 
 
 def _sha256(document: Document) -> str:
+    """The input's hash for trace.json: of the file for an image read from one (read in blocks), else of the
+    pixels (pasted or dropped pixels, a frame of a video: hashing a whole video file says nothing of the
+    frame, and reading one at once could take gigabytes)."""
     path = Path(document.source)
-    if path.is_file():
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+    if document.frame is None and path.is_file():
+        return file_sha256(path)
     return hashlib.sha256(np.ascontiguousarray(document.image).tobytes()).hexdigest()
+
+
+def export_name(document: Document) -> str:
+    """The folder an export of `document` goes into: the input's stem, and the frame for a video's frame."""
+    stem = Path(document.source).stem or "image"
+    return stem if document.frame is None else f"{stem}_frame_{document.frame:06d}"
 
 
 class Viewer:
@@ -248,7 +258,7 @@ class Viewer:
         if a is None:
             return
         self.comparison = method
-        self.session.open("B", Document(a.source, a.image, method=method))
+        self.session.open("B", Document(a.source, a.image, method=method, frame=a.frame))
         self._changed("B")
         self.run("B")
 
@@ -515,10 +525,12 @@ class Viewer:
         if document is None or document.trace is None:
             self.events.error.emit("nothing to export yet")
             return
-        trace, target = document.trace, Path(folder) / (Path(document.source).stem or "image")
+        trace, target = document.trace, Path(folder) / export_name(document)
 
         def job(_engine: Any) -> Path:
             extra = {"input": document.source, "input_sha256": _sha256(document)}
+            if document.frame is not None:
+                extra["frame_index"] = document.frame
             return write_trace(trace, target, overwrite=True, gif=True, extra=extra, files=files or {})
 
         self.runner.submit(Job("export", job, lambda path: self.events.message.emit(f"wrote {path}"),

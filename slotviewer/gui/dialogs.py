@@ -10,6 +10,7 @@ from pathlib import Path
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
+from slotviewer.components.viewer import export_name
 from slotviewer.errors import SlotviewerError
 from slotviewer.gui.qt_document_view import qimage_to_array
 from slotviewer.io.images import IMAGE_SUFFIXES
@@ -78,7 +79,7 @@ class DialogsMixin:
             self.error("nothing to export yet")
             return
         folder = QFileDialog.getExistingDirectory(self, "Export results into", self._last_folder())
-        target = Path(folder) / (Path(document.source).stem or "image")
+        target = Path(folder) / export_name(document)
         if folder and (not target.exists() or QMessageBox.question(self, "slotviewer", f"{target} exists. Replace it?")
                        == QMessageBox.StandardButton.Yes):
             self.export_to(Path(folder))

@@ -331,7 +331,8 @@ class QtLive(QObject):
         if self.live is None:
             return
         session, viewer = self.viewer.session, self.viewer
-        session.open("A", Document(self.live.source.name if self.live.source else "live", live.trace.image))
+        session.open("A", Document(self.live.source.name if self.live.source else "live", live.trace.image,
+                                   frame=live.frame.index))
         session.new_run("A", live.trace)
         viewer.position = float(live.trace.iterations)
         viewer.events.position.emit(viewer.position)

@@ -209,6 +209,22 @@ def test_a_sample_opens_with_its_own_model(viewer: Viewer) -> None:
     assert trace(viewer).provenance["model"] == "tetrominoes"
 
 
+def test_export_of_a_video_frame_names_the_frame_and_hashes_its_pixels(viewer: Viewer, tmp_path: Path) -> None:
+    from slotviewer.components.document import Document
+
+    video = tmp_path / "clip.avi"
+    video.write_bytes(b"a video file, whose hash would say nothing of the frame")
+    frame = scenes()[0]
+    viewer.session.open("A", Document(str(video), frame, frame=45))  # as the live view puts a frame there
+    viewer.run("A")
+    assert viewer.runner.wait_idle()
+    viewer.export(tmp_path / "out")
+    assert viewer.runner.wait_idle()
+    record = json.loads((tmp_path / "out" / "clip_frame_000045" / "trace.json").read_text())
+    assert record["input"] == str(video) and record["frame_index"] == 45
+    assert record["input_sha256"] == hashlib.sha256(np.ascontiguousarray(frame).tobytes()).hexdigest()
+
+
 def test_export_writes_a_with_its_edits_and_input_hash(viewer: Viewer, tmp_path: Path) -> None:
     a = scenes()[0]
     source = tmp_path / "scene.png"
