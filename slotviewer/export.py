@@ -20,7 +20,6 @@ import io
 import json
 import os
 import shutil
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
@@ -31,6 +30,7 @@ from PIL import Image, ImageDraw
 from slotviewer.engine.preprocess import resize_channels
 from slotviewer.engine.trace import Trace, check_label_by
 from slotviewer.errors import SlotviewerError
+from slotviewer.io.atomic import temporary_dir
 from slotviewer.io.render import attention_overlay, display_size, resize_uint8, slot_colours, to_uint8
 
 NPZ_MAX_SIDE = 1024
@@ -142,7 +142,7 @@ def write_trace(trace: Trace, out_dir: str | Path, *, overwrite: bool = False, g
     if out_dir.exists() and not overwrite:
         raise OutputExistsError(f"{out_dir}: already exists (use --overwrite to replace it)")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.", suffix=".tmp"))
+    tmp = temporary_dir(out_dir)
     try:
         _write_into(trace, tmp, gif, extra or {}, attention_size, label_by)
         for name, data in (files or {}).items():

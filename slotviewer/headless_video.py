@@ -16,7 +16,6 @@ import json
 import queue
 import shutil
 import sys
-import tempfile
 import threading
 import time
 import zipfile
@@ -30,6 +29,7 @@ from slotviewer.engine import Engine, Trace
 from slotviewer.engine.engine import new_seed
 from slotviewer.errors import SlotviewerError
 from slotviewer.headless import report_outputs
+from slotviewer.io.atomic import temporary_dir
 from slotviewer.io.recorder import VideoRecorder
 from slotviewer.io.render import slot_colours
 from slotviewer.io.sources import FrameSource, SourceError, SourceTruncated, _cv2, open_source
@@ -90,7 +90,7 @@ class VideoWriter:
     def __init__(self, out_dir: Path, fps: float, options: VideoOptions) -> None:
         self.out_dir, self.fps, self.options = out_dir, fps, options
         out_dir.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.", suffix=".tmp"))
+        self.tmp = temporary_dir(out_dir)
         (self.tmp / "labels").mkdir()
         self.masks = _MaskStream(self.tmp)
         self.recorder: VideoRecorder | None = None

@@ -140,7 +140,7 @@ def test_write_trace_makes_missing_parents_and_keeps_its_temporary_folder_beside
         made.append(Path(path))
         return path
 
-    monkeypatch.setattr(export.tempfile, "mkdtemp", spy)
+    monkeypatch.setattr("slotviewer.io.atomic.tempfile.mkdtemp", spy)
     out = export.write_trace(trace, tmp_path / "deep" / "er" / "scene")
     assert out.is_dir() and (out / "trace.json").exists()
     assert made[0].parent == out.parent and made[0].name.startswith(".scene.") and made[0].name.endswith(".tmp")

@@ -9,19 +9,38 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+def temporary_file(path: Path, suffix: str = ".tmp") -> Path:
+    """An empty hidden file beside `path` with the permissions a plain new file gets (mkstemp makes them
+    0600: a result renamed into place would then be unreadable to the user's group, a web server…)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())
+    return Path(tmp)
+
+
+def temporary_dir(path: Path) -> Path:
+    """A hidden folder beside `path`, to fill and rename onto it, with a plain new folder's permissions
+    (mkdtemp makes them 0700)."""
+    tmp = tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.chmod(tmp, 0o777 & ~_umask())
+    return Path(tmp)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it is renamed onto `path`, on error removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the result should look like any other file
-    tmp_path = Path(tmp)
+    tmp_path = temporary_file(path)
     try:
         yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~_umask())  # a writer that made the file anew (safetensors) made it 0600
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)

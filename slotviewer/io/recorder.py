@@ -8,12 +8,12 @@ sure `close()` runs on every exit path: the live view closes it on stop, on sour
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from slotviewer.errors import SlotviewerError
+from slotviewer.io.atomic import temporary_file
 
 CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 
@@ -39,11 +39,9 @@ class VideoRecorder:
         self.frames = 0
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.stem}.", suffix=suffix)
-            os.close(fd)
+            self.tmp_path = temporary_file(self.path.with_name(self.path.stem), suffix)
         except OSError as exc:
             raise RecordingError(f"{self.path}: cannot write here ({exc.strerror or exc})") from None
-        self.tmp_path = Path(tmp)
         fourcc = self._cv2.VideoWriter_fourcc(*CODECS[suffix])
         self._writer = self._cv2.VideoWriter(str(self.tmp_path), fourcc, self.fps, (self.width, self.height))
         if not self._writer.isOpened():

@@ -63,6 +63,32 @@ def trace(torch_engine: Engine, scene: np.ndarray):  # noqa: ANN201
     return torch_engine.run(scene, seed=1)
 
 
+def test_every_result_gets_the_permissions_of_a_plain_new_file_or_folder(trace, tmp_path: Path) -> None:  # noqa: ANN001
+    """Files made by a writer that creates them anew (safetensors does, at 0600), recordings and result
+    folders (mkstemp/mkdtemp make 0600/0700) are readable as the umask says once renamed into place."""
+    from slotviewer.export import write_trace
+    from slotviewer.io.recorder import VideoRecorder
+
+    old = os.umask(0o022)
+    try:
+        def private_writer(tmp: Path) -> None:
+            tmp.unlink()
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT, 0o600)
+            os.write(fd, b"weights")
+            os.close(fd)
+
+        write_with(tmp_path / "m.safetensors", private_writer)
+        recorder = VideoRecorder(tmp_path / "rec.avi", 10.0, (16, 16))
+        recorder.write(np.zeros((16, 16, 3), np.uint8))
+        recorder.close()
+        folder = write_trace(trace, tmp_path / "run")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "m.safetensors").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "rec.avi").stat().st_mode) == 0o644
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o755
+
+
 def test_trace_folder_failing_part_way_leaves_no_new_folder(trace, tmp_path: Path) -> None:  # noqa: ANN001
     from slotviewer.export import write_trace
 
