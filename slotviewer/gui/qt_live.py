@@ -278,8 +278,9 @@ class QtLive(QObject):
 
     def open_path(self, path: str | Path, fps: float = 10.0, realtime: bool = True) -> None:
         """A video file, an animated GIF, or a folder of images played as a sequence (`realtime=False`:
-        every frame in turn, as fast as the model takes them)."""
+        every frame in turn, as fast as the model takes them). It joins the recent files."""
         self.start(open_source(Path(path), fps=fps), realtime=realtime)
+        self.window._remember(str(Path(path).expanduser().resolve()))
 
     def start(self, source: FrameSource, realtime: bool = True) -> None:
         if self.viewer.engine is None:  # the model is still loading: start when it is there

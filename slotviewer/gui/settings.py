@@ -74,8 +74,17 @@ class SettingsMixin:
         self.settings.setValue("recent", ([path] + [p for p in self.recent_files() if p != path])[:MAX_RECENT])
         self._refresh_recent()
 
+    def open_recent(self, path: str) -> None:
+        """A video or animated GIF plays in the live view, as when it was first opened; an image opens."""
+        from slotviewer.io.sources import is_video_path
+
+        if is_video_path(path):
+            self.live.open_path(path)
+        else:
+            self.viewer.open_path(path)
+
     def _refresh_recent(self) -> None:
         self.recent_menu.clear()
         for path in self.recent_files():
-            self.recent_menu.addAction(path).triggered.connect(partial(self.viewer.open_path, path))
+            self.recent_menu.addAction(path).triggered.connect(partial(self.open_recent, path))
         self.recent_menu.setEnabled(bool(self.recent_files()))

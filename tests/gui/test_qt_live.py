@@ -300,3 +300,24 @@ def test_export_recent_frames_names_the_folder_by_source_and_frames_and_asks_bef
     assert not (target / "mine.txt").exists() and (target / "trace.json").exists()
     live_ui.bar.sigStop.emit()
     qtbot.waitUntil(lambda: live.state == "stopped", timeout=10_000)
+
+
+def test_a_video_joins_the_recent_files_and_opens_from_there_in_the_live_view(qtbot, window, tmp_path: Path) -> None:  # noqa: ANN001
+    from PIL import Image
+
+    from slotviewer.data.moving_shapes import MovingShapes
+
+    frames = [Image.fromarray(image) for image, _ in MovingShapes(seed=1, height=35, width=35).frames(4)]
+    gif = tmp_path / "clip.gif"
+    frames[0].save(gif, save_all=True, append_images=frames[1:], duration=40)
+    live_ui = window.live if hasattr(window, "live") else QtLive(window)
+    live_ui.open_path(gif)
+    assert window.recent_files()[0] == str(gif.resolve())
+    qtbot.waitUntil(lambda: live_ui.live is not None and len(live_ui.live.buffer) >= 1, timeout=30_000)
+    live_ui.stop()
+    first = live_ui.live
+    window.open_recent(str(gif.resolve()))  # the recent entry plays it again, it is not read as a still image
+    qtbot.waitUntil(lambda: live_ui.live is not first and live_ui.live is not None
+                    and len(live_ui.live.buffer) >= 1, timeout=30_000)
+    assert live_ui.live.source.name.endswith("clip.gif")
+    live_ui.stop()
