@@ -445,15 +445,16 @@ def build_parser() -> argparse.ArgumentParser:
     length = p.add_mutually_exclusive_group()
     length.add_argument("--steps", type=_positive, help="optimiser steps (default 120)")
     length.add_argument("--minutes", type=float, help="adapt for this long instead")
-    p.add_argument("--lr", type=float, default=3e-4)
-    p.add_argument("--batch", type=_positive, default=8)
+    p.add_argument("--lr", type=float, default=3e-4, help="learning rate (Adam)")
+    p.add_argument("--batch", type=_positive, default=8, help="images drawn per step (augmented unless --no-augment)")
     p.add_argument("--view-consistency", type=float, default=0.0, metavar="W",
                    help="also fit the mirror image and pull both views' pixel groupings together (weight W)")
     p.add_argument("--parts", default="decoder", help="parts that adapt, e.g. decoder or encoder,decoder")
-    p.add_argument("--mask-consistency", type=float, default=0.01, metavar="W")
+    p.add_argument("--mask-consistency", type=float, default=0.01, metavar="W",
+                   help="weight of the decoder masks' cross-entropy against the last attention (0 = MSE alone)")
     p.add_argument("--no-augment", action="store_true", help="no flips, turns and crops")
     p.add_argument("--no-onnx", action="store_true", help="skip the ONNX export")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0, help="seed for the batches, augmentations and initial slots")
     p.set_defaults(func=cmd_adapt)
 
     p = sub.add_parser("export-onnx", help="export a model to ONNX (full, decoder and step graphs)")
@@ -462,9 +463,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_export_onnx)
 
     p = sub.add_parser("bench", help="measure backends, surgery and Slot Attention side by side")
-    p.add_argument("--model", default="shapes")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--repeats", type=_positive, default=20)
+    p.add_argument("--model", default="shapes", help="shipped name or path of the model to time")
+    p.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    p.add_argument("--repeats", type=_positive, default=20, help="timed runs per measurement (the median is kept)")
     p.add_argument("--only", choices=["engine", "slot-attention", "write", "gui", "train"],
                    help="run one part only (write: per-image output writing at 512² and 6000²; gui: window "
                    "update latency, needs the gui extra; train: training img/s fp32 vs bf16 vs channels-last, "

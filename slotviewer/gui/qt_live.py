@@ -505,10 +505,13 @@ class QtLive(QObject):
         self._pending = None
         if self.live is None:
             return
+        recording = self.live.recorder.path if self.live.recorder is not None else None
         self._detach()
         self.live = None
         self.toolbar.hide()
         self.fps.setText("")
+        if recording is not None and recording.exists():  # its own message went with the connections
+            self.window.status(f"recorded {recording}")
 
     def _detach(self) -> None:
         """Stop the stream (closing a recording properly) and cut it off from the window: a learning run in

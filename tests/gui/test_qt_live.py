@@ -140,8 +140,10 @@ def test_closing_the_window_cancels_learning_and_nothing_reports_to_it(qtbot, wi
 
 
 @pytest.mark.parametrize("how", ["file", "clipboard"])
-def test_a_still_image_opened_during_a_stream_stops_it_and_stays(qtbot, window, images, how: str) -> None:  # noqa: ANN001
-    """Opening an image while a video or camera plays shows the image, not the stream's next frame."""
+def test_a_still_image_opened_during_a_stream_stops_it_and_stays(qtbot, window, images, how: str,  # noqa: ANN001
+                                                                 tmp_path: Path) -> None:
+    """Opening an image while a video or camera plays shows the image, not the stream's next frame; a
+    recording is closed and says where it went."""
     import numpy as np
 
     shown: list[int] = []
@@ -149,6 +151,10 @@ def test_a_still_image_opened_during_a_stream_stops_it_and_stays(qtbot, window, 
     window.live.start(FakeCamera(realtime=True, fps=30))
     live = window.live.live
     qtbot.waitUntil(lambda: len(shown) >= 3, timeout=30_000)
+    window.live.start_recording(tmp_path / "rec.avi")
+    qtbot.waitUntil(lambda: live.recorder is not None and live.recorder.frames >= 2, timeout=30_000)
+    said: list[str] = []
+    window.statusBar().messageChanged.connect(said.append)
     if how == "file":
         window.viewer.open_path(images[1])
         source = str(images[1].resolve())
@@ -157,6 +163,7 @@ def test_a_still_image_opened_during_a_stream_stops_it_and_stays(qtbot, window, 
         source = "clipboard"
     qtbot.waitUntil(lambda: window.session.documents["A"].source == source, timeout=10_000)
     assert live.state == "stopped" and window.live.live is None and not window.live.toolbar.isVisible()
+    assert (tmp_path / "rec.avi").exists() and f"recorded {tmp_path / 'rec.avi'}" in said
     count = len(shown)
     qtbot.wait(300)  # frames the stream had queued for the window are dropped with it
     assert len(shown) == count and window.session.documents["A"].source == source
