@@ -12,6 +12,20 @@ from slotviewer.io.sources import FakeCamera
 from slotviewer.video import DEFAULT_MASK_PRIOR, CarryOver
 
 
+def streaming(qtbot, window, **camera) -> tuple[QtLive, object]:  # noqa: ANN001
+    """The window's live view on a 30 FPS fake camera, with a few frames buffered."""
+    live_ui = window.live if hasattr(window, "live") else QtLive(window)
+    live_ui.start(FakeCamera(realtime=True, fps=30, **camera))
+    qtbot.waitUntil(lambda: len(live_ui.live.buffer) >= 3, timeout=30_000)
+    return live_ui, live_ui.live
+
+
+def stop(qtbot, live_ui: QtLive) -> None:  # noqa: ANN001
+    live = live_ui.live
+    live_ui.bar.sigStop.emit()
+    qtbot.waitUntil(lambda: live.state == "stopped", timeout=10_000)
+
+
 def test_live_camera_in_the_window(qtbot, window, tmp_path: Path) -> None:  # noqa: ANN001
     live_ui = window.live if hasattr(window, "live") else QtLive(window)
     shown: list[int] = []
@@ -243,10 +257,7 @@ def test_the_stream_runs_with_the_run_panels_slots_iterations_and_seed(qtbot, wi
 
 
 def test_switching_the_window_to_a_model_with_fixed_slots_keeps_the_stream_running(qtbot, window) -> None:  # noqa: ANN001
-    live_ui = window.live if hasattr(window, "live") else QtLive(window)
-    live_ui.start(FakeCamera(realtime=True, fps=30))
-    live = live_ui.live
-    qtbot.waitUntil(lambda: len(live.buffer) >= 3, timeout=30_000)
+    live_ui, live = streaming(qtbot, window)
     window.viewer.set_params(model="tetrominoes", backend="onnx")
     qtbot.waitUntil(lambda: live.engine.backend.model_name == "tetrominoes", timeout=30_000)
     qtbot.waitUntil(lambda: len(live.buffer) >= 3 and live.buffer[-1].trace.num_slots == 4, timeout=30_000)
@@ -256,10 +267,7 @@ def test_switching_the_window_to_a_model_with_fixed_slots_keeps_the_stream_runni
 
 
 def test_show_all_reset_undo_and_keys_carry_over_to_the_next_live_frames(qtbot, window) -> None:  # noqa: ANN001
-    live_ui = window.live if hasattr(window, "live") else QtLive(window)
-    live_ui.start(FakeCamera(realtime=True, fps=30))
-    live = live_ui.live
-    qtbot.waitUntil(lambda: len(live.buffer) >= 3, timeout=30_000)
+    live_ui, live = streaming(qtbot, window)
     live_ui.bar.play.setChecked(False)
     qtbot.waitUntil(lambda: live.state == "paused" and not live.busy, timeout=10_000)
     qtbot.waitUntil(lambda: window.session.documents["A"].trace is live.shown.trace, timeout=10_000)
@@ -286,10 +294,7 @@ def test_export_recent_frames_names_the_folder_by_source_and_frames_and_asks_bef
         qtbot, window, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
     from PySide6.QtWidgets import QMessageBox
 
-    live_ui = window.live if hasattr(window, "live") else QtLive(window)
-    live_ui.start(FakeCamera(realtime=True, fps=30, name="desk cam"))
-    live = live_ui.live
-    qtbot.waitUntil(lambda: len(live.buffer) >= 3, timeout=30_000)
+    live_ui, live = streaming(qtbot, window, name="desk cam")
     live_ui.bar.play.setChecked(False)
     qtbot.waitUntil(lambda: live.state == "paused" and not live.busy, timeout=10_000)
     monkeypatch.setattr("slotviewer.gui.qt_live.QFileDialog.getExistingDirectory", lambda *a: str(tmp_path))
