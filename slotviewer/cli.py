@@ -17,7 +17,7 @@ from slotviewer.engine.engine import (  # the choices are defined once, in the e
     MAX_SEED,
     METHODS,
 )
-from slotviewer.errors import DataNotFound, InputError, SlotviewerError
+from slotviewer.errors import DataMismatch, InputError, SlotviewerError
 from slotviewer.video import DEFAULT_ITERS_PER_FRAME, DEFAULT_MASK_PRIOR, MAX_MASK_PRIOR
 
 DRAWS_HELP = ("keep the best of N initial slot draws by reconstruction error (default: the model's, see its "
@@ -72,6 +72,25 @@ def _interrupt_on_term() -> dict[int, object]:
     return previous
 
 
+def check_train_out(args: argparse.Namespace) -> None:
+    """A new run never overwrites a run in `--out` (its checkpoint and curve would be lost), and `--resume`
+    continues a checkpoint as it was made: options that would change its model are refused, not ignored."""
+    from slotviewer.model.files import strip_model_suffix
+
+    stem = strip_model_suffix(Path(args.out))
+    checkpoint = stem.with_name(stem.name + ".train.safetensors")
+    if not args.resume and checkpoint.exists():
+        raise SlotviewerError(f"{checkpoint}: a training run is there already: --resume continues it, or give "
+                              "another --out")
+    fixed = [flag for flag, value in (("--init-from", args.init_from), ("--preset", args.preset),
+                                      ("--slots", args.slots), ("--iters", args.iters),
+                                      ("--slot-init", args.slot_init),
+                                      ("--key-position-scale", args.key_position_scale)) if value is not None]
+    if args.resume and fixed:
+        raise SlotviewerError(f"{checkpoint}: --resume continues the checkpoint's model as it was made; "
+                              f"{', '.join(fixed)} cannot change it (start another --out with --init-from {stem})")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from slotviewer.data.tfrecord import split_spec
     from slotviewer.model.config import PRESETS
@@ -96,6 +115,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         precision=args.precision, channels_last=args.channels_last, val=args.val or "", command=command_line(),
         eval_minutes=args.eval_minutes, clip_frames=args.clip_frames, iters_per_frame=args.iters_per_frame,
     )
+    check_train_out(args)
     trainer = Trainer(settings, resume=args.resume)
     previous = _interrupt_on_term()
     try:
@@ -145,9 +165,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     r = loaded.config.resolution
     try:
         images, masks = load_scenes(args.data, args.n, r, args.seed if args.seed is not None else EVAL_SEED + 1)
-    except DataNotFound:
-        raise
-    except InputError as exc:  # a model and data that do not fit: say which two, in one line
+    except DataMismatch as exc:  # a model and data that do not fit: say which two, in one line
         raise SlotviewerError(f"model {loaded.name} ({r}×{r} RGB) does not fit data {args.data}: {exc}") from None
     if images.ndim != 4 or images.shape[1:] != (r, r, 3):
         raise SlotviewerError(f"model {loaded.name} expects {r}×{r}×3 images, but data {args.data} has "
@@ -344,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=_positive, default=32)
     p.add_argument("--lr", type=float, default=8e-4)
     p.add_argument("--warmup", type=int, default=1_000)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--checkpoint-minutes", type=float, default=5.0)
     p.add_argument("--final-eval", type=int, default=1000, help="fresh scenes scored for the model card")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
@@ -384,10 +402,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="shipped name or path")
     p.add_argument("--data", required=True, help="a generator (tetrominoes, shapes, shapes-wide, shifted-spec, "
                    "shifted-big, …), a folder with images/ and masks/, or a TFRecord file (NAME:PATH)")
-    p.add_argument("--iters", type=int, help="Slot Attention iterations (default: the model's)")
+    p.add_argument("--iters", type=_positive, help="Slot Attention iterations (default: the model's)")
     p.add_argument("--draws", type=_draws, help=DRAWS_HELP)
     p.add_argument("--n", type=_positive, default=1000)
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--seed", type=_seed, default=None)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
 
@@ -508,7 +526,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("kind", choices=sorted(_generator_names()))
     g.add_argument("--n", type=_positive, required=True)
     g.add_argument("--out", required=True)
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=_seed, default=0)
     g.set_defaults(func=cmd_data_generate)
     return parser
 
@@ -523,6 +541,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SlotviewerError, OSError) as exc:
         print(f"slotviewer: error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C outside the places that save on it: what was written is whole
+        print(f"slotviewer {args.command}: interrupted", file=sys.stderr)
+        return 130
     except ModuleNotFoundError as exc:  # torch in a torch-free install; the packaged app leaves torch's modules out
         frozen_out = getattr(sys, "frozen", False) and (exc.name or "").startswith("slotviewer.")
         if exc.name not in ("torch", "onnx", "onnxscript") and not frozen_out:

@@ -13,5 +13,9 @@ class DataNotFound(InputError):
     """`--data` names no generator, folder or file at all (so there is no question of it fitting a model)."""
 
 
+class DataMismatch(InputError):
+    """The data's scenes are not the size the model takes (a generator's fixed resolution)."""
+
+
 class ModelFileError(SlotviewerError):
     """A checkpoint, config or ONNX file is missing, corrupt, or does not match what it claims."""

@@ -510,7 +510,11 @@ class Trainer:
             batches.close()
         if main:
             self.save_checkpoint()
-            path = self.finish(final_eval)
+            try:
+                path = self.finish(final_eval)
+            except KeyboardInterrupt:  # Ctrl-C during the final scoring: the trained model is not lost to it
+                print("interrupted during the final scoring: writing the model without it", file=sys.stderr)
+                path = self.finish(0)
         else:
             path = with_ext(self.out, ".safetensors")
         if self.world.size > 1:  # every rank returns once rank 0's files are written (a resume may follow)

@@ -78,6 +78,58 @@ def test_what_names_no_model_or_data_and_bad_run_options_are_one_line_each(
     assert exit_.value.code == 2 and "argument --seed: must be 0..2147483647, got -5" in capsys.readouterr().err
 
 
+def test_train_never_overwrites_a_run_and_resume_refuses_options_it_would_ignore(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "t"
+    base = ["train", "--dataset", "tetrominoes", "--preset", "tetrominoes", "--out", str(out), "--batch", "2",
+            "--threads", "1", "--final-eval", "0"]
+    assert main([*base, "--steps", "2"]) == 0
+    record = (tmp_path / "t.train.json").read_text()
+    assert main([*base, "--steps", "4"]) == 1  # a new run into the same --out
+    assert f"{out}.train.safetensors: a training run is there already: --resume continues it" in capsys.readouterr().err
+    assert (tmp_path / "t.train.json").read_text() == record
+    resume = ["train", "--dataset", "tetrominoes", "--out", str(out), "--resume", "--batch", "2", "--threads", "1",
+              "--final-eval", "0", "--steps", "3"]
+    assert main([*resume, "--slots", "9", "--init-from", "shapes"]) == 1
+    err = capsys.readouterr().err
+    assert "--resume continues the checkpoint's model as it was made; --init-from, --slots cannot change it" in err
+    assert main(resume) == 0 and load_model(out).card.steps == 3
+
+
+def test_data_generate_writes_a_whole_folder_or_nothing_and_never_into_another(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from slotviewer.data import export
+
+    assert main(["data", "generate", "shapes", "--n", "3", "--out", str(tmp_path / "d")]) == 0
+    assert main(["data", "generate", "shapes", "--n", "2", "--seed", "7", "--out", str(tmp_path / "d")]) == 1
+    assert "exists and is not an empty folder" in capsys.readouterr().err
+    assert len(list((tmp_path / "d" / "images").iterdir())) == 3
+    written: list[int] = []
+    real = export.png_bytes
+
+    def interrupted_later(array):  # noqa: ANN001, ANN202
+        written.append(1)
+        if len(written) > 3:  # Ctrl-C after two scenes
+            raise KeyboardInterrupt
+        return real(array)
+
+    monkeypatch.setattr(export, "png_bytes", interrupted_later)
+    assert main(["data", "generate", "shapes", "--n", "5", "--out", str(tmp_path / "e")]) == 130
+    assert "slotviewer data: interrupted" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d"], "no half-written folder"
+    monkeypatch.setattr(export, "png_bytes", real)
+    (tmp_path / "d" / "masks" / "000002.png").unlink()  # a folder with a mask missing: that is the message
+    assert main(["eval", "--model", "shapes", "--data", str(tmp_path / "d"), "--n", "3"]) == 1
+    err = capsys.readouterr().err
+    assert "mask missing" in err and "does not fit" not in err
+    for args in (["data", "generate", "shapes", "--n", "2", "--seed", "-1", "--out", str(tmp_path / "f")],
+                 ["eval", "--model", "shapes", "--data", "shapes", "--n", "2", "--iters", "0"]):
+        with pytest.raises(SystemExit) as exit_:
+            main(args)
+        assert exit_.value.code == 2
+    assert not (tmp_path / "f").exists()
+
+
 def test_train_on_a_folder(tmp_path: Path) -> None:
     main(["data", "generate", "tetrominoes", "--n", "8", "--out", str(tmp_path / "d")])
     code = main(["train", "--dataset", str(tmp_path / "d"), "--preset", "tetrominoes", "--out", str(tmp_path / "m"),

@@ -207,3 +207,14 @@ def test_a_resumed_run_drops_curve_rows_logged_after_its_checkpoint(tmp_path: Pa
     (tmp_path / "fresh.curve.csv").write_text("minutes,step,loss,fg_ari\r\n0.10,2,0.05,0.1\r\n")
     Trainer(settings(tmp_path / "fresh", 8))
     assert (tmp_path / "fresh.curve.csv").read_text().splitlines() == ["minutes,step,loss,fg_ari"]
+
+
+def test_ctrl_c_during_the_final_scoring_still_writes_the_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("slotviewer.train.held_out_scores", interrupted)
+    path = Trainer(settings(tmp_path / "m", 3)).run(final_eval=16)
+    assert path.exists() and load_model(path).card.steps == 3 and not load_model(path).card.fg_ari
+    assert "interrupted during the final scoring: writing the model without it" in capsys.readouterr().err

@@ -52,12 +52,12 @@ def load_scenes(data: str, n: int, resolution: int, seed: int) -> tuple[np.ndarr
     """Up to `n` scenes of a generator (fresh, from `seed`), a TFRecord file (its first `n` records) or
     a folder (its first `n` images), at `resolution`; masks are None for a folder without masks/."""
     from slotviewer.data.tfrecord import TFRecordScenes, split_spec
-    from slotviewer.errors import DataNotFound, InputError
+    from slotviewer.errors import DataMismatch, DataNotFound
 
     if data in GENERATORS:
         images, masks = generate(data, n, seed)
         if images.shape[1] != resolution:
-            raise InputError(f"{data} scenes are {images.shape[1]}×{images.shape[1]} but the model expects "
+            raise DataMismatch(f"{data} scenes are {images.shape[1]}×{images.shape[1]} but the model expects "
                              f"{resolution}")
         return images, masks
     tfrecord = split_spec(data)
