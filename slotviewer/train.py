@@ -39,6 +39,7 @@ from slotviewer.data import (
     CLIP_STILLS,
     GENERATORS,
     FolderDataset,
+    check_folder_exists,
     generate,
     generate_clips,
     load_scenes,
@@ -126,6 +127,7 @@ def batch_source(settings: TrainSettings, resolution: int, world: World = World(
     tfrecord = split_spec(settings.dataset)
     if tfrecord is not None:
         return TFRecordBatches(TFRecordScenes(*tfrecord, resolution), b, settings.eval_samples, world)
+    check_folder_exists(settings.dataset)
     folder = FolderDataset(settings.dataset, resolution)
 
     def from_folder(step: int) -> np.ndarray:

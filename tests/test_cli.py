@@ -122,6 +122,8 @@ def test_data_generate_writes_a_whole_folder_or_nothing_and_never_into_another(
     assert main(["eval", "--model", "shapes", "--data", str(tmp_path / "d"), "--n", "3"]) == 1
     err = capsys.readouterr().err
     assert "mask missing" in err and "does not fit" not in err
+    assert main(["train", "--dataset", "shapse", "--out", str(tmp_path / "m"), "--steps", "1"]) == 1  # a typo
+    assert capsys.readouterr().err.startswith("slotviewer: error: shapse: no such generator, folder or file")
     for args in (["data", "generate", "shapes", "--n", "2", "--seed", "-1", "--out", str(tmp_path / "f")],
                  ["eval", "--model", "shapes", "--data", "shapes", "--n", "2", "--iters", "0"]):
         with pytest.raises(SystemExit) as exit_:

@@ -48,11 +48,21 @@ def generate_clips(name: str, n: int, length: int, seed: int = 0, start: int = 0
     return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
 
 
+def check_folder_exists(data: str) -> None:
+    """`data` named neither a generator nor a TFRecord: it must be a folder that exists (a typo of a
+    generator's name would otherwise read as a folder without images/)."""
+    from slotviewer.errors import DataNotFound
+
+    if not Path(data).exists():
+        raise DataNotFound(f"{data}: no such generator, folder or file (generators: {', '.join(GENERATORS)}; "
+                           "or a folder with images/, or a TFRecord file as NAME:PATH)")
+
+
 def load_scenes(data: str, n: int, resolution: int, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
     """Up to `n` scenes of a generator (fresh, from `seed`), a TFRecord file (its first `n` records) or
     a folder (its first `n` images), at `resolution`; masks are None for a folder without masks/."""
     from slotviewer.data.tfrecord import TFRecordScenes, split_spec
-    from slotviewer.errors import DataMismatch, DataNotFound
+    from slotviewer.errors import DataMismatch
 
     if data in GENERATORS:
         images, masks = generate(data, n, seed)
@@ -63,11 +73,10 @@ def load_scenes(data: str, n: int, resolution: int, seed: int) -> tuple[np.ndarr
     tfrecord = split_spec(data)
     if tfrecord is not None:
         return TFRecordScenes(*tfrecord, resolution).head(n)
-    if not Path(data).exists():
-        raise DataNotFound(f"{data}: no such generator, folder or file (generators: {', '.join(GENERATORS)}; "
-                         "or a folder with images/, or a TFRecord file as NAME:PATH)")
+    check_folder_exists(data)
     folder = FolderDataset(data, resolution)
     return folder.images[:n], None if folder.masks is None else folder.masks[:n]
 
 
-__all__ = ["CLIP_GENERATORS", "CLIP_STILLS", "GENERATORS", "FolderDataset", "generate", "generate_clips", "load_scenes"]
+__all__ = ["CLIP_GENERATORS", "CLIP_STILLS", "GENERATORS", "FolderDataset", "check_folder_exists", "generate",
+           "generate_clips", "load_scenes"]

@@ -87,7 +87,10 @@ class OnnxBackend:
     def _session(ort, path: Path, providers: list[str], contract: dict, required: bool):  # noqa: ANN001, ANN205
         if not path.exists():
             if required:
-                raise ModelFileError(f"{path}: ONNX graph not found")
+                stem = str(path).split(".onnx")[0].removesuffix(".decoder")
+                hint = (f" (export it: slotviewer export-onnx --model {stem} --out {stem}.onnx; or --backend torch)"
+                        if Path(stem + ".safetensors").exists() else "")
+                raise ModelFileError(f"{path}: ONNX graph not found{hint}")
             return None
         options = ort.SessionOptions()
         options.log_severity_level = 3

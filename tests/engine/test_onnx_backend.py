@@ -79,6 +79,11 @@ def test_corrupt_and_missing_onnx_files(tmp_path: Path, tiny_model: Path) -> Non
     (tmp_path / "nodec.onnx").write_bytes(tiny_model.with_suffix(".onnx").read_bytes())
     with pytest.raises(ModelFileError, match=r"nodec\.decoder\.onnx: ONNX graph not found"):
         Engine.load(tmp_path / "nodec.onnx", "onnx")
+    # weights without graphs (a model just trained): the message says how to make them
+    (tmp_path / "fresh.safetensors").write_bytes(b"weights")
+    with pytest.raises(ModelFileError, match=r"fresh\.onnx: ONNX graph not found \(export it: slotviewer export-onnx "
+                                             r"--model \S*fresh --out \S*fresh\.onnx; or --backend torch\)$"):
+        Engine.load(tmp_path / "fresh.onnx", "onnx")
 
 
 def test_onnx_backend_and_cli_work_without_torch(tiny_model: Path, tmp_path: Path) -> None:
