@@ -19,8 +19,10 @@ import json
 import math
 import os
 import shlex
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -110,6 +112,26 @@ def distributed_world() -> World:
     if size <= 1:
         return World()
     return World(int(os.environ["RANK"]), size, int(os.environ.get("LOCAL_RANK", "0")))
+
+
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM until the block is done, then raise KeyboardInterrupt: an optimiser step is
+    applied whole or not at all, so a run saved on Ctrl-C resumes exactly. (Signals reach only the main
+    thread; elsewhere the block just runs.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {signum: signal.signal(signum, lambda signum, _frame: caught.append(signum))
+                for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if caught:
+        raise KeyboardInterrupt
 
 
 def batch_source(settings: TrainSettings, resolution: int, world: World = World()) -> Callable[[int], np.ndarray]:
@@ -454,8 +476,9 @@ class Trainer:
         (loss if extra is None else loss + extra).backward()
         if self.s.clip:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.s.clip, foreach=True)
-        self.optim.step()
-        self.step += 1
+        with interrupts_deferred():  # Ctrl-C inside would save half-updated weights and Adam moments
+            self.optim.step()
+            self.step += 1
         return loss.detach()
 
     def _prefetched(self) -> Iterator[np.ndarray]:

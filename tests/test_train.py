@@ -218,3 +218,18 @@ def test_ctrl_c_during_the_final_scoring_still_writes_the_model(tmp_path: Path, 
     path = Trainer(settings(tmp_path / "m", 3)).run(final_eval=16)
     assert path.exists() and load_model(path).card.steps == 3 and not load_model(path).card.fg_ari
     assert "interrupted during the final scoring: writing the model without it" in capsys.readouterr().err
+
+
+def test_an_interrupt_during_the_optimiser_step_lands_after_it() -> None:
+    """SIGINT inside the block is held until the block is done, then raised: the step is whole."""
+    import os
+    import signal
+
+    from slotviewer.train import interrupts_deferred
+
+    done = []
+    with pytest.raises(KeyboardInterrupt), interrupts_deferred():
+        os.kill(os.getpid(), signal.SIGINT)
+        done.append("the rest of the step ran")
+    assert done == ["the rest of the step ran"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, "the handler is back"
