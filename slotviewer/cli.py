@@ -364,7 +364,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=1_000)
     p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--checkpoint-minutes", type=float, default=5.0)
-    p.add_argument("--final-eval", type=int, default=1000, help="fresh scenes scored for the model card")
+    p.add_argument("--final-eval", type=int, default=1000,
+                   help="fresh scenes scored for the model card (a generator's; a folder or TFRecord is scored on "
+                   "its validation scenes, and 0 skips the scoring)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--resume", action="store_true", help="continue from OUT.train.safetensors")

@@ -571,8 +571,12 @@ class Trainer:
             images, masks = load_scenes(self.val_data, eval_samples if fresh else self.s.eval_samples,
                                         self.model.cfg.resolution, EVAL_SEED + 1 if fresh else EVAL_SEED)
             fg_ari, reconstruction = held_out_scores(self.model, images, masks)
-            card.fg_ari = fg_ari and fg_ari | {"data": self.val_data}
-            card.reconstruction = reconstruction | {"data": self.val_data}
+            # a folder trains on all its images, its validation ones included: say so on the card
+            held_out = fresh or self.val_data != self.s.dataset or split_spec(self.s.dataset) is not None
+            record = {"data": self.val_data} | ({} if held_out else {
+                "held_out": False, "note": "scored on training images (a folder has no held-out split: give --val)"})
+            card.fg_ari = fg_ari and fg_ari | record
+            card.reconstruction = reconstruction | record
         weights, _ = save_model(self.model.cpu().eval(), self.out, card)
         self.model.to(self.device)
         return weights

@@ -154,7 +154,12 @@ def test_validation_data_may_differ_from_training_data(tmp_path: Path) -> None:
     trainer = Trainer(dataclasses.replace(settings(tmp_path / "m", 1), val=str(tmp_path / "val")))
     assert len(trainer.val[0]) == 5
     card = load_model(trainer.run(final_eval=100)).card
-    assert card.fg_ari["data"] == str(tmp_path / "val") and card.fg_ari["n"] == 5
+    assert card.fg_ari["data"] == str(tmp_path / "val") and card.fg_ari["n"] == 5 and "held_out" not in card.fg_ari
+    # a folder scored on itself: it trained on those images, and the card says so
+    own = Trainer(dataclasses.replace(settings(tmp_path / "f", 1), dataset=str(tmp_path / "val")))
+    card = load_model(own.run(final_eval=100)).card
+    assert card.fg_ari["held_out"] is False and "training images" in card.fg_ari["note"]
+    assert card.reconstruction["held_out"] is False
 
 
 def test_output_folder_is_created_before_the_first_curve_row(tmp_path: Path) -> None:
