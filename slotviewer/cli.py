@@ -369,7 +369,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "its validation scenes, and 0 skips the scoring)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     p.add_argument("--device", default="auto", choices=DEVICES)
-    p.add_argument("--resume", action="store_true", help="continue from OUT.train.safetensors")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from OUT.train.safetensors, its model as it was made (--init-from, --preset, "
+                   "--slots, --iters, --slot-init, --key-position-scale are refused); without it, a run already in "
+                   "OUT is never overwritten")
     p.add_argument("--init-from", help="start from the matching weights of another model (e.g. a simpler data set)")
     p.add_argument("--mask-consistency", type=float, default=0.0, metavar="W",
                    help="add W × cross-entropy of the decoder masks against the last attention")
