@@ -53,13 +53,16 @@ class OnnxBackend:
     def __init__(self, model: str | Path, device: str = "auto") -> None:
         ort = _ort()
         full_path, decoder_path, step_path = onnx_paths(model)
+        stem = model_stem(model, ".onnx")
+        # weights without graphs (a model just trained): a missing graph's message says how to make it
+        export = (f" (export it: slotviewer export-onnx --model {stem} --out {full_path}; or --backend torch)"
+                  if with_ext(stem, ".safetensors").exists() else "")
         providers = resolve_providers(device)
-        self.full = self._session(ort, full_path, providers, FULL, required=True)
-        self.decoder = self._session(ort, decoder_path, providers, DECODER, required=True)
+        self.full = self._session(ort, full_path, providers, FULL, required=True, missing=export)
+        self.decoder = self._session(ort, decoder_path, providers, DECODER, required=True, missing=export)
         self.step = self._session(ort, step_path, providers, STEP, required=False)
         # optional: without it, encoding (video frames with carried-over slots) runs the full graph
-        self.encoder = self._session(ort, with_ext(model_stem(model, ".onnx"), ".encoder.onnx"), providers,
-                                     ENCODER, required=False)
+        self.encoder = self._session(ort, with_ext(stem, ".encoder.onnx"), providers, ENCODER, required=False)
         self.providers = self.full.get_providers()
         if device == "cuda" and self.providers[0] != "CUDAExecutionProvider":
             raise SlotviewerError(f"{full_path}: CUDA requested but ONNX Runtime fell back to "
@@ -84,13 +87,11 @@ class OnnxBackend:
         return session.get_modelmeta().custom_metadata_map.get("slotviewer.model_sha256")
 
     @staticmethod
-    def _session(ort, path: Path, providers: list[str], contract: dict, required: bool):  # noqa: ANN001, ANN205
+    def _session(ort, path: Path, providers: list[str], contract: dict, required: bool,  # noqa: ANN001, ANN205
+                 missing: str = ""):
         if not path.exists():
             if required:
-                stem = str(path).split(".onnx")[0].removesuffix(".decoder")
-                hint = (f" (export it: slotviewer export-onnx --model {stem} --out {stem}.onnx; or --backend torch)"
-                        if Path(stem + ".safetensors").exists() else "")
-                raise ModelFileError(f"{path}: ONNX graph not found{hint}")
+                raise ModelFileError(f"{path}: ONNX graph not found{missing}")
             return None
         options = ort.SessionOptions()
         options.log_severity_level = 3
