@@ -204,7 +204,7 @@ class Viewer:
     def _open_first_readable(self, paths: list[Path], name: str) -> None:
         """Read the first of `paths` that is a readable image (on the worker) and show it; the ones before it
         are skipped, named with their reasons in one message. When none is readable that is the error."""
-        from slotviewer.io.images import read_image
+        from slotviewer.io.images import read_image, unreadable
 
         def read(_engine: Any) -> tuple[Path, np.ndarray, list[str]]:
             skipped: list[str] = []
@@ -214,7 +214,7 @@ class Viewer:
                 except SlotviewerError as exc:
                     if len(paths) == 1:
                         raise
-                    skipped.append(f"{path.name} ({str(exc).removeprefix(f'{path}: ')})")
+                    skipped.append(unreadable(path, exc))
             raise SlotviewerError(f"{paths[0].parent}: no readable image ({skipped[0]}"
                                   f"{f', and {len(skipped) - 1} more' if len(skipped) > 1 else ''})")
 

@@ -47,6 +47,11 @@ def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.nda
         Image.MAX_IMAGE_PIXELS = saved_limit
 
 
+def unreadable(path: Path, error: Exception) -> str:
+    """`name (reason)` for a file passed over because `read_image` refused it (its message names the path)."""
+    return f"{path.name} ({str(error).removeprefix(f'{path}: ')})"
+
+
 def _to_array(im: Image.Image) -> np.ndarray:
     if im.mode.startswith("I;16"):  # any byte order: numpy reads it as native uint16
         return np.asarray(im, dtype=np.uint16).copy()

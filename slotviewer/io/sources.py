@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from slotviewer.errors import InputError
-from slotviewer.io.images import list_images, read_image
+from slotviewer.io.images import list_images, read_image, unreadable
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".wmv", ".ogv"})
 
@@ -294,7 +294,7 @@ class FolderSource(FrameSource):
             try:
                 return self._frame(read_image(path), index)
             except InputError as exc:
-                note = f"{path.name} ({str(exc).removeprefix(f'{path}: ')})"
+                note = unreadable(path, exc)
                 if note not in self.skipped:
                     self.skipped = (*self.skipped, note)
         return None
