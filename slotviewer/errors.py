@@ -9,10 +9,6 @@ class InputError(SlotviewerError):
     """An input image, folder or data set cannot be used."""
 
 
-class DataNotFound(InputError):
-    """`--data` names no generator, folder or file at all (so there is no question of it fitting a model)."""
-
-
 class DataMismatch(InputError):
     """The data's scenes are not the size the model takes (a generator's fixed resolution)."""
 

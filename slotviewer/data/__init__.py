@@ -51,11 +51,11 @@ def generate_clips(name: str, n: int, length: int, seed: int = 0, start: int = 0
 def check_folder_exists(data: str) -> None:
     """`data` named neither a generator nor a TFRecord: it must be a folder that exists (a typo of a
     generator's name would otherwise read as a folder without images/)."""
-    from slotviewer.errors import DataNotFound
+    from slotviewer.errors import InputError
 
     if not Path(data).exists():
-        raise DataNotFound(f"{data}: no such generator, folder or file (generators: {', '.join(GENERATORS)}; "
-                           "or a folder with images/, or a TFRecord file as NAME:PATH)")
+        raise InputError(f"{data}: no such generator, folder or file (generators: {', '.join(GENERATORS)}; "
+                         "or a folder with images/, or a TFRecord file as NAME:PATH)")
 
 
 def load_scenes(data: str, n: int, resolution: int, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
