@@ -100,6 +100,13 @@ def _sha256(document: Document) -> str:
     return hashlib.sha256(np.ascontiguousarray(document.image).tobytes()).hexdigest()
 
 
+def _folder_images(folder: Path) -> list[Path]:
+    """A folder's images in name order, as absolute paths (what `browsing` holds, so they compare)."""
+    from slotviewer.io.images import list_images
+
+    return [image.resolve() for image in list_images([folder])]
+
+
 def export_name(document: Document) -> str:
     """The folder an export of `document` goes into: the input's stem, and the frame for a video's frame."""
     stem = Path(document.source).stem or "image"
@@ -170,11 +177,9 @@ class Viewer:
         """Open an image file, or a folder's first readable image (reading happens on the worker); a bundled
         sample brings its own model. For A the file is remembered even when it cannot be read, so paging
         through its folder (`browse`) goes on past a broken file."""
-        from slotviewer.io.images import list_images
-
         p = Path(path).expanduser().resolve()
         if p.is_dir():
-            images = [i.resolve() for i in list_images([p])]
+            images = _folder_images(p)
             if not images:
                 self.events.error.emit(f"{p}: no images in this folder")
                 return
@@ -189,11 +194,9 @@ class Viewer:
     def browse(self, step: int) -> None:
         """Open the next (`step` 1) or previous (-1) image of the folder A's last file was opened from,
         going round at the ends; unreadable files are skipped and named in a message."""
-        from slotviewer.io.images import list_images
-
         if self.browsing is None or not self.browsing.parent.is_dir():
             return
-        folder = [i.resolve() for i in list_images([self.browsing.parent])]
+        folder = _folder_images(self.browsing.parent)
         if not folder:
             return
         here = folder.index(self.browsing) if self.browsing in folder else (
