@@ -18,6 +18,7 @@ from slotviewer.engine.engine import (  # the choices are defined once, in the e
     METHODS,
 )
 from slotviewer.errors import DataMismatch, InputError, SlotviewerError
+from slotviewer.precision import PRECISIONS
 from slotviewer.video import DEFAULT_ITERS_PER_FRAME, DEFAULT_MASK_PRIOR, MAX_MASK_PRIOR
 
 DRAWS_HELP = ("keep the best of N initial slot draws by reconstruction error (default: the model's, see its "
@@ -139,7 +140,7 @@ def cmd_recipe(args: argparse.Namespace) -> int:
     previous = _interrupt_on_term()
     try:
         path = run_recipe(recipe, args.out, threads=args.threads, device=args.device, command=command_line(),
-                          eval_scenes=args.eval_scenes)
+                          eval_scenes=args.eval_scenes, precision=args.precision)
     except KeyboardInterrupt:  # outside a phase's training loop (setup, scoring, export): nothing half-written
         path = None
         print("interrupted: run the same command to continue", file=sys.stderr)
@@ -377,8 +378,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mask-consistency", type=float, default=0.0, metavar="W",
                    help="add W × cross-entropy of the decoder masks against the last attention")
     p.add_argument("--freeze", metavar="PARTS", help="keep these parts fixed, e.g. encoder,slot_attention")
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
-                   help="bf16: autocast convolutions and matmuls (softmaxes and the loss stay fp32)")
+    p.add_argument("--precision", default="auto", choices=PRECISIONS,
+                   help="bf16: autocast convolutions and matmuls (softmaxes and the loss stay fp32); auto (default): "
+                   "the faster of fp32 and bf16 on this machine, timed on the first batch and kept by --resume")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                    help="NHWC memory layout for the convolutions (default: on a CPU, where it is faster)")
     p.add_argument("--eval-minutes", type=float, default=3.0, metavar="M",
@@ -399,6 +401,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--eval-scenes", type=int, default=None, metavar="N",
                    help="held-out scenes scored for the final card (default: the recipe's, 1000)")
+    p.add_argument("--precision", default="auto", choices=PRECISIONS,
+                   help="every phase's precision, as for train (auto: timed at each phase's start)")
     p.add_argument("--scale", type=float, default=1.0, metavar="F",
                    help="every phase F times as long (e.g. 0.01 for a quick trial of the whole pipeline)")
     p.set_defaults(func=cmd_recipe)

@@ -144,7 +144,7 @@ def _finished(stem: Path, phase: Phase, meta: dict | None) -> bool:
 
 
 def run_recipe(recipe: Recipe, out: str | Path, *, threads: int = 0, device: str = "auto",
-               command: str = "", eval_scenes: int | None = None) -> Path | None:
+               command: str = "", eval_scenes: int | None = None, precision: str = "fp32") -> Path | None:
     """Run (or continue) every phase, then write the final model. Returns its weights file, or None when a
     phase was interrupted (its checkpoint is saved; running again continues)."""
     import torch
@@ -163,7 +163,7 @@ def run_recipe(recipe: Recipe, out: str | Path, *, threads: int = 0, device: str
             print(f"phase {index + 1}/{len(recipe.phases)} {phase.name}: "
                   + ("starting" if meta is None else f"resuming at step {meta['step']:,}") + f" ({steps:,} steps)")
             settings = TrainSettings(**phase.settings, out=str(stem), config=dict(phase.config), init_from=previous,
-                                     threads=threads, device=device, command=command)
+                                     threads=threads, device=device, command=command, precision=precision)
             trainer = Trainer(settings, resume=meta is not None)
             trainer.run(final_eval=0)
             if trainer.step < steps:

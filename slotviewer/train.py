@@ -58,6 +58,7 @@ from slotviewer.model.device import resolve_torch_device
 from slotviewer.model.files import model_paths, with_ext
 from slotviewer.model.networks import mse
 from slotviewer.model.weights import save_model
+from slotviewer.precision import PRECISIONS, PrecisionChoice, autocast, choose_precision
 
 EVAL_SEED = 1_000_003  # evaluation scenes come from a stream training (seed < 1e6) never touches
 
@@ -82,7 +83,9 @@ class TrainSettings:
     mask_consistency: float = 0.0  # weight of `mask_consistency_loss`; 0 = the paper's plain MSE
     freeze: tuple[str, ...] = ()  # parameter-name prefixes kept fixed, e.g. ("encoder", "slot_attention")
     config: dict = field(default_factory=dict)
-    precision: str = "fp32"  # "bf16": autocast matmuls/convolutions (softmaxes, composite and loss stay fp32)
+    # "bf16": autocast matmuls/convolutions (softmaxes, composite and loss stay fp32); "auto": the faster of the
+    # two on this machine, timed on the run's first batch (`slotviewer.precision`)
+    precision: str = "fp32"
     # NHWC convolutions; None = on a CPU (oneDNN's NHWC kernels made a shapes step 1.12× faster there;
     # on CUDA it is untested, so it stays a choice)
     channels_last: bool | None = None
@@ -293,8 +296,8 @@ class Trainer:
 
     def __init__(self, settings: TrainSettings, resume: bool = False) -> None:
         self.s = settings
-        if settings.precision not in ("fp32", "bf16"):
-            raise SlotviewerError(f"precision must be fp32 or bf16, not {settings.precision!r}")
+        if settings.precision not in PRECISIONS:
+            raise SlotviewerError(f"precision must be one of {', '.join(PRECISIONS)}, not {settings.precision!r}")
         check_clip_settings(settings)
         if settings.threads:
             torch.set_num_threads(settings.threads)
@@ -325,6 +328,8 @@ class Trainer:
             self._load_state()
         elif settings.init_from:
             self.warm_start(settings.init_from)
+        self.batches = batch_source(settings, cfg.resolution, self.world)
+        self.precision = self._choose_precision(resume)
         self.net: torch.nn.Module = (ClipAutoencoder(self.model, settings.iters_per_frame) if settings.clip_frames
                                      else self.model)
         if self.world.size > 1:  # broadcasts rank 0's weights, then averages gradients every step
@@ -332,10 +337,38 @@ class Trainer:
 
             self.net = DistributedDataParallel(
                 self.net, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        self.batches = batch_source(settings, cfg.resolution, self.world)
         self.val = self._validation_set(cfg.resolution) if self.world.main else None
         if self.world.main:
             self._trim_curve()
+
+    def _choose_precision(self, resume: bool) -> PrecisionChoice:
+        """The run's precision; `auto` is timed once and kept by `--resume` (a run does not change precision
+        with the machine's load), and every rank trains in rank 0's choice."""
+        if resume and self.s.precision == "auto" and self._read_checkpoint().get("precision"):
+            choice = PrecisionChoice(self._read_checkpoint()["precision"], "auto: as the run started")
+        else:
+            choice = choose_precision(self.s.precision, self.device, self._probe_step)
+        if self.world.size > 1:
+            import torch.distributed as dist
+
+            shared = [choice]
+            dist.broadcast_object_list(shared, src=0)
+            choice = shared[0]
+        if self.world.main:
+            print(f"precision: {choice.describe()}")
+        return choice
+
+    def _probe_step(self, precision: str) -> None:
+        """Forward and backward of this run's next batch (still images; a clip's first frames), gradients
+        dropped: what a training step costs, without changing the weights or the optimiser."""
+        images = self.batches(self.step)
+        x = to_tensor(images if images.ndim == 4 else images[:, 0], self.device)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with autocast(precision, self.device):
+            out = self.model(x, generator=torch.Generator(self.device).manual_seed(0))
+        mse(out.reconstruction, x).backward()
+        self.optim.zero_grad(set_to_none=True)
 
     def _init_distributed(self) -> None:
         import torch.distributed as dist
@@ -414,7 +447,8 @@ class Trainer:
                 tensors[f"optim.{index}.{name}"] = torch.as_tensor(value).detach().cpu().contiguous()
         write_with(self.ckpt, lambda tmp: save_file(tensors, str(tmp)))
         meta = {"step": self.step, "elapsed": self.elapsed, "config": self.model.cfg.to_dict(),
-                "param_groups": state["param_groups"], "settings": self.s.__dict__}
+                "param_groups": state["param_groups"], "settings": self.s.__dict__,
+                "precision": self.precision.precision}
         write_text(self.ckpt_json, json.dumps(meta, indent=2))
 
     def _trim_curve(self) -> None:
@@ -441,13 +475,6 @@ class Trainer:
                 writer.writerow(["minutes", "step", "loss", "fg_ari"])
             writer.writerow([f"{self.elapsed / 60:.2f}", self.step, f"{loss:.6f}", f"{score:.4f}"])
 
-    def autocast(self) -> contextlib.AbstractContextManager:
-        """bf16 autocast when asked: convolutions and linear layers in bf16 (AVX512-BF16/AMX on CPUs,
-        tensor cores on GPUs); the model's softmaxes, the composite and the loss cast to fp32 themselves."""
-        if self.s.precision == "bf16":
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
-
     def train_step(self, images: np.ndarray) -> torch.Tensor:
         """One optimiser step; returns the reconstruction error as a 0-d tensor on the device (reading
         it back forces a sync, so the caller does that only every `log_every` steps)."""
@@ -459,7 +486,7 @@ class Trainer:
         # initial-slot noise is a function of (seed, step, rank) too, so a resumed run is the same run
         seed = self.s.seed * 1_000_003 + self.step + self.world.rank * 7_919_011
         generator = torch.Generator(self.device).manual_seed(seed)
-        with self.autocast():
+        with autocast(self.precision.precision, self.device):
             out = self.net(x, generator=generator)
         if self.s.clip_frames:  # (reconstructions, alpha logits) of every frame of every clip
             return self._optimise(mse(out[0], x))
@@ -556,7 +583,7 @@ class Trainer:
                                                f", {torch.get_num_threads()} thread(s)"),
             commit=git_commit(),
             notes=f"slot init: {self.model.cfg.slot_init}; lr {self.s.lr}, warm-up {self.s.warmup}"
-            + (f"; {self.s.precision}" if self.s.precision != "fp32" else "")
+            + (f"; {self.precision.describe()}" if self.s.precision != "fp32" else "")
             + (f"; {self.world.size} processes (DDP), batch {self.s.batch} each" if self.world.size > 1 else "")
             + (f"; warm start from {self.s.init_from}" if self.s.init_from else "")
             + (f"; frozen: {', '.join(self.s.freeze)}" if self.s.freeze else "")

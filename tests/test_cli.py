@@ -1,4 +1,5 @@
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -161,3 +162,14 @@ def test_gui_without_a_display_says_so(monkeypatch: pytest.MonkeyPatch, capsys: 
     assert main(["gui"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no display to open the app on" in err and "slotviewer run" in err
+
+
+def test_train_times_its_precision_by_default_and_says_which_it_took(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["train", "--dataset", "tetrominoes", "--preset", "tetrominoes", "--batch", "2", "--threads", "1",
+            "--final-eval", "0", "--steps", "1"]
+    assert main([*base, "--out", str(tmp_path / "auto")]) == 0
+    assert re.search(r"precision: (fp32|bf16) \(auto: (a step took \d+ ms in bf16, \d+ ms in fp32|no bf16 kernels)",
+                     capsys.readouterr().out)
+    assert main([*base, "--out", str(tmp_path / "fp32"), "--precision", "fp32"]) == 0
+    assert "precision: fp32 (asked for)" in capsys.readouterr().out

@@ -119,7 +119,7 @@ def test_bf16_autocast_runs_convolutions_in_bf16_and_keeps_the_loss_fp32(tmp_pat
 
 
 def test_unknown_precision_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(SlotviewerError, match="precision must be fp32 or bf16"):
+    with pytest.raises(SlotviewerError, match="precision must be one of auto, fp32, bf16"):
         Trainer(dataclasses.replace(settings(tmp_path / "m", 1), precision="fp8"))
 
 
@@ -239,3 +239,40 @@ def test_an_interrupt_during_the_optimiser_step_lands_after_it() -> None:
         done.append("the rest of the step ran")
     assert done == ["the rest of the step ran"]
     assert signal.getsignal(signal.SIGINT) is before, "the handler is back"
+
+
+def test_auto_precision_is_timed_once_and_kept_by_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`auto` picks by a probe at the start; the checkpoint keeps the pick, so a resume under other load
+    does not switch the run to the other precision half-way."""
+    import slotviewer.train as train
+
+    asked: list[str] = []
+
+    def pick_bf16(asked_for, device, step):
+        asked.append(asked_for)
+        return train.PrecisionChoice("bf16", "auto: probe")
+
+    monkeypatch.setattr(train, "choose_precision", pick_bf16)
+    run = dataclasses.replace(settings(tmp_path / "m", 2), precision="auto")
+    first = Trainer(run)
+    assert first.precision.precision == "bf16" and asked == ["auto"]
+    first.run(final_eval=0)
+    assert json.loads((tmp_path / "m.train.json").read_text())["precision"] == "bf16"
+    assert "bf16 (auto: probe)" in load_model(tmp_path / "m").card.notes
+    resumed = Trainer(dataclasses.replace(run, steps=3), resume=True)
+    assert resumed.precision.precision == "bf16" and asked == ["auto"], "the resume did not probe again"
+
+
+def test_the_precision_probe_leaves_weights_optimiser_and_gradients_alone(tmp_path: Path) -> None:
+    trainer = Trainer(settings(tmp_path / "m", 2))
+    trainer.train_step(trainer.batches(0))  # Adam has moments to disturb
+    weights = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    moments = [s["exp_avg"].clone() for s in trainer.optim.state.values()]
+    seen: list[torch.dtype] = []
+    trainer.model.encoder.cnn[0].register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    for p in ("fp32", "bf16"):
+        trainer._probe_step(p)
+    assert seen == [torch.float32, torch.bfloat16], "each probe ran in its own precision"
+    assert all(torch.equal(weights[k], v) for k, v in trainer.model.state_dict().items())
+    assert all(torch.equal(a, s["exp_avg"]) for a, s in zip(moments, trainer.optim.state.values(), strict=True))
+    assert all(p.grad is None for p in trainer.model.parameters())

@@ -14,6 +14,7 @@ import torch
 
 from slotviewer.bench.timing import interleaved
 from slotviewer.model.config import PRESETS
+from slotviewer.precision import BF16_MIN_GAIN, bf16_supported
 
 VARIANTS: dict[str, tuple[str, bool]] = {
     "fp32": ("fp32", False),
@@ -47,11 +48,12 @@ def bench_train(preset: str = "shapes", batch: int = 32, repeats: int = 5, devic
     return {
         "preset": preset, "batch": batch, "threads": torch.get_num_threads(),
         "device": torch.cuda.get_device_name() if on_gpu else "cpu",
-        "bf16_supported": bool(torch.cuda.is_bf16_supported() if on_gpu else torch.backends.mkldnn.is_available()
-                               and torch.ops.mkldnn._is_mkldnn_bf16_supported()),
+        "bf16_supported": bf16_supported(trainers["fp32"].device),
         "step_ms": {name: seconds * 1e3 for name, seconds in times.items()},
         "img_s": img_s,
         "speedup_over_fp32": {name: value / img_s["fp32"] for name, value in img_s.items()},
+        # what `train --precision auto` would pick from these numbers (it times its own first batch)
+        "auto_picks": "bf16" if img_s["bf16"] >= BF16_MIN_GAIN * img_s["fp32"] else "fp32",
     }
 
 
@@ -61,3 +63,4 @@ def print_train(r: dict[str, Any]) -> None:
     for name in r["img_s"]:
         print(f"  {name:<20} {r['step_ms'][name]:8.1f} ms/step {r['img_s'][name]:7.1f} img/s "
               f"({r['speedup_over_fp32'][name]:.2f}× fp32)")
+    print(f"  train --precision auto would pick {r['auto_picks']} here (bf16 needs ≥ {BF16_MIN_GAIN:.2f}× fp32)")
