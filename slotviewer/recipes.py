@@ -170,7 +170,25 @@ def run_recipe(recipe: Recipe, out: str | Path, *, threads: int = 0, device: str
                 print(f"phase {phase.name} stopped at step {trainer.step:,}: run the same command to continue")
                 return None
         previous = str(stem)
+    final = with_ext(Path(out), ".safetensors")
+    if _final_is_current(recipe, out):
+        print(f"recipe {recipe.name}: finished already, {final} (delete it to score and export it again)")
+        return final
     return finish_recipe(recipe, out, command, recipe.eval_scenes if eval_scenes is None else eval_scenes)
+
+
+def _final_is_current(recipe: Recipe, out: str | Path) -> bool:
+    """The final model was written after the last phase's weights, from all of the phases' steps: running
+    the command again then has nothing to do (scoring 1,000 scenes and exporting again took minutes)."""
+    stems = [phase_stem(out, i, phase) for i, phase in enumerate(recipe.phases)]
+    try:
+        card = json.loads(with_ext(Path(out), ".json").read_text()).get("card", {})
+        written = with_ext(Path(out), ".safetensors").stat().st_mtime
+        trained = with_ext(stems[-1], ".safetensors").stat().st_mtime
+    except (OSError, ValueError):
+        return False
+    steps = sum((_checkpoint(stem) or {}).get("step", 0) for stem in stems)
+    return written >= trained and card.get("steps") == steps
 
 
 def _joined_curve(stems: list[Path], minutes: list[float]) -> list[list[float]]:

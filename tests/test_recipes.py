@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from slotviewer import recipes
 from slotviewer.cli import main
 from slotviewer.data import generate
 from slotviewer.errors import SlotviewerError
@@ -88,12 +89,18 @@ def test_an_interrupted_recipe_continues_to_the_same_weights(tmp_path: Path,
         np.testing.assert_allclose(a[key], b[key], atol=1e-6, err_msg=key)
 
 
-def test_finished_phases_are_not_trained_again(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_finished_phases_are_not_trained_again(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
     run_recipe(tiny_recipe(), tmp_path / "m", threads=1, eval_scenes=0)
     before = weights(tmp_path / "m")
     capsys.readouterr()
-    run_recipe(tiny_recipe(), tmp_path / "m", threads=1, eval_scenes=0)
-    assert "phase" not in capsys.readouterr().out
+    scored = []
+    monkeypatch.setattr(recipes, "finish_recipe", lambda *args: scored.append(args))
+    assert run_recipe(tiny_recipe(), tmp_path / "m", threads=1, eval_scenes=0) == tmp_path / "m.safetensors"
+    out = capsys.readouterr().out
+    assert "starting" not in out and "resuming" not in out and "finished already" in out
+    assert scored == [], "a finished recipe is not scored and exported again"
+    monkeypatch.undo()
     for key, value in weights(tmp_path / "m").items():
         np.testing.assert_array_equal(value, before[key])
     # a longer second phase continues that phase only, from its checkpoint
@@ -156,7 +163,8 @@ def test_an_output_stem_with_a_dot_finds_its_finished_phases(tmp_path: Path, cap
     run_recipe(tiny_recipe(), tmp_path / "m.v2", threads=1, eval_scenes=0)
     capsys.readouterr()
     run_recipe(tiny_recipe(), tmp_path / "m.v2", threads=1, eval_scenes=0)
-    assert "phase" not in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "starting" not in out and "resuming" not in out and "m.v2.safetensors" in out
     assert (tmp_path / "m.v2.safetensors").exists() and (tmp_path / "m.v2-2-decoder.safetensors").exists()
 
 
