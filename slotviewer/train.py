@@ -312,6 +312,7 @@ class Trainer:
         if self.world.main:  # the first curve row or checkpoint must not fail minutes into a run
             self.out.parent.mkdir(parents=True, exist_ok=True)
         self.step, self.elapsed = 0, 0.0
+        self.loss_avg = math.nan  # running mean of the reconstruction error (the curve's `loss`), kept by resume
         if resume:
             state = self._read_checkpoint()
             cfg = ModelConfig.from_dict(state["config"])
@@ -438,6 +439,8 @@ class Trainer:
                 optim_state.setdefault(int(index), {})[name] = value.to(self.device)
         self.optim.load_state_dict({"state": optim_state, "param_groups": meta["param_groups"]})
         self.step, self.elapsed = meta["step"], meta["elapsed"]
+        kept = meta.get("loss_avg")  # None in checkpoints made before it was kept: the mean starts anew
+        self.loss_avg = math.nan if kept is None else float(kept)
 
     def save_checkpoint(self) -> None:
         tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
@@ -448,7 +451,7 @@ class Trainer:
         write_with(self.ckpt, lambda tmp: save_file(tensors, str(tmp)))
         meta = {"step": self.step, "elapsed": self.elapsed, "config": self.model.cfg.to_dict(),
                 "param_groups": state["param_groups"], "settings": self.s.__dict__,
-                "precision": self.precision.precision}
+                "precision": self.precision.precision, "loss_avg": None if math.isnan(self.loss_avg) else self.loss_avg}
         write_text(self.ckpt_json, json.dumps(meta, indent=2))
 
     def _trim_curve(self) -> None:
@@ -529,7 +532,6 @@ class Trainer:
         last_ckpt = last_eval = time.monotonic()
         bar = tqdm(total=self.s.steps, initial=self.step, desc=f"train {self.out.name}", unit="step",
                    dynamic_ncols=True, disable=not main)
-        loss_avg = math.nan
         pending: list[torch.Tensor] = []
         batches = self._prefetched()
         try:
@@ -541,15 +543,16 @@ class Trainer:
                 if len(pending) < self.s.log_every and self.step < self.s.steps:
                     continue
                 for loss in torch.stack(pending).tolist():  # one sync for the last `log_every` steps
-                    loss_avg = loss if math.isnan(loss_avg) else 0.98 * loss_avg + 0.02 * loss
+                    self.loss_avg = loss if math.isnan(self.loss_avg) else 0.98 * self.loss_avg + 0.02 * loss
                 pending.clear()
                 speed = self.s.batch * self.world.size * self.step / max(self.elapsed, 1e-9)
-                bar.set_postfix(loss=f"{loss_avg:.5f}", img_s=f"{speed:.0f}")
+                bar.set_postfix(loss=f"{self.loss_avg:.5f}", img_s=f"{speed:.0f}")
                 now = time.monotonic()
                 if main and self.val is not None and now - last_eval > self.s.eval_minutes * 60:
                     score = float(np.nanmean(evaluate(self.model, *self.val)))
-                    self._log_curve(loss_avg, score)
-                    bar.write(f"step {self.step}: {self.elapsed / 60:.1f} min, loss {loss_avg:.5f}, FG-ARI {score:.3f}")
+                    self._log_curve(self.loss_avg, score)
+                    bar.write(f"step {self.step}: {self.elapsed / 60:.1f} min, loss {self.loss_avg:.5f}, "
+                              f"FG-ARI {score:.3f}")
                     last_eval = time.monotonic()
                 if main and now - last_ckpt > self.s.checkpoint_minutes * 60:
                     self.save_checkpoint()
@@ -575,12 +578,17 @@ class Trainer:
             dist.barrier()
         return path
 
+    def trained_on(self) -> str:
+        """`cpu, 2 thread(s), bf16` / `cuda (NVIDIA H200), bf16`: what the card's time and numbers came from."""
+        where = (f" ({torch.cuda.get_device_name()})" if self.device.type == "cuda"
+                 else f", {torch.get_num_threads()} thread(s)")
+        return f"{self.device.type}{where}, {self.precision.precision}"
+
     def finish(self, eval_samples: int = 0) -> Path:
         """Write the model with its card; FG-ARI on `eval_samples` fresh scenes when asked."""
         card = ModelCard(
             dataset=self.s.dataset, steps=self.step, batch=self.s.batch, wall_clock_s=round(self.elapsed, 1),
-            trained_on=f"{self.device.type}" + (f" ({torch.cuda.get_device_name()})" if self.device.type == "cuda" else
-                                               f", {torch.get_num_threads()} thread(s)"),
+            trained_on=self.trained_on(),
             commit=git_commit(),
             notes=f"slot init: {self.model.cfg.slot_init}; lr {self.s.lr}, warm-up {self.s.warmup}"
             + (f"; {self.precision.describe()}" if self.s.precision != "fp32" else "")

@@ -276,3 +276,19 @@ def test_the_precision_probe_leaves_weights_optimiser_and_gradients_alone(tmp_pa
     assert all(torch.equal(weights[k], v) for k, v in trainer.model.state_dict().items())
     assert all(torch.equal(a, s["exp_avg"]) for a, s in zip(moments, trainer.optim.state.values(), strict=True))
     assert all(p.grad is None for p in trainer.model.parameters())
+
+
+def test_the_running_loss_continues_across_a_resume(tmp_path: Path) -> None:
+    """The curve's `loss` is a running mean: a resumed run carries it on instead of restarting it from its
+    first steps (which made the first point after every resume a jump)."""
+    straight = Trainer(dataclasses.replace(settings(tmp_path / "a", 6), log_every=2))
+    straight.run(final_eval=0)
+    Trainer(dataclasses.replace(settings(tmp_path / "b", 3), log_every=2)).run(final_eval=0)
+    resumed = Trainer(dataclasses.replace(settings(tmp_path / "b", 6), log_every=2), resume=True)
+    resumed.run(final_eval=0)
+    assert resumed.loss_avg == pytest.approx(straight.loss_avg, rel=1e-5)
+
+
+def test_the_card_says_where_and_in_which_precision_it_was_trained(tmp_path: Path) -> None:
+    card = load_model(Trainer(dataclasses.replace(settings(tmp_path / "m", 1), precision="bf16")).run(0)).card
+    assert card.trained_on == "cpu, 1 thread(s), bf16"
