@@ -28,6 +28,9 @@ OVERLAY_LABELS = {"attention": "attention (argmax)", "attention-blend": "attenti
 OVERLAY_NAMES = {"attention": "attention", "attention-blend": "attention blend", "alpha": "decoder alpha",
                  "posterior": "decoder posterior"}
 DECODER_OVERLAYS = ("alpha", "posterior")
+# attention shares that differ by less than this across the shown slots claim nothing: at t = 0 and on a flat
+# image (every share ~1/K, entropy log K) the argmax would otherwise paint noise-chosen regions in slot colours
+UNDECIDED = 0.02
 
 
 @dataclass(frozen=True)
@@ -66,10 +69,11 @@ class Frame:
             h, w = masked.shape[1:]
             rows, cols = (np.arange(n) * len(self.sticky) // n for n in (h, w))
             labels = sticky_argmax(masked, self.sticky[np.ix_(rows, cols)], STICKY_MARGINS[mode])
-        if np.ptp(self.attention, axis=0).max() < 1e-6 and not decoder:  # t = 0: nothing decided yet
-            return (np.einsum("khw,kc->hwc", np.broadcast_to(enabled[:, None, None] / enabled.sum(),
-                                                           weights.shape), colours) + 0.5).astype(np.uint8)
-        return colours.astype(np.uint8)[labels]
+        shown = colours.astype(np.uint8)[labels]
+        if not decoder:  # pixels no slot has claimed (all of them at t = 0) get the shown slots' mean tint
+            undecided = np.ptp(self.attention[enabled], axis=0) < UNDECIDED
+            shown[np.broadcast_to(undecided, labels.shape)] = (colours[enabled].mean(0) + 0.5).astype(np.uint8)
+        return shown
 
     def slot_maps(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Slot `k`'s three pictures, uint8: attention (in its colour, scaled to the iteration's peak so

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from slotviewer.components.frames import frame_at
+from slotviewer.components.frames import UNDECIDED, frame_at
 from slotviewer.components.viewer import RunParams, Viewer
 from slotviewer.data import generate
 
@@ -68,8 +68,10 @@ def test_overlays_by_value() -> None:
     frame = make_frame(attention, (True, True, False))
     argmax = frame.overlay("attention")
     assert argmax.dtype == np.uint8 and argmax.shape == (2, 2, 3)
-    expected_labels = np.array([[0, 1], [0, 0]])  # slot 2 is hidden: its 0.6 and 0.4 do not count (ties: first)
-    assert np.array_equal(argmax, colours.astype(np.uint8)[expected_labels])
+    # slot 2 is hidden: its 0.6 and 0.4 do not count; the second row ties between the shown slots, which is
+    # no claim: the shown slots' mean tint
+    tie = ((colours[0] + colours[1]) / 2 + 0.5).astype(np.uint8)
+    assert np.array_equal(argmax, np.stack([colours.astype(np.uint8)[[0, 1]], [tie, tie]]))
     blend = frame.overlay("attention-blend")
     w = attention[:2] / attention[:2].sum(0, keepdims=True)
     assert blend.dtype == np.uint8
@@ -95,10 +97,23 @@ def test_at_t0_the_overlay_is_the_mean_colour_of_the_visible_slots() -> None:
     alpha[2] = 1.0
     decided = make_frame(uniform, (True, False, True), alpha).overlay("alpha")  # the decoder's masks still show
     assert np.array_equal(decided, np.broadcast_to(colours[2].astype(np.uint8), (2, 2, 3)))
-    nearly = uniform.copy()
-    nearly[0, 0, 0] += 1e-3  # decided, if only just: argmax, not the uniform tint
-    assert np.array_equal(make_frame(nearly, (True, False, True)).overlay("attention")[0, 0],
-                          colours[0].astype(np.uint8))
+    decided_here = uniform.copy()
+    decided_here[0, 0, 0] += 2 * UNDECIDED  # one pixel where slot 0 leads by enough to count: argmax there only
+    shown = make_frame(decided_here, (True, False, True)).overlay("attention")
+    assert np.array_equal(shown[0, 0], colours[0].astype(np.uint8))
+    assert np.array_equal(shown[1:], np.broadcast_to(expected, (1, 2, 3)))
+
+
+def test_on_a_flat_image_noise_in_the_attention_claims_no_pixels() -> None:
+    """A flat grey image leaves every slot's share at ~1/K after all iterations (entropy log K): the argmax
+    of that noise painted arbitrary regions in slot colours; undecided pixels keep the uniform tint."""
+    from slotviewer.io.render import slot_colours
+
+    rng = np.random.default_rng(0)
+    flat = np.full((6, 8, 8), 1 / 6) + rng.uniform(-0.004, 0.004, (6, 8, 8))
+    flat /= flat.sum(0)
+    tint = (slot_colours(6).astype(np.float64).mean(0) + 0.5).astype(np.uint8)
+    assert np.array_equal(make_frame(flat, (True,) * 6).overlay("attention"), np.broadcast_to(tint, (8, 8, 3)))
 
 
 def test_slot_maps_scale_attention_to_the_iterations_peak() -> None:
