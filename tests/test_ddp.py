@@ -30,7 +30,9 @@ def test_two_processes_keep_identical_weights_and_rank0_alone_writes(tmp_path: P
     for key, value in written.model.state_dict().items():
         np.testing.assert_array_equal(value.numpy(), a[key].numpy(), err_msg=key)
     assert (tmp_path / "rank0.batch").read_bytes() != (tmp_path / "rank1.batch").read_bytes(), "ranks draw own data"
-    names = sorted(p.name for p in tmp_path.iterdir())
+    precisions = [(tmp_path / f"rank{rank}.precision").read_text() for rank in (0, 1)]
+    assert precisions == ["fp32", "fp32"], "every rank trains in rank 0's precision, whatever its own probe found"
+    names = sorted(p.name for p in tmp_path.iterdir() if p.suffix != ".precision")
     assert names == ["m.json", "m.safetensors", "m.train.json", "m.train.safetensors",
                      "rank0.batch", "rank0.safetensors", "rank1.batch", "rank1.safetensors"]
     assert result.stderr.count("0/2 [") == 1, "one progress bar: rank 0's"
