@@ -33,11 +33,13 @@ def _module_name(path: Path, package_root: Path) -> str:
 
 def _top_level_imports(path: Path) -> set[str]:
     """Modules imported when `path` is imported: module-level statements (also inside if/try), not the
-    lazy imports inside functions."""
+    lazy imports inside functions, nor those under `if TYPE_CHECKING:` (for annotations only, never run)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     names: set[str] = set()
     for statement in tree.body:
-        nodes = ast.walk(statement) if isinstance(statement, (ast.If, ast.Try)) else [statement]
+        if isinstance(statement, ast.If) and _is_type_checking(statement.test):
+            statement = ast.Module(body=statement.orelse, type_ignores=[])
+        nodes = ast.walk(statement) if isinstance(statement, (ast.If, ast.Try, ast.Module)) else [statement]
         for node in nodes:
             if isinstance(node, ast.Import):
                 names |= {alias.name for alias in node.names}
@@ -45,6 +47,11 @@ def _top_level_imports(path: Path) -> set[str]:
                 names.add(node.module)
                 names |= {f"{node.module}.{alias.name}" for alias in node.names}
     return names
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
 def package_modules(root: Path = ROOT) -> tuple[list[str], list[str]]:

@@ -83,6 +83,10 @@ def test_a_module_importing_torch_is_left_out(tmp_path: Path) -> None:
     (package / "sub" / "net.py").write_text("import torch.nn as nn\n")
     (package / "uses_net.py").write_text("from slotviewer.sub.net import nn\n")
     (package / "lazy.py").write_text("def f():\n    import torch\n")
+    (package / "annotated.py").write_text("import typing\nif typing.TYPE_CHECKING:\n    import torch\n")
+    (package / "fallback.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    pass\n"
+                                         "else:\n    import torch\n")
     torch_free, needs_torch = bundle.package_modules(tmp_path)
-    assert sorted(needs_torch) == ["slotviewer.sub.net", "slotviewer.uses_net"]
+    assert sorted(needs_torch) == ["slotviewer.fallback", "slotviewer.sub.net", "slotviewer.uses_net"]
     assert "slotviewer.lazy" in torch_free, "a lazy import inside a function does not count"
+    assert "slotviewer.annotated" in torch_free, "nor one for annotations only (if TYPE_CHECKING)"
