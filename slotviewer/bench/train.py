@@ -14,7 +14,7 @@ import torch
 
 from slotviewer.bench.timing import interleaved
 from slotviewer.model.config import PRESETS
-from slotviewer.precision import BF16_MIN_GAIN, bf16_supported
+from slotviewer.precision import BF16_MIN_GAIN, bf16_supported, faster
 
 VARIANTS: dict[str, tuple[str, bool]] = {
     "fp32": ("fp32", False),
@@ -53,7 +53,7 @@ def bench_train(preset: str = "shapes", batch: int = 32, repeats: int = 5, devic
         "img_s": img_s,
         "speedup_over_fp32": {name: value / img_s["fp32"] for name, value in img_s.items()},
         # what `train --precision auto` would pick from these numbers (it times its own first batch)
-        "auto_picks": "bf16" if img_s["bf16"] >= BF16_MIN_GAIN * img_s["fp32"] else "fp32",
+        "auto_picks": faster(times["fp32"], times["bf16"]),
     }
 
 
