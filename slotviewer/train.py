@@ -313,11 +313,8 @@ class Trainer:
             self.out.parent.mkdir(parents=True, exist_ok=True)
         self.step, self.elapsed = 0, 0.0
         self.loss_avg = math.nan  # running mean of the reconstruction error (the curve's `loss`), kept by resume
-        if resume:
-            state = self._read_checkpoint()
-            cfg = ModelConfig.from_dict(state["config"])
-        else:
-            cfg = ModelConfig.from_dict(settings.config)
+        state = self._read_checkpoint() if resume else None  # read once: config, precision, optimiser, step
+        cfg = ModelConfig.from_dict(settings.config if state is None else state["config"])
         torch.manual_seed(settings.seed)
         self.model = SlotAutoencoder(cfg).to(self.device)
         self.channels_last = self.device.type == "cpu" if settings.channels_last is None else settings.channels_last
@@ -325,12 +322,12 @@ class Trainer:
             self.model.to(memory_format=torch.channels_last)
         self._freeze(settings.freeze)
         self.optim = torch.optim.Adam(self.model.parameters(), lr=settings.lr)
-        if resume:
-            self._load_state()
+        if state is not None:
+            self._load_state(state)
         elif settings.init_from:
             self.warm_start(settings.init_from)
         self.batches = batch_source(settings, cfg.resolution, self.world)
-        self.precision = self._choose_precision(resume)
+        self.precision = self._choose_precision(state)
         self.net: torch.nn.Module = (ClipAutoencoder(self.model, settings.iters_per_frame) if settings.clip_frames
                                      else self.model)
         if self.world.size > 1:  # broadcasts rank 0's weights, then averages gradients every step
@@ -342,11 +339,12 @@ class Trainer:
         if self.world.main:
             self._trim_curve()
 
-    def _choose_precision(self, resume: bool) -> PrecisionChoice:
+    def _choose_precision(self, checkpoint: dict | None) -> PrecisionChoice:
         """The run's precision; `auto` is timed once and kept by `--resume` (a run does not change precision
         with the machine's load), and every rank trains in rank 0's choice."""
-        if resume and self.s.precision == "auto" and self._read_checkpoint().get("precision"):
-            choice = PrecisionChoice(self._read_checkpoint()["precision"], "auto: as the run started")
+        kept = (checkpoint or {}).get("precision")
+        if self.s.precision == "auto" and kept:
+            choice = PrecisionChoice(kept, "auto: as the run started")
         else:
             choice = choose_precision(self.s.precision, self.device, self._probe_step)
         if self.world.size > 1:
@@ -425,8 +423,7 @@ class Trainer:
         except (OSError, json.JSONDecodeError) as exc:
             raise ModelFileError(f"{self.ckpt_json}: cannot resume ({exc})") from None
 
-    def _load_state(self) -> None:
-        meta = self._read_checkpoint()
+    def _load_state(self, meta: dict) -> None:
         try:
             tensors = load_file(str(self.ckpt))
         except (SafetensorError, OSError) as exc:
