@@ -38,8 +38,11 @@ def _top_level_imports(path: Path) -> set[str]:
     names: set[str] = set()
     for statement in tree.body:
         if isinstance(statement, ast.If) and _is_type_checking(statement.test):
-            statement = ast.Module(body=statement.orelse, type_ignores=[])
-        nodes = ast.walk(statement) if isinstance(statement, (ast.If, ast.Try, ast.Module)) else [statement]
+            nodes = [node for branch in statement.orelse for node in ast.walk(branch)]
+        elif isinstance(statement, (ast.If, ast.Try)):
+            nodes = list(ast.walk(statement))
+        else:
+            nodes = [statement]
         for node in nodes:
             if isinstance(node, ast.Import):
                 names |= {alias.name for alias in node.names}

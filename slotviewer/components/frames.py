@@ -72,7 +72,7 @@ class Frame:
         shown = colours.astype(np.uint8)[labels]
         if not decoder:  # pixels no slot has claimed (all of them at t = 0) get the shown slots' mean tint
             undecided = np.ptp(self.attention[enabled], axis=0) < UNDECIDED
-            shown[np.broadcast_to(undecided, labels.shape)] = (colours[enabled].mean(0) + 0.5).astype(np.uint8)
+            shown[undecided] = (colours[enabled].mean(0) + 0.5).astype(np.uint8)
         return shown
 
     def slot_maps(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
