@@ -115,6 +115,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         mask_consistency=args.mask_consistency, freeze=tuple(part for part in (args.freeze or "").split(",") if part),
         precision=args.precision, channels_last=args.channels_last, val=args.val or "", command=command_line(),
         eval_minutes=args.eval_minutes, clip_frames=args.clip_frames, iters_per_frame=args.iters_per_frame,
+        keep_best=args.keep_best,
     )
     check_train_out(args)
     trainer = Trainer(settings, resume=args.resume)
@@ -378,6 +379,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mask-consistency", type=float, default=0.0, metavar="W",
                    help="add W × cross-entropy of the decoder masks against the last attention")
     p.add_argument("--freeze", metavar="PARTS", help="keep these parts fixed, e.g. encoder,slot_attention")
+    p.add_argument("--keep-best", action="store_true",
+                   help="write the weights of the best validation FG-ARI of the run (every --eval-minutes, and at "
+                   "the end) instead of the last ones; OUT.best.safetensors holds them meanwhile")
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="bf16: autocast convolutions and matmuls (softmaxes and the loss stay fp32); auto (default): "
                    "the faster of fp32 and bf16 on this machine, timed on the first batch and kept by --resume")

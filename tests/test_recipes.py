@@ -12,7 +12,7 @@ from slotviewer.errors import SlotviewerError
 from slotviewer.model.config import ModelConfig
 from slotviewer.model.weights import load_model
 from slotviewer.recipes import Phase, Recipe, get_recipe, phase_stem, run_recipe, with_steps
-from slotviewer.train import EVAL_SEED, Trainer, evaluate
+from slotviewer.train import EVAL_SEED, Trainer, TrainSettings, evaluate
 from tests.test_train import TINY_TETROMINOES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -175,3 +175,25 @@ def test_the_card_joins_the_phases_curves_on_one_time_axis(tmp_path: Path) -> No
     for stem, rows in ((stems[0], "3.00,100,0.02,0.5\r\n9.50,300,0.01,0.6\r\n"), (stems[1], "1.50,40,0.01,0.7\r\n")):
         stem.with_name(stem.name + ".curve.csv").write_text("minutes,step,loss,fg_ari\r\n" + rows)
     assert _joined_curve(stems, [10.0, 2.0]) == [[3.0, 0.5], [9.5, 0.6], [11.5, 0.7]]  # phase 2 starts at 10 min
+
+
+
+def test_each_phase_hands_on_its_best_validating_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.test_train_runs import scripted_scores
+
+    often = {"eval_minutes": 0.0, "log_every": 2}  # validate every 2 steps
+    base, decoder = tiny_recipe((6, 3)).phases
+    phases = tuple(dataclasses.replace(phase, settings=phase.settings | often) for phase in (base, decoder))
+    recipe = dataclasses.replace(tiny_recipe(), phases=phases)
+    scripted_scores(monkeypatch, {2: 0.9})  # the base phase's best is its step 2 of 6
+    run_recipe(recipe, tmp_path / "m", threads=1, eval_scenes=0)
+    same_to_step_2 = TrainSettings(**(base.settings | {"steps": 2}), out=str(tmp_path / "at2"),
+                                   config=dict(base.config), threads=1)
+    Trainer(same_to_step_2).run(final_eval=0)
+    at2 = weights(tmp_path / "at2")
+    handed = weights(phase_stem(tmp_path / "m", 0, base))
+    assert all(np.allclose(handed[k], at2[k], atol=1e-6) for k in at2)
+    second = weights(phase_stem(tmp_path / "m", 1, decoder))
+    frozen = [k for k in at2 if k.startswith(("encoder", "slot_attention"))]
+    assert frozen and all(np.allclose(second[k], at2[k], atol=1e-6) for k in frozen)
+    assert "weights handed on: base step 2 (validation FG-ARI 0.900)" in load_model(tmp_path / "m").card.notes

@@ -150,3 +150,55 @@ def test_train_command_restores_the_signal_handlers(tmp_path: Path) -> None:
     assert main(["train", "--dataset", "tetrominoes", "--out", str(tmp_path / "m"), "--steps", "1", "--batch", "2",
                  "--threads", "1", "--final-eval", "0", "--warmup", "1"]) == 0
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+
+
+def scripted_scores(monkeypatch: pytest.MonkeyPatch, scores: dict[int, float]) -> None:
+    """The validation FG-ARI the trainer sees at each step (0.1 where not given), so which weights score
+    best is chosen by the test rather than by a tiny model's noise."""
+    import slotviewer.train as train
+
+    def evaluate(model: SlotAutoencoder, images: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        return np.array([scores.get(trainer_step[0], 0.1)])
+
+    trainer_step = [0]
+    original = Trainer._validate
+
+    def validate(self: Trainer) -> str:
+        trainer_step[0] = self.step
+        return original(self)
+
+    monkeypatch.setattr(train, "evaluate", evaluate)
+    monkeypatch.setattr(Trainer, "_validate", validate)
+
+
+def test_keep_best_writes_the_best_validating_weights_and_resume_remembers_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = dataclasses.replace(settings(tmp_path / "m", 6), log_every=1, eval_minutes=0.0, keep_best=True)
+    scripted_scores(monkeypatch, {3: 0.9, 6: 0.5})
+    Trainer(run).run(final_eval=0)
+    Trainer(dataclasses.replace(settings(tmp_path / "at3", 3))).run(final_eval=0)  # the same run, stopped at 3
+    written, at3 = load_model(tmp_path / "m"), load_model(tmp_path / "at3")
+    for key, value in at3.model.state_dict().items():
+        np.testing.assert_allclose(written.model.state_dict()[key].numpy(), value.numpy(), atol=1e-6, err_msg=key)
+    assert "weights of step 3, the best validation FG-ARI of the run (0.900" in written.card.notes
+    # the checkpoint goes on from the last step, and remembers which weights were best
+    meta = json.loads((tmp_path / "m.train.json").read_text())
+    assert meta["step"] == 6 and meta["best"] == [3, 0.9]
+    last = load_file(str(tmp_path / "m.train.safetensors"))
+    assert any(not torch.equal(last[f"model.{k}"], v) for k, v in at3.model.state_dict().items())
+    # a resumed run that never beats 0.9 still writes step 3's weights; one that does writes its own
+    Trainer(dataclasses.replace(run, steps=8), resume=True).run(final_eval=0)
+    assert "weights of step 3," in load_model(tmp_path / "m").card.notes
+    scripted_scores(monkeypatch, {10: 0.95})
+    Trainer(dataclasses.replace(run, steps=10), resume=True).run(final_eval=0)
+    assert "weights of the last step (the best validation FG-ARI of the run)" in load_model(tmp_path / "m").card.notes
+    assert json.loads((tmp_path / "m.train.json").read_text())["best"] == [10, 0.95]
+
+
+def test_without_keep_best_the_last_weights_are_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    scripted_scores(monkeypatch, {3: 0.9, 6: 0.5})
+    Trainer(dataclasses.replace(settings(tmp_path / "m", 6), log_every=1, eval_minutes=0.0)).run(final_eval=0)
+    last = load_file(str(tmp_path / "m.train.safetensors"))
+    for key, value in load_model(tmp_path / "m").model.state_dict().items():
+        assert torch.equal(last[f"model.{key}"], value), key
+    assert not (tmp_path / "m.best.safetensors").exists() and "weights of" not in load_model(tmp_path / "m").card.notes
