@@ -76,13 +76,23 @@ class FrameRunner:
                  iters: int | None = None, seed: int = 0, draws: int | None = None,
                  label_by: str = "posterior") -> None:
         self.engine, self.carry, self.label_by = engine, carry or CarryOver(), check_label_by(label_by)
-        self.slots, self.iters, self.seed, self.draws = slots, iters, int(seed), draws
+        self.start = (slots, iters, seed, draws)
         self._cv2 = _cv2()
         self.previous: np.ndarray | None = None  # final slots [K, D] of the last frame
         self.previous_alpha: np.ndarray | None = None  # and their masks [K, R, R]
         self.previous_labels: np.ndarray | None = None  # and its label map [R, R] (see `Trace.sticky`)
         self.initial: np.ndarray | None = None  # the drawn slots [K, D] of the last fresh start
         self.frames = 0
+
+    @property
+    def start(self) -> tuple[int | None, int | None, int, int | None]:
+        """(K, T, seed, draws) of a fresh start: the first frame, fresh slots per frame, after `reset()`."""
+        return self.slots, self.iters, self.seed, self.draws
+
+    @start.setter
+    def start(self, value: tuple[int | None, int | None, int, int | None]) -> None:
+        slots, iters, seed, draws = value
+        self.slots, self.iters, self.seed, self.draws = slots, iters, int(seed), draws
 
     @property
     def mask_prior_weight(self) -> float:

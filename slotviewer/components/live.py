@@ -379,13 +379,12 @@ class LiveView:
         per frame, after a seek). A change starts the next frame from fresh slots, as a still image is run
         again; a new K also drops the edits (slot k is no longer the same slot)."""
         with self._lock:
-            r = self.runner
-            if (r.slots, r.iters, r.seed, r.draws) == (slots, iters, int(seed), draws):
+            if self.runner.start == (slots, iters, int(seed), draws):
                 return
-            if r.slots != slots:
+            if self.runner.slots != slots:
                 self.hidden, self.solo_slot = set(), None
-            r.slots, r.iters, r.seed, r.draws = slots, iters, int(seed), draws
-            r.reset()
+            self.runner.start = (slots, iters, seed, draws)
+            self.runner.reset()
 
     def mark_displayed(self) -> None:
         """The view calls this after painting a frame, for the display FPS."""
@@ -558,7 +557,7 @@ class LiveView:
             old, self.engine = self.engine, engine
             self.runner.engine = engine
             if run is not None:
-                self.runner.slots, self.runner.iters, self.runner.seed, self.runner.draws = run
+                self.runner.start = run
             if engine.fixed_slots:  # its K is its own: whatever K the last model ran with does not apply
                 self.runner.slots = None
             missing = self.runner.mask_prior_missing
