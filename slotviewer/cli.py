@@ -17,7 +17,7 @@ from slotviewer.engine.engine import (  # the choices are defined once, in the e
     MAX_SEED,
     METHODS,
 )
-from slotviewer.errors import DataMismatch, InputError, SlotviewerError
+from slotviewer.errors import INTERRUPTED, DataMismatch, InputError, SlotviewerError
 from slotviewer.precision import PRECISIONS
 from slotviewer.video import DEFAULT_ITERS_PER_FRAME, DEFAULT_MASK_PRIOR, MAX_MASK_PRIOR
 
@@ -119,13 +119,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     check_train_out(args)
     trainer = Trainer(settings, resume=args.resume)
-    previous = _interrupt_on_term()
-    try:
-        path = trainer.run(final_eval=args.final_eval)
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+    path = trainer.run(final_eval=args.final_eval)
     print(f"wrote {path} and {path.with_suffix('.json')}")
+    if trainer.step < settings.steps:  # stopped by Ctrl-C/SIGTERM: saved, but not the run that was asked for
+        print(f"stopped at step {trainer.step:,} of {settings.steps:,}: add --resume to continue", file=sys.stderr)
+        return INTERRUPTED
     return 0
 
 
@@ -138,18 +136,14 @@ def cmd_recipe(args: argparse.Namespace) -> int:
     recipe = get_recipe(args.name)
     if args.scale != 1.0:
         recipe = with_steps(recipe, args.scale)
-    previous = _interrupt_on_term()
     try:
         path = run_recipe(recipe, args.out, threads=args.threads, device=args.device, command=command_line(),
                           eval_scenes=args.eval_scenes, precision=args.precision)
     except KeyboardInterrupt:  # outside a phase's training loop (setup, scoring, export): nothing half-written
         path = None
         print("interrupted: run the same command to continue", file=sys.stderr)
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
     if path is None:
-        return 130
+        return INTERRUPTED
     print(f"wrote {path}, {path.with_suffix('.json')} and its ONNX graphs")
     return 0
 
@@ -224,7 +218,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise SlotviewerError(f"{out}: exists and is not a folder (--out names the folder the results go into)")
     videos, args.inputs = split_videos(args.inputs)  # videos and animated GIFs go frame by frame
     status = run_video_args(videos, args) if videos else 0
-    if not args.inputs:
+    if not args.inputs or status == INTERRUPTED:  # Ctrl-C in a video stops the command, not just that video
         return status
     options = RunOptions(
         model=args.model, backend=args.backend, device=args.device, slots=args.slots, iters=args.iters,
@@ -488,7 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_seed, default=0, help="seed for the batches, augmentations and initial slots")
     p.set_defaults(func=cmd_adapt)
 
-    p = sub.add_parser("export-onnx", help="export a model to ONNX (full, decoder and step graphs)")
+    p = sub.add_parser("export-onnx", help="export a model to ONNX (full, decoder, step and encoder graphs)")
     p.add_argument("--model", required=True)
     p.add_argument("--out", required=True, help="output path stem or NAME.onnx")
     p.set_defaults(func=cmd_export_onnx)
@@ -549,6 +543,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:  # plain `slotviewer` opens the app
         args = parser.parse_args(["gui"])
+    # SIGTERM (a killed job) stops a command as Ctrl-C does: the same saving and cleaning up, the same exit
+    # status; the app handles its own signals. Restored after, for callers in longer-lived processes (tests).
+    previous = _interrupt_on_term() if args.command != "gui" else {}
     try:
         return args.func(args)
     except (SlotviewerError, OSError) as exc:
@@ -556,7 +553,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:  # Ctrl-C outside the places that save on it: what was written is whole
         print(f"slotviewer {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return INTERRUPTED
     except ModuleNotFoundError as exc:  # torch in a torch-free install; the packaged app leaves torch's modules out
         frozen_out = getattr(sys, "frozen", False) and (exc.name or "").startswith("slotviewer.")
         if exc.name not in ("torch", "onnx", "onnxscript") and not frozen_out:
@@ -565,6 +562,9 @@ def main(argv: Sequence[str] | None = None) -> int:
               "(pip install 'torch==2.13.0' 'slotviewer[torch]'); the app and `run` use ONNX Runtime without it",
               file=sys.stderr)
         return 1
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from slotviewer.engine import Engine, Trace
 from slotviewer.engine.engine import new_seed
-from slotviewer.errors import SlotviewerError
+from slotviewer.errors import INTERRUPTED, Interrupted, SlotviewerError
 from slotviewer.headless import report_outputs
 from slotviewer.io.atomic import temporary_dir
 from slotviewer.io.recorder import VideoRecorder
@@ -212,7 +212,7 @@ def run_source(engine: Engine, source: FrameSource, out_dir: Path, options: Vide
             spent["write"] += t3 - t2
             bar.update(1)
     except KeyboardInterrupt:
-        error, stopped_at = SlotviewerError(f"{source.name}: interrupted"), writer.frames
+        error, stopped_at = Interrupted(f"{source.name}: interrupted"), writer.frames
     except BaseException:
         writer.discard()
         raise
@@ -279,6 +279,10 @@ def run_videos(inputs: list[str | Path], out: Path, options: VideoOptions) -> in
             message = str(exc).splitlines()[0]
             message = message if str(path) in message or str(target) in message else f"{path}: {message}"
             kept = f"; the frames before it are in {done}" if done is not None else ""
+            if isinstance(exc, Interrupted):  # the user stopped the command, not just this video
+                tqdm.write(f"slotviewer run: {message}{kept}", file=sys.stderr)
+                report_outputs(written, failures, out)
+                return INTERRUPTED
             tqdm.write(f"slotviewer: error: {message}{kept}", file=sys.stderr)
     report_outputs(written, failures, out)
     return 1 if failures else 0

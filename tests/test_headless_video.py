@@ -178,3 +178,33 @@ def test_without_a_seed_a_video_draws_one_and_records_it_so_it_can_be_repeated(t
                str(seeds[0])) == 0
     masks = [np.load(tmp_path / d / "c" / "masks.npz")["alpha"] for d in ("a", "again")]
     assert np.array_equal(*masks), "the recorded seed repeats the run"
+
+
+def test_sigterm_in_a_video_stops_the_whole_command_and_keeps_the_frames_done(
+        tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A killed job (SIGTERM) or Ctrl-C during the first video keeps its finished frames, says where they are,
+    and neither starts the next video nor the images (it used to go on with the next input)."""
+    import signal
+
+    from slotviewer.video import FrameRunner
+
+    first, second = write_clip(tmp_path / "a.avi", frames=6), write_clip(tmp_path / "b.avi", frames=3)
+    Image.fromarray(MovingShapes(seed=0).frame(0)[0]).save(tmp_path / "still.png")
+    real, frames = FrameRunner.run, []
+
+    def killed_at_frame_3(self, image):  # noqa: ANN001, ANN202
+        frames.append(1)
+        if len(frames) == 4:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(self, image)
+
+    monkeypatch.setattr(FrameRunner, "run", killed_at_frame_3)
+    before = signal.getsignal(signal.SIGTERM)
+    assert run(tiny_model, str(first), str(second), str(tmp_path / "still.png"), "--out", str(tmp_path / "out")) == 130
+    assert signal.getsignal(signal.SIGTERM) == before
+    err = capsys.readouterr().err
+    assert "a.avi: interrupted" in err and "the frames before it are in" in err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a"]  # not b, not still, no temporary folder
+    record = json.loads((tmp_path / "out" / "a" / "trace.json").read_text())
+    assert record["complete"] is False and record["frames"] == 3
+    assert len(list((tmp_path / "out" / "a" / "labels").iterdir())) == 3

@@ -202,3 +202,15 @@ def test_without_keep_best_the_last_weights_are_written(tmp_path: Path, monkeypa
     for key, value in load_model(tmp_path / "m").model.state_dict().items():
         assert torch.equal(last[f"model.{key}"], value), key
     assert not (tmp_path / "m.best.safetensors").exists() and "weights of" not in load_model(tmp_path / "m").card.notes
+
+
+def test_an_interrupted_train_command_saves_and_exits_130(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """`train … && next step` must not go on after a Ctrl-C: the run is saved but not the one asked for."""
+    from slotviewer.cli import main
+
+    interrupt_at(monkeypatch, 2)
+    assert main(["train", "--dataset", "tetrominoes", "--out", str(tmp_path / "m"), "--steps", "5", "--batch", "2",
+                 "--threads", "1", "--final-eval", "0", "--warmup", "1"]) == 130
+    assert "stopped at step 2 of 5: add --resume to continue" in capsys.readouterr().err
+    assert json.loads((tmp_path / "m.train.json").read_text())["step"] == 2 and (tmp_path / "m.safetensors").exists()
