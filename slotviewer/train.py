@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
@@ -243,6 +243,15 @@ def held_out_scores(model: SlotAutoencoder, images: np.ndarray, masks: np.ndarra
     return fg_ari, reconstruction
 
 
+def _best_step(path: Path) -> int | None:
+    """The step whose weights a `keep_best` file holds (None: no such file, or unreadable)."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return int((f.metadata() or {}).get("step", -1))
+    except (SafetensorError, OSError, ValueError):
+        return None
+
+
 def psnr(mse_per_image: np.ndarray) -> float:
     """Mean over images of 10·log10(1 / MSE) for pixel values in [0, 1] (dB; higher is sharper)."""
     return float(np.mean(10 * np.log10(1.0 / np.maximum(mse_per_image, 1e-10))))
@@ -445,8 +454,8 @@ class Trainer:
         kept = meta.get("loss_avg")  # None in checkpoints made before it was kept: the mean starts anew
         self.loss_avg = math.nan if kept is None else float(kept)
         best = meta.get("best")
-        if self.s.keep_best and best is not None and self.best_path.exists():
-            self.best = (int(best[0]), float(best[1]))
+        if self.s.keep_best and best is not None and _best_step(self.best_path) == int(best[0]):
+            self.best = (int(best[0]), float(best[1]))  # else the file is from a later, killed part of the run
 
     def save_checkpoint(self) -> None:
         tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
@@ -593,17 +602,20 @@ class Trainer:
         line = f"step {self.step}: {self.elapsed / 60:.1f} min, loss {self.loss_avg:.5f}, FG-ARI {score:.3f}"
         if self.s.keep_best and (self.best is None or score > self.best[1]):
             tensors = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
-            write_with(self.best_path, lambda tmp: save_file(tensors, str(tmp)))
+            write_with(self.best_path, lambda tmp: save_file(tensors, str(tmp), metadata={"step": str(self.step)}))
             self.best = (self.step, score)
+            self.save_checkpoint()  # so that a resume knows which weights the file holds
             line += " (best so far, kept)"
         return line
 
     def _model_to_write(self) -> tuple[SlotAutoencoder, str]:
         """The weights the run writes: the last ones, or with `keep_best` the best-scoring ones (a copy, so
         the training state stays as it is), and a note for the card saying which."""
-        if not self.s.keep_best or self.best is None or self.best[0] == self.step:
-            best = " (the best validation FG-ARI of the run)" if self.s.keep_best and self.best else ""
-            return self.model, f"; weights of the last step{best}" if self.s.keep_best else ""
+        if not self.s.keep_best:
+            return self.model, ""
+        if self.best is None or self.best[0] == self.step:
+            why = "no validation scores to choose by" if self.best is None else "the best validation FG-ARI of the run"
+            return self.model, f"; weights of the last step ({why})"
         try:
             tensors = load_file(str(self.best_path))
         except (SafetensorError, OSError) as exc:

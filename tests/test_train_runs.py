@@ -214,3 +214,18 @@ def test_an_interrupted_train_command_saves_and_exits_130(tmp_path: Path, monkey
                  "--threads", "1", "--final-eval", "0", "--warmup", "1"]) == 130
     assert "stopped at step 2 of 5: add --resume to continue" in capsys.readouterr().err
     assert json.loads((tmp_path / "m.train.json").read_text())["step"] == 2 and (tmp_path / "m.safetensors").exists()
+
+
+def test_a_best_file_the_checkpoint_does_not_know_is_not_trusted(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run killed after writing new best weights but before its checkpoint said so resumes from an older
+    record: the file's weights are not the recorded step's, so they must not be written under its name."""
+    run = dataclasses.replace(settings(tmp_path / "m", 4), log_every=1, eval_minutes=0.0, keep_best=True)
+    scripted_scores(monkeypatch, {2: 0.9})
+    Trainer(run).run(final_eval=0)
+    meta_path = tmp_path / "m.train.json"
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps(meta | {"best": [1, 0.95]}))  # as if the checkpoint were from before step 2
+    scripted_scores(monkeypatch, {})
+    Trainer(dataclasses.replace(run, steps=6), resume=True).run(final_eval=0)
+    assert json.loads(meta_path.read_text())["best"][0] == 5  # the resumed run's own first evaluation
