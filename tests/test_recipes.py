@@ -197,3 +197,11 @@ def test_each_phase_hands_on_its_best_validating_weights(tmp_path: Path, monkeyp
     frozen = [k for k in at2 if k.startswith(("encoder", "slot_attention"))]
     assert frozen and all(np.allclose(second[k], at2[k], atol=1e-6) for k in frozen)
     assert "weights handed on: base step 2 (validation FG-ARI 0.900)" in load_model(tmp_path / "m").card.notes
+
+
+def test_the_recipe_command_trains_in_fp32_unless_told() -> None:
+    """Its result was made in fp32; its bf16 runs segmented far worse, so `auto` is not its default."""
+    from slotviewer.cli import build_parser
+
+    assert build_parser().parse_args(["recipe", "shapes", "--out", "r"]).precision == "fp32"
+    assert build_parser().parse_args(["train", "--dataset", "shapes", "--out", "t"]).precision == "auto"
