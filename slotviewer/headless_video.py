@@ -257,7 +257,7 @@ def run_videos(inputs: list[str | Path], out: Path, options: VideoOptions) -> in
     """Every video into `out/<stem>/`; where each went on stdout, one stderr line per failure; exit status 1
     if any failed."""
     engine = Engine.load(options.model, options.backend, options.device)
-    failures, written = 0, []
+    failures, written, interrupted = 0, [], False
     for item in inputs:
         path = Path(item)
         target = out / path.stem
@@ -279,13 +279,13 @@ def run_videos(inputs: list[str | Path], out: Path, options: VideoOptions) -> in
             message = str(exc).splitlines()[0]
             message = message if str(path) in message or str(target) in message else f"{path}: {message}"
             kept = f"; the frames before it are in {done}" if done is not None else ""
-            if isinstance(exc, Interrupted):  # the user stopped the command, not just this video
-                tqdm.write(f"slotviewer run: {message}{kept}", file=sys.stderr)
-                report_outputs(written, failures, out)
-                return INTERRUPTED
-            tqdm.write(f"slotviewer: error: {message}{kept}", file=sys.stderr)
+            interrupted = isinstance(exc, Interrupted)  # the user stopped the command, not just this video
+            prefix = "slotviewer run" if interrupted else "slotviewer: error"
+            tqdm.write(f"{prefix}: {message}{kept}", file=sys.stderr)
+            if interrupted:
+                break
     report_outputs(written, failures, out)
-    return 1 if failures else 0
+    return INTERRUPTED if interrupted else 1 if failures else 0
 
 
 def split_videos(inputs: list[str]) -> tuple[list[str], list[str]]:

@@ -57,7 +57,7 @@ from slotviewer.model.config import ModelCard, ModelConfig
 from slotviewer.model.device import resolve_torch_device
 from slotviewer.model.files import model_paths, with_ext
 from slotviewer.model.networks import mse
-from slotviewer.model.weights import save_model
+from slotviewer.model.weights import save_model, weight_tensors
 from slotviewer.precision import PRECISIONS, PrecisionChoice, autocast, choose_precision
 
 EVAL_SEED = 1_000_003  # evaluation scenes come from a stream training (seed < 1e6) never touches
@@ -458,7 +458,7 @@ class Trainer:
             self.best = (int(best[0]), float(best[1]))  # else the file is from a later, killed part of the run
 
     def save_checkpoint(self) -> None:
-        tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
+        tensors = {f"model.{k}": v for k, v in weight_tensors(self.model).items()}
         state = self.optim.state_dict()
         for index, values in state["state"].items():
             for name, value in values.items():
@@ -601,7 +601,7 @@ class Trainer:
         self.last_eval_step = self.step
         line = f"step {self.step}: {self.elapsed / 60:.1f} min, loss {self.loss_avg:.5f}, FG-ARI {score:.3f}"
         if self.s.keep_best and (self.best is None or score > self.best[1]):
-            tensors = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
+            tensors = weight_tensors(self.model)
             write_with(self.best_path, lambda tmp: save_file(tensors, str(tmp), metadata={"step": str(self.step)}))
             self.best = (self.step, score)
             self.save_checkpoint()  # so that a resume knows which weights the file holds

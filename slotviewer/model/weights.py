@@ -62,11 +62,16 @@ def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> 
     return LoadedModel(model, config, card, weights_path.stem, weights_path, file_sha256(weights_path))
 
 
+def weight_tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The model's parameters and buffers as safetensors takes them: detached, contiguous, on the CPU."""
+    return {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+
+
 def save_model(model: SlotAutoencoder, stem: str | Path, card: ModelCard | None = None) -> tuple[Path, Path]:
     """Write `stem.safetensors` and `stem.json` atomically; returns both paths."""
     stem = strip_model_suffix(stem)
     weights_path, json_path = with_ext(stem, ".safetensors"), with_ext(stem, ".json")
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    state = weight_tensors(model)
     write_with(weights_path, lambda tmp: save_file(state, str(tmp)))
     meta: dict[str, Any] = {"config": model.cfg.to_dict(), "card": dataclasses.asdict(card or ModelCard())}
     write_text(json_path, json.dumps(meta, indent=2) + "\n")
