@@ -81,11 +81,14 @@ def _shapes_recipe() -> Recipe:
             # that (30,000 steps, 2 h here) added 0.01
             Phase("anneal", base, common | {"steps": 6_000, "lr": 9e-5, "warmup": 100, "half_life": 7_333,
                                             "seed": 4}),
-            Phase("decoder", large, common | {"steps": 2_400, "lr": 4e-4, "warmup": 300, "seed": 1,
-                                              "freeze": ("encoder", "slot_attention")}),
-            Phase("joint", large, common | {"steps": 4_300, "lr": 1.5e-4, "warmup": 300, "seed": 2}),
-            Phase("masks", large, common | {"steps": 4_000, "lr": 6e-5, "warmup": 100, "seed": 3,
-                                            "mask_consistency": 0.01}),
+            # the shipped run's decoder phases were `train` runs on the default 50,000-step schedule stopped
+            # by hand: warm-up 1,000 and an lr that hardly decays (halving every 16,667 steps)
+            Phase("decoder", large, common | {"steps": 2_400, "lr": 4e-4, "warmup": 1_000, "half_life": 16_667,
+                                              "seed": 1, "freeze": ("encoder", "slot_attention")}),
+            Phase("joint", large, common | {"steps": 4_300, "lr": 1.5e-4, "warmup": 1_000, "half_life": 16_667,
+                                            "seed": 2}),
+            Phase("masks", large, common | {"steps": 4_000, "lr": 6e-5, "warmup": 100, "half_life": 16_667,
+                                            "seed": 3, "mask_consistency": 0.01}),
         ),
         final={"key_position_scale": 0.5, "iters": 7, "draws": 8},
         final_note="key_position_scale 0.5, iters 7 and draws 8 were chosen for the shipped model on validation "
