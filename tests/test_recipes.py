@@ -117,18 +117,17 @@ def test_the_shapes_recipe_ends_in_the_shipped_architecture() -> None:
     final = ModelConfig.from_dict(recipe.phases[-1].config | recipe.final)
     shipped = json.loads((ROOT / "models" / "shapes.json").read_text())["config"]
     assert final == ModelConfig.from_dict(shipped)
-    # from scratch: a short tetrominoes run first, then the small decoder, as the shipped model was trained
-    assert recipe.warm_start == "" and recipe.phases[0].settings["dataset"] == "tetrominoes"
-    assert recipe.phases[1].config["decoder_grid"] == 8
+    assert recipe.phases[0].config["decoder_grid"] == 8  # the small decoder first, as the shipped model was
+    assert not recipe.keep_best  # its runs that handed on best-validating weights scored lower (README)
     assert sum(int(p.settings["steps"]) for p in with_steps(recipe, 0.001).phases) < 100
 
 
 def test_a_trial_scales_the_lr_half_life_with_the_steps() -> None:
     """A phase's half-life is part of its schedule: unscaled, a trial's lr would hardly decay at all."""
     half = with_steps(get_recipe("shapes"), 0.5)
-    first = half.phases[0].settings
-    assert (first["steps"], first["warmup"], first["half_life"]) == (4_650, 500, 6_000)
-    assert "half_life" not in half.phases[1].settings  # a phase without one keeps the default (steps // 3)
+    long = half.phases[1].settings
+    assert (long["steps"], long["warmup"], long["half_life"]) == (18_000, 150, 12_000)
+    assert "half_life" not in half.phases[0].settings  # a phase without one keeps the default (steps // 3)
 
 
 def test_unknown_recipe_and_bad_scale_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -218,7 +217,9 @@ def test_the_recipe_command_trains_in_fp32_unless_told() -> None:
 
 
 def test_the_card_names_a_phase_s_other_data_and_its_half_life() -> None:
-    recipe = get_recipe("shapes")
-    first = recipes._describe(recipe.phases[0], recipe.phases[-1])
+    shapes = get_recipe("shapes")
+    warm_up = Phase("tetrominoes", TINY_TETROMINOES.to_dict(),
+                    COMMON | {"dataset": "tetrominoes", "steps": 9_300, "lr": 8e-4, "half_life": 12_000})
+    first = recipes._describe(warm_up, shapes.phases[-1])
     assert first.startswith("on tetrominoes, 9,300 steps") and "halving every 12,000" in first
-    assert "on " not in recipes._describe(recipe.phases[1], recipe.phases[-1])  # the last phase's data
+    assert "on " not in recipes._describe(shapes.phases[1], shapes.phases[-1])  # the last phase's data
