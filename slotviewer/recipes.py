@@ -286,12 +286,14 @@ def _describe(phase: Phase, last: Phase) -> str:
 def with_steps(recipe: Recipe, scale: float) -> Recipe:
     """The same recipe with every phase, its warm-up and its lr half-life `scale` times as long (at least 1
     step): a trial run."""
-    def scaled(key: str, settings: dict[str, object]) -> dict[str, int]:
-        if key not in settings and key != "steps":
-            return {}
-        return {key: max(1, round(int(settings.get(key, 1)) * scale))}  # type: ignore[call-overload]
+    def scaled(value: object) -> int:
+        return max(1, round(int(value) * scale))  # type: ignore[call-overload]
 
-    phases = tuple(dataclasses.replace(p, settings=p.settings | scaled("steps", p.settings)
-                                       | scaled("warmup", p.settings) | scaled("half_life", p.settings))
-                   for p in recipe.phases)
+    def trial(settings: dict[str, object]) -> dict[str, object]:
+        shorter = {"steps": scaled(settings["steps"]), "warmup": scaled(settings.get("warmup", 1))}
+        if settings.get("half_life"):  # without one the schedule follows the steps already (steps // 3)
+            shorter["half_life"] = scaled(settings["half_life"])
+        return settings | shorter
+
+    phases = tuple(dataclasses.replace(p, settings=trial(p.settings)) for p in recipe.phases)
     return dataclasses.replace(recipe, phases=phases)

@@ -223,3 +223,10 @@ def test_the_card_names_a_phase_s_other_data_and_its_half_life() -> None:
     first = recipes._describe(warm_up, shapes.phases[-1])
     assert first.startswith("on tetrominoes, 9,300 steps") and "halving every 12,000" in first
     assert "on " not in recipes._describe(shapes.phases[1], shapes.phases[-1])  # the last phase's data
+
+
+def test_a_trial_of_a_phase_without_a_warm_up_warms_up_for_one_step() -> None:
+    """Not for the default 1,000 steps, which would outlast a trial's whole phase."""
+    bare = Recipe(name="bare", warm_start="", phases=(Phase("base", TINY_TETROMINOES.to_dict(),
+                                                            {"dataset": "tetrominoes", "steps": 400, "lr": 1e-3}),))
+    assert with_steps(bare, 0.01).phases[0].settings == {"dataset": "tetrominoes", "steps": 4, "lr": 1e-3, "warmup": 1}
