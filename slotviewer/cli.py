@@ -128,7 +128,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_recipe(args: argparse.Namespace) -> int:
-    from slotviewer.recipes import get_recipe, run_recipe, with_steps
+    from slotviewer.recipes import get_recipe, run_recipe, with_seed, with_steps
     from slotviewer.train import command_line
 
     if args.scale <= 0:
@@ -136,6 +136,8 @@ def cmd_recipe(args: argparse.Namespace) -> int:
     recipe = get_recipe(args.name)
     if args.scale != 1.0:
         recipe = with_steps(recipe, args.scale)
+    if args.seed:
+        recipe = with_seed(recipe, args.seed)
     try:
         path = run_recipe(recipe, args.out, threads=args.threads, device=args.device, command=command_line(),
                           eval_scenes=args.eval_scenes, precision=args.precision)
@@ -393,7 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("recipe", help="train a model by its whole recipe (all phases); run again to continue")
-    p.add_argument("name", help="the recipe: shapes")
+    p.add_argument("name", help="the recipe: shapes or tetrominoes")
     p.add_argument("--out", required=True, help="output stem; phases write STEM-1-NAME.*, … beside it")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     p.add_argument("--device", default="auto", choices=DEVICES)
@@ -404,6 +406,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "as the recipe's result was made: its two bf16 runs segmented far worse (README, 'The model')")
     p.add_argument("--scale", type=float, default=1.0, metavar="F",
                    help="every phase F times as long (e.g. 0.01 for a quick trial of the whole pipeline)")
+    p.add_argument("--seed", type=int, default=0, metavar="N",
+                   help="add N to every phase's seed: the same recipe on other random draws (data, weights, slots)")
     p.set_defaults(func=cmd_recipe)
 
     p = sub.add_parser("eval", help="FG-ARI of a model on fresh scenes or a folder with masks")

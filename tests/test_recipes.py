@@ -11,7 +11,7 @@ from slotviewer.data import generate
 from slotviewer.errors import SlotviewerError
 from slotviewer.model.config import ModelConfig
 from slotviewer.model.weights import load_model
-from slotviewer.recipes import Phase, Recipe, get_recipe, phase_stem, run_recipe, with_steps
+from slotviewer.recipes import Phase, Recipe, get_recipe, phase_stem, run_recipe, with_seed, with_steps
 from slotviewer.train import EVAL_SEED, Trainer, TrainSettings, evaluate
 from tests.test_train import TINY_TETROMINOES
 
@@ -122,6 +122,42 @@ def test_the_shapes_recipe_ends_in_the_shipped_architecture() -> None:
     assert sum(int(p.settings["steps"]) for p in with_steps(recipe, 0.001).phases) < 100
 
 
+def test_the_tetrominoes_recipe_is_the_shipped_run_and_its_inference_settings() -> None:
+    recipe = get_recipe("tetrominoes")
+    assert recipe.warm_start == "" and [p.name for p in recipe.phases] == ["train"]
+    final = ModelConfig.from_dict(recipe.phases[0].config | recipe.final)
+    shipped = json.loads((ROOT / "models" / "tetrominoes.json").read_text())
+    assert final == ModelConfig.from_dict(shipped["config"])
+    settings = recipe.phases[0].settings
+    assert (settings["lr"], settings["warmup"], settings["batch"]) == (8e-4, 1_000, shipped["card"]["batch"])
+    assert settings["steps"] >= shipped["card"]["steps"]  # the shipped run stopped at 31,912 of its schedule
+    assert settings["half_life"] == 36_000 // 3  # that schedule's, not the shorter run's
+
+
+def test_another_seed_moves_every_phase_s_seed_and_nothing_else() -> None:
+    recipe = get_recipe("shapes")
+    moved = with_seed(recipe, 10)
+    for before, after in zip(recipe.phases, moved.phases, strict=True):
+        assert after.settings["seed"] == before.settings["seed"] + 10
+        assert {k: v for k, v in after.settings.items() if k != "seed"} == {
+            k: v for k, v in before.settings.items() if k != "seed"}
+    assert with_seed(recipe, 0) == recipe
+
+
+def test_a_recipe_on_another_seed_trains_other_weights_into_its_own_checkpoints(tmp_path: Path) -> None:
+    """`recipe --seed N` into the same --out as seed 0 is refused (its checkpoints hold other seeds), and
+    into its own --out it trains different weights."""
+    run_recipe(tiny_recipe(), tmp_path / "a", threads=1, eval_scenes=0)
+    with pytest.raises(SlotviewerError, match="seed"):
+        run_recipe(with_seed(tiny_recipe((5, 3)), 1), tmp_path / "a", threads=1, eval_scenes=0)
+    run_recipe(with_seed(tiny_recipe(), 1), tmp_path / "b", threads=1, eval_scenes=0)
+    first, other = weights(tmp_path / "a"), weights(tmp_path / "b")
+    assert any(not np.array_equal(first[key], other[key]) for key in first)
+    assert main(["recipe", "tetrominoes", "--out", str(tmp_path / "c"), "--scale", "0.0001", "--seed", "3",
+                 "--eval-scenes", "0", "--threads", "1"]) == 0
+    assert json.loads((tmp_path / "c-1-train.train.json").read_text())["settings"]["seed"] == 3
+
+
 def test_a_trial_scales_the_lr_half_life_with_the_steps() -> None:
     """A phase's half-life is part of its schedule: unscaled, a trial's lr would hardly decay at all."""
     half = with_steps(get_recipe("shapes"), 0.5)
@@ -131,7 +167,7 @@ def test_a_trial_scales_the_lr_half_life_with_the_steps() -> None:
 
 
 def test_unknown_recipe_and_bad_scale_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    with pytest.raises(SlotviewerError, match="no recipe 'nope'.*shapes"):
+    with pytest.raises(SlotviewerError, match="no recipe 'nope'.*shapes, tetrominoes"):
         get_recipe("nope")
     assert main(["recipe", "nope", "--out", str(tmp_path / "x")]) != 0
     assert main(["recipe", "shapes", "--out", str(tmp_path / "x"), "--scale", "0"]) != 0
