@@ -91,15 +91,19 @@ def _shapes_recipe() -> Recipe:
 def _tetrominoes_recipe() -> Recipe:
     """The `tetrominoes` model as it was trained: one run of the preset (BO-QSA learned queries) from scratch.
 
-    The shipped run was `train --steps 36000` stopped at step 31,912 to free the cores; this phase is that
-    schedule (lr 8e-4, warm-up 1,000, halving every 12,000 steps) run to step 32,000. Then the inference
-    settings chosen for the shipped model on validation scenes (its card)."""
+    The shipped run was `train --steps 36000` stopped at step 31,912 to free the cores; `train` is that
+    schedule (lr 8e-4, warm-up 1,000, halving every 12,000 steps) run to step 32,000, and scored as the shipped
+    model did (0.984 against 0.986 on the test scenes). `anneal` then takes the lr from where that schedule
+    left it down to an eighth over 16,000 steps: validation FG-ARI 0.980 → 0.984, test 0.988 (README). Then
+    the inference settings chosen for the shipped model on validation scenes (its card)."""
+    preset = PRESETS["tetrominoes"].to_dict()
+    common = {"dataset": "tetrominoes", "batch": 32}
     return Recipe(
         name="tetrominoes",
         warm_start="",
-        phases=(Phase("train", PRESETS["tetrominoes"].to_dict(),
-                      {"dataset": "tetrominoes", "batch": 32, "steps": 32_000, "lr": 8e-4, "warmup": 1_000,
-                       "half_life": 12_000, "seed": 0}),),
+        phases=(Phase("train", preset, common | {"steps": 32_000, "lr": 8e-4, "warmup": 1_000, "half_life": 12_000,
+                                                 "seed": 0}),
+                Phase("anneal", preset, common | {"steps": 16_000, "lr": 1.2e-4, "warmup": 200, "seed": 5})),
         final={"iters": 7, "draws": 8, "query_noise": 1.0},
         final_note="iters 7, draws 8 and query noise 1.0 were chosen for the shipped model on validation scenes "
         "(see its card) and are applied as they are",

@@ -124,14 +124,16 @@ def test_the_shapes_recipe_ends_in_the_shipped_architecture() -> None:
 
 def test_the_tetrominoes_recipe_is_the_shipped_run_and_its_inference_settings() -> None:
     recipe = get_recipe("tetrominoes")
-    assert recipe.warm_start == "" and [p.name for p in recipe.phases] == ["train"]
-    final = ModelConfig.from_dict(recipe.phases[0].config | recipe.final)
+    assert recipe.warm_start == "" and [p.name for p in recipe.phases] == ["train", "anneal"]
+    final = ModelConfig.from_dict(recipe.phases[-1].config | recipe.final)
     shipped = json.loads((ROOT / "models" / "tetrominoes.json").read_text())
     assert final == ModelConfig.from_dict(shipped["config"])
     settings = recipe.phases[0].settings
     assert (settings["lr"], settings["warmup"], settings["batch"]) == (8e-4, 1_000, shipped["card"]["batch"])
     assert settings["steps"] >= shipped["card"]["steps"]  # the shipped run stopped at 31,912 of its schedule
     assert settings["half_life"] == 36_000 // 3  # that schedule's, not the shorter run's
+    anneal = recipe.phases[1].settings
+    assert anneal["lr"] < settings["lr"] * 0.5 ** (settings["steps"] / settings["half_life"]) * 1.01  # no lr jump
 
 
 def test_another_seed_moves_every_phase_s_seed_and_nothing_else() -> None:
@@ -156,6 +158,7 @@ def test_a_recipe_on_another_seed_trains_other_weights_into_its_own_checkpoints(
     assert main(["recipe", "tetrominoes", "--out", str(tmp_path / "c"), "--scale", "0.0001", "--seed", "3",
                  "--eval-scenes", "0", "--threads", "1"]) == 0
     assert json.loads((tmp_path / "c-1-train.train.json").read_text())["settings"]["seed"] == 3
+    assert json.loads((tmp_path / "c-2-anneal.train.json").read_text())["settings"]["seed"] == 8
 
 
 def test_a_trial_scales_the_lr_half_life_with_the_steps() -> None:
