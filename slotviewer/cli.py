@@ -406,7 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "as the recipe's result was made: its two bf16 runs segmented far worse (README, 'The model')")
     p.add_argument("--scale", type=float, default=1.0, metavar="F",
                    help="every phase F times as long (e.g. 0.01 for a quick trial of the whole pipeline)")
-    p.add_argument("--seed", type=int, default=0, metavar="N",
+    p.add_argument("--seed", type=_seed, default=0, metavar="N",
                    help="add N to every phase's seed: the same recipe on other random draws (data, weights, slots)")
     p.set_defaults(func=cmd_recipe)
 

@@ -174,8 +174,11 @@ def test_unknown_recipe_and_bad_scale_are_one_line_errors(tmp_path: Path, capsys
         get_recipe("nope")
     assert main(["recipe", "nope", "--out", str(tmp_path / "x")]) != 0
     assert main(["recipe", "shapes", "--out", str(tmp_path / "x"), "--scale", "0"]) != 0
+    with pytest.raises(SystemExit):  # argparse's own one-line usage error, as for every other --seed
+        main(["recipe", "shapes", "--out", str(tmp_path / "x"), "--seed", "-1"])
     err = capsys.readouterr().err
     assert "no recipe 'nope'" in err and "--scale must be positive" in err and "Traceback" not in err
+    assert "--seed: must be 0.." in err
     assert not list(tmp_path.iterdir())
 
 
