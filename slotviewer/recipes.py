@@ -89,7 +89,7 @@ def _shapes_recipe() -> Recipe:
 
 
 def _tetrominoes_recipe() -> Recipe:
-    """The `tetrominoes` model as it was trained: one run of the preset (BO-QSA learned queries) from scratch.
+    """The `tetrominoes` model from scratch (the preset: BO-QSA learned queries): the shipped run, then an anneal.
 
     The shipped run was `train --steps 36000` stopped at step 31,912 to free the cores; `train` is that
     schedule (lr 8e-4, warm-up 1,000, halving every 12,000 steps) run to step 32,000, and scored as the shipped
