@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from slotviewer.components.frames import OVERLAYS as OVERLAY_MODES
 from slotviewer.engine.engine import (  # the choices are defined once, in the engine
     DEVICES,
     MAX_DRAWS,
+    MAX_ITERS,
     MAX_SEED,
     METHODS,
 )
@@ -44,6 +46,19 @@ def _non_negative(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
     return value
+
+
+def _iters(text: str, low: int = 0) -> int:
+    """Inference iterations T, the range the engine runs (0 = the initial slots, decoded)."""
+    value = int(text)
+    if not low <= value <= MAX_ITERS:
+        raise argparse.ArgumentTypeError(f"must be {low}..{MAX_ITERS}, got {value}")
+    return value
+
+
+def _scored_iters(text: str) -> int:
+    """`eval --iters`: at least one iteration (the initial slots alone segment nothing worth scoring)."""
+    return _iters(text, low=1)
 
 
 def _mask_prior(text: str) -> float:
@@ -211,13 +226,28 @@ def _index_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated slot indices, got {text!r}") from None
 
 
+def _check_out_folder(out: Path) -> None:
+    """Refuse an --out that cannot become a folder before any input is read, in one line naming it: else every
+    input fails on its own with the operating system's error (and seems to blame the input). Nothing is
+    created here, so a run whose inputs all fail leaves no empty folder behind."""
+    if out.exists() and not out.is_dir():
+        raise SlotviewerError(f"{out}: exists and is not a folder (--out names the folder the results go into)")
+    parent = out.absolute()
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise SlotviewerError(f"{out}: cannot create this folder ({parent} is a file)")
+    try:  # a trial folder, gone at once: permissions alone miss read-only mounts and /proc-like folders
+        os.rmdir(tempfile.mkdtemp(prefix=".slotviewer-", dir=parent))
+    except OSError as exc:
+        raise SlotviewerError(f"{out}: cannot create a folder in {parent} ({exc.strerror})") from None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from slotviewer.headless import RunOptions, run_inputs
     from slotviewer.headless_video import run_video_args, split_videos
 
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise SlotviewerError(f"{out}: exists and is not a folder (--out names the folder the results go into)")
+    _check_out_folder(Path(args.out))
     videos, args.inputs = split_videos(args.inputs)  # videos and animated GIFs go frame by frame
     status = run_video_args(videos, args) if videos else 0
     if not args.inputs or status == INTERRUPTED:  # Ctrl-C in a video stops the command, not just that video
@@ -341,7 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", metavar="WxH", help="with --screenshot: the window's size, e.g. 1280x720")
     p.add_argument("--b", metavar="IMG", help="open this image as B (side by side, for swapping slots)")
     p.add_argument("--compare", choices=["soft-kmeans", "kmeans"], help="show image A clustered by k-means as B")
-    p.add_argument("--camera", type=int, metavar="N", help="live: webcam N (0 = the first); see `slotviewer doctor`")
+    p.add_argument("--camera", type=_non_negative, metavar="N", help="live: webcam N (0 = the first); see `slotviewer doctor`")
     p.add_argument("--sequence", metavar="DIR", help="live: play a folder of images as a sequence")
     p.set_defaults(func=cmd_gui)
 
@@ -359,13 +389,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=_positive, default=50_000)
     p.add_argument("--batch", type=_positive, default=32)
     p.add_argument("--lr", type=float, default=8e-4)
-    p.add_argument("--warmup", type=int, default=1_000)
+    p.add_argument("--warmup", type=_non_negative, default=1_000)
     p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--checkpoint-minutes", type=float, default=5.0)
-    p.add_argument("--final-eval", type=int, default=1000,
+    p.add_argument("--final-eval", type=_non_negative, default=1000,
                    help="fresh scenes scored for the model card (a generator's; a folder or TFRecord is scored on "
                    "its validation scenes, and 0 skips the scoring)")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    p.add_argument("--threads", type=_non_negative, default=0, help="torch CPU threads (0 = torch's default)")
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--resume", action="store_true",
                    help="continue from OUT.train.safetensors, its model as it was made (--init-from, --preset, "
@@ -387,7 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="score the validation set (a curve point) every M minutes of training")
     p.add_argument("--val", metavar="DATA", help="validation data for the curve and the card (default: --dataset; "
                    "for clips, their still scenes), e.g. shifted-spec")
-    p.add_argument("--clip-frames", type=int, default=0, metavar="N",
+    p.add_argument("--clip-frames", type=_non_negative, default=0, metavar="N",
                    help="train on clips of N frames with carry-over, as the live view runs (SAVi); needs a clip "
                    "generator: --dataset moving-shapes")
     p.add_argument("--iters-per-frame", type=_positive, default=1, metavar="N",
@@ -397,9 +427,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("recipe", help="train a model by its whole recipe (all phases); run again to continue")
     p.add_argument("name", help="the recipe: shapes or tetrominoes")
     p.add_argument("--out", required=True, help="output stem; phases write STEM-1-NAME.*, … beside it")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    p.add_argument("--threads", type=_non_negative, default=0, help="torch CPU threads (0 = torch's default)")
     p.add_argument("--device", default="auto", choices=DEVICES)
-    p.add_argument("--eval-scenes", type=int, default=None, metavar="N",
+    p.add_argument("--eval-scenes", type=_non_negative, default=None, metavar="N",
                    help="held-out scenes scored for the final card (default: the recipe's, 1000)")
     p.add_argument("--precision", default="fp32", choices=PRECISIONS,
                    help="every phase's precision, as for train (auto: timed at each phase's start); fp32 by default, "
@@ -414,7 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="shipped name or path")
     p.add_argument("--data", required=True, help="a generator (tetrominoes, shapes, shapes-wide, shifted-spec, "
                    "shifted-big, …), a folder with images/ and masks/, or a TFRecord file (NAME:PATH)")
-    p.add_argument("--iters", type=_positive, help="Slot Attention iterations (default: the model's)")
+    p.add_argument("--iters", type=_scored_iters, help="Slot Attention iterations (default: the model's)")
     p.add_argument("--draws", type=_draws, help=DRAWS_HELP)
     p.add_argument("--n", type=_positive, default=1000)
     p.add_argument("--seed", type=_seed, default=None)
@@ -429,7 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto: ONNX Runtime when installed, else torch; a .onnx model path means onnx")
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--slots", type=_positive, help="number of slots K (Gaussian-init models only)")
-    p.add_argument("--iters", type=int, help="Slot Attention iterations T")
+    p.add_argument("--iters", type=_iters, help="Slot Attention iterations T")
     p.add_argument("--seed", type=_seed, help="seed for the initial slots (default: random, recorded)")
     p.add_argument("--draws", type=_draws, help=DRAWS_HELP)
     p.add_argument("--method", default="slot-attention", choices=METHODS)
@@ -449,7 +479,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "colour explains the pixel (sharp object borders), or the masks alone (as the paper scores them)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: only on a terminal)")
-    p.add_argument("--adapt", type=int, default=0, metavar="N",
+    p.add_argument("--adapt", type=_non_negative, default=0, metavar="N",
                    help="adapt a copy of the model to each image for N steps first (Slot-TTA; torch backend; "
                    "still images only)")
     p.add_argument("--carry-over", action=argparse.BooleanOptionalAction, default=True,
@@ -503,7 +533,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--video", action="store_true", help="the video pipeline instead: headless FPS at 64² and "
                    "640×480, memory over a long run, identity switches with carry-over vs fresh slots (ONNX on the "
                    "CPU; see --device)")
-    p.add_argument("--video-frames", type=int, default=10_000, metavar="N",
+    p.add_argument("--video-frames", type=_non_negative, default=10_000, metavar="N",
                    help="with --video: frames in the memory run (0 skips it)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
                    help="cuda: both backends on the GPU, timed and checked against the CPU (with --only train: "

@@ -79,6 +79,33 @@ def test_what_names_no_model_or_data_and_bad_run_options_are_one_line_each(
     assert exit_.value.code == 2 and "argument --seed: must be 0..2147483647, got -5" in capsys.readouterr().err
 
 
+def test_an_out_folder_that_cannot_be_made_is_one_line_naming_it_before_any_input(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    afile = tmp_path / "a.jpg"
+    afile.write_bytes(b"")  # also a broken input: the --out error must come first, and alone
+    assert main(["run", str(afile), "--out", str(afile / "sub")]) == 1
+    err = capsys.readouterr().err
+    assert err == f"slotviewer: error: {afile / 'sub'}: cannot create this folder ({afile} is a file)\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jpg"]  # no trial folder left behind
+
+
+@pytest.mark.parametrize("args, said", [
+    (["gui", "--camera", "-1"], "argument --camera: must be 0 or more, got -1"),
+    (["recipe", "shapes", "--out", "x", "--threads", "-2"], "argument --threads: must be 0 or more, got -2"),
+    (["recipe", "shapes", "--out", "x", "--eval-scenes", "-1"], "argument --eval-scenes: must be 0 or more"),
+    (["train", "--dataset", "shapes", "--out", "x", "--warmup", "-1"], "argument --warmup: must be 0 or more"),
+    (["run", "x.png", "--out", "o", "--adapt", "-3"], "argument --adapt: must be 0 or more, got -3"),
+    (["run", "x.png", "--out", "o", "--iters", "51"], "argument --iters: must be 0..50, got 51"),
+    (["eval", "--model", "shapes", "--data", "shapes", "--iters", "999"], "argument --iters: must be 1..50"),
+    (["bench", "--video", "--video-frames", "-5"], "argument --video-frames: must be 0 or more"),
+])
+def test_out_of_range_numbers_are_refused_before_any_work(
+        args: list[str], said: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    assert exit_.value.code == 2 and said in capsys.readouterr().err
+
+
 def test_train_never_overwrites_a_run_and_resume_refuses_options_it_would_ignore(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "t"

@@ -336,6 +336,8 @@ class CameraSource(FrameSource):
         self._start = 0.0
 
     def open(self) -> None:
+        if self.index < 0:  # OpenCV's "any camera" index crashes its V4L2 backend (a segfault, no message)
+            raise SourceError(f"camera {self.index}: camera numbers start at 0")
         cv2 = _cv2()
         cap = cv2.VideoCapture(self.index)
         if not cap.isOpened():

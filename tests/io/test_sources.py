@@ -203,3 +203,5 @@ def test_a_missing_camera_is_one_clear_error() -> None:
     with pytest.raises(SourceError, match=f"camera {index}: not found or in use by another program"):
         open_source(index).open()
     assert isinstance(open_source(f"camera:{index}"), CameraSource)
+    with pytest.raises(SourceError, match="camera -1: camera numbers start at 0"):  # OpenCV would segfault
+        open_source("camera:-1").open()
