@@ -371,7 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", metavar="WxH", help="with --screenshot: the window's size, e.g. 1280x720")
     p.add_argument("--b", metavar="IMG", help="open this image as B (side by side, for swapping slots)")
     p.add_argument("--compare", choices=["soft-kmeans", "kmeans"], help="show image A clustered by k-means as B")
-    p.add_argument("--camera", type=_non_negative, metavar="N", help="live: webcam N (0 = the first); see `slotviewer doctor`")
+    p.add_argument("--camera", type=_non_negative, metavar="N",
+                   help="live: webcam N (0 = the first); see `slotviewer doctor`")
     p.add_argument("--sequence", metavar="DIR", help="live: play a folder of images as a sequence")
     p.set_defaults(func=cmd_gui)
 
