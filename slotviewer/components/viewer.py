@@ -289,9 +289,15 @@ class Viewer:
         if document is None or self.engine is None:
             return
         kwargs, image, generation = self._run_kwargs(document), document.image, self._engine_generation
+        engine = self.engine
 
-        def done(trace: Trace) -> None:
-            if self.session.documents[name] is not document or generation != self._engine_generation:
+        def job(current: Any) -> Trace | None:
+            # the settings were made for `engine`; a model loaded since (a sample that brings its own) reruns
+            # the images itself, and this run's K could be one that model refuses: skip it, say nothing
+            return current.run(image, **kwargs) if current is engine else None
+
+        def done(trace: Trace | None) -> None:
+            if trace is None or self.session.documents[name] is not document or generation != self._engine_generation:
                 return  # the image or the model changed while this ran
             self.session.new_run(name, trace)
             if name == "A":
@@ -302,7 +308,7 @@ class Viewer:
             self.events.message.emit(f"{name}: {document.name} in {trace.timings_ms.get('total', 0):.1f} ms on "
                                      f"{trace.provenance.get('device')}{f' · {note}' if note else ''}")
 
-        self.runner.submit(Job(f"run:{name}", lambda e: e.run(image, **kwargs), done, f"running {document.name}…"))
+        self.runner.submit(Job(f"run:{name}", job, done, f"running {document.name}…"))
 
     def _set_notice(self, trace: Trace) -> None:
         record = trace.provenance.get("familiarity") or {}

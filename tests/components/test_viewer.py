@@ -174,3 +174,22 @@ def test_a_bad_model_keeps_the_previous_one_running(viewer: Viewer, tmp_path: Pa
     assert viewer.params == good, "the controls show the model that really runs"
     show(viewer, scenes()[0])
     assert viewer.session.documents["A"].trace is not None, "the previous model still runs images"
+
+
+def test_a_sample_that_brings_its_own_model_opens_without_an_error() -> None:
+    """Opening `samples/tetrominoes.png` while `shapes` (K=6) is loaded switches to tetrominoes (K=4 learned
+    queries); the run queued with the old K used to reach the new model and pop up "cannot run with 6 slots"."""
+    viewer = Viewer(RunParams(model="shapes", backend="onnx", device="cpu", seed=3))
+    errors: list[str] = []
+    viewer.events.error.connect(errors.append)
+    try:
+        viewer.load_engine()
+        assert viewer.runner.wait_idle() and viewer.engine.config.num_slots == 6
+        viewer.open_path(SAMPLES / "tetrominoes.png")
+        assert viewer.runner.wait_idle()
+        assert viewer.runner.wait_idle()  # the model's own rerun, queued by its load
+        assert errors == []
+        assert viewer.params.model == "tetrominoes"
+        assert viewer.session.documents["A"].trace.num_slots == 4
+    finally:
+        viewer.close()
