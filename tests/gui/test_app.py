@@ -65,6 +65,13 @@ def test_screenshot_of_a_video_shows_a_decoded_frame(tiny_model: Path, tmp_path:
         env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "QT_QPA_PLATFORM": "offscreen"})
     assert result.returncode == 1 and "missing.mp4" in result.stderr, result.stderr[-1000:]
     assert "Traceback" not in result.stderr and not (tmp_path / "x.png").exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()  # its error is said while opening, before the wait for rendering began: it waited 120 s
+    result = subprocess.run(
+        [sys.executable, "-m", "slotviewer.cli", "gui", str(empty), "--model", str(tiny_model.with_suffix(".onnx")),
+         "--backend", "onnx", "--screenshot", str(tmp_path / "x.png")], capture_output=True, text=True, timeout=60,
+        env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "QT_QPA_PLATFORM": "offscreen"})
+    assert result.returncode == 1 and f"{empty}: no images in this folder" in result.stderr, result.stderr[-1000:]
 
 
 def test_screenshot_rejects_slots_and_iterations_that_do_not_exist(tiny_model: Path, images: list[Path],
