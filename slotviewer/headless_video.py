@@ -297,7 +297,16 @@ def split_videos(inputs: list[str]) -> tuple[list[str], list[str]]:
 
 
 def run_video_args(videos: list[str], args) -> int:  # noqa: ANN001  (argparse.Namespace of `slotviewer run`)
-    """`slotviewer run` for the videos among its inputs, with the same model/backend options as images."""
+    """`slotviewer run` for the videos among its inputs, with the same model/backend options as images.
+    Options that only still images have are refused, naming the video, rather than silently dropped."""
+    still_only = [flag for flag, given in (
+        ("--remove", args.remove), ("--reconverge", args.reconverge), ("--swap-with", args.swap_with),
+        ("--swap", args.swap), ("--gif", args.gif), ("--adapt", args.adapt),
+        ("--method", args.method != "slot-attention"), ("--attention-size", args.attention_size != "model")) if given]
+    if still_only:
+        them = "them" if len(still_only) > 1 else "it"
+        raise SlotviewerError(f"{videos[0]}: {', '.join(still_only)} only work{'s' * (them == 'it')} on still images; "
+                              f"run the videos without {them} (images and videos in separate commands)")
     options = VideoOptions(
         model=args.model, backend=args.backend, device=args.device, slots=args.slots, iters=args.iters,
         seed=new_seed() if args.seed is None else args.seed, draws=args.draws,

@@ -63,13 +63,19 @@ def test_what_names_no_model_or_data_and_bad_run_options_are_one_line_each(
     image = tmp_path / "scene.png"
     Image.fromarray(np.zeros((35, 35, 3), np.uint8)).save(image)
     run = ["run", str(image), "--backend", "onnx", "--out"]
+    onnx_alone = tmp_path / "alone.onnx"
+    onnx_alone.write_bytes(tiny_model.with_suffix(".onnx").read_bytes())
     for args, said in (([*run, str(tmp_path / "o"), "--model", "nope"],
                         "nope: no such model (shipped: shapes, tetrominoes; or give a model's path)"),
                        ([*run, str(tmp_path / "o"), "--model", str(image)], f"{image}: not a model (give a model's"),
                        ([*run, str(image), "--model", str(tiny_model.with_suffix(".onnx"))],
                         f"{image}: exists and is not a folder (--out names the folder the results go into)"),
                        (["eval", "--model", str(tiny_model), "--data", "nosuch", "--n", "2"],
-                        "nosuch: no such generator, folder or file (generators: tetrominoes, shapes,")):
+                        "nosuch: no such generator, folder or file (generators: tetrominoes, shapes,"),
+                       (["eval", "--model", str(image), "--data", "shapes", "--n", "2"],  # as `run` says it
+                        f"{image}: not a model (give a model's"),
+                       (["eval", "--model", str(onnx_alone), "--data", "shapes", "--n", "2"],
+                        f"{onnx_alone}: this needs the model's torch weights, and alone.safetensors is not beside")):
         assert main(args) == 1
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.startswith(f"slotviewer: error: {said}"), err

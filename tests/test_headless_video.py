@@ -88,6 +88,18 @@ def test_video_options_out_of_range_are_one_line_and_write_nothing(tiny_model: P
     assert not (tmp_path / "out").exists()
 
 
+def test_still_image_options_on_a_video_are_refused_naming_it_not_dropped(
+        tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    video = write_clip(tmp_path / "c.avi", frames=3)
+    for options, said in ((["--remove", "1"], "--remove only works on still images; run the videos without it"),
+                          (["--gif", "--adapt", "2"], "--gif, --adapt only work on still images; run the videos "
+                           "without them")):
+        assert run(tiny_model, str(video), "--out", str(tmp_path / "out"), *options) == 1
+        assert capsys.readouterr().err.strip().splitlines() == [
+            f"slotviewer: error: {video}: {said} (images and videos in separate commands)"]
+    assert not (tmp_path / "out").exists()
+
+
 def test_an_old_step_graph_runs_without_the_mask_prior_and_says_so(legacy_step_onnx: Path, tmp_path: Path,
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
     old = legacy_step_onnx

@@ -19,7 +19,14 @@ from slotviewer.errors import ModelFileError
 from slotviewer.io.atomic import write_text, write_with
 from slotviewer.model.autoencoder import SlotAutoencoder
 from slotviewer.model.config import ModelCard, ModelConfig
-from slotviewer.model.files import file_sha256, model_paths, read_model_json, strip_model_suffix, with_ext
+from slotviewer.model.files import (
+    check_model_name,
+    file_sha256,
+    model_paths,
+    read_model_json,
+    strip_model_suffix,
+    with_ext,
+)
 
 
 @dataclass
@@ -34,8 +41,12 @@ class LoadedModel:
 
 def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
     """Load a model by shipped name or path; the weights must match the config exactly."""
+    check_model_name(name_or_path)  # an image or a typo given as --model: said as `run` and `gui` say it
     weights_path, json_path = model_paths(name_or_path)
     if not weights_path.exists():
+        if Path(name_or_path).suffix == ".onnx":
+            raise ModelFileError(f"{name_or_path}: this needs the model's torch weights, and {weights_path.name} is "
+                                 "not beside it (an ONNX model alone runs in `run` and `gui`)")
         raise ModelFileError(f"{weights_path}: model weights not found")
     config, card = read_model_json(json_path)
     try:
