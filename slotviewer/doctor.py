@@ -150,7 +150,8 @@ def _missing_libraries(plugin: Path) -> list[str]:
         out = subprocess.run(["ldd", str(plugin)], capture_output=True, text=True, timeout=20).stdout
     except (OSError, subprocess.SubprocessError):
         return []
-    return [line.split("=>")[0].strip() for line in out.splitlines() if "not found" in line]
+    # ldd lists a library once per library that needs it: each name once, in order
+    return list(dict.fromkeys(line.split("=>")[0].strip() for line in out.splitlines() if "not found" in line))
 
 
 def check_qt(report: Report, want_gui: bool) -> None:

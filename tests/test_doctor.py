@@ -89,3 +89,17 @@ def test_settings_from_before_are_adopted_once(monkeypatch: pytest.MonkeyPatch, 
     assert (tmp_path / "settings.ini").read_text() == "[General]\ntheme=Dark\n"
     (tmp_path / "slotviewer.conf").write_text("[General]\ntheme=Light\n")
     assert paths.adopt_legacy_settings() is None and "Dark" in (tmp_path / "settings.ini").read_text(), "only once"
+
+
+def test_missing_libraries_are_named_once_each(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """ldd lists a missing library under every library that needs it; doctor printed each of them twice."""
+    import subprocess
+
+    plugin = tmp_path / "libqxcb.so"
+    plugin.write_bytes(b"")
+    ldd = ("\tlibxcb-icccm.so.4 => not found\n\tlibc.so.6 => /lib/libc.so.6\n\tlibxcb-keysyms.so.1 => not found\n"
+           "\tlibxcb-icccm.so.4 => not found\n\tlibxcb-keysyms.so.1 => not found\n")
+    monkeypatch.setattr(doctor.shutil, "which", lambda name: "/usr/bin/ldd")
+    monkeypatch.setattr(doctor.subprocess, "run",
+                        lambda *a, **k: subprocess.CompletedProcess(a, 0, stdout=ldd, stderr=""))
+    assert doctor._missing_libraries(plugin) == ["libxcb-icccm.so.4", "libxcb-keysyms.so.1"]
