@@ -61,6 +61,15 @@ def _scored_iters(text: str) -> int:
     return _iters(text, low=1)
 
 
+def _screenshot_path(text: str) -> str:
+    from slotviewer.io.images import SCREENSHOT_FORMATS
+
+    if Path(text).suffix.lower() not in SCREENSHOT_FORMATS:
+        raise argparse.ArgumentTypeError(f"{text}: a screenshot is written as {', '.join(SCREENSHOT_FORMATS)}; "
+                                         "name the file so")
+    return text
+
+
 def _mask_prior(text: str) -> float:
     value = float(text)
     if not 0 <= value <= MAX_MASK_PRIOR:  # NaN fails this too
@@ -363,7 +372,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="shipped name or path")
     p.add_argument("--backend", choices=["auto", "onnx", "torch"],
                    help="default: the app's saved choice; auto: ONNX Runtime when installed, else torch")
-    p.add_argument("--screenshot", metavar="OUT.png", help="render, save a screenshot of the window, exit")
+    p.add_argument("--screenshot", metavar="OUT.png", type=_screenshot_path,
+                   help="render, save a screenshot of the window (.png, .jpg or .bmp), exit")
     p.add_argument("--iteration", type=int, help="with --screenshot: show this iteration")
     p.add_argument("--hide", type=_index_list, help="with --screenshot: hide these slots, e.g. 1,2")
     p.add_argument("--overlay", choices=OVERLAY_MODES, help="with --screenshot: what the input is tinted by "

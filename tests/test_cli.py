@@ -97,6 +97,7 @@ def test_an_out_folder_that_cannot_be_made_is_one_line_naming_it_before_any_inpu
 
 @pytest.mark.parametrize("args, said", [
     (["gui", "--camera", "-1"], "argument --camera: must be 0 or more, got -1"),
+    (["gui", "--screenshot", "x.txt"], "x.txt: a screenshot is written as .png, .jpg, .jpeg, .bmp"),
     (["recipe", "shapes", "--out", "x", "--threads", "-2"], "argument --threads: must be 0 or more, got -2"),
     (["recipe", "shapes", "--out", "x", "--eval-scenes", "-1"], "argument --eval-scenes: must be 0 or more"),
     (["train", "--dataset", "shapes", "--out", "x", "--warmup", "-1"], "argument --warmup: must be 0 or more"),

@@ -98,11 +98,13 @@ class DialogsMixin:
 
     def save_screenshot(self, path: str) -> None:
         from slotviewer.io.atomic import write_with
+        from slotviewer.io.images import SCREENSHOT_FORMATS
 
         image = self.grab().toImage()
+        kind = SCREENSHOT_FORMATS.get(Path(path).suffix.lower(), "PNG")  # the file dialog's names may lack one
 
         def save(tmp: Path) -> None:
-            if not image.save(str(tmp), "PNG"):
+            if not image.save(str(tmp), kind):
                 raise SlotviewerError(f"{path}: cannot write the screenshot")
 
         write_with(Path(path), save)

@@ -10,6 +10,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from slotviewer.errors import InputError
 
 DEFAULT_MAX_PIXELS = 64_000_000
+# what a window screenshot can be written as (Qt's writers), by the name's suffix
+SCREENSHOT_FORMATS = {".png": "PNG", ".jpg": "JPG", ".jpeg": "JPG", ".bmp": "BMP"}
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
 
 

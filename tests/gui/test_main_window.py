@@ -409,3 +409,9 @@ def test_reports_queued_when_the_window_closes_reach_no_deleted_widget(qtbot, ti
     viewer.runner.events.status.emit("a late report")  # what a queued report does
     viewer.runner.events.busy.emit(False)
     viewer.events.message.emit("a late message")
+
+
+def test_a_screenshot_is_written_in_the_format_its_name_asks_for(window: MainWindow, tmp_path: Path) -> None:
+    for name, magic in (("s.png", b"\x89PNG"), ("s.jpg", b"\xff\xd8\xff"), ("s.bmp", b"BM")):
+        window.save_screenshot(str(tmp_path / name))
+        assert (tmp_path / name).read_bytes().startswith(magic), name  # it wrote PNG data under every name
