@@ -14,10 +14,12 @@ from PySide6.QtCore import QObject, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
+    QFrame,
     QLabel,
     QMainWindow,
     QMessageBox,
     QProgressBar,
+    QScrollArea,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -92,7 +94,14 @@ class MainWindow(SettingsMixin, DialogsMixin, QMainWindow):
         right_layout.setContentsMargins(0, 0, 0, 0)
         right_layout.addWidget(self.plots, 2)
         right_layout.addWidget(self.agreement, 1)
-        self.docks = [self._dock("Controls", self.controls, Qt.DockWidgetArea.LeftDockWidgetArea),
+        # the controls scroll rather than hold the window taller than a small screen (or `--size 800x600`)
+        controls = QScrollArea()
+        controls.setWidget(self.controls)
+        controls.setWidgetResizable(True)
+        controls.setFrameShape(QFrame.Shape.NoFrame)
+        controls.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        controls.setMaximumWidth(250 + controls.verticalScrollBar().sizeHint().width())
+        self.docks = [self._dock("Controls", controls, Qt.DockWidgetArea.LeftDockWidgetArea),
                       self._dock("Convergence", right, Qt.DockWidgetArea.RightDockWidgetArea)]
         self.busy = QProgressBar()
         self.busy.setRange(0, 0)
@@ -258,7 +267,13 @@ class MainWindow(SettingsMixin, DialogsMixin, QMainWindow):
 
     # --- messages, help and theme ---------------------------------------------------------------------
     def status(self, text: str) -> None:
-        self.statusBar().showMessage(text, 8000)
+        """A message in the status bar, shortened in the middle (its end names the file or the reason) to the
+        room the permanent widgets leave; the whole text is the bar's tooltip."""
+        bar = self.statusBar()
+        taken = sum(w.width() for w in (self.activity, self.busy, self.device_label) if w.isVisible())
+        room = max(bar.width() - taken - 40, 80)
+        bar.showMessage(bar.fontMetrics().elidedText(text, Qt.TextElideMode.ElideMiddle, room), 8000)
+        bar.setToolTip(text)
 
     def error(self, message: str) -> None:
         """Errors are one clear line in the status bar and a dialog (never a traceback)."""

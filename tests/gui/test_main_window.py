@@ -336,7 +336,7 @@ def test_bad_file_is_a_message_not_a_crash(window: MainWindow, tmp_path: Path, q
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"not an image at all" * 4)
     window.viewer.open_path(bad)
-    qtbot.waitUntil(lambda: "broken.png: not an image" in window.statusBar().currentMessage(), timeout=10_000)
+    qtbot.waitUntil(lambda: "broken.png: not an image" in window.statusBar().toolTip(), timeout=10_000)
     assert window.session.documents["A"].source.endswith("a.png"), "the open image stays"
     assert window.activity.text() == ""
 
@@ -379,7 +379,7 @@ def test_wrong_model_file_keeps_the_previous_model_working(window: MainWindow, i
     bad = tmp_path / "other.onnx"
     bad.write_bytes(b"\x08\x01garbage")
     window.viewer.set_params(model=str(bad))
-    qtbot.waitUntil(lambda: "other.onnx: not a loadable ONNX model" in window.statusBar().currentMessage(),
+    qtbot.waitUntil(lambda: "other.onnx: not a loadable ONNX model" in window.statusBar().toolTip(),
                     timeout=10_000)
     assert window.viewer.params == good and window.controls.model.currentText() == good.model
     before = trace_of(window)
@@ -415,3 +415,22 @@ def test_a_screenshot_is_written_in_the_format_its_name_asks_for(window: MainWin
     for name, magic in (("s.png", b"\x89PNG"), ("s.jpg", b"\xff\xd8\xff"), ("s.bmp", b"BM")):
         window.save_screenshot(str(tmp_path / name))
         assert (tmp_path / name).read_bytes().startswith(magic), name  # it wrote PNG data under every name
+
+
+def test_the_window_fits_800x600_with_the_controls_scrolling(window: MainWindow, qtbot) -> None:  # noqa: ANN001
+    """The controls held the window at least 647 px tall (`--size 800x600` gave 800×647); now they scroll."""
+    window.resize(800, 600)
+    qtbot.waitUntil(lambda: (window.width(), window.height()) == (800, 600), timeout=5_000)
+    scroll = window.docks[0].widget()
+    assert scroll.widget() is window.controls and scroll.verticalScrollBar().maximum() > 0
+
+
+def test_a_long_status_message_is_shortened_in_the_middle_and_kept_whole_in_the_tooltip(
+        window: MainWindow, qtbot) -> None:  # noqa: ANN001
+    window.resize(800, 600)
+    qtbot.waitUntil(lambda: window.width() == 800, timeout=5_000)
+    text = "A: skipped 2 unreadable files: " + "x" * 300 + " (empty file)"
+    window.status(text)
+    shown = window.statusBar().currentMessage()
+    assert "…" in shown and shown.endswith("(empty file)") and len(shown) < len(text)
+    assert window.statusBar().toolTip() == text
