@@ -35,8 +35,8 @@ def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.nda
         with Image.open(path) as im:
             width, height = im.size
             if width * height > max_pixels:
-                raise InputError(f"{path}: {width}×{height} = {width * height:,} pixels exceeds the limit "
-                                 f"of {max_pixels:,} (--max-pixels)")
+                raise InputError(f"{path}: {width}×{height} = {width * height:,} pixels exceeds the limit of "
+                                 f"{max_pixels:,} (`slotviewer run --max-pixels N` takes larger; the app does not)")
             if width == 0 or height == 0:
                 raise InputError(f"{path}: image has no pixels ({width}×{height})")
             im.load()

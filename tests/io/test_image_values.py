@@ -124,6 +124,7 @@ def test_the_pixel_limit_is_inclusive_and_leaves_pillows_own_limit_alone(tmp_pat
     Image.new("RGB", (4, 3)).save(tmp_path / "x.png")
     limit = Image.MAX_IMAGE_PIXELS
     assert read_image(tmp_path / "x.png", max_pixels=12).shape == (3, 4, 3)
-    with pytest.raises(InputError, match=r"x\.png: 4×3 = 12 pixels exceeds the limit of 11 \(--max-pixels\)"):
+    said = r"x\.png: 4×3 = 12 pixels exceeds the limit of 11 \(`slotviewer run --max-pixels N` takes larger"
+    with pytest.raises(InputError, match=said):
         read_image(tmp_path / "x.png", max_pixels=11)
     assert limit == Image.MAX_IMAGE_PIXELS and isinstance(limit, int), "Pillow's own limit is back in place"
