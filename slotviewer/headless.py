@@ -12,6 +12,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from slotviewer.engine import Engine, Trace, surgery
@@ -61,6 +62,9 @@ def process(engine: Engine, image_path: Path, options: RunOptions, donor: Trace 
         trace = surgery.transplant(engine, donor, j, trace, i)
     if options.remove:
         trace = surgery.remove(trace, options.remove)
+        if not np.any(trace.enabled):  # the label maps would name a hidden slot for every pixel
+            raise SlotviewerError(f"--remove {','.join(map(str, options.remove))} removes all {trace.num_slots} "
+                                  "slots: leave at least one")
         if options.reconverge:
             trace = surgery.reconverge(engine, trace, options.reconverge)
     return trace

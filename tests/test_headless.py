@@ -151,6 +151,8 @@ def test_remove_reconverge_and_swap(tiny_model: Path, inputs: Path, tmp_path: Pa
     plain = np.asarray(Image.open(tmp_path / "plain" / "scene" / "slots" / "slot_01.png"))
     swapped = np.asarray(Image.open(tmp_path / "swap" / "scene" / "slots" / "slot_01.png"))
     assert np.array_equal(plain[..., :3], swapped[..., :3]), "untouched slots decode to the same colours"
+    assert run(image, "--out", str(tmp_path / "none"), *base, "--remove", "0,1,2") == 1  # labels would name slot 0
+    assert not (tmp_path / "none").exists()
 
 
 def test_run_with_k_means_and_onnx(tiny_model: Path, inputs: Path, tmp_path: Path) -> None:
