@@ -620,9 +620,9 @@ class LiveView:
                 out = folder / f"{loaded.name}.live"
                 weights, _ = save_model(adapter.model.eval().cpu(), out, loaded.card)
                 if backend.name == "onnx":
-                    from slotviewer.engine.onnx_export import export_onnx
+                    from slotviewer.engine.onnx_export import export_onnx_apart
 
-                    export_onnx(weights, out)
+                    export_onnx_apart(weights, out)
                 engine = Engine.load(out, backend.name, "cpu" if "cpu" in str(backend.device).lower() else "auto")
                 if self._learn_cancel.is_set():
                     progress("cancelled", 1.0)

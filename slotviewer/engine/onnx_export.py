@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -24,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from slotviewer.engine.onnx_contract import DECODER, ENCODER, FULL, STEP, input_names, output_names
+from slotviewer.errors import SlotviewerError
 from slotviewer.io.atomic import write_with
 from slotviewer.model.autoencoder import SlotAutoencoder
 from slotviewer.model.files import strip_model_suffix, with_ext
@@ -114,3 +117,16 @@ def export_onnx(model: str | Path, out: str | Path) -> list[Path]:
         _export(_Encoder(net), (image,), input_names(ENCODER), output_names(ENCODER), {"image": {0: batch}},
                 paths[3], metadata)
     return paths
+
+
+def export_onnx_apart(weights: str | Path, out: str | Path) -> None:
+    """`export_onnx` in a process of its own, for callers on a background thread of a long-lived process (the
+    live view's *Learn this scene*): torch's export tracer and the GUI thread's garbage collector deadlocked
+    there once in a test run (the collector, holding the GIL, waited on a lock the tracing thread held)."""
+    command = [sys.executable] + ([] if getattr(sys, "frozen", False) else ["-m", "slotviewer"])
+    run = subprocess.run([*command, "export-onnx", "--model", str(weights), "--out", str(out)],
+                         capture_output=True, text=True)
+    if run.returncode != 0:
+        said = (run.stderr.strip().splitlines() or [f"exit status {run.returncode}"])[-1]
+        raise SlotviewerError(f"{out}: ONNX export failed ({said.removeprefix('slotviewer: error: ')})")
+

@@ -176,3 +176,14 @@ def test_video_runs_without_the_mask_prior_on_an_old_step_graph_and_says_so(lega
     assert settings["mask_prior"] == 0.0 and "export the model again" in settings["mask_prior_unavailable"]
     off = CarryOver(True, 1, mask_prior=0.0)
     assert FrameRunner(old, off).settings() == off.as_dict()  # nothing asked, nothing missing
+
+
+def test_an_export_in_its_own_process_reports_a_failure_in_one_line(tmp_path: Path) -> None:
+    """The live view's *Learn this scene* exports from a background thread through a child process (torch's
+    tracer deadlocked with the GUI thread's garbage collector once); its failures must still read as one line."""
+    from slotviewer.engine.onnx_export import export_onnx_apart
+    from slotviewer.errors import SlotviewerError
+
+    with pytest.raises(SlotviewerError, match=r"x: ONNX export failed \(.*nope\.safetensors: model weights not found\)"):
+        export_onnx_apart(tmp_path / "nope.safetensors", tmp_path / "x")
+    assert list(tmp_path.iterdir()) == []
