@@ -184,6 +184,7 @@ def test_an_export_in_its_own_process_reports_a_failure_in_one_line(tmp_path: Pa
     from slotviewer.engine.onnx_export import export_onnx_apart
     from slotviewer.errors import SlotviewerError
 
-    with pytest.raises(SlotviewerError, match=r"x: ONNX export failed \(.*nope\.safetensors: model weights not found\)"):
+    said = r"x: ONNX export failed \(.*nope\.safetensors: model weights not found\)"
+    with pytest.raises(SlotviewerError, match=said):
         export_onnx_apart(tmp_path / "nope.safetensors", tmp_path / "x")
     assert list(tmp_path.iterdir()) == []
