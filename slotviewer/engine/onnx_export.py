@@ -129,4 +129,3 @@ def export_onnx_apart(weights: str | Path, out: str | Path) -> None:
     if run.returncode != 0:
         said = (run.stderr.strip().splitlines() or [f"exit status {run.returncode}"])[-1]
         raise SlotviewerError(f"{out}: ONNX export failed ({said.removeprefix('slotviewer: error: ')})")
-

@@ -162,7 +162,8 @@ def main(path: str | None = None, screenshot: str | None = None, iteration: int 
     live = camera is not None or sequence is not None or (path is not None and is_video_path(path))
     start = None if live else path or sample_scene(viewer.params.model)
     early: list[str] = []  # errors said while opening (an empty folder says so at once, before any wait)
-    viewer.events.error.connect(early.append)
+    if screenshot:  # the interactive window shows its errors itself; nothing to collect for its lifetime
+        viewer.events.error.connect(early.append)
     if camera is not None:  # live sources start once the model is loaded (qt_live.QtLive)
         window.live.open_camera(camera)
     elif live:
