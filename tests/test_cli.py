@@ -65,9 +65,15 @@ def test_what_names_no_model_or_data_and_bad_run_options_are_one_line_each(
     run = ["run", str(image), "--backend", "onnx", "--out"]
     onnx_alone = tmp_path / "alone.onnx"
     onnx_alone.write_bytes(tiny_model.with_suffix(".onnx").read_bytes())
+    notes = tmp_path / "notes.json"  # a JSON file with no model beside it
+    notes.write_text('{"a": 1}')
     for args, said in (([*run, str(tmp_path / "o"), "--model", "nope"],
                         "nope: no such model (shipped: shapes, tetrominoes; or give a model's path)"),
                        ([*run, str(tmp_path / "o"), "--model", str(image)], f"{image}: not a model (give a model's"),
+                       (["run", str(image), "--out", str(tmp_path / "o"), "--model", str(notes)],  # auto backend
+                        f"{notes}: no model beside it (neither notes.safetensors nor notes.onnx)"),
+                       ([*run, str(tmp_path / "o"), "--model", str(tmp_path / "gone.onnx")],
+                        f"{tmp_path / 'gone.onnx'}: no such file"),
                        ([*run, str(image), "--model", str(tiny_model.with_suffix(".onnx"))],
                         f"{image}: exists and is not a folder (--out names the folder the results go into)"),
                        (["eval", "--model", str(tiny_model), "--data", "nosuch", "--n", "2"],

@@ -37,10 +37,15 @@ def model_stem(name_or_path: str | Path, suffix: str) -> Path:
 
 def check_model_name(name_or_path: str | Path) -> None:
     """A one-line error, before any file is looked for, when `name_or_path` cannot name a model: a bare name
-    that is neither shipped nor a model here (listing the shipped ones), or an existing file that is not a
-    model's (an image given as --model)."""
+    that is neither shipped nor a model here (listing the shipped ones), an existing file that is not a
+    model's (an image given as --model), or a model's file with neither weights nor graph beside it."""
     p = Path(name_or_path)
     if p.suffix in MODEL_SUFFIXES:
+        stem = strip_model_suffix(p)
+        if not any(with_ext(stem, suffix).exists() for suffix in (".safetensors", ".onnx")):
+            if not p.exists():
+                raise ModelFileError(f"{p}: no such file")
+            raise ModelFileError(f"{p}: no model beside it (neither {stem.name}.safetensors nor {stem.name}.onnx)")
         return
     if p.is_file():
         raise ModelFileError(f"{p}: not a model (give a model's .json, .safetensors or .onnx, or a shipped name)")
