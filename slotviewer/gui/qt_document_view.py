@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QSplitter, QVBox
 from slotviewer.components.document import Document
 from slotviewer.components.frames import OVERLAY_LABELS, Frame
 from slotviewer.engine.preprocess import to_float_rgb
-from slotviewer.gui.qt_images import QtImagePanel, to_pixmap
+from slotviewer.gui.qt_images import QtImagePanel, shown_extent, to_pixmap
 from slotviewer.gui.qt_slot_panel import QtSlotPanel
 from slotviewer.io.render import slot_colours, to_uint8
 
@@ -32,7 +32,7 @@ def caption(document: Document) -> str:
     """What is shown, in the numbers the controls use: K (hidden ones named), T (+ re-converged), seed, draws."""
     trace = document.trace
     if trace is None:
-        return f"{document.name} · running…"
+        return f"{document.name}{stretched(document.image)} · running…"
     p = trace.provenance
     hidden = [i for i, on in enumerate(trace.enabled) if not on]
     extra = (p.get("reconverged") or {}).get("iters", 0)
@@ -42,8 +42,15 @@ def caption(document: Document) -> str:
     start = "slots carried over" if p.get("init") == "carried" else f"seed={p.get('seed')}"
     if p.get("draws", 1) > 1:  # which of the draws won (counted from 1): `--seed S --draws N` repeats it
         start += f" (draw {p.get('draw', 0) + 1}/{p['draws']})"
-    return (f"{document.name} · K={trace.num_slots}{f' ({len(hidden)} hidden)' if hidden else ''} {t} "
+    return (f"{document.name}{stretched(document.image)} · K={trace.num_slots}"
+            f"{f' ({len(hidden)} hidden)' if hidden else ''} {t} "
             f"{start} · {p.get('method')}{error} · {trace.timings_ms.get('total', 0):.0f} ms")
+
+
+def stretched(image: np.ndarray) -> str:
+    """' (W×H, shown stretched)' for a strip the panels widen to be seen (`shown_extent`), else ''."""
+    h, w = image.shape[:2]
+    return "" if shown_extent(h, w) == (h, w) else f" ({w}×{h}, shown stretched)"
 
 
 class ElidedLabel(QLabel):

@@ -35,6 +35,22 @@ def to_pixmap(array: np.ndarray, size: int, ratio: float = 1.0) -> QPixmap:
     return pixmap
 
 
+
+MAX_SHOWN_ASPECT = 8.0  # longest side : shortest side as the panels show an image
+
+
+def shown_extent(height: int, width: int) -> tuple[float, float]:
+    """(height, width) an image is shown at: its own, or for a strip longer than `MAX_SHOWN_ASPECT` : 1 its
+    short side widened to that ratio. A 9000×4 image at its own aspect is a line under one screen pixel tall
+    in a panel, i.e. a black panel; stretched, its pixels (and the model's, which sees it stretched to a
+    square anyway) can be seen. All panels use the same extent, so they still line up."""
+    if width > MAX_SHOWN_ASPECT * height:
+        return width / MAX_SHOWN_ASPECT, float(width)
+    if height > MAX_SHOWN_ASPECT * width:
+        return float(height), height / MAX_SHOWN_ASPECT
+    return float(height), float(width)
+
+
 def _no_minimum_width(label: pg.LabelItem) -> None:
     """`LabelItem.updateMin` without the width: a long title is cut by the panel's edge instead of
     widening the panel's layout beyond the widget (which drew the image wider than it is, cut off)."""
@@ -116,7 +132,9 @@ class QtImagePanel(pg.GraphicsLayoutWidget):
         self._fit_title()
 
     def set_extent(self, height: int, width: int) -> None:
-        """The input's size: pictures are stretched onto it; a new size fits the view to it."""
+        """The input's size: pictures are stretched onto it (a strip narrower than `MAX_SHOWN_ASPECT` allows
+        is widened to it, see `shown_extent`); a new size fits the view to it."""
+        height, width = shown_extent(height, width)
         extent = QRectF(0, 0, width, height)
         if extent != self.view.extent:
             self.view.extent = extent

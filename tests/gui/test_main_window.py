@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QToolButton
@@ -139,6 +140,24 @@ def test_problem1_a_small_image_after_a_large_one_fills_the_panel(window: MainWi
         assert visible[0] >= 34 and visible[1] >= 34 and max(x1 - x0, y1 - y0) < 60, panel.view.viewRange()
         assert panel.image.boundingRect().width() > 0 and panel.image.mapRectToView(
             panel.image.boundingRect()).width() == 35
+
+
+def test_a_long_strip_is_shown_stretched_to_be_seen(window: MainWindow, tmp_path: Path, qtbot) -> None:  # noqa: ANN001
+    strip = tmp_path / "strip.png"  # at its own aspect a line under one screen pixel tall: a black panel
+    Image.fromarray(np.random.default_rng(2).integers(0, 255, (4, 900, 3), np.uint8)).save(strip)
+    window.viewer.open_path(strip)
+    qtbot.waitUntil(lambda: window.session.documents["A"].source.endswith("strip.png"), timeout=10_000)
+    wait_idle(qtbot, window)
+    assert window.views["A"].caption.text().startswith("strip.png (900×4, shown stretched) · K=")
+    for panel in (window.views["A"].input, window.views["A"].reconstruction):
+        shown = panel.image.mapRectToDevice(panel.image.boundingRect())
+        assert shown.height() >= 15 and shown.width() / shown.height() == pytest.approx(8, rel=0.05), shown
+    window.viewer.open_path(tmp_path / "a.png")  # a square image after it is itself again
+    qtbot.waitUntil(lambda: window.session.documents["A"].source.endswith("a.png"), timeout=10_000)
+    wait_idle(qtbot, window)
+    assert "shown stretched" not in window.views["A"].caption.text()
+    shown = window.views["A"].input.image.mapRectToDevice(window.views["A"].input.image.boundingRect())
+    assert shown.width() == pytest.approx(shown.height(), rel=0.02)
 
 
 def test_problem2_no_stale_panels_or_status(window: MainWindow, images: list[Path], qtbot) -> None:  # noqa: ANN001
