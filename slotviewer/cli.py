@@ -253,12 +253,13 @@ def _check_out_folder(out: Path) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from slotviewer.headless import RunOptions, run_inputs
+    from slotviewer.headless import OutputNames, RunOptions, run_inputs
     from slotviewer.headless_video import run_video_args, split_videos
 
     _check_out_folder(Path(args.out))
     videos, args.inputs = split_videos(args.inputs)  # videos and animated GIFs go frame by frame
-    status = run_video_args(videos, args) if videos else 0
+    names = OutputNames()  # one name per input across videos and images: clip.mp4 and clip.png never collide
+    status = run_video_args(videos, args, names) if videos else 0
     if not args.inputs or status == INTERRUPTED:  # Ctrl-C in a video stops the command, not just that video
         return status
     options = RunOptions(
@@ -267,7 +268,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         swap_with=args.swap_with, swap=args.swap, gif=args.gif, overwrite=args.overwrite, max_pixels=args.max_pixels,
         adapt=args.adapt, attention_size=args.attention_size, progress=args.progress, label_by=args.labels_by,
     )
-    return max(status, run_inputs(args.inputs, Path(args.out), options))
+    return max(status, run_inputs(args.inputs, Path(args.out), options, names))
 
 
 def cmd_adapt(args: argparse.Namespace) -> int:

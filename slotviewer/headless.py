@@ -70,8 +70,22 @@ def process(engine: Engine, image_path: Path, options: RunOptions, donor: Trace 
     return trace
 
 
-def run_inputs(inputs: list[str], out: Path, options: RunOptions) -> int:
-    """Process every input; returns the exit status (0 all good, 1 if any input failed)."""
+class OutputNames:
+    """The folder name under `--out` for each input of one command: its stem, and for a stem seen before
+    (a.png and a.jpg, or clip.mp4 and clip.avi, videos and images alike) `stem_2`, `stem_3`, … so that no
+    result of the command overwrites another."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, int] = {}
+
+    def __call__(self, path: Path) -> str:
+        self.seen[path.stem] = self.seen.get(path.stem, 0) + 1
+        return path.stem if self.seen[path.stem] == 1 else f"{path.stem}_{self.seen[path.stem]}"
+
+
+def run_inputs(inputs: list[str], out: Path, options: RunOptions, names: OutputNames | None = None) -> int:
+    """Process every input; returns the exit status (0 all good, 1 if any input failed). `names` carries the
+    folder names already given in this command (to its videos)."""
     if (options.swap is None) != (options.swap_with is None):
         raise SlotviewerError("--swap and --swap-with go together")
     if options.reconverge and not options.remove:
@@ -86,15 +100,11 @@ def run_inputs(inputs: list[str], out: Path, options: RunOptions) -> int:
     if not paths:
         raise SlotviewerError(f"no images found in {', '.join(inputs)}")
     failures = 0
-    stems: dict[str, int] = {}
+    names = names or OutputNames()
     show = sys.stderr.isatty() if options.progress is None else options.progress
     written: list[tuple[Path, Path]] = []
     for path in tqdm(paths, desc="slotviewer run", unit="img", disable=not show or len(paths) < 2):
-        stem = path.stem
-        stems[stem] = stems.get(stem, 0) + 1
-        if stems[stem] > 1:  # two inputs with one name (a.png, a.jpg) must not collide
-            stem = f"{stem}_{stems[stem]}"
-        target = out / stem
+        target = out / names(path)
         try:
             if target.exists() and not options.overwrite:
                 raise SlotviewerError(f"{target}: already exists (use --overwrite to replace it)")

@@ -28,7 +28,7 @@ from tqdm import tqdm
 from slotviewer.engine import Engine, Trace
 from slotviewer.engine.engine import new_seed
 from slotviewer.errors import INTERRUPTED, Interrupted, SlotviewerError
-from slotviewer.headless import report_outputs
+from slotviewer.headless import OutputNames, report_outputs
 from slotviewer.io.atomic import temporary_dir
 from slotviewer.io.recorder import VideoRecorder
 from slotviewer.io.render import slot_colours
@@ -223,6 +223,10 @@ def run_source(engine: Engine, source: FrameSource, out_dir: Path, options: Vide
         return None, error or SlotviewerError(f"{source.name}: no frames in this video")
     elapsed = time.perf_counter() - started
     n = writer.frames
+    if error is None and n == options.max_frames and (source.frame_count or n + 1) > n:  # cut by the user
+        stopped_at, cut = n, f"--max-frames {n}"
+    else:
+        cut = None
     provenance = {k: v for k, v in first_trace.provenance.items() if k not in ("seed", "init", "T", "draw")}
     record = {
         "source": source.name,
@@ -230,7 +234,9 @@ def run_source(engine: Engine, source: FrameSource, out_dir: Path, options: Vide
         "frames": n,
         "frame_count_announced": source.frame_count,
         "complete": error is None,
-        **({"stopped": {"at_frame": stopped_at, "reason": str(error)}} if error is not None else {}),
+        **({"stopped": {"at_frame": stopped_at, "reason": str(error) if error is not None else cut}}
+           if error is not None or cut else {}),
+        "max_frames": options.max_frames,
         "input_size": list(first_trace.image.shape[:2]),
         "model_resolution": first_trace.resolution,
         **provenance,
@@ -253,14 +259,15 @@ def run_source(engine: Engine, source: FrameSource, out_dir: Path, options: Vide
         raise
 
 
-def run_videos(inputs: list[str | Path], out: Path, options: VideoOptions) -> int:
-    """Every video into `out/<stem>/`; where each went on stdout, one stderr line per failure; exit status 1
-    if any failed."""
+def run_videos(inputs: list[str | Path], out: Path, options: VideoOptions, names: OutputNames | None = None) -> int:
+    """Every video into `out/<stem>/` (`names`: `stem_2` for a name already given in this command); where each
+    went on stdout, one stderr line per failure; exit status 1 if any failed."""
     engine = Engine.load(options.model, options.backend, options.device)
     failures, written, interrupted = 0, [], False
+    names = names or OutputNames()
     for item in inputs:
         path = Path(item)
-        target = out / path.stem
+        target = out / names(path)
         done: Path | None = None
         try:
             if target.exists() and not options.overwrite:
@@ -296,7 +303,7 @@ def split_videos(inputs: list[str]) -> tuple[list[str], list[str]]:
     return videos, [item for item in inputs if item not in videos]
 
 
-def run_video_args(videos: list[str], args) -> int:  # noqa: ANN001  (argparse.Namespace of `slotviewer run`)
+def run_video_args(videos: list[str], args, names: OutputNames | None = None) -> int:  # noqa: ANN001 (Namespace)
     """`slotviewer run` for the videos among its inputs, with the same model/backend options as images.
     Options that only still images have are refused, naming the video, rather than silently dropped."""
     still_only = [flag for flag, given in (
@@ -314,4 +321,4 @@ def run_video_args(videos: list[str], args) -> int:  # noqa: ANN001  (argparse.N
         overwrite=args.overwrite, max_frames=args.max_frames, label_by=args.labels_by,
         progress=sys.stderr.isatty() if getattr(args, "progress", None) is None else args.progress,
     )
-    return run_videos(videos, Path(args.out), options)
+    return run_videos(videos, Path(args.out), options, names)

@@ -150,7 +150,27 @@ def test_existing_output_is_kept_unless_overwrite(tiny_model: Path, tmp_path: Pa
     assert run(tiny_model, str(video), "--out", str(tmp_path / "out")) == 1
     assert "already exists" in capsys.readouterr().err
     assert run(tiny_model, str(video), "--out", str(tmp_path / "out"), "--overwrite", "--max-frames", "2") == 0
-    assert json.loads((tmp_path / "out" / "v" / "trace.json").read_text())["frames"] == 2
+    trace = json.loads((tmp_path / "out" / "v" / "trace.json").read_text())
+    assert trace["frames"] == 2 and trace["frame_count_announced"] == 3 and trace["max_frames"] == 2
+    assert trace["complete"] and trace["stopped"] == {"at_frame": 2, "reason": "--max-frames 2"}  # the cut is said
+    assert run(tiny_model, str(video), "--out", str(tmp_path / "out"), "--overwrite", "--max-frames", "3") == 0
+    trace = json.loads((tmp_path / "out" / "v" / "trace.json").read_text())
+    assert trace["frames"] == 3 and "stopped" not in trace  # the whole video: nothing was cut
+
+
+def test_inputs_with_one_name_get_a_folder_each_videos_and_images_alike(tiny_model: Path, tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture) -> None:
+    mp4, avi = write_clip(tmp_path / "v.mp4", frames=2), write_clip(tmp_path / "v.avi", frames=3)
+    Image.fromarray(MovingShapes(seed=0).frame(0)[0]).save(tmp_path / "v.png")
+    for overwrite in ([], ["--overwrite"]):  # with --overwrite too: one input's result never replaces another's
+        assert run(tiny_model, str(mp4), str(avi), str(tmp_path / "v.png"), "--out", str(tmp_path / "out"),
+                   *overwrite) == 0
+        out = tmp_path / "out"
+        assert sorted(p.name for p in out.iterdir()) == ["v", "v_2", "v_3"]
+        assert json.loads((out / "v" / "trace.json").read_text())["input"] == str(mp4)
+        assert json.loads((out / "v_2" / "trace.json").read_text())["frames"] == 3
+        assert (out / "v_3" / "labels.png").exists()
+        assert capsys.readouterr().err.count("error") == 0
 
 
 def test_videos_and_images_in_one_call(tiny_model: Path, tmp_path: Path) -> None:
