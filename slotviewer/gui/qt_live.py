@@ -111,7 +111,7 @@ class QtLiveBar(QWidget):
         self.play.toggled.connect(lambda on: (self.play.setText("Pause" if on else "Play"), self.sigPlay.emit(on)))
         self.back.clicked.connect(lambda: self.sigStep.emit(-1))
         self.forward.clicked.connect(lambda: self.sigStep.emit(1))
-        self.scrub.sliderMoved.connect(self.sigScrub.emit)
+        self.scrub.valueChanged.connect(self.sigScrub.emit)  # a drag, a click on the track or a key
         self.seek.sliderReleased.connect(lambda: self.sigSeek.emit(self.seek.value()))
         # a click on the track or a key moves it without a drag (the stream's own updates are blocked)
         self.seek.valueChanged.connect(lambda i: None if self.seek.isSliderDown() else self.sigSeek.emit(i))

@@ -4,6 +4,7 @@ hide a slot and see it stay hidden on the next frames, record, stop."""
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 
 from slotviewer.engine import Engine
 from slotviewer.gui.qt_document_view import caption
@@ -46,10 +47,17 @@ def test_live_camera_in_the_window(qtbot, window, tmp_path: Path) -> None:  # no
 
     live_ui.bar.play.setChecked(False)  # pause
     qtbot.waitUntil(lambda: live.state == "paused", timeout=10_000)
-    live_ui.bar.sigScrub.emit(0)  # scrub back to the oldest buffered frame
+    live_ui.bar.scrub.setFocus()
+    qtbot.keyClick(live_ui.bar.scrub, Qt.Key.Key_Home)  # scrub back to the oldest buffered frame (a key, no drag)
     oldest = live.buffer[0]
     qtbot.waitUntil(lambda: window.session.documents["A"].trace is live.shown.trace, timeout=10_000)
     assert live.shown.seq == oldest.seq and live_ui.bar.scrub.value() == 0
+    qtbot.keyClick(live_ui.bar.scrub, Qt.Key.Key_End)  # the newest (the arrows step the iterations)
+    qtbot.waitUntil(lambda: live.shown.seq == live.buffer[-1].seq, timeout=10_000)
+    live_ui.bar.scrub.triggerAction(live_ui.bar.scrub.SliderAction.SliderPageStepSub)  # a click on the track
+    qtbot.waitUntil(lambda: live.shown.seq == live.buffer[max(0, len(live.buffer) - 11)].seq, timeout=10_000)
+    qtbot.keyClick(live_ui.bar.scrub, Qt.Key.Key_Home)
+    qtbot.waitUntil(lambda: live.shown.seq == oldest.seq, timeout=10_000)
     qtbot.waitUntil(lambda: not any(window.session.documents["A"].needs_decode(t)
                                     for t in range(live.shown.trace.iterations)), timeout=30_000)
     window.viewer.set_position(0)  # the iteration scrubber on a paused frame, as on a still image
