@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -73,13 +74,22 @@ def _to_array(im: Image.Image) -> np.ndarray:
     return np.asarray(im.convert("RGB")).copy()  # CMYK, YCbCr, LAB, HSV, P
 
 
+def natural_key(path: Path) -> tuple:
+    """Sort key that orders file names as people and frame exporters number them: `frame2` before `frame10`,
+    `F3.PNG` beside `f3.png` (case ignored; the exact name breaks ties, so the order is total)."""
+    parts = re.split(r"(\d+)", path.name.casefold())  # text, number, text, …: the same kind at each position
+    return tuple(int(part) if i % 2 else part for i, part in enumerate(parts)), path.name
+
+
 def list_images(inputs: list[str | Path]) -> list[Path]:
-    """Expand folders (non-recursive, sorted) into image files; plain files pass through unchecked."""
+    """Expand folders (non-recursive, in `natural_key` order: a folder of frames plays in sequence) into image
+    files; plain files pass through unchecked."""
     paths: list[Path] = []
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            paths += sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+            paths += sorted((f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES),
+                            key=natural_key)
         else:
             paths.append(p)
     return paths

@@ -122,6 +122,17 @@ def test_folder_plays_as_a_sequence(tmp_path: Path) -> None:
         FolderSource(tmp_path / "empty").open()
 
 
+def test_a_folder_of_frames_plays_in_the_order_they_are_numbered(tmp_path: Path) -> None:
+    """Unpadded numbers (frame2 before frame10) and upper/lower case mixed, as exporters write them."""
+    names = ["frame1.png", "Frame2.PNG", "frame3.png", "frame10.png", "frame11.png", "FRAME12.png"]
+    for i, name in enumerate(names):
+        Image.fromarray(colour_frame(i)).save(tmp_path / name)
+    with open_source(tmp_path) as source:
+        frames = read_all(source)
+    shades = [int(frame.image[0, 0, 0]) for frame in frames]
+    assert shades == sorted(shades) and len(set(shades)) == len(names), shades  # colour_frame(i) brightens with i
+
+
 def test_fake_camera_drops_and_disconnects_on_cue_and_reconnects() -> None:
     camera = FakeCamera(drop={1, 2}, disconnect_at=5)
     camera.open()
