@@ -52,6 +52,18 @@ class LiveFrame:
     seq: int  # processing order, increases by one per processed frame
 
 
+def end_message(source: FrameSource) -> str:
+    """What the status says when a file or folder has played to its end, naming what a folder passed over
+    (the message that named each skipped file as it came is gone from the status bar by then)."""
+    folder = Path(source.name).is_dir()
+    text = f"{source.name}: end of {'the sequence' if folder else 'file'} (Play starts it again; or seek)"
+    skipped = source.skipped  # "name (reason)" each
+    if skipped:
+        names = "; ".join(skipped[:3]) + (f"; and {len(skipped) - 3} more" if len(skipped) > 3 else "")
+        text += f"; {len(skipped)} unreadable file{'s' * (len(skipped) > 1)} skipped: {names}"
+    return text
+
+
 class RateCounter:
     """Events per second over a sliding window (thread-safe)."""
 
@@ -241,9 +253,7 @@ class LiveView:
                 if capture.at_end and self.state == "running":  # a file: seeking brings it back
                     self._close_recording(None)
                     self._tell_skipped()
-                    skipped = len(self.source.skipped)
-                    self._set_state("ended", f"{self.source.name}: end of file (Play starts it again; or seek)" + (
-                        f"; {skipped} unreadable file{'s' * (skipped > 1)} skipped" if skipped else ""))
+                    self._set_state("ended", end_message(self.source))
                 continue
             with self._pause_lock:  # a pause that lands while waiting for the frame still holds
                 if self._paused.is_set() and not self._step.is_set():
