@@ -193,7 +193,7 @@ class LiveView:
         # "running" before the threads start: a source that fails at once must end "failed", not be
         # overwritten by this line after its failure
         missing = self.runner.mask_prior_missing
-        self._set_state("running", f"{source.name}: live" + (f" ({missing})" if missing else ""))
+        self._set_state("running", self._playing_message() + (f" ({missing})" if missing else ""))
         self._start_threads()
 
     def _start_threads(self) -> None:
@@ -222,6 +222,15 @@ class LiveView:
         seekable = self.source is not None and self.source.seekable  # a file: what it had stays to seek in
         self._set_state("failed", f"{exc} — " + ("the frames before it stay (seek back to them)" if seekable else
                                                 "reconnect to try again; the last frame stays"))
+
+    def _playing_message(self) -> str:
+        name = self.source.name if self.source is not None else "live"
+        return f"{name}: live" if self.source is not None and self.source.live else f"{name}: playing"
+
+    def _paused_message(self) -> str:
+        name = self.source.name if self.source is not None else "live"
+        live = self.source is not None and self.source.live
+        return f"{name}: paused" + (" (the camera goes on: Play shows the present)" if live else "")
 
     def _tell_skipped(self) -> None:
         """Name what the source passed over since the last time (a sequence's unreadable files)."""
@@ -274,8 +283,10 @@ class LiveView:
             finally:
                 self.busy = False
             self._tell_skipped()
-            if self.state in ("stalled", "ended"):
-                self._set_state("paused" if self._paused.is_set() else "running")
+            if self.state in ("stalled", "ended"):  # back: the status must not go on saying stalled or ended
+                paused = self._paused.is_set()
+                self._set_state("paused" if paused else "running",
+                                self._paused_message() if paused else self._playing_message())
 
     def _process(self, frame: Frame, record: bool = True, fresh: bool = False) -> None:
         with self._lock:
@@ -317,14 +328,14 @@ class LiveView:
                 self._paused.set()
             if self.capture is not None:
                 self.capture.hold(True)
-            self._set_state("paused")
+            self._set_state("paused", self._paused_message())
 
     def resume(self) -> None:
         if self.state == "paused":
             if self.capture is not None:
                 self.capture.hold(False)
             self._paused.clear()
-            self._set_state("running")
+            self._set_state("running", self._playing_message())
 
     def step(self, delta: int = 1) -> None:
         """While paused: move through the buffer; past its newest frame, process one new frame."""

@@ -139,9 +139,11 @@ class QtLiveBar(QWidget):
         """The carry-over settings the bar shows."""
         return CarryOver(self.carry.isChecked(), self.iters.value(), mask_prior=self.prior.value())
 
-    def show_state(self, state: str) -> None:
+    def show_state(self, state: str, reconnectable: bool = True) -> None:
+        """The stream's state; *Reconnect* only where trying again can help (a camera; a file that broke off
+        would break off at the same frame)."""
         self.state.setText(state)
-        self.reconnect.setVisible(state == "failed")
+        self.reconnect.setVisible(state == "failed" and reconnectable)
         running = state in ("running", "stalled")
         if self.play.isChecked() != running:  # ended, failed, stopped: Play (after the end: from the start)
             self.play.blockSignals(True)
@@ -245,7 +247,8 @@ class QtLive(QObject):
         self.record_reconstruction.setCheckable(True)
         self.record_reconstruction.setChecked(self.window.settings.value("record_reconstruction", False, bool))
         self.window._action(m, "&Export recent frames…", None, self.export_dialog)
-        self.window._action(m, "Reconnect", None, lambda: self.live and self.live.reconnect())
+        self._reconnect_action = self.window._action(m, "Reconnect", None, lambda: self.live and self.live.reconnect())
+        self._reconnect_action.setEnabled(False)
         self.window._action(m, "&Stop", "Ctrl+Shift+X", self.stop)
         m.addSeparator()
         self.window._action(m, "&Learn this scene (adapt the model to the recent frames)", None, self.learn)
@@ -363,7 +366,11 @@ class QtLive(QObject):
         self.window.sigRendered.emit("A")
 
     def _on_state(self, state: str) -> None:
-        self.bar.show_state(state)
+        source = self.live.source if self.live is not None else None
+        reconnectable = source is None or not source.seekable
+        self.bar.show_state(state, reconnectable)
+        self._reconnect_action.setEnabled(state == "failed" and reconnectable)
+        self._show_rates()
         if state in ("paused", "ended", "failed", "stopped") and self.live is not None and self.live.shown:
             self._on_frame(self.live.shown)  # the frame on screen, decoded for iteration scrubbing
 
@@ -382,8 +389,8 @@ class QtLive(QObject):
                 self.window.error(str(exc))
 
     def _show_rates(self) -> None:
-        if self.live is None:
-            self.fps.setText("")
+        if self.live is None or self.live.state not in ("running", "stalled", "paused"):
+            self.fps.setText("")  # no rates for a stream that has ended, failed or stopped
             return
         r = self.live.rates
         self.fps.setText(f"capture {r['capture']:.1f} · model {r['model']:.1f} · display {r['display']:.1f} FPS")

@@ -76,6 +76,9 @@ def test_pause_stops_inference_scrub_shows_buffered_frames_and_step_processes_on
     assert live.wait_for(lambda: live.shown.seq == newest + 1)
     live.resume()
     assert live.wait_for(lambda: live.buffer[-1].seq > newest + 3)
+    said = [m for m in live.messages if m.startswith(camera.name)]
+    assert said[-2:] == [f"{camera.name}: paused (the camera goes on: Play shows the present)",
+                         f"{camera.name}: live"], said  # the status follows the state, never a stale "live"
 
 
 def test_stall_is_reported_and_recovers(live: LiveView) -> None:
@@ -88,6 +91,7 @@ def test_stall_is_reported_and_recovers(live: LiveView) -> None:
     assert live.shown is not None  # the last frame stays on screen
     camera.resume()
     assert live.wait_for(lambda: live.state == "running")
+    assert live.wait_for(lambda: live.messages[-1] == f"{camera.name}: live"), live.messages  # no longer "stalled"
 
 
 def test_disconnect_closes_the_recording_and_reconnect_keeps_edits(live: LiveView, tmp_path: Path) -> None:
@@ -156,8 +160,11 @@ def test_a_file_plays_to_its_end_then_seeks(onnx_engine: Engine, tmp_path: Path)
         assert view.wait_for(lambda: view.state == "ended")
         assert [item.frame.index for item in view.buffer][-1] == 9
         mark = view.buffer[-1].seq
+        messages: list[str] = []
+        view.events.message.connect(messages.append)
         view.seek(4)
         assert view.wait_for(lambda: view.buffer[-1].seq == mark + 6 and view.state == "ended")
+        assert messages[0] == f"{path}: playing" and messages[-1].startswith(f"{path}: end of file"), messages
         replayed = list(view.buffer)[-6:]
         assert [item.frame.index for item in replayed] == [4, 5, 6, 7, 8, 9]
         assert replayed[0].trace.provenance["init"] == "fresh"  # no carry-over across a jump

@@ -3,13 +3,15 @@ hide a slot and see it stay hidden on the next frames, record, stop."""
 
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
 from slotviewer.engine import Engine
 from slotviewer.gui.qt_document_view import caption
 from slotviewer.gui.qt_live import QtLive
-from slotviewer.io.sources import FakeCamera
+from slotviewer.io.sources import FakeCamera, open_source
 from slotviewer.video import DEFAULT_MASK_PRIOR, CarryOver
 
 
@@ -341,3 +343,25 @@ def test_a_video_joins_the_recent_files_and_opens_from_there_in_the_live_view(qt
                     and len(live_ui.live.buffer) >= 1, timeout=30_000)
     assert live_ui.live.source.name.endswith("clip.gif")
     live_ui.stop()
+
+
+def test_reconnect_is_offered_for_a_camera_that_went_away_not_for_a_file_that_broke_off(
+        qtbot, window, tmp_path: Path) -> None:  # noqa: ANN001
+    whole = tmp_path / "whole.avi"
+    writer = cv2.VideoWriter(str(whole), cv2.VideoWriter_fourcc(*"MJPG"), 50, (40, 30))
+    for i in range(40):
+        writer.write(np.full((30, 40, 3), 5 * i, np.uint8))
+    writer.release()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    live_ui = window.live if hasattr(window, "live") else QtLive(window)
+    live_ui.start(open_source(cut))
+    qtbot.waitUntil(lambda: live_ui.bar.state.text() == "failed", timeout=30_000)
+    assert not live_ui.bar.reconnect.isVisible() and not live_ui._reconnect_action.isEnabled()  # it would fail again
+    assert live_ui.fps.text() == ""  # no rates for a stream that stopped
+    camera = FakeCamera(realtime=True, fps=30)
+    live_ui.start(camera)
+    qtbot.waitUntil(lambda: len(live_ui.live.buffer) >= 2, timeout=30_000)
+    camera.disconnect()
+    qtbot.waitUntil(lambda: live_ui.bar.state.text() == "failed", timeout=30_000)
+    assert live_ui.bar.reconnect.isVisible() and live_ui._reconnect_action.isEnabled()
