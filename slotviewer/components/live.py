@@ -522,22 +522,45 @@ class LiveView:
         return path
 
     # --- export ---------------------------------------------------------------------------------------------------
+    def export_frames(self) -> tuple[list[LiveFrame], str]:
+        """The buffered frames an export writes, and why older ones are left out ("" when none are).
+
+        The buffer can hold more than one run of the stream: frames from before a seek or a replay (the same
+        source frames twice, out of order) or run with another K (masks of another shape, which no single
+        `masks.npz` array can hold). An export is the newest unbroken stretch: one K, source frames in order.
+        """
+        frames = list(self.buffer)
+        start, why = len(frames) - 1, ""
+        while start > 0:
+            before, after = frames[start - 1], frames[start]
+            if before.trace.num_slots != after.trace.num_slots:
+                why = f"ran with K={before.trace.num_slots}"
+                break
+            if before.frame.index >= after.frame.index:
+                why = "came before a seek or a replay"
+                break
+            start -= 1
+        return frames[max(start, 0):], (f"the {start} buffered frame{'s' * (start > 1)} before them {why}"
+                                         if why else "")
+
     def export_name(self) -> str:
         """A folder name for `export_buffer` that says what it holds: the source and its frame range,
         e.g. `clip_frames_000045-000050` (two exports of different moments do not collide)."""
         stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(self.source.name).stem if self.source else "").strip("_")
-        frames = list(self.buffer)
+        frames, _ = self.export_frames()
         span = f"_frames_{frames[0].frame.index:06d}-{frames[-1].frame.index:06d}" if frames else ""
         return (stem or "live") + span
 
     def export_buffer(self, out_dir: str | Path, overwrite: bool = False) -> Path:
-        """Write the buffered frames like `slotviewer run VIDEO` does (labels/, masks.npz, overlay.mp4,
-        trace.json), with the edits as shown. The buffer may skip frames (a seek, a slow model, a step), so
-        `trace.json`'s `frame_indices` gives the source frame of each `labels/NNNNNN.png`, in order."""
+        """Write the buffer's newest unbroken stretch (`export_frames`) like `slotviewer run VIDEO` does
+        (labels/, masks.npz, overlay.mp4, trace.json), with the edits as shown. The buffer may skip frames (a
+        slow model, a step), so `trace.json`'s `frame_indices` gives the source frame of each
+        `labels/NNNNNN.png`, in order."""
         from slotviewer.headless_video import VideoOptions, VideoWriter
 
         out_dir = Path(out_dir)
-        frames = [self._with_edits(item) for item in list(self.buffer)]
+        stretch, left_out = self.export_frames()
+        frames = [self._with_edits(item) for item in stretch]
         if not frames:
             raise SlotviewerError("nothing to export: no frames yet")
         if out_dir.exists() and not overwrite:
@@ -551,11 +574,18 @@ class LiveView:
             for item in frames:
                 writer.write(item.trace)
             first = frames[0].trace
-            return writer.finish({"source": source.name, "fps": fps,
-                                  "frames": len(frames), "first_frame_index": frames[0].frame.index,
-                                  "frame_indices": [item.frame.index for item in frames],
-                                  **first.provenance, **self.runner.settings(), "labels": label_by,
-                                  "hidden": sorted(self.hidden), "solo": self.solo_slot})
+            provenance = {k: v for k, v in first.provenance.items() if k not in ("seed", "init", "T", "draw")}
+            k, r = first.num_slots, first.resolution
+            return writer.finish({
+                "source": source.name, "fps": fps, "frames": len(frames),
+                "frame_count_announced": source.frame_count, "complete": True,
+                "first_frame_index": frames[0].frame.index, "frame_indices": [item.frame.index for item in frames],
+                **({"left_out": left_out} if left_out else {}),
+                "input_size": list(first.image.shape[:2]), "model_resolution": r, **provenance,
+                "T_first_frame": first.iterations, "first_frame_init": first.provenance.get("init"),
+                **self.runner.settings(), "labels": label_by, "seed": self.runner.start[2],
+                "masks_npz": {"alpha": [len(frames), k, r, r]},
+                "hidden": sorted(self.hidden), "solo": self.solo_slot})
         except BaseException:
             writer.discard()
             raise

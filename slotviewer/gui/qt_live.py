@@ -458,8 +458,9 @@ class QtLive(QObject):
                 QMessageBox.StandardButton.Yes:
             return
         try:
+            frames, left_out = self.live.export_frames()
             out = self.live.export_buffer(target, overwrite=True)
-            self.window.status(f"wrote {out}")
+            self.window.status(f"wrote {out}" + (f" (the last {len(frames)} frames; {left_out})" if left_out else ""))
         except SlotviewerError as exc:
             self.window.error(str(exc))
 

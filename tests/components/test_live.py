@@ -398,3 +398,30 @@ def test_a_model_with_fixed_slots_takes_over_from_a_stream_run_with_another_k(li
     live.resume()
     assert live.wait_for(lambda: len(live.buffer) >= 3) and live.state == "running"
     assert all(item.trace.num_slots == 4 for item in live.buffer)
+
+
+def test_an_export_is_the_newest_unbroken_stretch_one_k_and_frames_in_order(onnx_engine: Engine,
+                                                                           tmp_path: Path) -> None:
+    """Frames of two K cannot share one masks.npz (it was written with a header that lied, and did not load),
+    and frames from before a seek would come twice under a name that promised a range."""
+    path = write_video(tmp_path / "clip.avi", frames=30, fps=50.0)
+    with LiveView(onnx_engine, buffer=64) as view:
+        view.start(open_source(path), realtime=False)
+        assert view.wait_for(lambda: view.state == "ended")
+        view.set_run(2, None, 0, None)  # K=2 from the next frame
+        view.seek(10)
+        assert view.wait_for(lambda: len(view.buffer) == 50 and view.state == "ended")
+        frames, left_out = view.export_frames()
+        assert [f.frame.index for f in frames] == list(range(10, 30)) and {f.trace.num_slots for f in frames} == {2}
+        assert left_out == "the 30 buffered frames before them ran with K=3", left_out
+        assert view.export_name() == "clip_frames_000010-000029"
+        out = view.export_buffer(tmp_path / view.export_name())
+        trace = json.loads((out / "trace.json").read_text())
+        assert np.load(out / "masks.npz")["alpha"].shape == (20, 2, 35, 35) and trace["K"] == 2
+        assert trace["frame_indices"] == list(range(10, 30)) and trace["left_out"] == left_out
+        assert trace["input_size"] == [48, 64] and trace["seed"] == 0 and trace["complete"]
+        view.seek(25)  # the same K again: now the replay of 25… breaks the stretch
+        assert view.wait_for(lambda: view.buffer[-1].frame.index == 29 and len(view.buffer) == 55)
+        frames, left_out = view.export_frames()
+        assert [f.frame.index for f in frames] == list(range(25, 30))
+        assert left_out == "the 50 buffered frames before them came before a seek or a replay"
