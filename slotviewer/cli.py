@@ -48,6 +48,14 @@ def _non_negative(text: str) -> int:
     return value
 
 
+def _folder(text: str) -> str:
+    """`--sequence DIR`: a folder (a video given there would silently play as a video)."""
+    if not Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is not a folder (a video opens as `slotviewer gui VIDEO`)"
+                                         if Path(text).exists() else f"no such folder: {text}")
+    return text
+
+
 def _iters(text: str, low: int = 0) -> int:
     """Inference iterations T, the range the engine runs (0 = the initial slots, decoded)."""
     value = int(text)
@@ -313,6 +321,9 @@ def _no_display() -> bool:
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
+    live = "--camera" if args.camera is not None else "--sequence" if args.sequence else None
+    if live and args.path:
+        raise SlotviewerError(f"{args.path}: give one source, this path or {live} (both would play one of them)")
     if _no_display():
         if not args.screenshot:
             raise SlotviewerError("no display to open the app on (DISPLAY and WAYLAND_DISPLAY are unset); headless, "
@@ -382,9 +393,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", metavar="WxH", help="with --screenshot: the window's size, e.g. 1280x720")
     p.add_argument("--b", metavar="IMG", help="open this image as B (side by side, for swapping slots)")
     p.add_argument("--compare", choices=["soft-kmeans", "kmeans"], help="show image A clustered by k-means as B")
-    p.add_argument("--camera", type=_non_negative, metavar="N",
-                   help="live: webcam N (0 = the first); see `slotviewer doctor`")
-    p.add_argument("--sequence", metavar="DIR", help="live: play a folder of images as a sequence")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--camera", type=_non_negative, metavar="N",
+                        help="live: webcam N (0 = the first); see `slotviewer doctor`")
+    source.add_argument("--sequence", type=_folder, metavar="DIR", help="live: play a folder of images as a sequence")
     p.set_defaults(func=cmd_gui)
 
     p = sub.add_parser("train", help="train a slot-attention autoencoder")

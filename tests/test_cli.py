@@ -103,6 +103,9 @@ def test_an_out_folder_that_cannot_be_made_is_one_line_naming_it_before_any_inpu
 
 @pytest.mark.parametrize("args, said", [
     (["gui", "--camera", "-1"], "argument --camera: must be 0 or more, got -1"),
+    (["gui", "--camera", "0", "--sequence", "."], "argument --sequence: not allowed with argument --camera"),
+    (["gui", "--sequence", "README.md"], "argument --sequence: README.md is not a folder (a video opens as"),
+    (["gui", "--sequence", "nowhere"], "argument --sequence: no such folder: nowhere"),
     (["gui", "--screenshot", "x.txt"], "x.txt: a screenshot is written as .png, .jpg, .jpeg, .bmp"),
     (["recipe", "shapes", "--out", "x", "--threads", "-2"], "argument --threads: must be 0 or more, got -2"),
     (["recipe", "shapes", "--out", "x", "--eval-scenes", "-1"], "argument --eval-scenes: must be 0 or more"),
@@ -193,6 +196,14 @@ def test_run_an_onnx_path_without_naming_the_backend(tiny_model: Path, tmp_path:
     assert main(["run", str(tmp_path / "a.png"), "--out", str(tmp_path / "o"),
                  "--model", f"{tiny_model}.onnx", "--seed", "0"]) == 0
     assert json.loads((tmp_path / "o" / "a" / "trace.json").read_text())["backend"] == "onnx"
+
+
+def test_gui_with_a_path_and_a_live_source_refuses_both(capsys: pytest.CaptureFixture[str]) -> None:
+    for live in (["--camera", "0"], ["--sequence", "."]):
+        assert main(["gui", "clip.mp4", *live, "--screenshot", "s.png"]) == 1
+        err = capsys.readouterr().err
+        assert err == f"slotviewer: error: clip.mp4: give one source, this path or {live[0]} (both would play one " \
+                      "of them)\n", err
 
 
 def test_gui_without_a_display_says_so(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
