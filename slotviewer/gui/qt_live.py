@@ -344,10 +344,9 @@ class QtLive(QObject):
             viewer._trace_changed("A")  # decodes every iteration for scrubbing, redraws the curves
         elif time.monotonic() - self._full_render < FULL_RENDER_INTERVAL:
             self._light_render(live)  # at frame rate: input, overlay, reconstruction, caption
-        else:  # a few times a second also the slot cards (18 pictures)
+        else:  # a few times a second also the slot cards (18 pictures), the iteration bar and the curves
             self._full_render = time.monotonic()
-            self.window.views["A"].show_document(session.documents["A"])
-            self.window.render("A")
+            self.viewer.events.document.emit("A")
         self.bar.show_buffer(len(self.live.buffer), self.live.index_of(self.live.shown))
         self.bar.show_position(live.frame.index)
         self.sigFrameShown.emit(live.seq)

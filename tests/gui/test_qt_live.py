@@ -42,6 +42,9 @@ def test_live_camera_in_the_window(qtbot, window, tmp_path: Path) -> None:  # no
     qtbot.waitUntil(lambda: live.shown.trace.provenance.get("init") == "carried", timeout=10_000)
     text = caption(window.session.documents["A"])
     assert "slots carried over" in text and "seed=None" not in text and f"T={live.shown.trace.iterations}" in text
+    # while it runs, the iteration bar and the curves follow the frames too (a carried frame: 1 iteration)
+    qtbot.waitUntil(lambda: window.iteration_bar.label.text() == "t = 1 / 1", timeout=10_000)
+    qtbot.waitUntil(lambda: window.plots.shown is not None and len(window.plots.shown) == 2, timeout=10_000)
 
     live_ui.bar.sigRecord.emit(False)  # (no dialog in tests) start a recording directly
     live_ui.start_recording(tmp_path / "rec.avi")
