@@ -429,6 +429,8 @@ class QtLive(QObject):
             return
         path, _ = QFileDialog.getSaveFileName(self.window, "Record the view", "slotviewer.mp4",
                                               "Video (*.mp4 *.avi *.mkv)")
+        if path and not Path(path).suffix:  # a name typed without an extension: the dialog's default type
+            path += ".mp4"
         self.start_recording(path) if path else self.bar.show_recording(False)
 
     def _remember_record_layout(self) -> None:

@@ -32,7 +32,8 @@ class VideoRecorder:
         self.path = Path(path)
         suffix = self.path.suffix.lower()
         if suffix not in CODECS:
-            raise RecordingError(f"{self.path}: cannot record to '{suffix}' (use {', '.join(sorted(CODECS))})")
+            what = f"cannot record to '{suffix}'" if suffix else "has no extension to choose the format by"
+            raise RecordingError(f"{self.path}: {what} (use {', '.join(sorted(CODECS))})")
         self._cv2 = _cv2()
         self.height, self.width = int(size[0]), int(size[1])
         self.fps = float(fps) if fps and fps > 0 else 25.0

@@ -55,6 +55,8 @@ def test_abort_and_empty_recordings_leave_nothing(tmp_path: Path) -> None:
 def test_bad_targets_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(RecordingError, match="cannot record to '.gif'"):
         VideoRecorder(tmp_path / "x.gif", 15, (40, 60))
+    with pytest.raises(RecordingError, match=r"rec: has no extension to choose the format by \(use \.avi"):
+        VideoRecorder(tmp_path / "rec", 15, (40, 60))
     blocker = tmp_path / "file"
     blocker.write_text("")
     with pytest.raises(RecordingError, match="cannot write here"):
