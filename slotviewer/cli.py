@@ -476,7 +476,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("run", help="run images headless and write labels, masks, slots, traces")
-    p.add_argument("inputs", nargs="+", help="image files and/or folders of images")
+    p.add_argument("inputs", nargs="+", help="image files, folders of images, videos (mp4, avi, mkv, webm, …) "
+                   "and animated GIFs; a video gives one label map per frame")
     p.add_argument("--out", required=True, help="output folder; each input gets OUT/<stem>/")
     p.add_argument("--model", default="shapes", help="shipped name (tetrominoes, shapes) or a path")
     p.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"],

@@ -131,11 +131,12 @@ SUMMARY_AFTER = 10  # more inputs than this get one summary line instead of one 
 
 
 def report_outputs(written: list[tuple[Path, Path]], failures: int, out: Path) -> None:
-    """Say where the results went (stdout, so scripts can read it): one line per input, or a summary."""
+    """Say where the results went (stdout, so scripts can read it): one line per input, or a summary; how many
+    failed on stderr, with their errors."""
     if len(written) <= SUMMARY_AFTER:
         for path, target in written:
             print(f"{path} -> {target}{os.sep}")
     else:
         print(f"wrote {len(written)} result folders under {out}{os.sep} (one per input, named after it)")
-    if failures:
-        print(f"{failures} input{'s' if failures > 1 else ''} failed (see the errors above)")
+    if failures and len(written) + failures > 1:  # beside the errors (stderr): stdout keeps where results went
+        print(f"{failures} input{'s' if failures > 1 else ''} failed (see the errors above)", file=sys.stderr)

@@ -132,7 +132,8 @@ def test_faults_one_line_each_nonzero_exit_and_finished_work_kept(tiny_model: Pa
     said = capsys.readouterr()
     errors = [line for line in said.err.splitlines() if line.startswith("slotviewer: error")]
     assert status == 1 and len(errors) == 2
-    assert said.out.splitlines() == [f"{good} -> {out / 'good'}{os.sep}", "2 inputs failed (see the errors above)"]
+    assert said.out.splitlines() == [f"{good} -> {out / 'good'}{os.sep}"]  # stdout: only where results went
+    assert said.err.splitlines()[-1] == "2 inputs failed (see the errors above)"
     assert "cut.avi: stopped at frame" in errors[0] and "of 40" in errors[0] and str(out / "cut") in errors[0]
     assert "junk.mp4: not a video OpenCV can open" in errors[1]
     assert sorted(p.name for p in out.iterdir()) == ["cut", "good"]  # nothing for junk, no temp folders
