@@ -92,6 +92,7 @@ class LiveEvents(SignalGroup):
     message = Signal(str)  # a one-line status or error
     recording = Signal(object)  # Path while recording, None when it stopped
     recorded = Signal(object)  # Path of a finished recording
+    exported = Signal(object, str)  # (the folder, or None when it failed; what to say)
     learning = Signal(str, float)  # "running"/"done"/"cancelled"/"failed", fraction done
 
 
@@ -550,6 +551,23 @@ class LiveView:
         frames, _ = self.export_frames()
         span = f"_frames_{frames[0].frame.index:06d}-{frames[-1].frame.index:06d}" if frames else ""
         return (stem or "live") + span
+
+    def export_in_background(self, out_dir: str | Path, overwrite: bool = False) -> threading.Thread:
+        """`export_buffer` on a thread (a full buffer of 640×480 frames takes over a second to write); the
+        outcome comes as `events.exported`: the folder and what to say, or None and the error."""
+        frames, left_out = self.export_frames()
+
+        def work() -> None:
+            try:
+                out: Path | None = self.export_buffer(out_dir, overwrite)
+                text = f"wrote {out}" + (f" (the last {len(frames)} frames; {left_out})" if left_out else "")
+            except (SlotviewerError, OSError) as exc:
+                out, text = None, str(exc)
+            self._deliver(lambda: self.events.exported.emit(out, text))
+
+        thread = threading.Thread(target=work, name="live export", daemon=True)
+        thread.start()
+        return thread
 
     def export_buffer(self, out_dir: str | Path, overwrite: bool = False) -> Path:
         """Write the buffer's newest unbroken stretch (`export_frames`) like `slotviewer run VIDEO` does

@@ -299,6 +299,7 @@ class QtLive(QObject):
         e.message.connect(self.window.status)
         e.recording.connect(lambda path: self.bar.show_recording(path is not None))
         e.recorded.connect(lambda path: self.window.status(f"recorded {path}"))
+        e.exported.connect(lambda path, text: self.window.status(text) if path else self.window.error(text))
         e.learning.connect(self._on_learning)
         self._follow_run_panel()
         self.toolbar.show()
@@ -458,12 +459,8 @@ class QtLive(QObject):
         if target.exists() and QMessageBox.question(self.window, "slotviewer", f"{target} exists. Replace it?") != \
                 QMessageBox.StandardButton.Yes:
             return
-        try:
-            frames, left_out = self.live.export_frames()
-            out = self.live.export_buffer(target, overwrite=True)
-            self.window.status(f"wrote {out}" + (f" (the last {len(frames)} frames; {left_out})" if left_out else ""))
-        except SlotviewerError as exc:
-            self.window.error(str(exc))
+        self.window.status(f"exporting the recent frames to {target}…")
+        self.live.export_in_background(target, overwrite=True)  # the outcome comes as `exported`
 
     def learn(self, steps: int = 120) -> None:
         """Adapt a copy of the model to the buffered frames in the background (needs torch); the stream

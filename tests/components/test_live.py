@@ -425,3 +425,18 @@ def test_an_export_is_the_newest_unbroken_stretch_one_k_and_frames_in_order(onnx
         frames, left_out = view.export_frames()
         assert [f.frame.index for f in frames] == list(range(25, 30))
         assert left_out == "the 50 buffered frames before them came before a seek or a replay"
+
+
+def test_an_export_runs_on_a_thread_and_says_how_it_went(live: LiveView, tmp_path: Path) -> None:
+    live.start(FakeCamera())
+    assert live.wait_for(lambda: len(live.buffer) >= 3)
+    live.pause()
+    said: list[tuple] = []
+    live.events.exported.connect(lambda path, text: said.append((path, text)))
+    live.export_in_background(tmp_path / "ok").join(30)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    live.export_in_background(blocker / "sub").join(30)  # under a file: cannot be made
+    assert live.wait_for(lambda: len(said) == 2), said
+    assert said[0] == (tmp_path / "ok", f"wrote {tmp_path / 'ok'}") and (tmp_path / "ok" / "trace.json").exists()
+    assert said[1][0] is None and str(blocker) in said[1][1] and "\n" not in said[1][1], said

@@ -313,8 +313,9 @@ def test_export_recent_frames_names_the_folder_by_source_and_frames_and_asks_bef
     monkeypatch.setattr("slotviewer.gui.qt_live.QFileDialog.getExistingDirectory", lambda *a: str(tmp_path))
     answers: list = []
     monkeypatch.setattr("slotviewer.gui.qt_live.QMessageBox.question", lambda *a: answers.pop(0))
-    live_ui.export_dialog()
+    live_ui.export_dialog()  # written on a thread: the window says when it is done
     target = tmp_path / live.export_name()
+    qtbot.waitUntil(lambda: window.statusBar().toolTip().startswith(f"wrote {target}"), timeout=30_000)
     assert target.name.startswith("desk_cam_frames_") and (target / "trace.json").exists()
     (target / "mine.txt").write_text("kept unless replaced")
     answers.append(QMessageBox.StandardButton.No)
@@ -322,7 +323,7 @@ def test_export_recent_frames_names_the_folder_by_source_and_frames_and_asks_bef
     assert (target / "mine.txt").exists(), "No keeps the old export"
     answers.append(QMessageBox.StandardButton.Yes)
     live_ui.export_dialog()
-    assert not (target / "mine.txt").exists() and (target / "trace.json").exists()
+    qtbot.waitUntil(lambda: not (target / "mine.txt").exists() and (target / "trace.json").exists(), timeout=30_000)
     live_ui.bar.sigStop.emit()
     qtbot.waitUntil(lambda: live.state == "stopped", timeout=10_000)
 
