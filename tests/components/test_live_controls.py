@@ -197,7 +197,7 @@ def test_export_records_where_the_frames_came_from(live: LiveView, tmp_path: Pat
     assert record["first_frame_index"] == frames[0].frame.index
     assert record["frame_indices"] == [item.frame.index for item in frames], "the source frame of each file"
     assert live.export_name() == f"desk_cam_frames_{frames[0].frame.index:06d}-{live.buffer[-1].frame.index:06d}"
-    assert record["init"] == "fresh" and frames[1].trace.provenance["init"] == "carried"
+    assert record["first_frame_init"] == "fresh" and frames[1].trace.provenance["init"] == "carried"
     assert record["hidden"] == [1] and record["solo"] is None and record["iters_per_frame"] == 1
     assert record["labels"] == live.runner.label_by == "posterior"
     assert cv2.VideoCapture(str(out / "overlay.mp4")).get(cv2.CAP_PROP_FPS) == pytest.approx(written)
