@@ -544,22 +544,24 @@ class LiveView:
         return frames[max(start, 0):], (f"the {start} buffered frame{'s' * (start > 1)} before them {why}"
                                          if why else "")
 
-    def export_name(self) -> str:
+    def export_name(self, stretch: tuple[list[LiveFrame], str] | None = None) -> str:
         """A folder name for `export_buffer` that says what it holds: the source and its frame range,
-        e.g. `clip_frames_000045-000050` (two exports of different moments do not collide)."""
+        e.g. `clip_frames_000045-000050` (two exports of different moments do not collide). `stretch`: what
+        `export_frames` gave, when the name must match an export of exactly those frames (the stream goes on)."""
         stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(self.source.name).stem if self.source else "").strip("_")
-        frames, _ = self.export_frames()
+        frames, _ = stretch or self.export_frames()
         span = f"_frames_{frames[0].frame.index:06d}-{frames[-1].frame.index:06d}" if frames else ""
         return (stem or "live") + span
 
-    def export_in_background(self, out_dir: str | Path, overwrite: bool = False) -> threading.Thread:
+    def export_in_background(self, out_dir: str | Path, overwrite: bool = False,
+                             stretch: tuple[list[LiveFrame], str] | None = None) -> threading.Thread:
         """`export_buffer` on a thread (a full buffer of 640×480 frames takes over a second to write); the
         outcome comes as `events.exported`: the folder and what to say, or None and the error."""
-        frames, left_out = self.export_frames()
+        frames, left_out = stretch = stretch or self.export_frames()
 
         def work() -> None:
             try:
-                out: Path | None = self.export_buffer(out_dir, overwrite)
+                out: Path | None = self.export_buffer(out_dir, overwrite, stretch)
                 text = f"wrote {out}" + (f" (the last {len(frames)} frames; {left_out})" if left_out else "")
             except (SlotviewerError, OSError) as exc:
                 out, text = None, str(exc)
@@ -569,16 +571,17 @@ class LiveView:
         thread.start()
         return thread
 
-    def export_buffer(self, out_dir: str | Path, overwrite: bool = False) -> Path:
-        """Write the buffer's newest unbroken stretch (`export_frames`) like `slotviewer run VIDEO` does
-        (labels/, masks.npz, overlay.mp4, trace.json), with the edits as shown. The buffer may skip frames (a
-        slow model, a step), so `trace.json`'s `frame_indices` gives the source frame of each
-        `labels/NNNNNN.png`, in order."""
+    def export_buffer(self, out_dir: str | Path, overwrite: bool = False,
+                      stretch: tuple[list[LiveFrame], str] | None = None) -> Path:
+        """Write the buffer's newest unbroken stretch (`export_frames`, or `stretch` if it gave one already) like
+        `slotviewer run VIDEO` does (labels/, masks.npz, overlay.mp4, trace.json), with the edits as shown. The
+        buffer may skip frames (a slow model, a step), so `trace.json`'s `frame_indices` gives the source frame of
+        each `labels/NNNNNN.png`, in order."""
         from slotviewer.headless_video import VideoOptions, VideoWriter
 
         out_dir = Path(out_dir)
-        stretch, left_out = self.export_frames()
-        frames = [self._with_edits(item) for item in stretch]
+        chosen, left_out = stretch or self.export_frames()
+        frames = [self._with_edits(item) for item in chosen]
         if not frames:
             raise SlotviewerError("nothing to export: no frames yet")
         if out_dir.exists() and not overwrite:

@@ -455,12 +455,13 @@ class QtLive(QObject):
         folder = QFileDialog.getExistingDirectory(self.window, "Export recent frames into")
         if not folder:
             return
-        target = Path(folder) / self.live.export_name()
+        stretch = self.live.export_frames()  # these frames, whatever the stream adds meanwhile
+        target = Path(folder) / self.live.export_name(stretch)
         if target.exists() and QMessageBox.question(self.window, "slotviewer", f"{target} exists. Replace it?") != \
                 QMessageBox.StandardButton.Yes:
             return
         self.window.status(f"exporting the recent frames to {target}…")
-        self.live.export_in_background(target, overwrite=True)  # the outcome comes as `exported`
+        self.live.export_in_background(target, overwrite=True, stretch=stretch)  # the outcome comes as `exported`
 
     def learn(self, steps: int = 120) -> None:
         """Adapt a copy of the model to the buffered frames in the background (needs torch); the stream
