@@ -12,7 +12,7 @@ import pytest
 from slotviewer.components.live import LiveView, view_picture
 from slotviewer.engine import Engine
 from slotviewer.io.sources import FakeCamera, open_source
-from tests.io.test_sources import write_video
+from tests.io.test_sources import write_truncated_video, write_video
 
 
 def frames_in(path: Path) -> int:
@@ -363,13 +363,7 @@ def test_a_sequence_passes_over_unreadable_files_and_names_them(onnx_engine: Eng
 
 def test_a_truncated_file_keeps_its_frames_and_does_not_offer_a_reconnect(onnx_engine: Engine,
                                                                          tmp_path: Path) -> None:
-    whole = tmp_path / "whole.avi"
-    writer = cv2.VideoWriter(str(whole), cv2.VideoWriter_fourcc(*"MJPG"), 50, (40, 30))
-    for i in range(40):
-        writer.write(np.full((30, 40, 3), 5 * i, np.uint8))
-    writer.release()
-    cut = tmp_path / "cut.avi"
-    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    cut = write_truncated_video(tmp_path)
     with LiveView(onnx_engine, buffer=64) as view:
         messages: list[str] = []
         view.events.message.connect(messages.append)

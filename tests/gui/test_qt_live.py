@@ -13,6 +13,7 @@ from slotviewer.gui.qt_document_view import caption
 from slotviewer.gui.qt_live import QtLive
 from slotviewer.io.sources import FakeCamera, open_source
 from slotviewer.video import DEFAULT_MASK_PRIOR, CarryOver
+from tests.io.test_sources import write_truncated_video
 
 
 def streaming(qtbot, window, **camera) -> tuple[QtLive, object]:  # noqa: ANN001
@@ -112,7 +113,6 @@ def test_hold_is_greyed_out_for_a_model_that_cannot_take_it(qtbot, window, legac
 @pytest.mark.slow  # an ONNX export or two processes: seconds, not milliseconds
 def test_learn_this_scene_switches_the_window_to_the_adapted_weights(qtbot, window) -> None:  # noqa: ANN001
     """The live stream and the window's own engine (iteration decodes, edits) must run the same weights."""
-    import numpy as np
 
     live_ui = window.live
     live_ui.start(FakeCamera(realtime=True, fps=30))
@@ -132,7 +132,6 @@ def test_learn_this_scene_switches_the_window_to_the_adapted_weights(qtbot, wind
 
 
 def test_recording_with_the_reconstruction_is_a_menu_choice_that_is_remembered(qtbot, window, tmp_path) -> None:  # noqa: ANN001
-    import cv2
 
     live_ui = window.live
     live_ui.start(FakeCamera(realtime=True, fps=30))
@@ -171,7 +170,6 @@ def test_a_still_image_opened_during_a_stream_stops_it_and_stays(qtbot, window, 
                                                                  tmp_path: Path) -> None:
     """Opening an image while a video or camera plays shows the image, not the stream's next frame; a
     recording is closed and says where it went."""
-    import numpy as np
 
     shown: list[int] = []
     window.live.sigFrameShown.connect(shown.append)
@@ -351,13 +349,7 @@ def test_a_video_joins_the_recent_files_and_opens_from_there_in_the_live_view(qt
 
 def test_reconnect_is_offered_for_a_camera_that_went_away_not_for_a_file_that_broke_off(
         qtbot, window, tmp_path: Path) -> None:  # noqa: ANN001
-    whole = tmp_path / "whole.avi"
-    writer = cv2.VideoWriter(str(whole), cv2.VideoWriter_fourcc(*"MJPG"), 50, (40, 30))
-    for i in range(40):
-        writer.write(np.full((30, 40, 3), 5 * i, np.uint8))
-    writer.release()
-    cut = tmp_path / "cut.avi"
-    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    cut = write_truncated_video(tmp_path)
     live_ui = window.live if hasattr(window, "live") else QtLive(window)
     live_ui.start(open_source(cut))
     qtbot.waitUntil(lambda: live_ui.bar.state.text() == "failed", timeout=30_000)

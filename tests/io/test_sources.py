@@ -41,6 +41,14 @@ def write_video(path: Path, frames: int = 12, fps: float = 20.0) -> Path:
     return path
 
 
+def write_truncated_video(folder: Path, frames: int = 40) -> Path:
+    """`folder/cut.avi`: the first half of the bytes of a `frames`-frame MJPG video (it breaks off mid-file)."""
+    whole = write_video(folder / "whole.avi", frames=frames, fps=50.0)
+    cut = folder / "cut.avi"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    return cut
+
+
 def read_all(source) -> list:  # noqa: ANN001
     frames = []
     while (frame := source.read()) is not None:
