@@ -110,8 +110,12 @@ class FrameRunner:
 
     def settings(self) -> dict:
         """The carry-over settings as run, for trace files: the mask prior really applied, and why it was
-        left out when it was asked for but the engine cannot take it."""
+        left out when it was asked for but the engine cannot take it; with fresh slots per frame only
+        `carry_over: false` (the others as None: not used, whatever the options said)."""
         missing = self.mask_prior_missing
+        if not self.carry.enabled:  # fresh slots per frame: none of carry-over's own settings was used
+            return {"carry_over": False, "iters_per_frame": None, "match_slots": None, "mask_prior": None,
+                    "sticky_labels": None}
         return self.carry.as_dict() | {"mask_prior": self.mask_prior_weight} | (
             {"mask_prior_unavailable": missing} if missing else {})
 

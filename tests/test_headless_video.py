@@ -63,10 +63,11 @@ def test_fresh_slots_and_a_gif(tiny_model: Path, tmp_path: Path) -> None:
     frames = [Image.fromarray(clip.frame(i)[0]) for i in range(5)]
     frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
     assert run(tiny_model, str(tmp_path / "anim.gif"), "--out", str(tmp_path / "out"), "--no-carry-over",
-               "--no-match-slots", "--mask-prior", "0", "--no-sticky-labels") == 0
+               "--iters-per-frame", "3", "--mask-prior", "5") == 0
     record = json.loads((tmp_path / "out" / "anim" / "trace.json").read_text())
-    assert record["frames"] == 5 and record["carry_over"] is False and record["match_slots"] is False
-    assert record["mask_prior"] == 0 and record["sticky_labels"] is False
+    assert record["frames"] == 5 and record["carry_over"] is False
+    assert [record[k] for k in ("iters_per_frame", "match_slots", "mask_prior", "sticky_labels")] == [None] * 4, \
+        "fresh slots per frame use none of carry-over's settings: none is recorded as if it were"
     assert record["fps"] == pytest.approx(10)
     assert len(list((tmp_path / "out" / "anim" / "labels").iterdir())) == 5
 
