@@ -25,6 +25,7 @@ from slotviewer.engine.engine import Engine
 from slotviewer.engine.preprocess import model_input
 from slotviewer.errors import InputError, SlotviewerError
 from slotviewer.model.autoencoder import SlotAutoencoder
+from slotviewer.model.files import strip_model_suffix, with_ext
 from slotviewer.model.networks import mse
 from slotviewer.model.weights import load_model, save_model
 from slotviewer.train import mask_consistency_loss
@@ -174,8 +175,20 @@ class Adapter:
         return self.model.eval()
 
 
-def adapt_model(model: str, data: str, out: str, settings: AdaptSettings, onnx: bool = True) -> list[Path]:
-    """`slotviewer adapt`: adapt a copy of `model` to `data`, write it to `out` (+ ONNX); returns the files."""
+MODEL_FILES = (".safetensors", ".json", ".onnx", ".decoder.onnx", ".step.onnx", ".encoder.onnx")  # one model's files
+
+
+def adapt_model(model: str, data: str, out: str, settings: AdaptSettings, onnx: bool = True,
+                overwrite: bool = False) -> list[Path]:
+    """`slotviewer adapt`: adapt a copy of `model` to `data`, write it to `out` (+ ONNX); returns the files.
+
+    A model already at `out` is replaced only with `overwrite`, and then as a whole: without a new export its
+    old ONNX graphs are removed, as they would run the old weights under the new model's name."""
+    stem = strip_model_suffix(Path(out))
+    old = [with_ext(stem, e) for e in MODEL_FILES if with_ext(stem, e).exists()]
+    if old and not overwrite:
+        raise SlotviewerError(f"{out}: a model is already there ({', '.join(sorted(f.name for f in old))}); "
+                              "use --overwrite to replace it")
     loaded = load_model(model)
     images = load_unlabelled(data, loaded.config.resolution)
     if settings.minutes > 0 and settings.steps <= 0:
@@ -196,6 +209,8 @@ def adapt_model(model: str, data: str, out: str, settings: AdaptSettings, onnx: 
     )
     weights, config = save_model(adapted.cpu(), out, card)
     written = [weights, config]
+    for stale in (f for f in old if f.name.endswith(".onnx")) if not onnx else ():
+        stale.unlink(missing_ok=True)
     if onnx:
         from slotviewer.engine.onnx_export import export_onnx
 

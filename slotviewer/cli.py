@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import signal
 import sys
@@ -82,6 +83,22 @@ def _mask_prior(text: str) -> float:
     value = float(text)
     if not 0 <= value <= MAX_MASK_PRIOR:  # NaN fails this too
         raise argparse.ArgumentTypeError(f"must be 0..{MAX_MASK_PRIOR:g}, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    """A rate or a duration: finite and above 0 (NaN, inf and 0 would run a broken or an empty job)."""
+    value = float(text)
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text}")
+    return value
+
+
+def _weight(text: str) -> float:
+    """A loss weight: finite and 0 or more."""
+    value = float(text)
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
     return value
 
 
@@ -289,7 +306,12 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         parts=tuple(p for p in args.parts.split(",") if p), mask_consistency=args.mask_consistency,
         augment=not args.no_augment, view_consistency=args.view_consistency,
     )
-    for path in adapt_model(args.model, args.data, args.out, settings, onnx=not args.no_onnx):
+    if not settings.parts:
+        raise SlotviewerError(f"--parts {args.parts!r} names no part to adapt (e.g. decoder, or encoder,decoder)")
+    if not Path(args.out).name:
+        raise SlotviewerError(f"--out {args.out!r} names no file (give a stem such as models/mine)")
+    for path in adapt_model(args.model, args.data, args.out, settings, onnx=not args.no_onnx,
+                            overwrite=args.overwrite):
         print(f"wrote {path}")
     return 0
 
@@ -529,16 +551,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output stem of the adapted model, e.g. models/mine")
     length = p.add_mutually_exclusive_group()
     length.add_argument("--steps", type=_positive, help="optimiser steps (default 120)")
-    length.add_argument("--minutes", type=float, help="adapt for this long instead")
-    p.add_argument("--lr", type=float, default=3e-4, help="learning rate (Adam)")
+    length.add_argument("--minutes", type=_positive_float, help="adapt for this long instead")
+    p.add_argument("--lr", type=_positive_float, default=3e-4, help="learning rate (Adam)")
     p.add_argument("--batch", type=_positive, default=8, help="images drawn per step (augmented unless --no-augment)")
-    p.add_argument("--view-consistency", type=float, default=0.0, metavar="W",
+    p.add_argument("--view-consistency", type=_weight, default=0.0, metavar="W",
                    help="also fit the mirror image and pull both views' pixel groupings together (weight W)")
     p.add_argument("--parts", default="decoder", help="parts that adapt, e.g. decoder or encoder,decoder")
-    p.add_argument("--mask-consistency", type=float, default=0.01, metavar="W",
+    p.add_argument("--mask-consistency", type=_weight, default=0.01, metavar="W",
                    help="weight of the decoder masks' cross-entropy against the last attention (0 = MSE alone)")
     p.add_argument("--no-augment", action="store_true", help="no flips, turns and crops")
-    p.add_argument("--no-onnx", action="store_true", help="skip the ONNX export")
+    p.add_argument("--no-onnx", action="store_true", help="skip the ONNX export (graphs of a model replaced at "
+                   "--out are removed: they would run the old weights)")
+    p.add_argument("--overwrite", action="store_true", help="replace a model already at --out")
     p.add_argument("--seed", type=_seed, default=0, help="seed for the batches, augmentations and initial slots")
     p.set_defaults(func=cmd_adapt)
 

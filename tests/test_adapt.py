@@ -81,6 +81,43 @@ def test_adapt_command_writes_a_normal_model_with_onnx_and_card(tiny_model: Path
     np.testing.assert_allclose(torch_trace.composite(), onnx_trace.composite(), atol=1e-4)
 
 
+@pytest.mark.slow
+def test_adapt_replaces_a_model_only_when_told_and_then_as_a_whole(tiny_model: Path, pictures: Path, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "mine"
+    base = ["adapt", "--model", str(tiny_model), "--data", str(pictures), "--out", str(out), "--batch", "2"]
+    assert main([*base, "--steps", "1"]) == 0 and out.with_suffix(".onnx").exists()
+    first = out.with_suffix(".safetensors").read_bytes()
+    assert main([*base, "--steps", "1", "--no-onnx"]) == 1
+    assert "mine: a model is already there (mine.decoder.onnx, mine.encoder.onnx, mine.json" in capsys.readouterr().err
+    assert out.with_suffix(".safetensors").read_bytes() == first, "nothing replaced without --overwrite"
+    assert main([*base, "--steps", "2", "--no-onnx", "--overwrite", "--lr", "0.01"]) == 0
+    assert not list(tmp_path.glob("mine*.onnx")), "the old graphs would have run the old weights under its name"
+    assert "2 steps" in load_model(out).card.notes
+
+
+@pytest.mark.parametrize("option, said", [
+    (["--lr", "-1"], "argument --lr: must be a number above 0, got -1"),
+    (["--lr", "nan"], "argument --lr: must be a number above 0, got nan"),
+    (["--minutes", "0"], "argument --minutes: must be a number above 0, got 0"),
+    (["--mask-consistency", "-0.5"], "argument --mask-consistency: must be 0 or more, got -0.5"),
+    (["--view-consistency", "inf"], "argument --view-consistency: must be 0 or more, got inf"),
+])
+def test_adapt_refuses_values_that_would_fail_or_do_nothing(option: list[str], said: str,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["adapt", "--model", "shapes", "--data", "x", "--out", "y", *option])
+    assert exit_.value.code == 2 and said in capsys.readouterr().err
+
+
+def test_adapt_without_parts_or_an_out_name_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    for option, said in ((["--parts", "", "--out", "y"], "--parts '' names no part to adapt"),
+                         (["--out", ""], "--out '' names no file")):
+        assert main(["adapt", "--model", "shapes", "--data", "x", *option]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and said in err, err
+
+
 def test_run_adapt_adapts_per_image(tiny_model: Path, pictures: Path, tmp_path: Path) -> None:
     engine = Engine.load(tiny_model, "torch", "cpu")
     image = np.asarray(Image.open(pictures / "0.png"))

@@ -73,6 +73,11 @@ class OnnxBackend:
         if self.encoder is not None and self._sha(self.encoder) != self._sha(self.full):
             raise ModelFileError(f"{full_path.with_suffix('.encoder.onnx')}: exported from other weights than "
                                  f"{full_path.name}; export the model again")
+        weights, exported_from = with_ext(stem, ".safetensors"), self._sha(self.full)
+        if exported_from and weights.exists() and file_sha256(weights) != exported_from:  # weights changed since
+            raise ModelFileError(f"{full_path}: exported from other weights than the {weights.name} beside it "
+                                 f"(export it again: slotviewer export-onnx --model {stem} --out {full_path}; "
+                                 "or --backend torch)")
         self.model_name = full_path.stem
         self.model_path = full_path
         self.step_path = step_path

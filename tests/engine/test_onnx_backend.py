@@ -86,6 +86,23 @@ def test_corrupt_and_missing_onnx_files(tmp_path: Path, tiny_model: Path) -> Non
         Engine.load(tmp_path / "fresh.onnx", "onnx")
 
 
+def test_graphs_exported_from_other_weights_than_those_beside_them_are_refused(tiny_model: Path,
+                                                                              tmp_path: Path) -> None:
+    """Weights written again (a new adapt or train into the same stem, without a new export): the graphs
+    would silently run the old model under the new one's name."""
+    import shutil
+
+    for path in tiny_model.parent.glob(tiny_model.name + ".*"):
+        shutil.copy(path, tmp_path / path.name)
+    stem = tmp_path / tiny_model.name
+    Engine.load(stem.with_suffix(".onnx"), "onnx")  # as exported: fine
+    weights = stem.with_suffix(".safetensors")
+    weights.write_bytes(weights.read_bytes() + b" ")  # other bytes: other weights
+    with pytest.raises(ModelFileError, match=r"\.onnx: exported from other weights than the \S+\.safetensors beside "
+                                             r"it \(export it again: slotviewer export-onnx"):
+        Engine.load(stem.with_suffix(".onnx"), "onnx")
+
+
 def test_onnx_backend_and_cli_work_without_torch(tiny_model: Path, tmp_path: Path) -> None:
     """The packaged app ships without torch: the ONNX path must never import it."""
     from PIL import Image
