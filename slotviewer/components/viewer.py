@@ -127,6 +127,7 @@ class Viewer:
         self.stability: Any = None
         self.comparison: str | None = None  # B mirrors A with this method
         self.browsing: Path | None = None  # the file A was last asked to open (PgUp/PgDn page from it)
+        self.model_chosen = False  # the user named a model (`gui --model`): a bundled sample does not change it
         self._notes: dict[str, str] = {}  # what to say with a document's next result (files skipped to open it)
         self.notice = ""
         self._engine_generation = 0
@@ -226,7 +227,7 @@ class Viewer:
             if name == "A":
                 self.browsing = path
                 model = sample_model(path)
-                if model and Path(self.params.model).stem != model:
+                if model and not self.model_chosen and Path(self.params.model).stem != model:
                     self.set_params(model=model)
             if skipped:  # said with the run's result, which would otherwise replace it at once
                 self._notes[name] = (f"skipped {len(skipped)} unreadable file{'s' * (len(skipped) > 1)}: "

@@ -155,6 +155,7 @@ def main(path: str | None = None, screenshot: str | None = None, iteration: int 
     if changes:
         viewer.params = dataclasses.replace(viewer.params, **changes)
         viewer.params.validate()
+    viewer.model_chosen = model is not None  # an explicit --model wins over a bundled sample's own
     window.show()
     viewer.load_engine()
     from slotviewer.io.sources import is_video_path

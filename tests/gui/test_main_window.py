@@ -246,6 +246,11 @@ def test_problem6_samples_open_with_their_model(window: MainWindow, qtbot, monke
     monkeypatch.setattr("slotviewer.gui.dialogs.QFileDialog.getOpenFileName", lambda *a, **k: ("", ""))
     window.open_model_dialog()  # cancelled: the controls show the model that runs, K still fixed at 4
     assert not window.controls.slots.isEnabled() and window.controls.slots.value() == 4
+    window.viewer.model_chosen = True  # as `gui --model tetrominoes` says: the shapes sample keeps that model
+    window.viewer.open_path(SAMPLES / "shapes.png")
+    qtbot.waitUntil(lambda: window.session.documents["A"].source.endswith("shapes.png"), timeout=10_000)
+    wait_idle(qtbot, window)
+    assert window.viewer.engine.backend.model_name == "tetrominoes" and trace_of(window).num_slots == 4
 
 
 def test_problem7_notice_for_an_unfamiliar_image_and_about_model(qtbot, settings: QSettings,
