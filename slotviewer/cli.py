@@ -346,6 +346,12 @@ def cmd_gui(args: argparse.Namespace) -> int:
     live = "--camera" if args.camera is not None else "--sequence" if args.sequence else None
     if live and args.path:
         raise SlotviewerError(f"{args.path}: give one source, this path or {live} (both would play one of them)")
+    shot_only = [f"--{k}" for k in ("iteration", "hide", "overlay", "size") if getattr(args, k) is not None]
+    if shot_only and not args.screenshot:  # the window would open without them: say so instead
+        raise SlotviewerError(f"{', '.join(shot_only)} only work{'s' * (len(shot_only) == 1)} with --screenshot "
+                              "(in the window, use the controls)")
+    if args.compare and args.b:
+        raise SlotviewerError("--compare shows image A clustered as B; it cannot go with --b")
     if _no_display():
         if not args.screenshot:
             raise SlotviewerError("no display to open the app on (DISPLAY and WAYLAND_DISPLAY are unset); headless, "

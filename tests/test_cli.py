@@ -206,6 +206,16 @@ def test_gui_with_a_path_and_a_live_source_refuses_both(capsys: pytest.CaptureFi
                       "of them)\n", err
 
 
+def test_gui_options_that_would_be_dropped_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    for args, said in ((["--overlay", "alpha", "--hide", "1"], "--hide, --overlay only work with --screenshot"),
+                       (["--size", "800x600"], "--size only works with --screenshot"),
+                       (["--b", "b.png", "--compare", "kmeans", "--screenshot", "s.png"],
+                        "--compare shows image A clustered as B; it cannot go with --b")):
+        assert main(["gui", "a.png", *args]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"slotviewer: error: {said}") and err.count("\n") == 1, err
+
+
 def test_gui_without_a_display_says_so(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
         monkeypatch.delenv(name, raising=False)
