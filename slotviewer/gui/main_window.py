@@ -100,7 +100,10 @@ class MainWindow(SettingsMixin, DialogsMixin, QMainWindow):
         controls.setWidgetResizable(True)
         controls.setFrameShape(QFrame.Shape.NoFrame)
         controls.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        controls.setMaximumWidth(250 + controls.verticalScrollBar().sizeHint().width())
+        # never narrower than its boxes (they would be cut, with no way to scroll to them): the images give way
+        scroll_bar = controls.verticalScrollBar().sizeHint().width()
+        controls.setMinimumWidth(self.controls.minimumSizeHint().width() + scroll_bar)
+        controls.setMaximumWidth(max(250, self.controls.minimumSizeHint().width()) + scroll_bar)
         self.docks = [self._dock("Controls", controls, Qt.DockWidgetArea.LeftDockWidgetArea),
                       self._dock("Convergence", right, Qt.DockWidgetArea.RightDockWidgetArea)]
         self.busy = QProgressBar()

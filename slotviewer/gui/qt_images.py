@@ -91,7 +91,7 @@ class QtImagePanel(pg.GraphicsLayoutWidget):
 
     def __init__(self, title: str) -> None:
         super().__init__()
-        self.setMinimumSize(120, 120)
+        self.setMinimumSize(64, 64)  # four side by side in A/B still leave the docks their width at 800 px
         self.title = self.addLabel("", size="9pt")
         self.title.updateMin = partial(_no_minimum_width, self.title)  # pyqtgraph sizes labels to their text
         self.set_title(title)

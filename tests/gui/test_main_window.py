@@ -449,6 +449,18 @@ def test_the_window_fits_800x600_with_the_controls_scrolling(window: MainWindow,
     assert scroll.widget() is window.controls and scroll.verticalScrollBar().maximum() > 0
 
 
+def test_at_800x600_in_a_b_the_controls_keep_their_width(window: MainWindow, images: list[Path], qtbot) -> None:  # noqa: ANN001
+    """Four image panels side by side squeezed the controls dock below its boxes' width: cut, and no way to
+    scroll to them. The images give way instead."""
+    window.viewer.open_path(images[1], "B")
+    wait_idle(qtbot, window, ("A", "B"))
+    window.resize(800, 600)
+    qtbot.waitUntil(lambda: (window.width(), window.height()) == (800, 600), timeout=5_000)
+    scroll = window.docks[0].widget()
+    qtbot.waitUntil(lambda: scroll.viewport().width() >= window.controls.minimumSizeHint().width(), timeout=5_000)
+    assert window.views["B"].isVisible() and window.views["B"].width() >= 64
+
+
 def test_a_long_status_message_is_shortened_in_the_middle_and_kept_whole_in_the_tooltip(
         window: MainWindow, qtbot) -> None:  # noqa: ANN001
     window.resize(800, 600)
