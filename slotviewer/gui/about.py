@@ -30,6 +30,9 @@ def model_card_html(engine: Any) -> str:
         ("typical reconstruction MSE", f"{card.typical_mse:.5f} (images above {UNFAMILIAR_RATIO:.0f}× are flagged "
                                        "as unlike the training data)" if card.typical_mse else "not measured"),
     ]
+    if card.adapted_on:  # an adapted copy: its scores above are the original's, its notes say what was done
+        adapted = card.notes[card.notes.rindex("adapted from"):] if "adapted from" in card.notes else ""
+        rows.insert(2, ("adapted on", card.adapted_on + (f" — {adapted}" if adapted else "")))
     table = "".join(f"<tr><td valign='top'><b>{escape(k)}</b></td><td>{escape(v)}</td></tr>" for k, v in rows)
     return (f"<table cellspacing='4'>{table}</table><p>It learned from {escape(card.dataset or 'its data set')} "
             "only: on other pictures (photos) its slots follow colour and position rather than objects.</p>")
