@@ -96,6 +96,9 @@ def run_inputs(inputs: list[str], out: Path, options: RunOptions, names: OutputN
     if options.swap_with is not None:
         donor = engine.run(read_image(options.swap_with, options.max_pixels), slots=options.slots,
                            iters=options.iters, seed=options.seed, draws=options.draws)
+        if options.swap is not None and not 0 <= options.swap[1] < donor.num_slots:  # its slot, not the input's
+            raise SlotviewerError(f"{options.swap_with}: slot {options.swap[1]} does not exist (--swap-with's image "
+                                  f"has slots 0..{donor.num_slots - 1})")
     paths = list_images(inputs)
     if not paths:
         raise SlotviewerError(f"no images found in {', '.join(inputs)}")

@@ -88,13 +88,17 @@ def test_swap_pairs_must_be_two_indices(tiny_model: Path, image: Path, tmp_path:
     assert exit_info.value.code == 2 and "expected i:j (two slot indices)" in capsys.readouterr().err
 
 
-def test_swap_index_out_of_range_fails_that_input_only(tiny_model: Path, image: Path, tmp_path: Path,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_swap_index_out_of_range_names_the_image_it_belongs_to(tiny_model: Path, image: Path, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
-    code = main(["run", str(image), "--out", str(out), "--model", str(tiny_model), "--swap-with", str(image),
-                 "--swap", "0:7", "--seed", "1"])
-    assert code == 1 and "slot 7 does not exist" in capsys.readouterr().err
-    assert not (out / "scene").exists()
+    donor = tmp_path / "donor.png"
+    donor.write_bytes(image.read_bytes())
+    for swap, said in (("0:7", f"{donor}: slot 7 does not exist (--swap-with's image has slots 0..2)"),
+                       ("7:0", f"{image}: slot 7 does not exist")):  # the input's slot: that input fails
+        code = main(["run", str(image), "--out", str(out), "--model", str(tiny_model), "--swap-with", str(donor),
+                     "--swap", swap, "--seed", "1"])
+        assert code == 1 and said in capsys.readouterr().err
+        assert not (out / "scene").exists()
 
 
 def test_swap_records_the_donor(tiny_model: Path, image: Path, tmp_path: Path) -> None:
