@@ -332,8 +332,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2)) if args.json else print_video(result)
         return 0
     from slotviewer.bench.report import run_bench
+    from slotviewer.errors import ModelFileError
 
-    return run_bench(args.model, as_json=args.json, repeats=args.repeats, only=args.only, device=args.device)
+    try:
+        return run_bench(args.model, as_json=args.json, repeats=args.repeats, only=args.only, device=args.device)
+    except ModelFileError as exc:  # bench has no --backend to fall back on: it times both side by side
+        raise ModelFileError(str(exc).replace("; or --backend torch", "") + " — bench times both backends, so it "
+                             "needs the model's weights and its ONNX graphs") from None
 
 
 def _no_display() -> bool:

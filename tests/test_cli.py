@@ -234,3 +234,15 @@ def test_train_times_its_precision_by_default_and_says_which_it_took(
                      capsys.readouterr().out)
     assert main([*base, "--out", str(tmp_path / "fp32"), "--precision", "fp32"]) == 0
     assert "precision: fp32 (asked for)" in capsys.readouterr().out
+
+
+def test_bench_on_weights_without_graphs_says_both_are_needed(tiny_model: Path, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(tiny_model.with_suffix(suffix), tmp_path / f"weights{suffix}")
+    assert main(["bench", "--only", "engine", "--model", str(tmp_path / "weights")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "ONNX graph not found (export it: slotviewer export-onnx" in err, err
+    assert "--backend" not in err and err.endswith("so it needs the model's weights and its ONNX graphs\n"), err
