@@ -238,22 +238,34 @@ class QtLive(QObject):
             action = self.window._action(None, text, key, slot)
             file_menu.insertAction(first, action)
         m = self.window.menuBar().addMenu("&Live")
-        self.window._action(m, "Pause / resume", "Ctrl+Space", self.toggle_pause)
-        self.window._action(m, "Previous frame", "Ctrl+Left", lambda: self.step(-1))
-        self.window._action(m, "Next frame", "Ctrl+Right", lambda: self.step(1))
-        self.window._action(m, "&Record…", "Ctrl+R", lambda: self.bar.record.toggle())
+        act = self.window._action
+        self._stream_actions = [act(m, "Pause / resume", "Ctrl+Space", self.toggle_pause),
+                                act(m, "Previous frame", "Ctrl+Left", lambda: self.step(-1)),
+                                act(m, "Next frame", "Ctrl+Right", lambda: self.step(1)),
+                                act(m, "&Record…", "Ctrl+R", lambda: self.bar.record.toggle())]
         self.record_reconstruction = self.window._action(m, "Record the reconstruction too", None,
                                                          self._remember_record_layout)
         self.record_reconstruction.setCheckable(True)
         self.record_reconstruction.setChecked(self.window.settings.value("record_reconstruction", False, bool))
-        self.window._action(m, "&Export recent frames…", None, self.export_dialog)
+        self._frame_actions = [act(m, "&Export recent frames…", None, self.export_dialog)]
         self._reconnect_action = self.window._action(m, "Reconnect", None, lambda: self.live and self.live.reconnect())
         self._reconnect_action.setEnabled(False)
-        self.window._action(m, "&Stop", "Ctrl+Shift+X", self.stop)
+        self._stream_actions.append(act(m, "&Stop", "Ctrl+Shift+X", self.stop))
         m.addSeparator()
-        self.window._action(m, "&Learn this scene (adapt the model to the recent frames)", None, self.learn)
-        self.window._action(m, "Cancel learning", None, lambda: self.live and self.live.cancel_learning())
-        self.window._action(m, "Save adapted model &as…", None, self.save_model_dialog)
+        self._frame_actions.append(act(m, "&Learn this scene (adapt the model to the recent frames)", None, self.learn))
+        self._frame_actions.append(act(m, "Cancel learning", None, lambda: self.live and self.live.cancel_learning()))
+        self._save_adapted_action = act(m, "Save adapted model &as…", None, self.save_model_dialog)
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        """Live menu entries only where they can do something (without a stream they only said so when chosen)."""
+        live = self.live
+        streaming = live is not None and live.state in ("running", "paused", "stalled", "ended")
+        for action in self._stream_actions:
+            action.setEnabled(streaming)
+        for action in self._frame_actions:
+            action.setEnabled(live is not None and bool(live.buffer))
+        self._save_adapted_action.setEnabled(getattr(live, "adapted_model", None) is not None)
 
     # --- opening sources ------------------------------------------------------------------------------
     def open_video_dialog(self) -> None:
@@ -350,6 +362,8 @@ class QtLive(QObject):
             self.viewer.events.document.emit("A")
         self.bar.show_buffer(len(self.live.buffer), self.live.index_of(self.live.shown))
         self.bar.show_position(live.frame.index)
+        if not self._frame_actions[0].isEnabled():  # the first frame of a stream: Export and Learn can work now
+            self._update_actions()
         self.sigFrameShown.emit(live.seq)
 
     def _light_render(self, live: LiveFrame) -> None:
@@ -369,6 +383,7 @@ class QtLive(QObject):
         source = self.live.source if self.live is not None else None
         reconnectable = source is None or not source.seekable
         self.bar.show_state(state, reconnectable)
+        self._update_actions()
         self._reconnect_action.setEnabled(state == "failed" and reconnectable)
         self._show_rates()
         if state in ("paused", "ended", "failed", "stopped") and self.live is not None and self.live.shown:
@@ -480,6 +495,7 @@ class QtLive(QObject):
                  "cancelled": "learning cancelled: the model is unchanged", "failed": ""}
         if texts[state]:
             self.window.status(texts[state])
+        self._update_actions()
         if state == "done" and self.live is not None:
             # the window decodes iterations and runs edits with the viewer's engine: it must be the adapted one
             self.viewer.set_params(model=str(self.live.adapted_model))

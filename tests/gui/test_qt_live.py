@@ -34,9 +34,12 @@ def test_live_camera_in_the_window(qtbot, window, tmp_path: Path) -> None:  # no
     live_ui = window.live if hasattr(window, "live") else QtLive(window)
     shown: list[int] = []
     live_ui.sigFrameShown.connect(shown.append)
+    assert not any(a.isEnabled() for a in live_ui._stream_actions + live_ui._frame_actions), "no stream: greyed out"
     live_ui.start(FakeCamera(realtime=True, fps=30))
     live = live_ui.live
     qtbot.waitUntil(lambda: len(shown) >= 5, timeout=30_000)
+    assert all(a.isEnabled() for a in live_ui._stream_actions + live_ui._frame_actions)
+    assert not live_ui._save_adapted_action.isEnabled(), "nothing adapted yet"
     assert live_ui.toolbar.isVisible() and live.state == "running"
     document = window.session.documents["A"]
     assert document.trace is live.shown.trace and document.image.shape == (64, 64, 3)
