@@ -278,10 +278,20 @@ def _check_out_folder(out: Path) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    _check_out_folder(out)
+    made_here = not out.exists()
+    try:
+        return _run_all(args, out)
+    finally:  # interrupted (or every input failed) before any result: no empty folder left behind
+        if made_here and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+
+
+def _run_all(args: argparse.Namespace, out: Path) -> int:
     from slotviewer.headless import OutputNames, RunOptions, run_inputs
     from slotviewer.headless_video import run_video_args, split_videos
 
-    _check_out_folder(Path(args.out))
     videos, args.inputs = split_videos(args.inputs)  # videos and animated GIFs go frame by frame
     names = OutputNames()  # one name per input across videos and images: clip.mp4 and clip.png never collide
     status = run_video_args(videos, args, names) if videos else 0
@@ -293,7 +303,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         swap_with=args.swap_with, swap=args.swap, gif=args.gif, overwrite=args.overwrite, max_pixels=args.max_pixels,
         adapt=args.adapt, attention_size=args.attention_size, progress=args.progress, label_by=args.labels_by,
     )
-    return max(status, run_inputs(args.inputs, Path(args.out), options, names))
+    return max(status, run_inputs(args.inputs, out, options, names))
 
 
 def cmd_adapt(args: argparse.Namespace) -> int:

@@ -109,3 +109,17 @@ def test_swap_records_the_donor(tiny_model: Path, image: Path, tmp_path: Path) -
     assert record["swap"] == [1, 2] and record["swap_with_seed"] == 8 and record["swap_with_draws"] == 3
     assert record["swap_with_sha256"] == file_sha256(image)
     assert record["edits"] == ["transplant other image's slot 2 -> slot 1"]
+
+
+def test_ctrl_c_before_any_result_leaves_no_empty_out_folder(tiny_model: Path, image: Path, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(*_args: object, **_kwargs: object) -> None:
+        (tmp_path / "out").mkdir(exist_ok=True)  # as a writer that had begun its temporary folder would
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("slotviewer.headless.process", interrupted)
+    assert main(["run", str(image), "--out", str(tmp_path / "out"), "--model", str(tiny_model)]) == 130
+    assert not (tmp_path / "out").exists()
+    (tmp_path / "kept").mkdir()  # a folder that was there before stays, empty or not
+    assert main(["run", str(image), "--out", str(tmp_path / "kept"), "--model", str(tiny_model)]) == 130
+    assert (tmp_path / "kept").is_dir()
