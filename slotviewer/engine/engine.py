@@ -158,7 +158,9 @@ class Engine:
         """Add what a result came from, how familiar the image looked to the model, and where time went."""
         done = time.perf_counter()
         provenance = self.provenance() | run
-        if run["method"] == "slot-attention":  # k-means has no decoder: its "reconstruction" says nothing
+        # k-means has no decoder: its "reconstruction" says nothing; nor do T=0's initial slots, decoded before
+        # they have seen the image (its error would flag the model's own scenes as unfamiliar)
+        if run["method"] == "slot-attention" and trace.iterations > 0:
             mse = reconstruction_mse(x, composite(trace.rgb, trace.alpha_logits))
             provenance["familiarity"] = familiarity(mse, self.backend.card.typical_mse)
         timings = {"preprocess": (prepared - start) * 1e3, "forward": (done - prepared) * 1e3,

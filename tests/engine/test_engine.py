@@ -42,6 +42,8 @@ def test_slots_and_iterations_at_inference(engine: Engine, scene: np.ndarray) ->
     for k, t in [(2, 1), (5, 5), (3, 0)]:
         trace = engine.run(scene, slots=k, iters=t, seed=1)
         assert trace.attention.shape[:2] == (t, k) and trace.slots.shape[:2] == (t + 1, k)
+        # T=0 decodes slots that have not seen the image: its error says nothing about the image's familiarity
+        assert ("familiarity" in trace.provenance) == (t > 0)
 
 
 def test_earlier_iterations_are_a_prefix_of_later_ones(engine: Engine, scene: np.ndarray) -> None:
