@@ -25,7 +25,7 @@ from slotviewer.engine.engine import Engine
 from slotviewer.engine.preprocess import model_input
 from slotviewer.errors import InputError, SlotviewerError
 from slotviewer.model.autoencoder import SlotAutoencoder
-from slotviewer.model.files import strip_model_suffix, with_ext
+from slotviewer.model.files import GRAPH_ENDINGS, strip_model_suffix, with_ext
 from slotviewer.model.networks import mse
 from slotviewer.model.weights import load_model, save_model
 from slotviewer.train import mask_consistency_loss
@@ -175,7 +175,7 @@ class Adapter:
         return self.model.eval()
 
 
-MODEL_FILES = (".safetensors", ".json", ".onnx", ".decoder.onnx", ".step.onnx", ".encoder.onnx")  # one model's files
+MODEL_FILES = (".safetensors", ".json", *GRAPH_ENDINGS)  # one model's files
 
 
 def adapt_model(model: str, data: str, out: str, settings: AdaptSettings, onnx: bool = True,
@@ -209,9 +209,11 @@ def adapt_model(model: str, data: str, out: str, settings: AdaptSettings, onnx: 
     )
     weights, config = save_model(adapted.cpu(), out, card)
     written = [weights, config]
-    for stale in (f for f in old if f.name.endswith(".onnx")) if not onnx else ():
-        stale.unlink(missing_ok=True)
-    if onnx:
+    if not onnx:  # the old graphs would run the old weights under this model's name
+        for stale in old:
+            if stale.suffix == ".onnx":
+                stale.unlink(missing_ok=True)
+    else:
         from slotviewer.engine.onnx_export import export_onnx
 
         written += list(export_onnx(weights, out))

@@ -29,7 +29,7 @@ from slotviewer.engine.onnx_contract import DECODER, ENCODER, FULL, STEP, input_
 from slotviewer.errors import SlotviewerError
 from slotviewer.io.atomic import write_with
 from slotviewer.model.autoencoder import SlotAutoencoder
-from slotviewer.model.files import strip_model_suffix, with_ext
+from slotviewer.model.files import GRAPH_ENDINGS, strip_model_suffix, with_ext
 from slotviewer.model.weights import load_model
 
 
@@ -104,7 +104,7 @@ def export_onnx(model: str | Path, out: str | Path) -> list[Path]:
     image, noise = torch.rand(2, 3, r, r), torch.randn(2, k, d)
     # K is dynamic everywhere except in the full graph of a model with learned queries (fixed K)
     noise_dims = {0: batch, 1: slots} if cfg.slot_init == "gaussian" else {0: batch}
-    paths = [with_ext(stem, ext) for ext in (".onnx", ".decoder.onnx", ".step.onnx", ".encoder.onnx")]
+    paths = [with_ext(stem, ext) for ext in GRAPH_ENDINGS]
     with torch.no_grad():
         _export(_Full(net), (image, noise), input_names(FULL), output_names(FULL),
                 {"image": {0: batch}, "noise": noise_dims}, paths[0], metadata)

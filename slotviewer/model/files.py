@@ -11,6 +11,8 @@ from slotviewer.model.config import ModelCard, ModelConfig
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 MODEL_SUFFIXES = (".safetensors", ".json", ".onnx")
+# the ONNX graphs `export-onnx` writes for a model stem: full, decoder, one step, encoder (in that order)
+GRAPH_ENDINGS = (".onnx", ".decoder.onnx", ".step.onnx", ".encoder.onnx")
 
 
 def with_ext(stem: Path, ext: str) -> Path:
