@@ -167,6 +167,19 @@ class VideoWriter:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+def video_record(source: FrameSource, fps: float, frames: int, first: Trace, settings: dict, labels: str,
+                 seed: int | None) -> dict:
+    """The part of a video's `trace.json` that `slotviewer run VIDEO` and the live view's export share: the
+    source, the first frame's run (model, backend, T) without its per-frame start, carry-over as run, and the
+    shape of `masks.npz`."""
+    provenance = {k: v for k, v in first.provenance.items() if k not in ("seed", "init", "T", "draw")}
+    r = first.resolution
+    return {"source": source.name, "fps": fps, "frames": frames, "frame_count_announced": source.frame_count,
+            "input_size": list(first.image.shape[:2]), "model_resolution": r, **provenance,
+            "T_first_frame": first.iterations, **settings, "labels": labels, "seed": seed,
+            "masks_npz": {"alpha": [frames, first.num_slots, r, r]}}
+
+
 def run_source(engine: Engine, source: FrameSource, out_dir: Path, options: VideoOptions,
                extra: dict | None = None) -> tuple[Path | None, SlotviewerError | None]:
     """Run an opened source into `out_dir`. Returns (the folder or `None`, the error that stopped it).
@@ -227,24 +240,12 @@ def run_source(engine: Engine, source: FrameSource, out_dir: Path, options: Vide
         stopped_at, cut = n, f"--max-frames {n}"
     else:
         cut = None
-    provenance = {k: v for k, v in first_trace.provenance.items() if k not in ("seed", "init", "T", "draw")}
     record = {
-        "source": source.name,
-        "fps": fps,
-        "frames": n,
-        "frame_count_announced": source.frame_count,
+        **video_record(source, fps, n, first_trace, runner.settings(), options.label_by, options.seed),
         "complete": error is None,
         **({"stopped": {"at_frame": stopped_at, "reason": str(error) if error is not None else cut}}
            if error is not None or cut else {}),
         "max_frames": options.max_frames,
-        "input_size": list(first_trace.image.shape[:2]),
-        "model_resolution": first_trace.resolution,
-        **provenance,
-        "T_first_frame": first_trace.iterations,
-        **runner.settings(),
-        "labels": options.label_by,
-        "seed": options.seed,
-        "masks_npz": {"alpha": [n, first_trace.num_slots, first_trace.resolution, first_trace.resolution]},
         "timings": {
             "total_s": round(elapsed, 3),
             "fps": round(n / elapsed, 2) if elapsed > 0 else None,

@@ -577,7 +577,7 @@ class LiveView:
         `slotviewer run VIDEO` does (labels/, masks.npz, overlay.mp4, trace.json), with the edits as shown. The
         buffer may skip frames (a slow model, a step), so `trace.json`'s `frame_indices` gives the source frame of
         each `labels/NNNNNN.png`, in order."""
-        from slotviewer.headless_video import VideoOptions, VideoWriter
+        from slotviewer.headless_video import VideoOptions, VideoWriter, video_record
 
         out_dir = Path(out_dir)
         chosen, left_out = stretch or self.export_frames()
@@ -595,17 +595,12 @@ class LiveView:
             for item in frames:
                 writer.write(item.trace)
             first = frames[0].trace
-            provenance = {k: v for k, v in first.provenance.items() if k not in ("seed", "init", "T", "draw")}
-            k, r = first.num_slots, first.resolution
             return writer.finish({
-                "source": source.name, "fps": fps, "frames": len(frames),
-                "frame_count_announced": source.frame_count, "complete": True,
+                **video_record(source, fps, len(frames), first, self.runner.settings(), label_by,
+                               self.runner.start[2]),
+                "complete": True, "first_frame_init": first.provenance.get("init"),
                 "first_frame_index": frames[0].frame.index, "frame_indices": [item.frame.index for item in frames],
                 **({"left_out": left_out} if left_out else {}),
-                "input_size": list(first.image.shape[:2]), "model_resolution": r, **provenance,
-                "T_first_frame": first.iterations, "first_frame_init": first.provenance.get("init"),
-                **self.runner.settings(), "labels": label_by, "seed": self.runner.start[2],
-                "masks_npz": {"alpha": [len(frames), k, r, r]},
                 "hidden": sorted(self.hidden), "solo": self.solo_slot})
         except BaseException:
             writer.discard()
