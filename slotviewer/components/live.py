@@ -36,7 +36,7 @@ from slotviewer.errors import SlotviewerError
 from slotviewer.io.atomic import write_bytes
 from slotviewer.io.recorder import VideoRecorder
 from slotviewer.io.render import slot_colours, to_uint8
-from slotviewer.io.sources import CaptureThread, Frame, FrameSource, SourceError, SourceStalled
+from slotviewer.io.sources import CaptureThread, FolderSource, Frame, FrameSource, SourceError, SourceStalled
 from slotviewer.model.files import strip_model_suffix
 from slotviewer.video import CarryOver, FrameRunner, labels_at, overlay
 
@@ -55,8 +55,8 @@ class LiveFrame:
 def end_message(source: FrameSource) -> str:
     """What the status says when a file or folder has played to its end, naming what a folder passed over
     (the message that named each skipped file as it came is gone from the status bar by then)."""
-    folder = Path(source.name).is_dir()
-    text = f"{source.name}: end of {'the sequence' if folder else 'file'} (Play starts it again; or seek)"
+    what = "the sequence" if isinstance(source, FolderSource) else "file"
+    text = f"{source.name}: end of {what} (Play starts it again; or seek)"
     skipped = source.skipped  # "name (reason)" each
     if skipped:
         names = "; ".join(skipped[:3]) + (f"; and {len(skipped) - 3} more" if len(skipped) > 3 else "")

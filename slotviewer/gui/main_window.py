@@ -101,9 +101,9 @@ class MainWindow(SettingsMixin, DialogsMixin, QMainWindow):
         controls.setFrameShape(QFrame.Shape.NoFrame)
         controls.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         # never narrower than its boxes (they would be cut, with no way to scroll to them): the images give way
-        scroll_bar = controls.verticalScrollBar().sizeHint().width()
-        controls.setMinimumWidth(self.controls.minimumSizeHint().width() + scroll_bar)
-        controls.setMaximumWidth(max(250, self.controls.minimumSizeHint().width()) + scroll_bar)
+        needed = self.controls.minimumSizeHint().width() + controls.verticalScrollBar().sizeHint().width()
+        controls.setMinimumWidth(needed)
+        controls.setMaximumWidth(max(needed, 250 + controls.verticalScrollBar().sizeHint().width()))
         self.docks = [self._dock("Controls", controls, Qt.DockWidgetArea.LeftDockWidgetArea),
                       self._dock("Convergence", right, Qt.DockWidgetArea.RightDockWidgetArea)]
         self.busy = QProgressBar()

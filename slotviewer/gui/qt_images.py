@@ -35,7 +35,6 @@ def to_pixmap(array: np.ndarray, size: int, ratio: float = 1.0) -> QPixmap:
     return pixmap
 
 
-
 MAX_SHOWN_ASPECT = 8.0  # longest side : shortest side as the panels show an image
 
 

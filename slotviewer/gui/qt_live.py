@@ -243,13 +243,11 @@ class QtLive(QObject):
                                 act(m, "Previous frame", "Ctrl+Left", lambda: self.step(-1)),
                                 act(m, "Next frame", "Ctrl+Right", lambda: self.step(1)),
                                 act(m, "&Record…", "Ctrl+R", lambda: self.bar.record.toggle())]
-        self.record_reconstruction = self.window._action(m, "Record the reconstruction too", None,
-                                                         self._remember_record_layout)
+        self.record_reconstruction = act(m, "Record the reconstruction too", None, self._remember_record_layout)
         self.record_reconstruction.setCheckable(True)
         self.record_reconstruction.setChecked(self.window.settings.value("record_reconstruction", False, bool))
         self._frame_actions = [act(m, "&Export recent frames…", None, self.export_dialog)]
-        self._reconnect_action = self.window._action(m, "Reconnect", None, lambda: self.live and self.live.reconnect())
-        self._reconnect_action.setEnabled(False)
+        self._reconnect_action = act(m, "Reconnect", None, lambda: self.live and self.live.reconnect())
         self._stream_actions.append(act(m, "&Stop", "Ctrl+Shift+X", self.stop))
         m.addSeparator()
         self._frame_actions.append(act(m, "&Learn this scene (adapt the model to the recent frames)", None, self.learn))
@@ -257,10 +255,16 @@ class QtLive(QObject):
         self._save_adapted_action = act(m, "Save adapted model &as…", None, self.save_model_dialog)
         self._update_actions()
 
+    def _reconnectable(self) -> bool:
+        """Whether trying the source again can help: a camera, not a file that broke off (it would break off at
+        the same frame)."""
+        return self.live is None or self.live.source is None or not self.live.source.seekable
+
     def _update_actions(self) -> None:
         """Live menu entries only where they can do something (without a stream they only said so when chosen)."""
         live = self.live
         streaming = live is not None and live.state in ("running", "paused", "stalled", "ended")
+        self._reconnect_action.setEnabled(live is not None and live.state == "failed" and self._reconnectable())
         for action in self._stream_actions:
             action.setEnabled(streaming)
         for action in self._frame_actions:
@@ -380,11 +384,8 @@ class QtLive(QObject):
         self.window.sigRendered.emit("A")
 
     def _on_state(self, state: str) -> None:
-        source = self.live.source if self.live is not None else None
-        reconnectable = source is None or not source.seekable
-        self.bar.show_state(state, reconnectable)
+        self.bar.show_state(state, self._reconnectable())
         self._update_actions()
-        self._reconnect_action.setEnabled(state == "failed" and reconnectable)
         self._show_rates()
         if state in ("paused", "ended", "failed", "stopped") and self.live is not None and self.live.shown:
             self._on_frame(self.live.shown)  # the frame on screen, decoded for iteration scrubbing
