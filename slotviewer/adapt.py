@@ -25,9 +25,10 @@ from slotviewer.engine.engine import Engine
 from slotviewer.engine.preprocess import model_input
 from slotviewer.errors import InputError, SlotviewerError
 from slotviewer.model.autoencoder import SlotAutoencoder
+from slotviewer.model.config import ModelCard
 from slotviewer.model.files import GRAPH_ENDINGS, strip_model_suffix, with_ext
 from slotviewer.model.networks import mse
-from slotviewer.model.weights import load_model, save_model
+from slotviewer.model.weights import LoadedModel, load_model, save_model
 from slotviewer.train import mask_consistency_loss
 
 MAX_IMAGES = 2000  # frames kept from a video (evenly spaced) or images from a folder
@@ -50,18 +51,14 @@ class AdaptSettings:
 def load_unlabelled(data: str | Path, resolution: int, max_images: int = MAX_IMAGES) -> np.ndarray:
     """Images of a folder (or its `images/`), a video / animated GIF, or one image, as float
     `[N, 3, R, R]` in [0, 1] at the model's resolution."""
-    from slotviewer.io.images import list_images, read_image
+    from slotviewer.io.images import read_image
 
     path = Path(data)
     if not path.exists():
         raise InputError(f"{path}: not found")
     frames: list[np.ndarray] = []
     if path.is_dir():
-        paths = list_images([path / "images" if (path / "images").is_dir() else path])
-        if not paths:
-            raise InputError(f"{path}: no images found")
-        step = max(1, len(paths) // max_images)
-        frames = [model_input(read_image(p), resolution)[0] for p in paths[::step][:max_images]]
+        frames = [model_input(read_image(p), resolution)[0] for p in folder_images(path, max_images)]
     else:
         from slotviewer.io.sources import is_video_path, open_source
 
@@ -79,6 +76,17 @@ def load_unlabelled(data: str | Path, resolution: int, max_images: int = MAX_IMA
         else:
             frames = [model_input(read_image(path), resolution)[0]]
     return np.stack(frames).astype(np.float32)
+
+
+def folder_images(folder: Path, max_images: int = MAX_IMAGES) -> list[Path]:
+    """The images a folder (or its `images/`, as a data set folder has them) adapts on: at most `max_images`,
+    evenly spaced through the folder's order, so a huge folder still adapts on all of its kinds of scenes."""
+    from slotviewer.io.images import list_images
+
+    paths = list_images([folder / "images" if (folder / "images").is_dir() else folder])
+    if not paths:
+        raise InputError(f"{folder}: no images found")
+    return paths[:: max(1, len(paths) // max_images)][:max_images]
 
 
 def augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -154,7 +162,8 @@ class Adapter:
         torch.nn.utils.clip_grad_norm_([p for g in self.optim.param_groups for p in g["params"]], 1.0)
         self.optim.step()
         self.step += 1
-        return float(loss.detach())
+        self.errors.append(float(loss.detach()))
+        return self.errors[-1]
 
     def run(self, progress: bool = True, desc: str = "adapt") -> SlotAutoencoder:
         """Adapt for `steps` (or `minutes`); Ctrl-C stops early. Returns the adapted copy in eval mode."""
@@ -164,7 +173,6 @@ class Adapter:
         try:
             while self.step < self.s.steps and time.monotonic() < deadline:
                 error = self.train_step()
-                self.errors.append(error)
                 average = error if np.isnan(average) else 0.9 * average + 0.1 * error
                 bar.update(1)
                 bar.set_postfix(recon_mse=f"{average:.5f}")
@@ -173,6 +181,24 @@ class Adapter:
         finally:
             bar.close()
         return self.model.eval()
+
+
+def adapted_card(loaded: LoadedModel, adapted_on: str, adapter: Adapter, seconds: float, by: str) -> ModelCard:
+    """The original's card, saying what the copy was adapted on and how (`by`: the command or the app's
+    action), with the training batches' reconstruction error at the start and the end. Its FG-ARI and PSNR
+    stay the original's: nothing labelled was measured."""
+    s, errors = adapter.s, adapter.errors
+    first, last = (np.mean(errors[:5]), np.mean(errors[-5:])) if errors else (0.0, 0.0)
+    card = loaded.card
+    return dataclasses.replace(
+        card,
+        adapted_on=adapted_on,
+        notes=(card.notes + "; " if card.notes else "")
+        + f"adapted from {loaded.name} ({loaded.sha256[:12]}) by {by}: {adapter.step} steps in {seconds:.0f} s, "
+        f"lr {s.lr}, batch {s.batch}, parts {','.join(s.parts)}, mask consistency {s.mask_consistency}, "
+        f"augment {'on' if s.augment else 'off'}; reconstruction MSE {first:.5f} → {last:.5f} "
+        "(training batches); FG-ARI and PSNR above are the original model's",
+    )
 
 
 MODEL_FILES = (".safetensors", ".json", *GRAPH_ENDINGS)  # one model's files
@@ -196,17 +222,8 @@ def adapt_model(model: str, data: str, out: str, settings: AdaptSettings, onnx: 
     adapter = Adapter(loaded.model, images, settings)
     started = time.monotonic()
     adapted = adapter.run(desc=f"adapt {loaded.name} → {Path(out).name}")
-    first, last = (np.mean(adapter.errors[:5]), np.mean(adapter.errors[-5:])) if adapter.errors else (0.0, 0.0)
-    card = dataclasses.replace(
-        loaded.card,
-        adapted_on=f"{data} ({len(images)} image(s), unlabelled)",
-        notes=(loaded.card.notes + "; " if loaded.card.notes else "")
-        + f"adapted from {loaded.name} ({loaded.sha256[:12]}) by slotviewer adapt: {adapter.step} steps in "
-        f"{time.monotonic() - started:.0f} s, lr {settings.lr}, batch {settings.batch}, parts "
-        f"{','.join(settings.parts)}, mask consistency {settings.mask_consistency}, "
-        f"augment {'on' if settings.augment else 'off'}; reconstruction MSE {first:.5f} → {last:.5f} "
-        "(training batches); FG-ARI and PSNR above are the original model's",
-    )
+    card = adapted_card(loaded, f"{data} ({len(images)} image(s), unlabelled)", adapter,
+                        time.monotonic() - started, "slotviewer adapt")
     weights, config = save_model(adapted.cpu(), out, card)
     written = [weights, config]
     if not onnx:  # the old graphs would run the old weights under this model's name

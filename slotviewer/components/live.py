@@ -33,11 +33,10 @@ from psygnal import Signal, SignalGroup
 from slotviewer.components.inbox import Inbox
 from slotviewer.engine import Engine, Trace
 from slotviewer.errors import SlotviewerError
-from slotviewer.io.atomic import write_bytes
 from slotviewer.io.recorder import VideoRecorder
 from slotviewer.io.render import slot_colours, to_uint8
 from slotviewer.io.sources import CaptureThread, FolderSource, Frame, FrameSource, SourceError, SourceStalled
-from slotviewer.model.files import strip_model_suffix
+from slotviewer.model.files import copy_model
 from slotviewer.video import CarryOver, FrameRunner, labels_at, overlay
 
 STATES = ("idle", "running", "paused", "stalled", "ended", "failed", "stopped")
@@ -716,13 +715,7 @@ class LiveView:
         source = getattr(self, "adapted_model", None)
         if source is None:
             raise SlotviewerError("nothing to save: learn this scene first")
-        stem = strip_model_suffix(stem)
-        written = []
-        for path in sorted(source.parent.glob(source.name + ".*")):
-            target = stem.with_name(stem.name + path.name[len(source.name):])
-            write_bytes(target, path.read_bytes())
-            written.append(target)
-        return written
+        return copy_model(source, stem)
 
     # --- stopping -------------------------------------------------------------------------------------------------
     def stop(self, final: bool = True) -> None:

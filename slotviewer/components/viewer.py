@@ -278,7 +278,8 @@ class Viewer:
             if document is not None:
                 self.run(name)
 
-    def _run_kwargs(self, document: Document) -> dict:
+    def run_kwargs(self, document: Document) -> dict:
+        """`Engine.run`'s settings for `document` as it runs now (K, T, seed, method, draws)."""
         p = self.params
         fixed = self.engine is not None and self.engine.fixed_slots
         method = document.method or p.method
@@ -289,7 +290,7 @@ class Viewer:
         document = self.session.documents[name]
         if document is None or self.engine is None:
             return
-        kwargs, image, generation = self._run_kwargs(document), document.image, self._engine_generation
+        kwargs, image, generation = self.run_kwargs(document), document.image, self._engine_generation
         engine = self.engine
 
         def job(current: Any) -> Trace | None:
@@ -495,7 +496,7 @@ class Viewer:
         document = self.session.documents["A"]
         if document is None or self.engine is None:
             return
-        kwargs = self._run_kwargs(document)
+        kwargs = self.run_kwargs(document)
         cfg = self.engine.config
         jittered = cfg.query_noise > 0 and (kwargs["draws"] or cfg.draws) > 1  # then seeds choose among draws
         if self.engine.fixed_slots and kwargs["method"] == "slot-attention" and not jittered:

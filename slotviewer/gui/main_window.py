@@ -200,6 +200,9 @@ class MainWindow(SettingsMixin, DialogsMixin, QMainWindow):
             self._action(m, f"Overlay: {mode}", key, partial(v.set_overlay, mode))
         for scheme in ("System", "Light", "Dark"):
             self._action(m, f"{scheme} theme", None, partial(self.set_theme, scheme))
+        m = bar.addMenu("&Model")
+        self._action(m, "&Adapt to this image…", None, self.adapt_dialog)
+        self._action(m, "Adapt to this &folder…", None, partial(self.adapt_dialog, True))
         m = bar.addMenu("&Help")
         self._action(m, "Keyboard &shortcuts", "F1", self.show_shortcuts)
         self._action(m, "&About model", None, self.show_about_model)
@@ -292,6 +295,34 @@ class MainWindow(SettingsMixin, DialogsMixin, QMainWindow):
         from slotviewer.gui.about import model_card_html
 
         return model_card_html(self.viewer.engine)
+
+    def adapt_dialog(self, folder: bool = False) -> None:
+        """Model → Adapt to this image / folder: a copy of the model fitted to image A (or its folder) in the
+        background, then before and after side by side (`gui/qt_adapt.py`). One such dialog at a time."""
+        from slotviewer.components.adaptation import FOLDER_STEPS, IMAGE_STEPS, adaptation_for
+        from slotviewer.gui.qt_adapt import QtAdaptDialog
+
+        running = getattr(self, "adapting", None)
+        if running is not None and running.adaptation is not None and running.adaptation.running:
+            running.raise_()
+            self.status("an adaptation is running: its dialog is in front")
+            return
+        try:
+            first = adaptation_for(self.viewer, folder, deliver=self._dispatcher.post)
+        except SlotviewerError as exc:
+            self.error(str(exc))
+            return
+        if running is not None:
+            running.close()
+        dialog = QtAdaptDialog(lambda steps: adaptation_for(self.viewer, folder, steps, self._dispatcher.post),
+                               first.what, FOLDER_STEPS if folder else IMAGE_STEPS, self)
+        dialog.sigUse.connect(self._use_adapted)
+        self.adapting = dialog
+        dialog.show()
+
+    def _use_adapted(self, stem: str) -> None:
+        self.viewer.model_chosen = True  # the user chose it: a bundled sample opened later does not replace it
+        self._set_params({"model": stem})
 
     def show_about_model(self) -> None:
         QMessageBox.information(self, "About the model", self.about_model_text())

@@ -87,3 +87,17 @@ def read_model_json(json_path: Path) -> tuple[ModelConfig, ModelCard]:
     except (TypeError, ValueError) as exc:
         raise ModelFileError(f"{json_path}: invalid model config ({exc})") from None
     return config, card
+
+
+def copy_model(source: Path, target: str | Path) -> list[Path]:
+    """Copy every file of the model at stem `source` (weights, JSON, ONNX graphs) to stem `target`, each
+    written atomically: *Save model as…* for a model adapted into a temporary folder."""
+    from slotviewer.io.atomic import write_bytes
+
+    stem = strip_model_suffix(target)
+    written = []
+    for path in sorted(source.parent.glob(source.name + ".*")):
+        copied = with_ext(stem, path.name[len(source.name):])
+        write_bytes(copied, path.read_bytes())
+        written.append(copied)
+    return written

@@ -1,0 +1,288 @@
+"""*Adapt to this image / folder*: `slotviewer adapt` for the app, without Qt.
+
+A copy of the viewer's model is fine-tuned on a thread of its own with the recipe `slotviewer adapt` ships
+(the decoder only, a low learning rate, augmented views; README, "Adapting a model to your own images"),
+on the image on screen or on every image of its folder. Progress and every stage reach the owner through
+`deliver` (the GUI posts them onto its event loop), and `cancel()` stops it between two steps. When it is
+done, the image on screen runs again on the original and on the adapted weights with the same settings
+(K, T, seed, draws), so the owner can show *before* and *after* side by side with their reconstruction
+errors, and let the user decide: use the adapted model, save it, or drop it. Nothing the viewer shows
+changes until then: the original model is loaded afresh here, never shared with the viewer's worker.
+
+The adapted model is written to a temporary folder (`outcome.model`, a stem as any model has), with ONNX
+graphs when the viewer runs ONNX, so the viewer can load it as it loads any model; `save_as` copies it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from psygnal import Signal, SignalGroup
+
+from slotviewer.components.inbox import Inbox
+from slotviewer.engine.engine import Engine
+from slotviewer.engine.preprocess import model_input
+from slotviewer.engine.trace import Trace
+from slotviewer.errors import SlotviewerError
+from slotviewer.model.files import copy_model
+
+if TYPE_CHECKING:
+    from slotviewer.components.viewer import Viewer
+
+IMAGE_STEPS = 30  # one image (Slot-TTA, `run --adapt 30`: the per-image numbers in the README)
+FOLDER_STEPS = 120  # a folder (`slotviewer adapt`'s default)
+
+
+@dataclass(frozen=True)
+class AdaptOutcome:
+    """What an adaptation produced: the adapted model's stem, and the image on screen before and after."""
+
+    model: Path
+    before: Trace
+    after: Trace
+    images: int  # how many images it adapted on
+    steps: int  # steps done
+    seconds: float
+    errors: tuple[float, ...] = field(repr=False)  # the training batches' reconstruction MSE, step by step
+    skipped: tuple[str, ...] = ()  # "name (reason)" of a folder's unreadable images
+
+    @staticmethod
+    def error_of(trace: Trace) -> float:
+        """The reconstruction MSE of a run, on the model's input (what adapting lowers)."""
+        return float(np.mean((trace.composite(np.ones(trace.num_slots, bool)) - trace.target) ** 2))
+
+    @property
+    def before_mse(self) -> float:
+        return self.error_of(self.before)
+
+    @property
+    def after_mse(self) -> float:
+        return self.error_of(self.after)
+
+
+class AdaptationEvents(SignalGroup):
+    stage = Signal(str)  # what it does now, one line ("reading images 3 / 40", "adapting", "exporting ONNX"…)
+    progress = Signal(int, int, float)  # steps done, steps, recent reconstruction error of the training batches
+    finished = Signal(object)  # AdaptOutcome
+    cancelled = Signal()
+    failed = Signal(str)  # one line
+
+
+class Cancelled(Exception):
+    """Raised inside the thread when `cancel()` was asked for; never leaves it."""
+
+
+class Adaptation:
+    """One adaptation of `model` (as the viewer names it, with its backend and device) for the image `image`
+    on screen, adapting on that image (`folder` None) or on `folder`'s images. `run` holds the settings the
+    image ran with (`Engine.run`'s keyword arguments) so before and after compare like with like."""
+
+    def __init__(self, model: str | Path, backend: str, device: str, image: np.ndarray, run: dict,
+                 folder: str | Path | None = None, steps: int | None = None,
+                 deliver: Callable[[Callable[[], None]], None] | None = None,
+                 workdir: str | Path | None = None, source: str = "") -> None:
+        self.model, self.backend, self.device = str(model), backend, device
+        self.source = source  # the image's file or description, for the adapted model's card
+        self.image, self.run_kwargs = image, dict(run)
+        self.folder = None if folder is None else Path(folder)
+        self.steps = steps if steps is not None else (FOLDER_STEPS if self.folder else IMAGE_STEPS)
+        if self.steps < 1:
+            raise SlotviewerError(f"adapt: steps must be at least 1 (got {self.steps})")
+        self.events = AdaptationEvents()
+        self._inbox = Inbox()
+        self._deliver = deliver or self._inbox.post
+        self._workdir = Path(workdir) if workdir else None
+        self._cancel = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._made: Path | None = None  # the temporary folder this adaptation made (removed on `discard`)
+        self._stem: Path | None = None  # the adapted model's files, once they are being written
+        self.outcome: AdaptOutcome | None = None
+
+    @property
+    def what(self) -> str:
+        """"this image" or "the N images of FOLDER", for messages."""
+        return "this image" if self.folder is None else f"the images of {self.folder.name or self.folder}"
+
+    # --- the owner's side ---------------------------------------------------------------------------------------
+    def start(self) -> threading.Thread:
+        if self._thread is not None:
+            raise SlotviewerError("this adaptation has already started")
+        self._thread = threading.Thread(target=self._work, name="adapt to this image", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def cancel(self) -> None:
+        """Stop at the next step (or the next image read); the model on screen is untouched."""
+        self._cancel.set()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def save_as(self, stem: str | Path) -> list[Path]:
+        """Copy the adapted model's files (weights, JSON, ONNX graphs) to `stem`.*."""
+        if self.outcome is None:
+            raise SlotviewerError("nothing to save: the adaptation has not finished")
+        return copy_model(self.outcome.model, stem)
+
+    def discard(self) -> None:
+        """Remove the adapted model's temporary folder (the user closed the comparison without using it);
+        a `workdir` given by the owner is the owner's to keep. Call it only when the adaptation has ended."""
+        if not self.running:
+            self._remove_files()
+
+    def _remove_files(self) -> None:
+        """What this adaptation wrote: its temporary folder, or in the owner's `workdir` its model's files."""
+        if self._made is not None:
+            shutil.rmtree(self._made, ignore_errors=True)
+        elif self._stem is not None:
+            for path in self._stem.parent.glob(self._stem.name + ".*"):
+                path.unlink(missing_ok=True)
+        self._made = self._stem = None
+
+    def process_callbacks(self) -> int:
+        """Run delivered callbacks on this thread (only with the default `deliver`)."""
+        return self._inbox.process()
+
+    def wait(self, timeout: float = 120.0) -> bool:
+        """Process callbacks until the thread has ended and everything it delivered ran (tests, scripts)."""
+        deadline = time.monotonic() + timeout
+        while self.running and time.monotonic() < deadline:
+            self.process_callbacks()
+            time.sleep(0.01)
+        self.process_callbacks()
+        return not self.running
+
+    # --- the thread ---------------------------------------------------------------------------------------------
+    def _emit(self, signal: Signal, *args: object) -> None:
+        self._deliver(lambda: signal.emit(*args))
+
+    def _check(self) -> None:
+        if self._cancel.is_set():
+            raise Cancelled
+
+    def _work(self) -> None:
+        try:
+            outcome = self._adapt()
+        except Cancelled:
+            self._remove_files()
+            self._emit(self.events.cancelled)
+        except Exception as exc:  # noqa: BLE001  (one line; the viewer keeps its model)
+            self._remove_files()
+            text = str(exc) if isinstance(exc, SlotviewerError) else f"{type(exc).__name__}: {exc}"
+            self._emit(self.events.failed, text.splitlines()[0] if text else type(exc).__name__)
+        else:
+            self.outcome = outcome
+            self._emit(self.events.finished, outcome)
+
+    def _images(self, resolution: int) -> tuple[np.ndarray, list[str]]:
+        """The images to adapt on, `[N, 3, R, R]` float in [0, 1]; a folder's unreadable ones are skipped and
+        named (one broken file should not stop the adaptation); reading stops when cancelled."""
+        if self.folder is None:
+            return model_input(self.image, resolution)[0][None].astype(np.float32), []
+        from slotviewer.adapt import folder_images
+        from slotviewer.io.images import read_image, unreadable
+
+        paths = folder_images(self.folder)
+        frames, skipped = [], []
+        for i, path in enumerate(paths):
+            self._check()
+            self._emit(self.events.stage, f"reading images {i + 1} / {len(paths)}")
+            try:
+                frames.append(model_input(read_image(path), resolution)[0])
+            except SlotviewerError as exc:
+                skipped.append(unreadable(path, exc))
+        if not frames:
+            raise SlotviewerError(f"{self.folder}: none of its {len(paths)} images could be read ({skipped[0]})")
+        return np.stack(frames).astype(np.float32), skipped
+
+    def _adapt(self) -> AdaptOutcome:
+        try:
+            from slotviewer.adapt import Adapter, AdaptSettings, adapted_card
+            from slotviewer.model.weights import load_model, save_model
+        except ImportError as exc:  # an ONNX-only install
+            raise SlotviewerError(f"adapting needs PyTorch, which is not installed ({exc.name}): "
+                                  "pip install 'slotviewer[torch]'") from None
+        started = time.monotonic()
+        self._emit(self.events.stage, "loading the model")
+        loaded = load_model(self.model)
+        original = Engine.load(self.model, self.backend, self.device)
+        images, skipped = self._images(loaded.config.resolution)
+        adapter = Adapter(loaded.model, images, AdaptSettings(steps=self.steps))
+        self._emit(self.events.stage, f"adapting on {len(images)} image{'s' * (len(images) > 1)}")
+        for step in range(self.steps):
+            self._check()
+            adapter.train_step()
+            recent = float(np.mean(adapter.errors[-10:])) if adapter.errors else float("nan")
+            self._emit(self.events.progress, step + 1, self.steps, recent)
+        self._check()
+        if self._workdir is None:
+            self._made = where = Path(tempfile.mkdtemp(prefix="slotviewer-adapted-"))
+        else:
+            where = self._workdir
+            where.mkdir(parents=True, exist_ok=True)
+        self._stem = out = where / f"{loaded.name}.adapted"
+        on = (f"{self.source or 'one image'} (one image, unlabelled)" if self.folder is None
+              else f"{self.folder} ({len(images)} images, unlabelled)")
+        card = adapted_card(loaded, on, adapter, time.monotonic() - started, "the app's Adapt to this image/folder")
+        weights, _ = save_model(adapter.model.eval().cpu(), out, card)
+        if original.backend.name == "onnx":  # the viewer runs ONNX: the adapted copy must too
+            self._check()
+            self._emit(self.events.stage, "exporting the adapted model to ONNX")
+            from slotviewer.engine.onnx_export import export_onnx_apart
+
+            export_onnx_apart(weights, out)
+        self._check()
+        self._emit(self.events.stage, "running the image on both models")
+        adapted = Engine.load(out, original.backend.name, self.device)
+        before = original.run(self.image, **self.run_kwargs)
+        after = adapted.run(self.image, **self.run_kwargs)
+        return AdaptOutcome(out, before, after, len(images), adapter.step, time.monotonic() - started,
+                            tuple(adapter.errors), tuple(skipped))
+
+
+def before_after_pictures(outcome: AdaptOutcome, max_side: int = 768) -> dict[str, np.ndarray]:
+    """The four pictures a comparison shows, uint8 RGB at one size (the input's, at most `max_side` long, so a
+    photo stays cheap to draw): each run's segmentation over the input (labels as the viewer draws them: the
+    decoder's posterior; slot k has the same colour in both) and its reconstruction, every slot taking part."""
+    from slotviewer.io.render import resize_uint8, slot_colours, to_uint8
+    from slotviewer.video import labels_at, overlay
+
+    h, w = outcome.before.image.shape[:2]
+    scale = min(1.0, max_side / max(h, w))
+    h, w = max(1, round(h * scale)), max(1, round(w * scale))
+    shown = resize_uint8(outcome.before.image, h, w)
+    pictures = {}
+    for name, trace in (("before", outcome.before), ("after", outcome.after)):
+        everything = np.ones(trace.num_slots, bool)
+        labels = labels_at(trace.scores(everything), h, w)
+        pictures[f"{name} segmentation"] = overlay(shown, labels, slot_colours(trace.num_slots))
+        pictures[f"{name} reconstruction"] = resize_uint8(to_uint8(trace.composite(everything)), h, w)
+    return pictures
+
+
+def adaptation_for(viewer: Viewer, folder: bool = False, steps: int | None = None,
+                   deliver: Callable[[Callable[[], None]], None] | None = None) -> Adaptation:
+    """An adaptation of `viewer`'s model for image A as it runs now, on that image or (`folder`) on the
+    images of the folder it was opened from; a one-line error when there is nothing to adapt to."""
+    document = viewer.session.documents["A"]
+    if document is None or document.trace is None or viewer.engine is None:
+        raise SlotviewerError("open an image first: adapting shows it before and after")
+    source = Path(document.source)
+    if folder and (document.frame is not None or not source.is_file()):
+        raise SlotviewerError(f"{document.source}: not an image file, so there is no folder to adapt to "
+                              "(Adapt to this image works)")
+    p = viewer.params
+    run = {**viewer.run_kwargs(document), "method": "slot-attention"}  # adapting concerns the slots
+    if viewer.engine.fixed_slots:  # learned queries: K is the model's
+        run["slots"] = None
+    return Adaptation(p.model, p.backend, p.device, document.image, run, source.parent if folder else None,
+                      steps, deliver, source=document.source)

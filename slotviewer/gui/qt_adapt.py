@@ -1,0 +1,217 @@
+"""Model → *Adapt to this image / folder…*: a dialog over a Qt-free `Adaptation`.
+
+It asks for the number of steps, runs the adaptation in the background with a progress bar and Cancel,
+then shows the image before and after side by side (segmentation and reconstruction, zoom and pan
+linked) with both reconstruction errors, and lets the user *Use adapted model* (the window's viewer loads
+it like any model), *Save model as…* or close it (the adapted copy is then removed). Non-modal: the
+window stays usable while it runs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QDialog,
+    QFileDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from slotviewer.components.adaptation import Adaptation, AdaptOutcome, before_after_pictures
+from slotviewer.errors import SlotviewerError
+from slotviewer.gui.qt_images import QtImagePanel
+
+PANELS = ("before segmentation", "after segmentation", "before reconstruction", "after reconstruction")
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' * (n != 1)}"
+
+
+def psnr(mse: float) -> float:
+    return 10 * math.log10(1 / mse) if mse > 0 else math.inf
+
+
+class QtAdaptDialog(QDialog):
+    """One adaptation: `start` it (or press Start), watch it, compare, decide."""
+
+    sigUse = Signal(str)  # the adapted model's stem: the window loads it
+    sigFinished = Signal(str)  # "done" / "cancelled" / "failed" (tests and scripts wait for it)
+
+    def __init__(self, make: Callable[[int], Adaptation], what: str, steps: int, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Adapt to {what}")
+        self.make, self.what = make, what
+        self.adaptation: Adaptation | None = None
+        self.used = False
+        layout = QVBoxLayout(self)
+        intro = QLabel(f"Fine-tunes a copy of the model's decoder on {what}, with <code>slotviewer adapt</code>'s "
+                       "recipe (unsupervised: the only signal is how well it redraws the images). The model on "
+                       "screen stays until you choose <i>Use adapted model</i>.")
+        intro.setWordWrap(True)
+        layout.addWidget(intro)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Steps"))
+        self.steps = QSpinBox()
+        self.steps.setRange(1, 5000)
+        self.steps.setValue(steps)
+        self.steps.setToolTip("Each step adapts on 8 augmented views (flips, turns, crops)")
+        row.addWidget(self.steps)
+        self.start_button = QPushButton("Start")
+        self.start_button.clicked.connect(self.start)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.cancel_button.setEnabled(False)
+        row.addWidget(self.start_button)
+        row.addWidget(self.cancel_button)
+        row.addStretch(1)
+        layout.addLayout(row)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, steps)
+        self.progress.setValue(0)
+        layout.addWidget(self.progress)
+        self.state = QLabel("")
+        self.state.setWordWrap(True)
+        layout.addWidget(self.state)
+        self.panels = {name: QtImagePanel(name) for name in PANELS}
+        grid = QGridLayout()
+        for i, name in enumerate(PANELS):
+            grid.addWidget(self.panels[name], i // 2, i % 2)
+            self.panels[name].setMinimumSize(200, 200)
+        for name in PANELS[1:]:
+            self.panels[PANELS[0]].link(self.panels[name])
+        self.result = QWidget()
+        self.result.setLayout(grid)
+        self.result.hide()
+        layout.addWidget(self.result, 1)
+        self.summary = QLabel("")
+        self.summary.setWordWrap(True)
+        layout.addWidget(self.summary)
+        buttons = QHBoxLayout()
+        self.use_button = QPushButton("Use adapted model")
+        self.use_button.setToolTip("The window runs the adapted copy from now on (Help → About model says so)")
+        self.use_button.clicked.connect(self.use)
+        self.save_button = QPushButton("Save model as…")
+        self.save_button.clicked.connect(self.save_dialog)
+        close = QPushButton("Close")
+        close.clicked.connect(self.close)
+        for button in (self.use_button, self.save_button):
+            button.setEnabled(False)
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        buttons.addWidget(close)
+        layout.addLayout(buttons)
+        self.resize(560, 260)
+
+    # --- running ------------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self.adaptation is not None and self.adaptation.running:
+            return
+        self._drop()
+        try:
+            self.adaptation = adaptation = self.make(self.steps.value())
+        except SlotviewerError as exc:
+            self._ended("failed", str(exc))
+            return
+        e = adaptation.events
+        e.stage.connect(lambda text: self.state.setText(text))
+        e.progress.connect(self._on_progress)
+        e.finished.connect(self._on_finished)
+        e.cancelled.connect(lambda: self._ended("cancelled", "cancelled: the model is unchanged"))
+        e.failed.connect(lambda text: self._ended("failed", f"adapting failed: {text}"))
+        self.progress.setRange(0, adaptation.steps)
+        self.progress.setValue(0)
+        self.result.hide()
+        self.summary.setText("")
+        for button in (self.use_button, self.save_button, self.start_button, self.steps):
+            button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.state.setText("starting…")
+        adaptation.start()
+
+    def cancel(self) -> None:
+        if self.adaptation is not None and self.adaptation.running:
+            self.state.setText("cancelling (after the current step)…")
+            self.adaptation.cancel()
+
+    def _on_progress(self, done: int, steps: int, error: float) -> None:
+        self.progress.setValue(done)
+        self.state.setText(f"step {done} / {steps} · reconstruction error of the training views {error:.5f}")
+
+    def _ended(self, state: str, text: str) -> None:
+        self.state.setText(text)
+        self.cancel_button.setEnabled(False)
+        self.start_button.setEnabled(True)
+        self.steps.setEnabled(True)
+        self.start_button.setText("Start again")
+        self.sigFinished.emit(state)
+
+    def _on_finished(self, outcome: AdaptOutcome) -> None:
+        for name, picture in before_after_pictures(outcome).items():
+            panel = self.panels[name]
+            panel.view.extent = None  # a new picture size fits anew
+            panel.set_image(picture)
+        b, a = outcome.before_mse, outcome.after_mse
+        skipped = f"; {len(outcome.skipped)} unreadable image(s) skipped" if outcome.skipped else ""
+        done = f"{plural(outcome.steps, 'step')} on {plural(outcome.images, 'image')} in {outcome.seconds:.0f} s"
+        if len(outcome.errors) >= 2:  # the views it trained on: for a folder, more telling than this one image
+            first, last = np.mean(outcome.errors[:5]), np.mean(outcome.errors[-5:])
+            done += f" (its training views' error {first:.5f} → {last:.5f})"
+        self.summary.setText(
+            f"<b>Reconstruction error of this image: {b:.5f} → {a:.5f}</b> (PSNR {psnr(b):.1f} → {psnr(a):.1f} dB); "
+            f"{done}{skipped}. A lower error means the decoder draws these images better, not that the objects are "
+            "found better: compare the segmentations.")
+        self.result.show()
+        self.use_button.setEnabled(True)
+        self.save_button.setEnabled(True)
+        if self.height() < 640:
+            self.resize(max(self.width(), 640), 720)
+        self._ended("done", "done: before (left) and after (right), the same settings and initial slots")
+
+    # --- the user's decision ------------------------------------------------------------------------------------
+    def use(self) -> None:
+        if self.adaptation is None or self.adaptation.outcome is None:
+            return
+        self.used = True
+        self.use_button.setEnabled(False)
+        self.state.setText("the window now runs the adapted model (Save model as… keeps it)")
+        self.sigUse.emit(str(self.adaptation.outcome.model))
+
+    def save_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save adapted model as", "adapted.safetensors",
+                                              "Models (*.safetensors)")
+        if path:
+            self.save_as(path)
+
+    def save_as(self, path: str | Path) -> list[Path]:
+        try:
+            written = self.adaptation.save_as(path) if self.adaptation is not None else []
+        except (SlotviewerError, OSError) as exc:
+            self.state.setText(f"error: {exc}")
+            return []
+        self.state.setText(f"saved {', '.join(p.name for p in written)} in {Path(path).parent}")
+        return written
+
+    def _drop(self) -> None:
+        """Forget the last adaptation; its files go unless the window runs them."""
+        if self.adaptation is not None and not self.used:
+            self.adaptation.discard()
+        self.adaptation, self.used = None, False
+
+    def closeEvent(self, event) -> None:  # noqa: ANN001, N802 (Qt API)
+        if self.adaptation is not None and self.adaptation.running:
+            self.adaptation.cancel()  # its thread ends at the next step and removes what it wrote
+        else:
+            self._drop()
+        super().closeEvent(event)

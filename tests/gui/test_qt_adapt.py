@@ -1,0 +1,110 @@
+"""Model → Adapt to this image / folder, driven as a user would: progress, before and after side by side, use the
+adapted model, save it, cancel, and the messages when there is nothing to adapt to."""
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QSettings
+
+from slotviewer.gui.main_window import MainWindow
+from slotviewer.gui.qt_adapt import PANELS, QtAdaptDialog
+from slotviewer.model.files import strip_model_suffix
+from slotviewer.model.weights import load_model
+from tests.gui.conftest import make_window, wait_idle
+
+
+def on_torch(window: MainWindow, qtbot) -> None:  # noqa: ANN001
+    """The window on the tiny model's torch weights (the ONNX route exports graphs: tests/components covers it)."""
+    window.viewer.set_params(model=str(strip_model_suffix(window.viewer.params.model)), backend="torch")
+    qtbot.waitUntil(lambda: window.viewer.engine.backend.name == "torch", timeout=30_000)
+    wait_idle(qtbot, window)
+
+
+def finish(dialog: QtAdaptDialog, qtbot, steps: int = 2) -> list[str]:  # noqa: ANN001
+    ends: list[str] = []
+    dialog.sigFinished.connect(ends.append)
+    dialog.steps.setValue(steps)
+    dialog.start_button.click()
+    qtbot.waitUntil(lambda: bool(ends), timeout=60_000)
+    return ends
+
+
+def test_adapt_to_this_image_shows_before_and_after_and_the_window_can_use_it(window: MainWindow, qtbot,  # noqa: ANN001
+                                                                              tmp_path: Path) -> None:
+    on_torch(window, qtbot)
+    action = next(a for a in window.menuBar().actions() if a.text() == "&Model").menu().actions()[0]
+    assert action.text() == "&Adapt to this image…"
+    action.trigger()
+    dialog = window.adapting
+    assert dialog.isVisible() and dialog.steps.value() == 30 and not dialog.result.isVisible()
+    assert not dialog.use_button.isEnabled() and not dialog.save_button.isEnabled()
+    before_model = window.viewer.params.model
+    assert finish(dialog, qtbot) == ["done"]
+    assert dialog.progress.value() == dialog.progress.maximum() == 2
+    assert dialog.result.isVisible() and "→" in dialog.summary.text() and "2 steps on 1 image" in dialog.summary.text()
+    shown = {name: dialog.panels[name].rendered() for name in PANELS}
+    image = window.session.documents["A"].image
+    assert all(picture is not None and picture.shape == image.shape for picture in shown.values())
+    assert not np.array_equal(shown["before reconstruction"], shown["after reconstruction"])
+    assert window.viewer.params.model == before_model, "nothing changes before the user says so"
+
+    dialog.use_button.click()
+    stem = str(dialog.adaptation.outcome.model)
+    qtbot.waitUntil(lambda: window.viewer.engine.backend.model_name == "tiny.adapted", timeout=30_000)
+    wait_idle(qtbot, window)
+    assert window.viewer.params.model == stem and "adapted on" in window.about_model_text()
+    written = dialog.save_as(tmp_path / "mine.safetensors")
+    assert sorted(p.name for p in written) == ["mine.json", "mine.safetensors"]
+    assert load_model(tmp_path / "mine").card.adapted_on.endswith("(one image, unlabelled)")
+    dialog.close()
+    assert Path(stem + ".safetensors").exists(), "the window runs it: closing the dialog keeps it"
+
+
+def test_closing_the_comparison_without_using_it_removes_the_adapted_copy(window: MainWindow, qtbot) -> None:  # noqa: ANN001
+    on_torch(window, qtbot)
+    window.adapt_dialog()
+    dialog = window.adapting
+    assert finish(dialog, qtbot, steps=1) == ["done"]
+    folder = dialog.adaptation.outcome.model.parent
+    assert folder.is_dir()
+    dialog.close()
+    assert not folder.exists()
+
+
+def test_adapt_to_this_folder_and_cancel(window: MainWindow, qtbot, images: list[Path]) -> None:  # noqa: ANN001
+    on_torch(window, qtbot)
+    window.adapt_dialog(folder=True)
+    dialog = window.adapting
+    assert dialog.steps.value() == 120 and images[0].parent.name in dialog.windowTitle()
+    ends: list[str] = []
+    dialog.sigFinished.connect(ends.append)
+    dialog.steps.setValue(5000)
+    dialog.start()
+    assert dialog.cancel_button.isEnabled() and not dialog.start_button.isEnabled()
+    qtbot.waitUntil(lambda: dialog.progress.value() > 0, timeout=60_000)
+    dialog.cancel_button.click()
+    qtbot.waitUntil(lambda: bool(ends), timeout=60_000)
+    assert ends == ["cancelled"] and dialog.state.text() == "cancelled: the model is unchanged"
+    assert dialog.start_button.isEnabled() and not dialog.use_button.isEnabled()
+    assert finish(dialog, qtbot, steps=1) == ["done"]
+    assert "1 step on 3 images" in dialog.summary.text()
+
+
+def test_one_adaptation_at_a_time_and_nothing_to_adapt_to(window: MainWindow, qtbot, settings: QSettings,  # noqa: ANN001
+                                                          tiny_model: Path) -> None:
+    on_torch(window, qtbot)
+    window.adapt_dialog()
+    first = window.adapting
+    first.steps.setValue(5000)
+    first.start()
+    window.adapt_dialog(folder=True)
+    assert window.adapting is first, "a running adaptation keeps its dialog"
+    first.cancel()
+    qtbot.waitUntil(lambda: not first.adaptation.running, timeout=60_000)
+    empty = make_window(qtbot, settings, tiny_model.with_suffix(".onnx"))
+    errors: list[str] = []
+    empty.error = errors.append
+    empty.adapt_dialog()
+    assert errors == ["open an image first: adapting shows it before and after"]
+    assert getattr(empty, "adapting", None) is None
+    empty.close()
