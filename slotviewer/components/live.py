@@ -665,18 +665,19 @@ class LiveView:
         backend = self.engine.backend
         stem = Path(str(backend.model_path)).with_suffix("") if getattr(backend, "model_path", None) else None
         folder = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="slotviewer-learned-"))
+        what = f"{len(buffered)} recent frames of {self.source.name if self.source else 'a live source'} (unlabelled)"
 
         def progress(state: str, fraction: float) -> None:
             self._deliver(lambda: self.events.learning.emit(state, fraction))
 
         def work() -> None:
             try:
-                from slotviewer.adapt import Adapter, AdaptSettings
+                from slotviewer.adapt import Adapter, AdaptSettings, adapted_card
                 from slotviewer.model.weights import load_model, save_model
 
                 loaded = load_model(stem if stem is not None else backend.model_name)
                 images = frames.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
-                adapter = Adapter(loaded.model, images, AdaptSettings(steps=steps))
+                adapter, started = Adapter(loaded.model, images, AdaptSettings(steps=steps)), time.monotonic()
                 for step in range(steps):
                     if self._learn_cancel.is_set():
                         progress("cancelled", step / steps)
@@ -684,7 +685,9 @@ class LiveView:
                     adapter.train_step()
                     progress("running", (step + 1) / steps)
                 out = folder / f"{loaded.name}.live"
-                weights, _ = save_model(adapter.model.eval().cpu(), out, loaded.card)
+                card = adapted_card(loaded, what, adapter, time.monotonic() - started,
+                                    "the live view's Learn this scene")
+                weights, _ = save_model(adapter.model.eval().cpu(), out, card)
                 if backend.name == "onnx":
                     from slotviewer.engine.onnx_export import export_onnx_apart
 

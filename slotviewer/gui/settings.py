@@ -15,6 +15,7 @@ from slotviewer.components.frames import OVERLAYS
 from slotviewer.components.viewer import RunParams
 from slotviewer.errors import SlotviewerError
 from slotviewer.gui.qt_controls import shipped_models
+from slotviewer.model.files import MODEL_SUFFIXES, strip_model_suffix, with_ext
 
 MAX_RECENT = 10
 
@@ -22,7 +23,12 @@ MAX_RECENT = 10
 def saved_params(settings: QSettings) -> RunParams:
     """Last session's model, backend, device, seed and method (K and T come from the model on load)."""
     s, models = settings, shipped_models()
-    params = RunParams(model=str(s.value("model", "shapes" if "shapes" in models else (models or [""])[0])),
+    default = "shapes" if "shapes" in models else (models or [""])[0]
+    model = str(s.value("model", default))
+    if Path(model).parent.parts and not any(with_ext(strip_model_suffix(model), suffix).exists()
+                                            for suffix in MODEL_SUFFIXES):
+        model = default  # gone since: an adapted copy in a temporary folder the system cleaned, a moved file
+    params = RunParams(model=model,
                        backend=str(s.value("backend", "onnx")), device=str(s.value("device", "auto")),
                        seed=int(s.value("seed", 0)), method=str(s.value("method", "slot-attention")))
     try:
@@ -60,6 +66,8 @@ class SettingsMixin:
         s.sync()
 
     def closeEvent(self, event) -> None:  # noqa: ANN001, N802 (Qt API)
+        if getattr(self, "adapting", None) is not None:
+            self.adapting.close()  # a running adaptation stops; an unused adapted copy is deleted
         self.save_settings()
         self.iteration_bar.timer.stop()
         self.viewer.close()

@@ -1,6 +1,7 @@
 """Learn this scene beyond the happy path: what the adapter is given, the progress it reports, where the adapted
 model goes, the ONNX route, a cancel that lands late, and failures as one message."""
 
+import dataclasses
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -105,7 +106,10 @@ def test_without_a_folder_the_adapted_model_goes_to_a_temporary_one_with_the_car
     folder = view.adapted_model.parent
     try:
         assert folder.name.startswith("slotviewer-learned-")
-        assert load_model(view.adapted_model).card == load_model(tiny_model).card, "the card travels with it"
+        card, original = load_model(view.adapted_model).card, load_model(tiny_model).card
+        assert dataclasses.replace(card, adapted_on="", notes=original.notes) == original, "the card travels with it"
+        assert card.adapted_on.endswith("recent frames of fake camera (unlabelled)"), card.adapted_on
+        assert "by the live view's Learn this scene: 1 steps" in card.notes
     finally:
         shutil.rmtree(folder)
 

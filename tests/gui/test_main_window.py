@@ -342,6 +342,16 @@ def test_settings_are_restored_on_start(qtbot, tiny_model: Path, settings: QSett
     again.close()
 
 
+def test_a_saved_model_that_is_gone_falls_back_to_the_shipped_one(settings: QSettings, tmp_path: Path) -> None:
+    from slotviewer.gui.settings import saved_params
+
+    settings.setValue("model", str(tmp_path / "slotviewer-adapted-x" / "shapes.adapted"))
+    assert saved_params(settings).model == "shapes"
+    (tmp_path / "mine.safetensors").write_bytes(b"")
+    settings.setValue("model", str(tmp_path / "mine"))
+    assert saved_params(settings).model == str(tmp_path / "mine"), "one that exists stays (its loading says more)"
+
+
 def test_export_writes_outputs_with_input_hash_and_familiarity(window: MainWindow, images: list[Path],
                                                                tmp_path: Path, qtbot) -> None:  # noqa: ANN001
     window.viewer.toggle_slot("A", 2, False)

@@ -108,3 +108,16 @@ def test_one_adaptation_at_a_time_and_nothing_to_adapt_to(window: MainWindow, qt
     assert errors == ["open an image first: adapting shows it before and after"]
     assert getattr(empty, "adapting", None) is None
     empty.close()
+
+
+def test_quitting_stops_a_running_adaptation(window: MainWindow, qtbot) -> None:  # noqa: ANN001
+    on_torch(window, qtbot)
+    window.adapt_dialog()
+    dialog = window.adapting
+    dialog.steps.setValue(5000)
+    dialog.start()
+    qtbot.waitUntil(lambda: dialog.progress.value() > 0, timeout=60_000)
+    window.close()
+    assert not dialog.isVisible()
+    dialog.adaptation._thread.join(30)
+    assert not dialog.adaptation.running and dialog.adaptation.outcome is None
