@@ -88,7 +88,7 @@ class QtAdaptDialog(QDialog):
         grid = QGridLayout()
         for i, name in enumerate(PANELS):
             grid.addWidget(self.panels[name], i // 2, i % 2)
-            self.panels[name].setMinimumSize(200, 200)
+            self.panels[name].setMinimumSize(120, 120)
         for name in PANELS[1:]:
             self.panels[PANELS[0]].link(self.panels[name])
         self.result = QWidget()
@@ -175,8 +175,12 @@ class QtAdaptDialog(QDialog):
         self.result.show()
         self.use_button.setEnabled(True)
         self.save_button.setEnabled(True)
-        if self.height() < 640:
-            self.resize(max(self.width(), 640), 720)
+        if self.height() < 640:  # room for the pictures, within the screen (a small one scrolls nothing here)
+            room = self.screen().availableGeometry() if self.screen() else None
+            width, height = max(self.width(), 640), 720
+            if room is not None:
+                width, height = min(width, room.width() - 40), min(height, room.height() - 60)
+            self.resize(width, height)
         self._ended("done", "done: before (left) and after (right), the same settings and initial slots")
 
     # --- the user's decision ------------------------------------------------------------------------------------
