@@ -183,12 +183,21 @@ class Adapter:
         return self.model.eval()
 
 
+def error_trend(errors: list[float] | tuple[float, ...]) -> tuple[float, float]:
+    """The training batches' reconstruction error at the start and at the end: the means of the first and the
+    last (up to) five steps, never overlapping, so a short run shows its own change (1 step: that step twice)."""
+    if not errors:
+        return 0.0, 0.0
+    n = max(1, min(5, len(errors) // 2))
+    return float(np.mean(errors[:n])), float(np.mean(errors[-n:]))
+
+
 def adapted_card(loaded: LoadedModel, adapted_on: str, adapter: Adapter, seconds: float, by: str) -> ModelCard:
     """The original's card, saying what the copy was adapted on and how (`by`: the command or the app's
     action), with the training batches' reconstruction error at the start and the end. Its FG-ARI and PSNR
     stay the original's: nothing labelled was measured."""
-    s, errors = adapter.s, adapter.errors
-    first, last = (np.mean(errors[:5]), np.mean(errors[-5:])) if errors else (0.0, 0.0)
+    s = adapter.s
+    first, last = error_trend(adapter.errors)
     card = loaded.card
     return dataclasses.replace(
         card,

@@ -171,3 +171,13 @@ def test_learned_queries_adapt_from_the_queries_not_their_jittered_draws(picture
     adapter.model.forward = lambda x, **kw: seen.append(kw["noise"]) or forward(x, **kw)  # type: ignore[method-assign]
     adapter.train_step()
     assert seen and all(torch.count_nonzero(noise) == 0 for noise in seen)
+
+
+def test_error_trend_compares_the_first_and_last_steps_without_overlap() -> None:
+    from slotviewer.adapt import error_trend
+
+    assert error_trend([]) == (0.0, 0.0)
+    assert error_trend([0.5]) == (0.5, 0.5)
+    assert error_trend([0.4, 0.2]) == (0.4, 0.2)
+    assert error_trend([6, 5, 4, 3, 2, 1]) == (5.0, 2.0)  # three and three
+    assert error_trend(list(range(20, 0, -1))) == (18.0, 3.0)  # five and five

@@ -108,8 +108,22 @@ class Adaptation:
 
     @property
     def what(self) -> str:
-        """"this image" or "the N images of FOLDER", for messages."""
-        return "this image" if self.folder is None else f"the images of {self.folder.name or self.folder}"
+        """What it adapts to, for titles and messages: the image's name, or "the N images of FOLDER"."""
+        if self.folder is None:
+            return Path(self.source).name if self.source else "this image"
+        from slotviewer.adapt import folder_images
+
+        try:
+            count = len(folder_images(self.folder))
+        except SlotviewerError:
+            count = 0
+        return f"the {count} image{'s' * (count != 1)} of {self.folder.name or self.folder}"
+
+    def again(self, steps: int) -> Adaptation:
+        """A new adaptation of the same model for the same image, settings and data (Start again in the app:
+        what the first one was about, whatever the window shows by now), with `steps`."""
+        return Adaptation(self.model, self.backend, self.device, self.image, self.run_kwargs, self.folder, steps,
+                          self._deliver, self._workdir, self.source)
 
     # --- the owner's side ---------------------------------------------------------------------------------------
     def start(self) -> threading.Thread:
@@ -120,8 +134,19 @@ class Adaptation:
         return self._thread
 
     def cancel(self) -> None:
-        """Stop at the next step (or the next image read); the model on screen is untouched."""
+        """Stop at the next step, image read or stage (an ONNX export is killed): what it wrote is removed and
+        `cancelled` is emitted, however late the cancel lands. The model on screen is untouched."""
         self._cancel.set()
+
+    @property
+    def cancelling(self) -> bool:
+        return self._cancel.is_set() and self.running
+
+    def join(self, timeout: float) -> bool:
+        """Wait for the thread to end (the app's quit: a cancelled run then has removed its files)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return not self.running
 
     @property
     def running(self) -> bool:
@@ -239,12 +264,13 @@ class Adaptation:
             self._emit(self.events.stage, "exporting the adapted model to ONNX")
             from slotviewer.engine.onnx_export import export_onnx_apart
 
-            export_onnx_apart(weights, out)
+            export_onnx_apart(weights, out, stop=self._cancel.is_set)
         self._check()
         self._emit(self.events.stage, "running the image on both models")
         adapted = Engine.load(out, original.backend.name, self.device)
         before = original.run(self.image, **self.run_kwargs)
         after = adapted.run(self.image, **self.run_kwargs)
+        self._check()  # a cancel that landed in the last stage still wins: nothing half-decided stays behind
         return AdaptOutcome(out, before, after, len(images), adapter.step, time.monotonic() - started,
                             tuple(adapter.errors), tuple(skipped))
 
@@ -277,12 +303,16 @@ def adaptation_for(viewer: Viewer, folder: bool = False, steps: int | None = Non
     if document is None or document.trace is None or viewer.engine is None:
         raise SlotviewerError("open an image first: adapting shows it before and after")
     source = Path(document.source)
-    if folder and (document.frame is not None or not source.is_file()):
-        raise SlotviewerError(f"{document.source}: not an image file, so there is no folder to adapt to "
-                              "(Adapt to this image works)")
+    images = source if source.is_dir() else source.parent  # a frame of an image sequence: that folder
+    if folder and not (source.is_dir() or (source.is_file() and document.frame is None)):
+        video = document.frame is not None and source.is_file()
+        raise SlotviewerError(f"{document.source}: " + ("a video's frame: Live → Learn this scene adapts to the recent "
+                              "frames" if video else "not an image file, so there is no folder to adapt to") +
+                              " (Adapt to this image works)")
     p = viewer.params
     run = {**viewer.run_kwargs(document), "method": "slot-attention"}  # adapting concerns the slots
     if viewer.engine.fixed_slots:  # learned queries: K is the model's
         run["slots"] = None
-    return Adaptation(p.model, p.backend, p.device, document.image, run, source.parent if folder else None,
-                      steps, deliver, source=document.source)
+    described = document.source if document.frame is None else f"{document.source}, frame {document.frame}"
+    return Adaptation(p.model, p.backend, p.device, document.image, run, images if folder else None,
+                      steps, deliver, source=described)

@@ -19,6 +19,7 @@ import logging
 import subprocess
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import onnx
@@ -119,13 +120,25 @@ def export_onnx(model: str | Path, out: str | Path) -> list[Path]:
     return paths
 
 
-def export_onnx_apart(weights: str | Path, out: str | Path) -> None:
+def export_onnx_apart(weights: str | Path, out: str | Path, stop: Callable[[], bool] | None = None) -> bool:
     """`export_onnx` in a process of its own, for callers on a background thread of a long-lived process (the
-    live view's *Learn this scene*): torch's export tracer and the GUI thread's garbage collector deadlocked
-    there once in a test run (the collector, holding the GIL, waited on a lock the tracing thread held)."""
+    live view's *Learn this scene*, the app's *Adapt*): torch's export tracer and the GUI thread's garbage
+    collector deadlocked there once in a test run (the collector, holding the GIL, waited on a lock the tracing
+    thread held). An export takes seconds: when `stop()` turns true the process is killed and this returns
+    False (the caller removes what it wrote); True when the graphs were written."""
     command = [sys.executable] + ([] if getattr(sys, "frozen", False) else ["-m", "slotviewer"])
-    run = subprocess.run([*command, "export-onnx", "--model", str(weights), "--out", str(out)],
-                         capture_output=True, text=True)
-    if run.returncode != 0:
-        said = (run.stderr.strip().splitlines() or [f"exit status {run.returncode}"])[-1]
+    process = subprocess.Popen([*command, "export-onnx", "--model", str(weights), "--out", str(out)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    while True:
+        try:
+            _, stderr = process.communicate(timeout=0.1)
+            break
+        except subprocess.TimeoutExpired:
+            if stop is not None and stop():
+                process.kill()
+                process.communicate()
+                return False
+    if process.returncode != 0:
+        said = (stderr.strip().splitlines() or [f"exit status {process.returncode}"])[-1]
         raise SlotviewerError(f"{out}: ONNX export failed ({said.removeprefix('slotviewer: error: ')})")
+    return True

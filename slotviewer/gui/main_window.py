@@ -299,13 +299,15 @@ class MainWindow(SettingsMixin, DialogsMixin, QMainWindow):
     def adapt_dialog(self, folder: bool = False) -> None:
         """Model → Adapt to this image / folder: a copy of the model fitted to image A (or its folder) in the
         background, then before and after side by side (`gui/qt_adapt.py`). One such dialog at a time."""
-        from slotviewer.components.adaptation import FOLDER_STEPS, IMAGE_STEPS, adaptation_for
+        from slotviewer.components.adaptation import adaptation_for
         from slotviewer.gui.qt_adapt import QtAdaptDialog
 
         running = getattr(self, "adapting", None)
         if running is not None and running.adaptation is not None and running.adaptation.running:
+            running.show()
             running.raise_()
-            self.status("an adaptation is running: its dialog is in front")
+            running.activateWindow()
+            self.status("an adaptation is running: its dialog is in front (Cancel stops it)")
             return
         try:
             first = adaptation_for(self.viewer, folder, deliver=self._dispatcher.post)
@@ -313,16 +315,14 @@ class MainWindow(SettingsMixin, DialogsMixin, QMainWindow):
             self.error(str(exc))
             return
         if running is not None:
-            running.close()
-        dialog = QtAdaptDialog(lambda steps: adaptation_for(self.viewer, folder, steps, self._dispatcher.post),
-                               first.what, FOLDER_STEPS if folder else IMAGE_STEPS, self)
+            running.dismiss()
+        self.adapting = dialog = QtAdaptDialog(first, self)
         dialog.sigUse.connect(self._use_adapted)
-        self.adapting = dialog
         dialog.show()
 
-    def _use_adapted(self, stem: str) -> None:
+    def _use_adapted(self, stem: str, backend: str) -> None:
         self.viewer.model_chosen = True  # the user chose it: a bundled sample opened later does not replace it
-        self._set_params({"model": stem})
+        self._set_params({"model": stem, "backend": backend})  # the backend it has files for
 
     def show_about_model(self) -> None:
         QMessageBox.information(self, "About the model", self.about_model_text())

@@ -10,10 +10,9 @@ window stays usable while it runs.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from html import escape
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QDialog,
@@ -28,11 +27,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from slotviewer.adapt import error_trend
 from slotviewer.components.adaptation import Adaptation, AdaptOutcome, before_after_pictures
 from slotviewer.errors import SlotviewerError
 from slotviewer.gui.qt_images import QtImagePanel
 
 PANELS = ("before segmentation", "after segmentation", "before reconstruction", "after reconstruction")
+TITLES = {"before segmentation": "before: labels (decoder posterior, as `run` writes them)",
+          "after segmentation": "after: labels (decoder posterior)",
+          "before reconstruction": "before: reconstruction", "after reconstruction": "after: reconstruction"}
 
 
 def plural(n: int, word: str) -> str:
@@ -43,29 +46,59 @@ def psnr(mse: float) -> float:
     return 10 * math.log10(1 / mse) if mse > 0 else math.inf
 
 
+def seconds(value: float) -> str:
+    return f"{value:.1f} s" if value < 10 else f"{value:.0f} s"
+
+
+def summary(outcome: AdaptOutcome) -> str:
+    """Before → after in numbers: this image's reconstruction error (and as a multiple of the model's typical
+    error on its own data, as the window's caption says it), what it adapted on, the files it skipped."""
+    b, a = outcome.before_mse, outcome.after_mse
+    typical = (outcome.before.provenance.get("familiarity") or {}).get("typical_mse")
+    ratios = f"; {b / typical:.1f}× → {a / typical:.1f}× the model's typical error" if typical else ""
+    done = f"{plural(outcome.steps, 'step')} on {plural(outcome.images, 'image')} in {seconds(outcome.seconds)}"
+    if len(outcome.errors) >= 2:  # the views it trained on: for a folder, more telling than this one image
+        first, last = error_trend(outcome.errors)
+        done += f" (its training views' error {first:.5f} → {last:.5f})"
+    if outcome.skipped:
+        names = "; ".join(outcome.skipped[:3]) + (f"; and {len(outcome.skipped) - 3} more" if len(outcome.skipped) > 3
+                                                   else "")
+        done += f"; skipped {plural(len(outcome.skipped), 'unreadable file')}: {names}"
+    return (f"<b>Reconstruction error of this image: {b:.5f} → {a:.5f}</b> (PSNR {psnr(b):.1f} → {psnr(a):.1f} dB"
+            f"{ratios}); {escape(done)}. A lower error means the decoder draws these images better, not that the "
+            "objects are found better: compare the segmentations.")
+
+
 class QtAdaptDialog(QDialog):
     """One adaptation: `start` it (or press Start), watch it, compare, decide."""
 
-    sigUse = Signal(str)  # the adapted model's stem: the window loads it
+    sigUse = Signal(str, str)  # the adapted model's stem and the backend it was made for: the window loads it
     sigFinished = Signal(str)  # "done" / "cancelled" / "failed" (tests and scripts wait for it)
 
-    def __init__(self, make: Callable[[int], Adaptation], what: str, steps: int, parent: QWidget | None = None) -> None:
+    def __init__(self, first: Adaptation, parent: QWidget | None = None) -> None:
+        """`first` says what to adapt (model, image, settings, data) and the default steps; Start runs a copy of
+        it with the steps chosen, so the dialog stays about that image whatever the window opens meanwhile."""
         super().__init__(parent)
-        self.setWindowTitle(f"Adapt to {what}")
-        self.make, self.what = make, what
+        self.first = first
+        what = escape(first.what)
+        self.setWindowTitle(f"Adapt to {first.what}")
         self.adaptation: Adaptation | None = None
         self.used = False
         layout = QVBoxLayout(self)
-        intro = QLabel(f"Fine-tunes a copy of the model's decoder on {what}, with <code>slotviewer adapt</code>'s "
-                       "recipe (unsupervised: the only signal is how well it redraws the images). The model on "
-                       "screen stays until you choose <i>Use adapted model</i>.")
+        run = first.run_kwargs
+        settings = ", ".join(f"{name} {run[key]}" for name, key in (("K", "slots"), ("T", "iters"), ("seed", "seed"),
+                                                                     ("draws", "draws")) if run.get(key) is not None)
+        intro = QLabel(f"Fine-tunes a copy of the model's decoder on <b>{what}</b>, with <code>slotviewer adapt"
+                       "</code>'s recipe (unsupervised: the only signal is how well it redraws the images), then runs "
+                       f"the image with the original and the copy (slot attention{', ' + settings if settings else ''}"
+                       "). The model on screen stays until you choose <i>Use adapted model</i>.")
         intro.setWordWrap(True)
         layout.addWidget(intro)
         row = QHBoxLayout()
         row.addWidget(QLabel("Steps"))
         self.steps = QSpinBox()
         self.steps.setRange(1, 5000)
-        self.steps.setValue(steps)
+        self.steps.setValue(first.steps)
         self.steps.setToolTip("Each step adapts on 8 augmented views (flips, turns, crops)")
         row.addWidget(self.steps)
         self.start_button = QPushButton("Start")
@@ -78,13 +111,13 @@ class QtAdaptDialog(QDialog):
         row.addStretch(1)
         layout.addLayout(row)
         self.progress = QProgressBar()
-        self.progress.setRange(0, steps)
+        self.progress.setRange(0, first.steps)
         self.progress.setValue(0)
         layout.addWidget(self.progress)
         self.state = QLabel("")
         self.state.setWordWrap(True)
         layout.addWidget(self.state)
-        self.panels = {name: QtImagePanel(name) for name in PANELS}
+        self.panels = {name: QtImagePanel(TITLES[name]) for name in PANELS}
         grid = QGridLayout()
         for i, name in enumerate(PANELS):
             grid.addWidget(self.panels[name], i // 2, i % 2)
@@ -105,27 +138,30 @@ class QtAdaptDialog(QDialog):
         self.save_button = QPushButton("Save model as…")
         self.save_button.clicked.connect(self.save_dialog)
         close = QPushButton("Close")
-        close.clicked.connect(self.close)
+        close.clicked.connect(self.dismiss)
         for button in (self.use_button, self.save_button):
             button.setEnabled(False)
             buttons.addWidget(button)
         buttons.addStretch(1)
         buttons.addWidget(close)
         layout.addLayout(buttons)
-        self.resize(560, 260)
+        self.setMinimumWidth(560)
+        self.adjustSize()
 
     # --- running ------------------------------------------------------------------------------------------------
     def start(self) -> None:
-        if self.adaptation is not None and self.adaptation.running:
+        # the last run's end reaches the dialog just before its thread is gone: let it go (it is ending)
+        if self.adaptation is not None and self.adaptation.running and not (
+                self.adaptation.cancelling and self.adaptation.join(5)):
             return
         self._drop()
         try:
-            self.adaptation = adaptation = self.make(self.steps.value())
+            self.adaptation = adaptation = self.first.again(self.steps.value())
         except SlotviewerError as exc:
             self._ended("failed", str(exc))
             return
         e = adaptation.events
-        e.stage.connect(lambda text: self.state.setText(text))
+        e.stage.connect(lambda text: adaptation.cancelling or self.state.setText(text))
         e.progress.connect(self._on_progress)
         e.finished.connect(self._on_finished)
         e.cancelled.connect(lambda: self._ended("cancelled", "cancelled: the model is unchanged"))
@@ -142,10 +178,13 @@ class QtAdaptDialog(QDialog):
 
     def cancel(self) -> None:
         if self.adaptation is not None and self.adaptation.running:
-            self.state.setText("cancelling (after the current step)…")
+            self.state.setText("cancelling…")
+            self.cancel_button.setEnabled(False)
             self.adaptation.cancel()
 
     def _on_progress(self, done: int, steps: int, error: float) -> None:
+        if self.adaptation is None or self.adaptation.cancelling:
+            return
         self.progress.setValue(done)
         self.state.setText(f"step {done} / {steps} · reconstruction error of the training views {error:.5f}")
 
@@ -162,16 +201,7 @@ class QtAdaptDialog(QDialog):
             panel = self.panels[name]
             panel.view.extent = None  # a new picture size fits anew
             panel.set_image(picture)
-        b, a = outcome.before_mse, outcome.after_mse
-        skipped = f"; {len(outcome.skipped)} unreadable image(s) skipped" if outcome.skipped else ""
-        done = f"{plural(outcome.steps, 'step')} on {plural(outcome.images, 'image')} in {outcome.seconds:.0f} s"
-        if len(outcome.errors) >= 2:  # the views it trained on: for a folder, more telling than this one image
-            first, last = np.mean(outcome.errors[:5]), np.mean(outcome.errors[-5:])
-            done += f" (its training views' error {first:.5f} → {last:.5f})"
-        self.summary.setText(
-            f"<b>Reconstruction error of this image: {b:.5f} → {a:.5f}</b> (PSNR {psnr(b):.1f} → {psnr(a):.1f} dB); "
-            f"{done}{skipped}. A lower error means the decoder draws these images better, not that the objects are "
-            "found better: compare the segmentations.")
+        self.summary.setText(summary(outcome))
         self.result.show()
         self.use_button.setEnabled(True)
         self.save_button.setEnabled(True)
@@ -189,8 +219,9 @@ class QtAdaptDialog(QDialog):
             return
         self.used = True
         self.use_button.setEnabled(False)
-        self.state.setText("the window now runs the adapted model (Save model as… keeps it)")
-        self.sigUse.emit(str(self.adaptation.outcome.model))
+        self.state.setText("the window loads the adapted model (its status bar says when it runs). It lives in a "
+                           "temporary folder: Save model as… keeps it.")
+        self.sigUse.emit(str(self.adaptation.outcome.model), self.adaptation.backend)
 
     def save_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save adapted model as", "adapted.safetensors",
@@ -213,9 +244,15 @@ class QtAdaptDialog(QDialog):
             self.adaptation.discard()
         self.adaptation, self.used = None, False
 
-    def closeEvent(self, event) -> None:  # noqa: ANN001, N802 (Qt API)
+    def dismiss(self) -> None:
+        """Close: a running adaptation is cancelled (its thread removes what it wrote), a finished one not in use
+        is deleted. Also what the window calls on quit (a hidden dialog gets no close event from `close()`)."""
         if self.adaptation is not None and self.adaptation.running:
-            self.adaptation.cancel()  # its thread ends at the next step and removes what it wrote
+            self.adaptation.cancel()
         else:
             self._drop()
+        self.hide()
+
+    def closeEvent(self, event) -> None:  # noqa: ANN001, N802 (Qt API)
+        self.dismiss()
         super().closeEvent(event)

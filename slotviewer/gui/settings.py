@@ -67,7 +67,9 @@ class SettingsMixin:
 
     def closeEvent(self, event) -> None:  # noqa: ANN001, N802 (Qt API)
         if getattr(self, "adapting", None) is not None:
-            self.adapting.close()  # a running adaptation stops; an unused adapted copy is deleted
+            self.adapting.dismiss()  # a running adaptation stops; an unused adapted copy is deleted
+            if self.adapting.adaptation is not None:
+                self.adapting.adaptation.join(10)  # its thread removes what it wrote (a daemon dies with the app)
         self.save_settings()
         self.iteration_bar.timer.stop()
         self.viewer.close()

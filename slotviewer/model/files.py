@@ -98,6 +98,9 @@ def copy_model(source: Path, target: str | Path) -> list[Path]:
     written = []
     for path in sorted(source.parent.glob(source.name + ".*")):
         copied = with_ext(stem, path.name[len(source.name):])
-        write_bytes(copied, path.read_bytes())
+        try:
+            write_bytes(copied, path.read_bytes())
+        except OSError as exc:  # said of the file asked for, not of the hidden temporary one beside it
+            raise ModelFileError(f"{copied}: cannot write ({exc.strerror or exc})") from None
         written.append(copied)
     return written

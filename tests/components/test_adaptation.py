@@ -196,3 +196,54 @@ def test_the_viewer_adapts_image_a_as_it_runs_now(viewer: Viewer, tmp_path: Path
     with pytest.raises(SlotviewerError, match="clipboard: not an image file, so there is no folder"):
         adaptation_for(viewer, folder=True)
     assert adaptation_for(viewer).source == "clipboard"
+
+
+def test_a_cancel_in_the_last_stage_still_wins(tiny_model: Path, scene: np.ndarray, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from slotviewer.components import adaptation as module
+
+    adaptation = Adaptation(tiny_model, "torch", "cpu", scene, RUN, steps=1, workdir=tmp_path)
+    load = module.Engine.load
+
+    def load_then_cancel(model, *args):  # noqa: ANN001, ANN002, ANN202
+        if str(model).endswith(".adapted"):  # the adapted copy, loaded to run the image on it
+            adaptation.cancel()
+        return load(model, *args)
+
+    monkeypatch.setattr(module.Engine, "load", load_then_cancel)
+    assert Watch(adaptation).run() == ("cancelled", None)
+    assert list(tmp_path.iterdir()) == [] and adaptation.outcome is None
+
+
+def test_again_is_the_same_adaptation_with_other_steps(tiny_model: Path, scene: np.ndarray, tmp_path: Path) -> None:
+    first = Adaptation(tiny_model, "torch", "cpu", scene, RUN, folder=tmp_path, steps=7, source="a.png")
+    again = first.again(3)
+    assert again is not first and again.steps == 3 and not again.running
+    assert (again.model, again.backend, again.device, again.run_kwargs, again.folder, again.source) == \
+        (first.model, first.backend, first.device, first.run_kwargs, first.folder, first.source)
+    assert again.image is first.image
+    assert first.what == "the 0 images of " + tmp_path.name
+    Image.fromarray(scene).save(tmp_path / "one.png")
+    assert first.what == "the 1 image of " + tmp_path.name
+    assert Adaptation(tiny_model, "torch", "cpu", scene, RUN, source="/x/scene.png, frame 4").what == \
+        "scene.png, frame 4"
+
+
+def test_a_frame_of_an_image_sequence_adapts_to_its_folder_a_video_frame_only_to_itself(
+        viewer: Viewer, tmp_path: Path, scene: np.ndarray) -> None:
+    from slotviewer.components.document import Document
+
+    trace = viewer.engine.run(scene, seed=3)
+    sequence = tmp_path / "sequence"
+    sequence.mkdir()
+    viewer.session.open("A", Document(str(sequence), scene, frame=4))
+    viewer.session.documents["A"].set_run(trace)
+    assert adaptation_for(viewer, folder=True).folder == sequence
+    assert adaptation_for(viewer).source == f"{sequence}, frame 4"
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"")
+    viewer.session.open("A", Document(str(clip), scene, frame=9))
+    viewer.session.documents["A"].set_run(trace)
+    with pytest.raises(SlotviewerError, match="a video's frame: Live → Learn this scene adapts to the recent frames"):
+        adaptation_for(viewer, folder=True)
+    assert adaptation_for(viewer).source == f"{clip}, frame 9"

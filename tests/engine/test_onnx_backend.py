@@ -205,3 +205,15 @@ def test_an_export_in_its_own_process_reports_a_failure_in_one_line(tmp_path: Pa
     with pytest.raises(SlotviewerError, match=said):
         export_onnx_apart(tmp_path / "nope.safetensors", tmp_path / "x")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_export_in_its_own_process_stops_when_asked(tiny_model: Path, tmp_path: Path) -> None:
+    """The app's Adapt cancels an export that takes seconds: the process is killed, no graph is written."""
+    import time
+
+    from slotviewer.engine.onnx_export import export_onnx_apart
+
+    started = time.monotonic()
+    assert export_onnx_apart(tiny_model.with_suffix(".safetensors"), tmp_path / "x",
+                             stop=lambda: time.monotonic() - started > 0.3) is False
+    assert not list(tmp_path.glob("x*.onnx"))

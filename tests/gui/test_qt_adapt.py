@@ -117,7 +117,41 @@ def test_quitting_stops_a_running_adaptation(window: MainWindow, qtbot) -> None:
     dialog.steps.setValue(5000)
     dialog.start()
     qtbot.waitUntil(lambda: dialog.progress.value() > 0, timeout=60_000)
+    dialog.hide()  # hidden: Qt sends a hidden dialog no close event, the window's quit must stop it anyway
     window.close()
-    assert not dialog.isVisible()
-    dialog.adaptation._thread.join(30)
-    assert not dialog.adaptation.running and dialog.adaptation.outcome is None
+    assert not dialog.adaptation.running, "quitting waits for the cancelled thread to end"
+    assert dialog.adaptation.outcome is None
+
+
+def test_the_dialog_stays_about_its_image_and_use_loads_the_backend_it_was_made_for(
+        window: MainWindow, qtbot, images: list[Path]) -> None:  # noqa: ANN001
+    on_torch(window, qtbot)
+    window.adapt_dialog()
+    dialog = window.adapting
+    first_image = window.session.documents["A"].image
+    assert dialog.windowTitle() == f"Adapt to {images[0].name}"
+    window.viewer.open_path(images[1])  # the window moves on; the dialog is about a.png
+    window.viewer.set_params(model=str(window.viewer.params.model) + ".onnx", backend="onnx")
+    qtbot.waitUntil(lambda: window.viewer.engine.backend.name == "onnx", timeout=30_000)
+    wait_idle(qtbot, window)
+    assert finish(dialog, qtbot, steps=1) == ["done"]
+    np.testing.assert_array_equal(dialog.adaptation.image, first_image)
+    assert dialog.adaptation.backend == "torch"
+    dialog.use_button.click()  # made on torch: the window switches back to torch to run it
+    qtbot.waitUntil(lambda: window.viewer.engine.backend.model_name == "tiny.adapted", timeout=30_000)
+    assert window.viewer.params.backend == "torch" and "Save model as… keeps it" in dialog.state.text()
+
+
+def test_a_running_adaptation_brings_its_hidden_dialog_back(window: MainWindow, qtbot) -> None:  # noqa: ANN001
+    on_torch(window, qtbot)
+    window.adapt_dialog()
+    dialog = window.adapting
+    dialog.steps.setValue(5000)
+    dialog.start()
+    qtbot.waitUntil(lambda: dialog.progress.value() > 0, timeout=60_000)
+    dialog.hide()  # e.g. minimised away; still running
+    window.adapt_dialog()
+    assert window.adapting is dialog and dialog.isVisible()
+    dialog.cancel_button.click()
+    assert not dialog.cancel_button.isEnabled() and dialog.state.text() == "cancelling…"
+    qtbot.waitUntil(lambda: not dialog.adaptation.running, timeout=60_000)

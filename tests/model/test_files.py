@@ -1,0 +1,29 @@
+"""Copying a model's files (Save model as… after adapting)."""
+
+from pathlib import Path
+
+import pytest
+
+from slotviewer.errors import ModelFileError
+from slotviewer.model.files import copy_model
+
+
+def test_copy_model_takes_every_file_of_the_stem_and_nothing_else(tmp_path: Path) -> None:
+    source = tmp_path / "from" / "shapes.adapted"
+    source.parent.mkdir()
+    for ending, data in ((".safetensors", b"w"), (".json", b"{}"), (".onnx", b"g"), (".decoder.onnx", b"d")):
+        source.with_name(source.name + ending).write_bytes(data)
+    (tmp_path / "from" / "shapes.json").write_bytes(b"another model")
+    written = copy_model(source, tmp_path / "to" / "mine.v2.safetensors")
+    assert sorted(p.name for p in written) == ["mine.v2.decoder.onnx", "mine.v2.json", "mine.v2.onnx",
+                                               "mine.v2.safetensors"]
+    assert (tmp_path / "to" / "mine.v2.decoder.onnx").read_bytes() == b"d"
+
+
+def test_a_copy_that_cannot_be_written_names_the_file_asked_for(tmp_path: Path) -> None:
+    source = tmp_path / "m"
+    (tmp_path / "m.json").write_bytes(b"{}")
+    (tmp_path / "blocker").write_bytes(b"a file where a folder should be")
+    with pytest.raises(ModelFileError, match=r"^.*blocker/mine\.json: cannot write \(.+\)$") as info:
+        copy_model(source, tmp_path / "blocker" / "mine")
+    assert ".tmp" not in str(info.value) and "\n" not in str(info.value)
