@@ -33,7 +33,7 @@ from slotviewer.errors import SlotviewerError
 from slotviewer.gui.qt_images import QtImagePanel
 
 PANELS = ("before segmentation", "after segmentation", "before reconstruction", "after reconstruction")
-TITLES = {"before segmentation": "before: labels (decoder posterior, as `run` writes them)",
+TITLES = {"before segmentation": "before: labels (decoder posterior)",
           "after segmentation": "after: labels (decoder posterior)",
           "before reconstruction": "before: reconstruction", "after reconstruction": "after: reconstruction"}
 
