@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -235,14 +236,20 @@ def adapt_model(model: str, data: str, out: str, settings: AdaptSettings, onnx: 
                         time.monotonic() - started, "slotviewer adapt")
     weights, config = save_model(adapted.cpu(), out, card)
     written = [weights, config]
+    graphs = [with_ext(stem, ending) for ending in GRAPH_ENDINGS]
     if not onnx:  # the old graphs would run the old weights under this model's name
-        for stale in old:
-            if stale.suffix == ".onnx":
-                stale.unlink(missing_ok=True)
-    else:
-        from slotviewer.engine.onnx_export import export_onnx
+        for stale in graphs:
+            stale.unlink(missing_ok=True)
+        return written
+    from slotviewer.engine.onnx_export import export_onnx
 
+    try:
         written += list(export_onnx(weights, out))
+    except KeyboardInterrupt:  # Ctrl-C saves what was adapted (the weights are); graphs half-made are not kept
+        for graph in graphs:
+            graph.unlink(missing_ok=True)
+        print(f"interrupted during the ONNX export: the adapted weights are saved; `slotviewer export-onnx --model "
+              f"{weights} --out {stem}` writes the graphs", file=sys.stderr)
     return written
 
 

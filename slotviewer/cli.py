@@ -18,14 +18,39 @@ from slotviewer.engine.engine import (  # the choices are defined once, in the e
     MAX_DRAWS,
     MAX_ITERS,
     MAX_SEED,
+    MAX_SLOTS,
     METHODS,
 )
-from slotviewer.errors import INTERRUPTED, DataMismatch, InputError, SlotviewerError
+from slotviewer.errors import INTERRUPTED, DataMismatch, InputError, SlotviewerError, install_hint
 from slotviewer.precision import PRECISIONS
 from slotviewer.video import DEFAULT_ITERS_PER_FRAME, DEFAULT_MASK_PRIOR, MAX_MASK_PRIOR
 
 DRAWS_HELP = ("keep the best of N initial slot draws by reconstruction error (default: the model's, see its "
               "card; 1 = a single draw)")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argument error is one line naming the option and the problem, as every other error here is; the usage
+    block argparse prints before it buried that line (16 lines for `run --slots 0`). `--help` has the usage."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _slots(text: str) -> int:
+    """K for a run: the engine's range (300 would fail later, blamed on the input image)."""
+    value = int(text)
+    if not 1 <= value <= MAX_SLOTS:
+        raise argparse.ArgumentTypeError(f"must be 1..{MAX_SLOTS}, got {value}")
+    return value
+
+
+def _unit(text: str) -> float:
+    """A weight between 0 and 1 (the keys' position weight)."""
+    value = float(text)
+    if not 0 <= value <= 1:  # NaN fails this too
+        raise argparse.ArgumentTypeError(f"must be 0..1, got {text}")
+    return value
 
 
 def _draws(text: str) -> int:
@@ -375,7 +400,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
     try:
         from slotviewer.gui.app import main as gui_main
     except ImportError as exc:
-        raise SlotviewerError(f"the desktop app needs the gui extra (pip install 'slotviewer[gui]'): {exc}") from None
+        raise SlotviewerError(f"the desktop app needs the gui extra ({install_hint('gui')}): {exc}") from None
     if args.backend == "auto":  # the app takes a concrete backend; resolve it as run does
         from slotviewer.engine.select import choose_backend
 
@@ -418,7 +443,7 @@ def cmd_bundle(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from slotviewer import __version__
 
-    parser = argparse.ArgumentParser(prog="slotviewer", description="See how Slot Attention takes a picture apart.")
+    parser = OneLineParser(prog="slotviewer", description="See how Slot Attention takes a picture apart.")
     parser.add_argument("--version", action="version", version=f"slotviewer {__version__}")
     sub = parser.add_subparsers(dest="command")
 
@@ -451,14 +476,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--slots", type=_positive)
     p.add_argument("--iters", type=_positive)
     p.add_argument("--slot-init", choices=["gaussian", "learned"])
-    p.add_argument("--key-position-scale", type=float, metavar="S",
+    p.add_argument("--key-position-scale", type=_unit, metavar="S",
                    help="weight of the position embedding in Slot Attention's keys, 0..1 (shapes preset: 0.5)")
     p.add_argument("--steps", type=_positive, default=50_000)
     p.add_argument("--batch", type=_positive, default=32)
-    p.add_argument("--lr", type=float, default=8e-4)
+    p.add_argument("--lr", type=_positive_float, default=8e-4)
     p.add_argument("--warmup", type=_non_negative, default=1_000)
     p.add_argument("--seed", type=_seed, default=0)
-    p.add_argument("--checkpoint-minutes", type=float, default=5.0)
+    p.add_argument("--checkpoint-minutes", type=_positive_float, default=5.0)
     p.add_argument("--final-eval", type=_non_negative, default=1000,
                    help="fresh scenes scored for the model card (a generator's; a folder or TFRecord is scored on "
                    "its validation scenes, and 0 skips the scoring)")
@@ -469,7 +494,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "--slots, --iters, --slot-init, --key-position-scale are refused); without it, a run already in "
                    "OUT is never overwritten")
     p.add_argument("--init-from", help="start from the matching weights of another model (e.g. a simpler data set)")
-    p.add_argument("--mask-consistency", type=float, default=0.0, metavar="W",
+    p.add_argument("--mask-consistency", type=_weight, default=0.0, metavar="W",
                    help="add W × cross-entropy of the decoder masks against the last attention")
     p.add_argument("--freeze", metavar="PARTS", help="keep these parts fixed, e.g. encoder,slot_attention")
     p.add_argument("--keep-best", action="store_true",
@@ -480,7 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "the faster of fp32 and bf16 on this machine, timed on the first batch and kept by --resume")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                    help="NHWC memory layout for the convolutions (default: on a CPU, where it is faster)")
-    p.add_argument("--eval-minutes", type=float, default=3.0, metavar="M",
+    p.add_argument("--eval-minutes", type=_positive_float, default=3.0, metavar="M",
                    help="score the validation set (a curve point) every M minutes of training")
     p.add_argument("--val", metavar="DATA", help="validation data for the curve and the card (default: --dataset; "
                    "for clips, their still scenes), e.g. shifted-spec")
@@ -501,7 +526,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", default="fp32", choices=PRECISIONS,
                    help="every phase's precision, as for train (auto: timed at each phase's start); fp32 by default, "
                    "as the recipe's result was made: its two bf16 runs segmented far worse (README, 'The model')")
-    p.add_argument("--scale", type=float, default=1.0, metavar="F",
+    p.add_argument("--scale", type=_positive_float, default=1.0, metavar="F",
                    help="every phase F times as long (e.g. 0.01 for a quick trial of the whole pipeline)")
     p.add_argument("--seed", type=_seed, default=0, metavar="N",
                    help="add N to every phase's seed: the same recipe on other random draws (data, weights, slots)")
@@ -526,7 +551,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"],
                    help="auto: ONNX Runtime when installed, else torch; a .onnx model path means onnx")
     p.add_argument("--device", default="auto", choices=DEVICES)
-    p.add_argument("--slots", type=_positive, help="number of slots K (Gaussian-init models only)")
+    p.add_argument("--slots", type=_slots, help="number of slots K (Gaussian-init models only)")
     p.add_argument("--iters", type=_iters, help="Slot Attention iterations T")
     p.add_argument("--seed", type=_seed, help="seed for the initial slots (default: random, recorded)")
     p.add_argument("--draws", type=_draws, help=DRAWS_HELP)
@@ -664,7 +689,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if exc.name not in ("torch", "onnx", "onnxscript") and not frozen_out:
             raise
         print(f"slotviewer: error: `slotviewer {args.command}` needs torch, which this install does not have "
-              "(pip install 'torch==2.13.0' 'slotviewer[torch]'); the app and `run` use ONNX Runtime without it",
+              f"({install_hint('torch')}); the app and `run` use ONNX Runtime without it",
               file=sys.stderr)
         return 1
     finally:

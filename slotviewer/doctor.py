@@ -20,6 +20,7 @@ from typing import Any
 
 from slotviewer import __version__, paths
 from slotviewer.engine.select import installed
+from slotviewer.errors import install_hint
 
 PACKAGES = ("numpy", "pillow", "onnxruntime", "onnxruntime-gpu", "torch", "PySide6-Essentials", "PySide6",
             "pyqtgraph", "opencv-python-headless", "safetensors")
@@ -77,7 +78,7 @@ def check_packages(report: Report) -> None:
 
 def check_onnxruntime(report: Report, want_cuda: bool) -> None:
     if not installed("onnxruntime"):
-        report.add("onnx runtime", "status", "not installed (pip install 'slotviewer[cpu]' or '[gpu]')")
+        report.add("onnx runtime", "status", f"not installed ({install_hint('cpu')}, or gpu)")
         return
     import onnxruntime as ort
 
@@ -99,8 +100,8 @@ def check_onnxruntime(report: Report, want_cuda: bool) -> None:
             report.add("onnx runtime", f"{provider} error", str(exc).splitlines()[0][:200])
     report.add("onnx runtime", "providers working", ", ".join(working) or "none")
     if want_cuda and "CUDAExecutionProvider" not in working:
-        why = ("this onnxruntime has no CUDA provider (the CPU wheel); pip uninstall -y onnxruntime && "
-               "pip install 'slotviewer[gpu]'" if "CUDAExecutionProvider" not in available else
+        why = ("this onnxruntime has no CUDA provider (the CPU wheel): pip uninstall -y onnxruntime, then "
+               f"{install_hint('gpu')}" if "CUDAExecutionProvider" not in available else
                "the CUDA provider is listed but does not load (CUDA 12 / cuDNN 9 libraries missing or no GPU "
                "driver); see the ONNX Runtime CUDA requirements")
         report.problems.append(f"CUDA asked for, ONNX Runtime cannot use it: {why}")
@@ -109,10 +110,10 @@ def check_onnxruntime(report: Report, want_cuda: bool) -> None:
 def check_torch(report: Report, want_cuda: bool, want_torch: bool) -> None:
     if not installed("torch"):
         report.add("torch", "status", "not installed (the ONNX backend and the app work without it; "
-                                      "training needs pip install 'slotviewer[torch]')")
+                                      f"training needs {install_hint('torch')})")
         if want_torch:
             report.problems.append("the torch backend was asked for, but torch is not installed: "
-                                   "pip install 'torch==2.13.0' '.[torch]'")
+                                   + install_hint("torch"))
         return
     import torch
 
@@ -157,10 +158,10 @@ def _missing_libraries(plugin: Path) -> list[str]:
 def check_qt(report: Report, want_gui: bool) -> None:
     folder, plugins = _qt_plugins()
     if folder is None:
-        report.add("qt", "status", "not installed (the app needs pip install 'slotviewer[gui]')")
+        report.add("qt", "status", f"not installed (the app needs {install_hint('gui')})")
         if want_gui:
             report.problems.append("the desktop app was asked for, but PySide6 is not installed: "
-                                   "pip install 'slotviewer[gui]'")
+                                   + install_hint("gui"))
         return
     report.add("qt", "platform plugins", ", ".join(plugins))
     wanted = os.environ.get("QT_QPA_PLATFORM") or ("wayland" if os.environ.get("WAYLAND_DISPLAY") else
@@ -232,7 +233,7 @@ def diagnose(device: str = "auto", backend: str = "auto", gui: bool = False) -> 
             report.problems = [p for p in report.problems if p not in cuda_problems]
     if backend == "onnx" and not installed("onnxruntime"):
         report.problems.append("the ONNX backend was asked for, but onnxruntime is not installed: "
-                               "pip install 'slotviewer[cpu]' (or '[gpu]')")
+                               f"{install_hint('cpu')} (or gpu)")
     check_qt(report, want_gui=gui)
     check_cameras(report)
     check_paths(report)

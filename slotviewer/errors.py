@@ -21,3 +21,12 @@ class ModelFileError(SlotviewerError):
 
 class Interrupted(SlotviewerError):
     """The user stopped the command (Ctrl-C, SIGTERM); what was finished before it is kept."""
+
+
+def install_hint(extras: str) -> str:
+    """How to add a missing part, as the README's Install table says it: from the repository, editable (the
+    shipped models live beside the package, not in a wheel), torch pinned first (unpinned, pip pulls a
+    multi-GB CUDA build)."""
+    torch = "pip install 'torch==2.13.0' (the CPU build: --index-url https://download.pytorch.org/whl/cpu), then " \
+        if "torch" in extras.split(",") else ""
+    return f"{torch}pip install -e '.[{extras}]' in the slotviewer repository"

@@ -181,3 +181,22 @@ def test_error_trend_compares_the_first_and_last_steps_without_overlap() -> None
     assert error_trend([0.4, 0.2]) == (0.4, 0.2)
     assert error_trend([6, 5, 4, 3, 2, 1]) == (5.0, 2.0)  # three and three
     assert error_trend(list(range(20, 0, -1))) == (18.0, 3.0)  # five and five
+
+
+def test_ctrl_c_during_the_onnx_export_keeps_the_adapted_weights_and_no_half_graphs(
+        tiny_model: Path, pictures: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from slotviewer.engine import onnx_export
+
+    def export_then_interrupt(model: Path, out: Path) -> list[Path]:
+        Path(f"{out}.onnx").write_bytes(b"half")  # one graph written, then Ctrl-C
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(onnx_export, "export_onnx", export_then_interrupt)
+    out = tmp_path / "mine"
+    assert main(["adapt", "--model", str(tiny_model), "--data", str(pictures), "--out", str(out), "--steps", "1",
+                 "--batch", "2"]) == 0, "adapt saves what it adapted on Ctrl-C, as during the steps"
+    captured = capsys.readouterr()
+    assert sorted(p.name for p in tmp_path.glob("mine*")) == ["mine.json", "mine.safetensors"]
+    assert "interrupted during the ONNX export: the adapted weights are saved" in captured.err
+    assert f"wrote {out}.safetensors" in captured.out and ".onnx" not in captured.out

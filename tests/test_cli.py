@@ -114,12 +114,23 @@ def test_an_out_folder_that_cannot_be_made_is_one_line_naming_it_before_any_inpu
     (["run", "x.png", "--out", "o", "--iters", "51"], "argument --iters: must be 0..50, got 51"),
     (["eval", "--model", "shapes", "--data", "shapes", "--iters", "999"], "argument --iters: must be 1..50"),
     (["bench", "--video", "--video-frames", "-5"], "argument --video-frames: must be 0 or more"),
+    (["run", "x.png", "--out", "o", "--slots", "300"], "argument --slots: must be 1..32, got 300"),
+    (["train", "--dataset", "shapes", "--out", "x", "--key-position-scale", "2"],
+     "argument --key-position-scale: must be 0..1, got 2"),
+    (["train", "--dataset", "shapes", "--out", "x", "--key-position-scale", "nan"], "must be 0..1, got nan"),
+    (["train", "--dataset", "shapes", "--out", "x", "--lr", "-1"], "argument --lr: must be a number above 0"),
+    (["train", "--dataset", "shapes", "--out", "x", "--mask-consistency", "-1"],
+     "argument --mask-consistency: must be 0 or more, got -1"),
+    (["recipe", "shapes", "--out", "x", "--scale", "0"], "argument --scale: must be a number above 0"),
 ])
 def test_out_of_range_numbers_are_refused_before_any_work(
         args: list[str], said: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(args)
-    assert exit_.value.code == 2 and said in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and said in err
+    assert err.count("\n") == 1 and "usage:" not in err, "one line, as every other error (--help has the usage)"
+    assert err.endswith(f"(see slotviewer {args[0]} --help)\n")
 
 
 def test_train_never_overwrites_a_run_and_resume_refuses_options_it_would_ignore(

@@ -42,7 +42,7 @@ def test_missing_cuda_fails_with_the_reason(monkeypatch: pytest.MonkeyPatch,
     assert main(["doctor", "--device", "cuda", "--backend", "onnx"]) == 1
     out = capsys.readouterr().out
     assert "CUDA asked for, ONNX Runtime cannot use it: this onnxruntime has no CUDA provider" in out
-    assert "slotviewer[gpu]" in out
+    assert "pip uninstall -y onnxruntime, then pip install -e '.[gpu]' in the slotviewer repository" in out
 
 
 def test_missing_torch_or_qt_fails_with_a_hint(monkeypatch: pytest.MonkeyPatch,
@@ -51,7 +51,8 @@ def test_missing_torch_or_qt_fails_with_a_hint(monkeypatch: pytest.MonkeyPatch,
     assert main(["doctor", "--backend", "torch", "--gui"]) == 1
     out = capsys.readouterr().out
     assert "torch backend was asked for, but torch is not installed" in out
-    assert "PySide6 is not installed: pip install 'slotviewer[gui]'" in out
+    assert "PySide6 is not installed: pip install -e '.[gui]' in the slotviewer repository" in out
+    assert "pip install 'torch==2.13.0' (the CPU build" in out, "torch pinned, as the README installs it"
     assert main(["doctor"]) == 0, "nothing asked for: a report, not a failure"
 
 

@@ -31,7 +31,7 @@ from slotviewer.components.inbox import Inbox
 from slotviewer.engine.engine import Engine
 from slotviewer.engine.preprocess import model_input
 from slotviewer.engine.trace import Trace
-from slotviewer.errors import SlotviewerError
+from slotviewer.errors import SlotviewerError, install_hint
 from slotviewer.model.files import copy_model
 
 if TYPE_CHECKING:
@@ -235,7 +235,7 @@ class Adaptation:
             from slotviewer.model.weights import load_model, save_model
         except ImportError as exc:  # an ONNX-only install
             raise SlotviewerError(f"adapting needs PyTorch, which is not installed ({exc.name}): "
-                                  "pip install 'slotviewer[torch]'") from None
+                                  + install_hint("torch")) from None
         started = time.monotonic()
         self._emit(self.events.stage, "loading the model")
         loaded = load_model(self.model)

@@ -13,7 +13,7 @@ import numpy as np
 
 from slotviewer.engine.backend import ForwardResult
 from slotviewer.engine.onnx_contract import DECODER, ENCODER, FULL, STEP
-from slotviewer.errors import ModelFileError, SlotviewerError
+from slotviewer.errors import ModelFileError, SlotviewerError, install_hint
 from slotviewer.model.config import ModelCard, ModelConfig
 from slotviewer.model.files import file_sha256, model_stem, read_model_json, with_ext
 
@@ -22,8 +22,8 @@ def _ort():  # imported lazily so a missing onnxruntime is a clear error, not an
     try:
         import onnxruntime
     except ImportError:
-        raise SlotviewerError("the ONNX backend needs onnxruntime: pip install 'slotviewer[cpu]' "
-                              "(or [gpu] for onnxruntime-gpu)") from None
+        raise SlotviewerError(f"the ONNX backend needs onnxruntime: {install_hint('cpu')} (or gpu for "
+                              "onnxruntime-gpu)") from None
     return onnxruntime
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from slotviewer.errors import SlotviewerError
+from slotviewer.errors import SlotviewerError, install_hint
 from slotviewer.model.files import check_model_name, model_stem, with_ext
 
 BACKENDS: tuple[str, ...] = ("auto", "onnx", "torch")
@@ -46,5 +46,4 @@ def choose_backend(model: str | Path, backend: str = "auto") -> str:
         return "onnx"
     if has_torch:
         return "torch"
-    raise SlotviewerError("neither ONNX Runtime nor torch is installed: pip install 'slotviewer[cpu]' "
-                          "(or [gpu], or [torch])")
+    raise SlotviewerError(f"neither ONNX Runtime nor torch is installed: {install_hint('cpu')} (or gpu, or torch)")

@@ -74,8 +74,8 @@ def test_a_graph_ort_cannot_load_is_one_line_with_its_first_words(monkeypatch: p
 
 def test_without_onnxruntime_the_backend_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` raises ImportError
-    with pytest.raises(SlotviewerError, match=r"^the ONNX backend needs onnxruntime: pip install 'slotviewer\[cpu\]' "
-                                              r"\(or \[gpu\] for onnxruntime-gpu\)$"):
+    with pytest.raises(SlotviewerError, match=r"^the ONNX backend needs onnxruntime: pip install -e '\.\[cpu\]' in the "
+                                              r"slotviewer repository \(or gpu for onnxruntime-gpu\)$"):
         onnx_backend._ort()
 
 

@@ -49,8 +49,8 @@ def test_auto_is_the_default_and_every_refusal_is_the_whole_sentence(tiny_model:
                                               r"onnx or auto\), torch needs the model's \.safetensors$"):
         select.choose_backend(path, "torch")
     monkeypatch.setattr(select, "installed", lambda package: False)
-    with pytest.raises(SlotviewerError, match=r"^neither ONNX Runtime nor torch is installed: pip install "
-                                              r"'slotviewer\[cpu\]' \(or \[gpu\], or \[torch\]\)$"):
+    with pytest.raises(SlotviewerError, match=r"^neither ONNX Runtime nor torch is installed: pip install -e "
+                                              r"'\.\[cpu\]' in the slotviewer repository \(or gpu, or torch\)$"):
         select.choose_backend(tiny_model)
 
 
