@@ -127,6 +127,33 @@ def check_view_options(window: MainWindow, iteration: int | None, hide: list[int
         raise SlotviewerError(f"--hide {','.join(map(str, bad))}: this run has slots 0..{trace.num_slots - 1}")
 
 
+# Qt's offscreen platform (`--screenshot` without a display, CI) says this on every window it shows: noise beside the
+# one line an error is
+QUIET_QT_MESSAGES = ("This plugin does not support propagateSizeHints()",)
+_quieted = False
+
+
+def quiet_qt_noise() -> None:
+    """Drop Qt's known harmless messages; every other message goes where it went (the handler before, or stderr)."""
+    global _quieted
+    if _quieted:  # once per process (the handler before it stays the one messages go on to)
+        return
+    _quieted = True
+    from PySide6.QtCore import qInstallMessageHandler
+
+    previous = None
+
+    def handler(mode, context, message: str) -> None:  # noqa: ANN001
+        if message in QUIET_QT_MESSAGES:
+            return
+        if previous is not None:
+            previous(mode, context, message)
+        else:
+            sys.stderr.write(message + "\n")
+
+    previous = qInstallMessageHandler(handler)
+
+
 def main(path: str | None = None, screenshot: str | None = None, iteration: int | None = None,
          hide: list[int] | None = None, model: str | None = None, backend: str | None = None,
          size: str | None = None, b: str | None = None, compare: str | None = None,
@@ -135,6 +162,7 @@ def main(path: str | None = None, screenshot: str | None = None, iteration: int 
     if iteration is not None and iteration < 0:
         raise SlotviewerError(f"--iteration must be 0 or more, got {iteration}")
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    quiet_qt_noise()
     app.setApplicationName("slotviewer")
     app.setOrganizationName("slotviewer")
     app.setDesktopFileName("slotviewer")  # matches resources/slotviewer.desktop (taskbar grouping, Wayland)

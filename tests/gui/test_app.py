@@ -130,3 +130,15 @@ def test_screenshot_of_a_truncated_video_shows_its_last_good_frame_and_says_wher
     assert len(errors) == 1 and "cut.avi: stopped at frame" in errors[0] and "reconnect" not in errors[0]
     shot = np.asarray(Image.open(tmp_path / "shot.png").convert("RGB"))
     assert shot.std() > 10
+
+
+def test_qt_noise_of_the_offscreen_platform_is_dropped_and_other_messages_pass(qtlog, monkeypatch) -> None:  # noqa: ANN001
+    from PySide6.QtCore import qWarning
+
+    from slotviewer.gui import app as app_module
+
+    monkeypatch.setattr(app_module, "_quieted", False)
+    app_module.quiet_qt_noise()
+    qWarning("This plugin does not support propagateSizeHints()")
+    qWarning("a message that matters")
+    assert [record.message for record in qtlog.records] == ["a message that matters"]
