@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from slotviewer.components.frames import OVERLAYS as OVERLAY_MODES
@@ -37,12 +37,21 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _slots(text: str) -> int:
-    """K for a run: the engine's range (300 would fail later, blamed on the input image)."""
-    value = int(text)
-    if not 1 <= value <= MAX_SLOTS:
-        raise argparse.ArgumentTypeError(f"must be 1..{MAX_SLOTS}, got {value}")
-    return value
+def _int_in(low: int, high: int) -> Callable[[str], int]:
+    """An argument type for a whole number in low..high, the engine's limits (K 300 would fail later, blamed
+    on the input image); named `int`, so a word given for it reads "invalid int value"."""
+
+    def check(text: str) -> int:
+        value = int(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be {low}..{high}, got {value}")
+        return value
+
+    check.__name__ = "int"
+    return check
+
+
+_slots, _draws, _seed = _int_in(1, MAX_SLOTS), _int_in(1, MAX_DRAWS), _int_in(0, MAX_SEED)
 
 
 def _unit(text: str) -> float:
@@ -50,20 +59,6 @@ def _unit(text: str) -> float:
     value = float(text)
     if not 0 <= value <= 1:  # NaN fails this too
         raise argparse.ArgumentTypeError(f"must be 0..1, got {text}")
-    return value
-
-
-def _draws(text: str) -> int:
-    value = int(text)
-    if not 1 <= value <= MAX_DRAWS:
-        raise argparse.ArgumentTypeError(f"must be 1..{MAX_DRAWS}, got {value}")
-    return value
-
-
-def _seed(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"must be 0..{MAX_SEED}, got {value}")
     return value
 
 

@@ -29,6 +29,17 @@ def finish(dialog: QtAdaptDialog, qtbot, steps: int = 2) -> list[str]:  # noqa: 
     return ends
 
 
+def running_dialog(window: MainWindow, qtbot) -> QtAdaptDialog:  # noqa: ANN001
+    """The window on torch with Adapt to this image running a long adaptation (cancel it), past its first step."""
+    on_torch(window, qtbot)
+    window.adapt_dialog()
+    dialog = window.adapting
+    dialog.steps.setValue(5000)
+    dialog.start()
+    qtbot.waitUntil(lambda: dialog.progress.value() > 0, timeout=60_000)
+    return dialog
+
+
 def test_adapt_to_this_image_shows_before_and_after_and_the_window_can_use_it(window: MainWindow, qtbot,  # noqa: ANN001
                                                                               tmp_path: Path) -> None:
     on_torch(window, qtbot)
@@ -111,12 +122,7 @@ def test_one_adaptation_at_a_time_and_nothing_to_adapt_to(window: MainWindow, qt
 
 
 def test_quitting_stops_a_running_adaptation(window: MainWindow, qtbot) -> None:  # noqa: ANN001
-    on_torch(window, qtbot)
-    window.adapt_dialog()
-    dialog = window.adapting
-    dialog.steps.setValue(5000)
-    dialog.start()
-    qtbot.waitUntil(lambda: dialog.progress.value() > 0, timeout=60_000)
+    dialog = running_dialog(window, qtbot)
     dialog.hide()  # hidden: Qt sends a hidden dialog no close event, the window's quit must stop it anyway
     window.close()
     assert not dialog.adaptation.running, "quitting waits for the cancelled thread to end"
@@ -143,12 +149,7 @@ def test_the_dialog_stays_about_its_image_and_use_loads_the_backend_it_was_made_
 
 
 def test_a_running_adaptation_brings_its_hidden_dialog_back(window: MainWindow, qtbot) -> None:  # noqa: ANN001
-    on_torch(window, qtbot)
-    window.adapt_dialog()
-    dialog = window.adapting
-    dialog.steps.setValue(5000)
-    dialog.start()
-    qtbot.waitUntil(lambda: dialog.progress.value() > 0, timeout=60_000)
+    dialog = running_dialog(window, qtbot)
     dialog.hide()  # e.g. minimised away; still running
     window.adapt_dialog()
     assert window.adapting is dialog and dialog.isVisible()
