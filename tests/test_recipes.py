@@ -173,12 +173,12 @@ def test_unknown_recipe_and_bad_scale_are_one_line_errors(tmp_path: Path, capsys
     with pytest.raises(SlotviewerError, match="no recipe 'nope'.*shapes, tetrominoes"):
         get_recipe("nope")
     assert main(["recipe", "nope", "--out", str(tmp_path / "x")]) != 0
-    assert main(["recipe", "shapes", "--out", str(tmp_path / "x"), "--scale", "0"]) != 0
-    with pytest.raises(SystemExit):  # argparse's own one-line usage error, as for every other --seed
-        main(["recipe", "shapes", "--out", str(tmp_path / "x"), "--seed", "-1"])
+    for option, value in (("--scale", "0"), ("--seed", "-1")):  # argument errors, one line as for every command
+        with pytest.raises(SystemExit):
+            main(["recipe", "shapes", "--out", str(tmp_path / "x"), option, value])
     err = capsys.readouterr().err
-    assert "no recipe 'nope'" in err and "--scale must be positive" in err and "Traceback" not in err
-    assert "--seed: must be 0.." in err
+    assert "no recipe 'nope'" in err and "argument --scale: must be a number above 0, got 0" in err
+    assert "--seed: must be 0.." in err and "Traceback" not in err
     assert not list(tmp_path.iterdir())
 
 
