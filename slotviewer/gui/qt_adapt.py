@@ -118,10 +118,8 @@ class QtAdaptDialog(QDialog):
         self.state.setWordWrap(True)
         layout.addWidget(self.state)
         self.panels = {name: QtImagePanel(TITLES[name]) for name in PANELS}
-        grid = QGridLayout()
-        for i, name in enumerate(PANELS):
-            grid.addWidget(self.panels[name], i // 2, i % 2)
-            self.panels[name].setMinimumSize(120, 120)
+        self.grid = grid = QGridLayout()
+        self._arrange(wide=False)
         for name in PANELS[1:]:
             self.panels[PANELS[0]].link(self.panels[name])
         self.result = QWidget()
@@ -197,6 +195,8 @@ class QtAdaptDialog(QDialog):
         self.sigFinished.emit(state)
 
     def _on_finished(self, outcome: AdaptOutcome) -> None:
+        height, width = outcome.before.image.shape[:2]
+        self._arrange(wide=width >= 2 * height)
         for name, picture in before_after_pictures(outcome).items():
             panel = self.panels[name]
             panel.view.extent = None  # a new picture size fits anew
@@ -207,11 +207,20 @@ class QtAdaptDialog(QDialog):
         self.save_button.setEnabled(True)
         if self.height() < 640:  # room for the pictures, within the screen (a small one scrolls nothing here)
             room = self.screen().availableGeometry() if self.screen() else None
-            width, height = max(self.width(), 640), 720
+            width, height = max(self.width(), 960 if self.wide else 640), 720
             if room is not None:
                 width, height = min(width, room.width() - 40), min(height, room.height() - 60)
             self.resize(width, height)
-        self._ended("done", "done: before (left) and after (right), the same settings and initial slots")
+        where = ("above", "below") if self.wide else ("left", "right")
+        self._ended("done", f"done: before ({where[0]}) and after ({where[1]}), the same settings and initial slots")
+
+    def _arrange(self, wide: bool) -> None:
+        """Before beside after (2 × 2); for an image at least twice as wide as tall, before above after in one
+        column (four rows), so the strips are not drawn as thin lines in mostly black panels."""
+        self.wide = wide
+        for i, name in enumerate(PANELS):
+            self.grid.addWidget(self.panels[name], *((i, 0) if wide else (i // 2, i % 2)))
+            self.panels[name].setMinimumSize(120, 80 if wide else 120)  # four rows must fit a laptop's height
 
     # --- the user's decision ------------------------------------------------------------------------------------
     def use(self) -> None:

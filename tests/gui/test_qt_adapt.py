@@ -156,3 +156,23 @@ def test_a_running_adaptation_brings_its_hidden_dialog_back(window: MainWindow, 
     dialog.cancel_button.click()
     assert not dialog.cancel_button.isEnabled() and dialog.state.text() == "cancelling…"
     qtbot.waitUntil(lambda: not dialog.adaptation.running, timeout=60_000)
+
+
+def test_a_wide_image_is_compared_before_above_after(window: MainWindow, qtbot, tmp_path: Path) -> None:  # noqa: ANN001
+    from PIL import Image
+
+    on_torch(window, qtbot)
+    wide = tmp_path / "wide.png"
+    Image.fromarray(np.random.default_rng(3).integers(0, 256, (20, 70, 3), np.uint8)).save(wide)
+    window.viewer.open_path(wide)
+    wait_idle(qtbot, window)
+    window.adapt_dialog()
+    dialog = window.adapting
+
+    def positions() -> list[tuple[int, int]]:
+        return [dialog.grid.getItemPosition(dialog.grid.indexOf(dialog.panels[name]))[:2] for name in PANELS]
+
+    assert positions() == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert finish(dialog, qtbot, steps=1) == ["done"]
+    assert positions() == [(0, 0), (1, 0), (2, 0), (3, 0)] and "before (above) and after (below)" in dialog.state.text()
+    assert dialog.panels["after reconstruction"].rendered().shape == (20, 70, 3)
