@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from slotviewer.engine.engine import Engine
 from slotviewer.engine.preprocess import model_input
@@ -30,6 +29,7 @@ from slotviewer.model.config import ModelCard
 from slotviewer.model.files import GRAPH_ENDINGS, strip_model_suffix, with_ext
 from slotviewer.model.networks import mse
 from slotviewer.model.weights import LoadedModel, load_model, save_model
+from slotviewer.progress import progress_bar
 from slotviewer.train import mask_consistency_loss
 
 MAX_IMAGES = 2000  # frames kept from a video (evenly spaced) or images from a folder
@@ -169,7 +169,7 @@ class Adapter:
     def run(self, progress: bool = True, desc: str = "adapt") -> SlotAutoencoder:
         """Adapt for `steps` (or `minutes`); Ctrl-C stops early. Returns the adapted copy in eval mode."""
         deadline = time.monotonic() + self.s.minutes * 60 if self.s.minutes > 0 else float("inf")
-        bar = tqdm(total=self.s.steps, desc=desc, unit="step", disable=not progress, dynamic_ncols=True)
+        bar = progress_bar(self.s.steps, desc, "step", disable=not progress)
         average = float("nan")
         try:
             while self.step < self.s.steps and time.monotonic() < deadline:

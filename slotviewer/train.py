@@ -34,7 +34,6 @@ import torch
 import torch.nn.functional as F
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
-from tqdm import tqdm
 
 from slotviewer.data import (
     CLIP_GENERATORS,
@@ -59,6 +58,7 @@ from slotviewer.model.files import model_paths, with_ext
 from slotviewer.model.networks import mse
 from slotviewer.model.weights import save_model, weight_tensors
 from slotviewer.precision import PRECISIONS, PrecisionChoice, autocast, choose_precision
+from slotviewer.progress import progress_bar
 
 EVAL_SEED = 1_000_003  # evaluation scenes come from a stream training (seed < 1e6) never touches
 
@@ -546,8 +546,7 @@ class Trainer:
         self.model.train()
         main = self.world.main
         last_ckpt = last_eval = time.monotonic()
-        bar = tqdm(total=self.s.steps, initial=self.step, desc=f"train {self.out.name}", unit="step",
-                   dynamic_ncols=True, disable=not main)
+        bar = progress_bar(self.s.steps, f"train {self.out.name}", "step", initial=self.step, disable=not main)
         pending: list[torch.Tensor] = []
         batches = self._prefetched()
         try:

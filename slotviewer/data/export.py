@@ -5,12 +5,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from tqdm import tqdm
-
 from slotviewer.data import generate
 from slotviewer.errors import InputError
 from slotviewer.io.atomic import temporary_dir
 from slotviewer.io.images import png_bytes
+from slotviewer.progress import progress_bar
 
 
 def write_dataset(kind: str, n: int, out: Path, seed: int = 0, chunk: int = 256) -> Path:
@@ -27,7 +26,7 @@ def write_dataset(kind: str, n: int, out: Path, seed: int = 0, chunk: int = 256)
         (tmp / "images").mkdir()
         (tmp / "masks").mkdir()
         width = max(6, len(str(n - 1)))
-        with tqdm(total=n, desc=f"{kind} → {out}", unit="img") as bar:
+        with progress_bar(n, f"{kind} → {out}", "img") as bar:
             for start in range(0, n, chunk):
                 images, masks = generate(kind, min(chunk, n - start), seed, start)
                 for i, (image, mask) in enumerate(zip(images, masks, strict=True)):
