@@ -179,6 +179,7 @@ class QtControls(QWidget):
                 self.model.removeItem(i)
         if self.model.findText(params.model) < 0:
             self.model.insertItem(self.model.count() - 1, params.model)
+        self.model.setToolTip(params.model)  # a long path (an adapted copy's temporary folder) is cut in the box
         values = ((self.model, params.model), (self.backend, params.backend), (self.device, params.device),
                   (self.method, {v: k for k, v in METHOD_LABELS.items()}[params.method]))
         for box, text in values:

@@ -64,6 +64,7 @@ def test_adapt_to_this_image_shows_before_and_after_and_the_window_can_use_it(wi
     qtbot.waitUntil(lambda: window.viewer.engine.backend.model_name == "tiny.adapted", timeout=30_000)
     wait_idle(qtbot, window)
     assert window.viewer.params.model == stem and "adapted on" in window.about_model_text()
+    assert window.controls.model.toolTip() == stem, "the whole temporary path, which the box cuts"
     written = dialog.save_as(tmp_path / "mine.safetensors")
     assert sorted(p.name for p in written) == ["mine.json", "mine.safetensors"]
     assert load_model(tmp_path / "mine").card.adapted_on.endswith("(one image, unlabelled)")
