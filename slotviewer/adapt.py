@@ -24,6 +24,8 @@ import torch
 from slotviewer.engine.engine import Engine
 from slotviewer.engine.preprocess import model_input
 from slotviewer.errors import InputError, SlotviewerError
+from slotviewer.io.images import MAX_FOLDER_IMAGES
+from slotviewer.metrics import error_trend
 from slotviewer.model.autoencoder import SlotAutoencoder
 from slotviewer.model.config import ModelCard
 from slotviewer.model.files import GRAPH_ENDINGS, strip_model_suffix, with_ext
@@ -32,7 +34,7 @@ from slotviewer.model.weights import LoadedModel, load_model, save_model
 from slotviewer.progress import progress_bar
 from slotviewer.train import mask_consistency_loss
 
-MAX_IMAGES = 2000  # frames kept from a video (evenly spaced) or images from a folder
+MAX_IMAGES = MAX_FOLDER_IMAGES  # frames kept from a video (evenly spaced) or images from a folder
 
 
 @dataclass
@@ -52,7 +54,7 @@ class AdaptSettings:
 def load_unlabelled(data: str | Path, resolution: int, max_images: int = MAX_IMAGES) -> np.ndarray:
     """Images of a folder (or its `images/`), a video / animated GIF, or one image, as float
     `[N, 3, R, R]` in [0, 1] at the model's resolution."""
-    from slotviewer.io.images import read_image
+    from slotviewer.io.images import folder_images, read_image
 
     path = Path(data)
     if not path.exists():
@@ -77,17 +79,6 @@ def load_unlabelled(data: str | Path, resolution: int, max_images: int = MAX_IMA
         else:
             frames = [model_input(read_image(path), resolution)[0]]
     return np.stack(frames).astype(np.float32)
-
-
-def folder_images(folder: Path, max_images: int = MAX_IMAGES) -> list[Path]:
-    """The images a folder (or its `images/`, as a data set folder has them) adapts on: at most `max_images`,
-    evenly spaced through the folder's order, so a huge folder still adapts on all of its kinds of scenes."""
-    from slotviewer.io.images import list_images
-
-    paths = list_images([folder / "images" if (folder / "images").is_dir() else folder])
-    if not paths:
-        raise InputError(f"{folder}: no images found")
-    return paths[:: max(1, len(paths) // max_images)][:max_images]
 
 
 def augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -182,15 +173,6 @@ class Adapter:
         finally:
             bar.close()
         return self.model.eval()
-
-
-def error_trend(errors: list[float] | tuple[float, ...]) -> tuple[float, float]:
-    """The training batches' reconstruction error at the start and at the end: the means of the first and the
-    last (up to) five steps, never overlapping, so a short run shows its own change (1 step: that step twice)."""
-    if not errors:
-        return 0.0, 0.0
-    n = max(1, min(5, len(errors) // 2))
-    return float(np.mean(errors[:n])), float(np.mean(errors[-n:]))
 
 
 def adapted_card(loaded: LoadedModel, adapted_on: str, adapter: Adapter, seconds: float, by: str) -> ModelCard:

@@ -221,8 +221,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     import numpy as np
 
     from slotviewer.data import load_scenes
+    from slotviewer.metrics import psnr
     from slotviewer.model.weights import load_model
-    from slotviewer.train import EVAL_SEED, evaluate_scenes, psnr
+    from slotviewer.train import EVAL_SEED, evaluate_scenes
 
     loaded = load_model(args.model)
     if args.iters is not None:

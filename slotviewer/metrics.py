@@ -42,3 +42,18 @@ def fg_ari(true_masks: np.ndarray, pred_labels: np.ndarray) -> np.ndarray:
         if fg.any():
             scores[i] = adjusted_rand_index(t[fg], p[fg])
     return scores
+
+
+def psnr(mse_per_image: np.ndarray | float) -> float:
+    """Mean over images of 10·log10(1 / MSE) for pixel values in [0, 1] (dB; higher is sharper)."""
+    return float(np.mean(10 * np.log10(1.0 / np.maximum(mse_per_image, 1e-10))))
+
+
+def error_trend(errors: list[float] | tuple[float, ...]) -> tuple[float, float]:
+    """The training batches' reconstruction error at the start and at the end of an adaptation: the means of
+    the first and the last (up to) five steps, never overlapping, so a short run shows its own change (1 step:
+    that step twice)."""
+    if not errors:
+        return 0.0, 0.0
+    n = max(1, min(5, len(errors) // 2))
+    return float(np.mean(errors[:n])), float(np.mean(errors[-n:]))

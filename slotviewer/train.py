@@ -49,7 +49,7 @@ from slotviewer.data.tfrecord import TFRecordScenes, split_spec
 from slotviewer.engine.trace import COLOUR_DEAD_ZONE, COLOUR_TOLERANCE, LABELS
 from slotviewer.errors import ModelFileError, SlotviewerError
 from slotviewer.io.atomic import write_text, write_with
-from slotviewer.metrics import fg_ari
+from slotviewer.metrics import fg_ari, psnr
 from slotviewer.model.autoencoder import SlotAutoencoder, best_of_draws
 from slotviewer.model.clips import ClipAutoencoder
 from slotviewer.model.config import ModelCard, ModelConfig
@@ -250,11 +250,6 @@ def _best_step(path: Path) -> int | None:
             return int((f.metadata() or {}).get("step", -1))
     except (SafetensorError, OSError, ValueError):
         return None
-
-
-def psnr(mse_per_image: np.ndarray) -> float:
-    """Mean over images of 10·log10(1 / MSE) for pixel values in [0, 1] (dB; higher is sharper)."""
-    return float(np.mean(10 * np.log10(1.0 / np.maximum(mse_per_image, 1e-10))))
 
 
 def mask_consistency_loss(alpha: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:

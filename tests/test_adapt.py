@@ -174,7 +174,7 @@ def test_learned_queries_adapt_from_the_queries_not_their_jittered_draws(picture
 
 
 def test_error_trend_compares_the_first_and_last_steps_without_overlap() -> None:
-    from slotviewer.adapt import error_trend
+    from slotviewer.metrics import error_trend
 
     assert error_trend([]) == (0.0, 0.0)
     assert error_trend([0.5]) == (0.5, 0.5)

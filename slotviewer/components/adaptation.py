@@ -9,12 +9,13 @@ done, the image on screen runs again on the original and on the adapted weights 
 errors, and let the user decide: use the adapted model, save it, or drop it. Nothing the viewer shows
 changes until then: the original model is loaded afresh here, never shared with the viewer's worker.
 
-The adapted model is written to a temporary folder (`outcome.model`, a stem as any model has), with ONNX
+The adapted model is written to a temporary folder (`outcome.model_stem`, a stem as any model has), with ONNX
 graphs when the viewer runs ONNX, so the viewer can load it as it loads any model; `save_as` copies it.
 """
 
 from __future__ import annotations
 
+import functools
 import shutil
 import tempfile
 import threading
@@ -32,6 +33,8 @@ from slotviewer.engine.engine import Engine
 from slotviewer.engine.preprocess import model_input
 from slotviewer.engine.trace import Trace
 from slotviewer.errors import SlotviewerError, install_hint
+from slotviewer.io.images import MAX_FOLDER_IMAGES, folder_images, list_images
+from slotviewer.metrics import error_trend, psnr
 from slotviewer.model.files import copy_model
 
 if TYPE_CHECKING:
@@ -39,13 +42,14 @@ if TYPE_CHECKING:
 
 IMAGE_STEPS = 30  # one image (Slot-TTA, `run --adapt 30`: the per-image numbers in the README)
 FOLDER_STEPS = 120  # a folder (`slotviewer adapt`'s default)
+ADAPTED_PREFIX = "slotviewer-adapted-"  # the temporary folders adapted copies live in until saved
 
 
 @dataclass(frozen=True)
 class AdaptOutcome:
     """What an adaptation produced: the adapted model's stem, and the image on screen before and after."""
 
-    model: Path
+    model_stem: Path  # the adapted model's files are this + .safetensors, .json (and the ONNX graphs)
     before: Trace
     after: Trace
     images: int  # how many images it adapted on
@@ -85,13 +89,13 @@ class Adaptation:
     on screen, adapting on that image (`folder` None) or on `folder`'s images. `run` holds the settings the
     image ran with (`Engine.run`'s keyword arguments) so before and after compare like with like."""
 
-    def __init__(self, model: str | Path, backend: str, device: str, image: np.ndarray, run: dict,
+    def __init__(self, model: str | Path, backend: str, device: str, image: np.ndarray, run_kwargs: dict,
                  folder: str | Path | None = None, steps: int | None = None,
                  deliver: Callable[[Callable[[], None]], None] | None = None,
                  workdir: str | Path | None = None, source: str = "") -> None:
         self.model, self.backend, self.device = str(model), backend, device
         self.source = source  # the image's file or description, for the adapted model's card
-        self.image, self.run_kwargs = image, dict(run)
+        self.image, self.run_kwargs = image, dict(run_kwargs)
         self.folder = None if folder is None else Path(folder)
         self.steps = steps if steps is not None else (FOLDER_STEPS if self.folder else IMAGE_STEPS)
         if self.steps < 1:
@@ -102,22 +106,21 @@ class Adaptation:
         self._workdir = Path(workdir) if workdir else None
         self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
-        self._made: Path | None = None  # the temporary folder this adaptation made (removed on `discard`)
+        self._tempdir: Path | None = None  # the temporary folder this adaptation made (removed on `discard`)
         self._stem: Path | None = None  # the adapted model's files, once they are being written
         self.outcome: AdaptOutcome | None = None
 
-    @property
+    @functools.cached_property
     def what(self) -> str:
-        """What it adapts to, for titles and messages: the image's name, or "the N images of FOLDER"."""
+        """What it adapts to, for titles and messages: the image's name, or "the N images of FOLDER" (listed
+        once: a title should not list a big folder each time it is drawn)."""
         if self.folder is None:
             return Path(self.source).name if self.source else "this image"
-        from slotviewer.adapt import folder_images
-
-        try:
-            count = len(folder_images(self.folder))
-        except SlotviewerError:
-            count = 0
-        return f"the {count} image{'s' * (count != 1)} of {self.folder.name or self.folder}"
+        folder = self.folder / "images" if (self.folder / "images").is_dir() else self.folder
+        count, name = len(list_images([folder])), self.folder.name or str(self.folder)
+        if count > MAX_FOLDER_IMAGES:
+            return f"{MAX_FOLDER_IMAGES} of the {count} images of {name}"
+        return f"the {plural(count, 'image')} of {name}".replace("the 1 image", "the one image")
 
     def again(self, steps: int) -> Adaptation:
         """A new adaptation of the same model for the same image, settings and data (Start again in the app:
@@ -127,6 +130,7 @@ class Adaptation:
 
     # --- the owner's side ---------------------------------------------------------------------------------------
     def start(self) -> threading.Thread:
+        """Run it on a thread of its own (once); what happens comes as `events` through `deliver`."""
         if self._thread is not None:
             raise SlotviewerError("this adaptation has already started")
         self._thread = threading.Thread(target=self._work, name="adapt to this image", daemon=True)
@@ -140,6 +144,7 @@ class Adaptation:
 
     @property
     def cancelling(self) -> bool:
+        """Cancel was asked for and the thread has not ended yet (its `cancelled` event is still to come)."""
         return self._cancel.is_set() and self.running
 
     def join(self, timeout: float) -> bool:
@@ -150,13 +155,14 @@ class Adaptation:
 
     @property
     def running(self) -> bool:
+        """The thread runs (it ends right after delivering its last event)."""
         return self._thread is not None and self._thread.is_alive()
 
     def save_as(self, stem: str | Path) -> list[Path]:
         """Copy the adapted model's files (weights, JSON, ONNX graphs) to `stem`.*."""
         if self.outcome is None:
             raise SlotviewerError("nothing to save: the adaptation has not finished")
-        return copy_model(self.outcome.model, stem)
+        return copy_model(self.outcome.model_stem, stem)
 
     def discard(self) -> None:
         """Remove the adapted model's temporary folder (the user closed the comparison without using it);
@@ -166,12 +172,12 @@ class Adaptation:
 
     def _remove_files(self) -> None:
         """What this adaptation wrote: its temporary folder, or in the owner's `workdir` its model's files."""
-        if self._made is not None:
-            shutil.rmtree(self._made, ignore_errors=True)
+        if self._tempdir is not None:
+            shutil.rmtree(self._tempdir, ignore_errors=True)
         elif self._stem is not None:
             for path in self._stem.parent.glob(self._stem.name + ".*"):
                 path.unlink(missing_ok=True)
-        self._made = self._stem = None
+        self._tempdir = self._stem = None
 
     def process_callbacks(self) -> int:
         """Run delivered callbacks on this thread (only with the default `deliver`)."""
@@ -197,13 +203,15 @@ class Adaptation:
     def _work(self) -> None:
         try:
             outcome = self._adapt()
+            self._check()  # a cancel that came as it finished: nothing is published, nothing stays
         except Cancelled:
             self._remove_files()
             self._emit(self.events.cancelled)
         except Exception as exc:  # noqa: BLE001  (one line; the viewer keeps its model)
             self._remove_files()
             text = str(exc) if isinstance(exc, SlotviewerError) else f"{type(exc).__name__}: {exc}"
-            self._emit(self.events.failed, text.splitlines()[0] if text else type(exc).__name__)
+            lines = [line for line in text.splitlines() if line.strip()]
+            self._emit(self.events.failed, lines[0] if lines else type(exc).__name__)
         else:
             self.outcome = outcome
             self._emit(self.events.finished, outcome)
@@ -213,7 +221,6 @@ class Adaptation:
         named (one broken file should not stop the adaptation); reading stops when cancelled."""
         if self.folder is None:
             return model_input(self.image, resolution)[0][None].astype(np.float32), []
-        from slotviewer.adapt import folder_images
         from slotviewer.io.images import read_image, unreadable
 
         paths = folder_images(self.folder)
@@ -242,7 +249,7 @@ class Adaptation:
         original = Engine.load(self.model, self.backend, self.device)
         images, skipped = self._images(loaded.config.resolution)
         adapter = Adapter(loaded.model, images, AdaptSettings(steps=self.steps))
-        self._emit(self.events.stage, f"adapting on {len(images)} image{'s' * (len(images) > 1)}")
+        self._emit(self.events.stage, f"adapting on {plural(len(images), 'image')}")
         for step in range(self.steps):
             self._check()
             adapter.train_step()
@@ -250,7 +257,7 @@ class Adaptation:
             self._emit(self.events.progress, step + 1, self.steps, recent)
         self._check()
         if self._workdir is None:
-            self._made = where = Path(tempfile.mkdtemp(prefix="slotviewer-adapted-"))
+            self._tempdir = where = Path(tempfile.mkdtemp(prefix=ADAPTED_PREFIX))
         else:
             where = self._workdir
             where.mkdir(parents=True, exist_ok=True)
@@ -264,7 +271,8 @@ class Adaptation:
             self._emit(self.events.stage, "exporting the adapted model to ONNX")
             from slotviewer.engine.onnx_export import export_onnx_apart
 
-            export_onnx_apart(weights, out, stop=self._cancel.is_set)
+            if not export_onnx_apart(weights, out, stop=self._cancel.is_set):
+                raise Cancelled
         self._check()
         self._emit(self.events.stage, "running the image on both models")
         adapted = Engine.load(out, original.backend.name, self.device)
@@ -316,3 +324,34 @@ def adaptation_for(viewer: Viewer, folder: bool = False, steps: int | None = Non
     described = document.source if document.frame is None else f"{document.source}, frame {document.frame}"
     return Adaptation(p.model, p.backend, p.device, document.image, run, images if folder else None,
                       steps, deliver, source=described)
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' * (n != 1)}"
+
+
+def seconds(value: float) -> str:
+    return f"{value:.1f} s" if value < 10 else f"{value:.0f} s"
+
+
+def summary_html(outcome: AdaptOutcome) -> str:
+    """Before → after in numbers (HTML, one paragraph): this image's reconstruction error, its PSNR and its
+    multiple of the model's typical error (as the window's caption gives it), what it adapted on, the files it
+    skipped — and the warning that a lower error is not better objects."""
+    from html import escape
+
+    b, a = outcome.before_mse, outcome.after_mse
+    typical = (outcome.before.provenance.get("familiarity") or {}).get("typical_mse")
+    ratios = f"; {b / typical:.1f}× → {a / typical:.1f}× the model's typical error" if typical else ""
+    done = f"{plural(outcome.steps, 'step')} on {plural(outcome.images, 'image')} in {seconds(outcome.seconds)}"
+    if len(outcome.errors) >= 2:  # the views it trained on: for a folder, more telling than this one image
+        first, last = error_trend(outcome.errors)
+        done += f" (its training views' error {first:.5f} → {last:.5f})"
+    if outcome.skipped:
+        more = len(outcome.skipped) - 3
+        done += (f"; skipped {plural(len(outcome.skipped), 'unreadable file')}: {'; '.join(outcome.skipped[:3])}"
+                 + (f"; and {more} more" if more > 0 else ""))
+    db = (f"{psnr(x):.1f}" if x > 0 else "∞" for x in (b, a))
+    return (f"<b>Reconstruction error of this image: {b:.5f} → {a:.5f}</b> (PSNR {next(db)} → {next(db)} dB"
+            f"{ratios}); {escape(done)}. A lower error means the decoder draws these images better, not that "
+            "the objects are found better: compare the segmentations.")

@@ -691,7 +691,9 @@ class LiveView:
                 if backend.name == "onnx":
                     from slotviewer.engine.onnx_export import export_onnx_apart
 
-                    export_onnx_apart(weights, out)
+                    if not export_onnx_apart(weights, out, stop=self._learn_cancel.is_set):  # killed: cancelled
+                        progress("cancelled", 1.0)
+                        return
                 engine = Engine.load(out, backend.name, "cpu" if "cpu" in str(backend.device).lower() else "auto")
                 if self._learn_cancel.is_set():
                     progress("cancelled", 1.0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 
 from PySide6.QtCore import QObject, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
@@ -66,6 +67,7 @@ class MainWindow(SettingsMixin, DialogsMixin, QMainWindow):
         self.viewer = Viewer(saved_params(self.settings), JobRunner(self._dispatcher.post))
         self.session = self.viewer.session
         self.shortcuts: list[tuple[str, str]] = []  # (keys, what) for F1, collected from the actions
+        self.adapted_copies: list[Path] = []  # adapted models the window was switched to (Model → Adapt…)
 
         self.controls = QtControls()
         self.views = {"A": QtDocumentView("A"), "B": QtDocumentView("B")}
@@ -316,11 +318,13 @@ class MainWindow(SettingsMixin, DialogsMixin, QMainWindow):
             return
         if running is not None:
             running.dismiss()
+            running.deleteLater()  # its panels, pictures and connections go with it
         self.adapting = dialog = QtAdaptDialog(first, self)
         dialog.sigUse.connect(self._use_adapted)
         dialog.show()
 
     def _use_adapted(self, stem: str, backend: str) -> None:
+        self.adapted_copies.append(Path(stem))  # in a temporary folder: removed on quit unless it runs then
         self.viewer.model_chosen = True  # the user chose it: a bundled sample opened later does not replace it
         self._set_params({"model": stem, "backend": backend})  # the backend it has files for
 

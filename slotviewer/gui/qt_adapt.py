@@ -9,7 +9,6 @@ window stays usable while it runs.
 
 from __future__ import annotations
 
-import math
 from html import escape
 from pathlib import Path
 
@@ -27,8 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from slotviewer.adapt import error_trend
-from slotviewer.components.adaptation import Adaptation, AdaptOutcome, before_after_pictures
+from slotviewer.components.adaptation import Adaptation, AdaptOutcome, before_after_pictures, summary_html
 from slotviewer.errors import SlotviewerError
 from slotviewer.gui.qt_images import QtImagePanel
 
@@ -36,37 +34,6 @@ PANELS = ("before segmentation", "after segmentation", "before reconstruction", 
 TITLES = {"before segmentation": "before: labels (decoder posterior)",
           "after segmentation": "after: labels (decoder posterior)",
           "before reconstruction": "before: reconstruction", "after reconstruction": "after: reconstruction"}
-
-
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}{'s' * (n != 1)}"
-
-
-def psnr(mse: float) -> float:
-    return 10 * math.log10(1 / mse) if mse > 0 else math.inf
-
-
-def seconds(value: float) -> str:
-    return f"{value:.1f} s" if value < 10 else f"{value:.0f} s"
-
-
-def summary(outcome: AdaptOutcome) -> str:
-    """Before → after in numbers: this image's reconstruction error (and as a multiple of the model's typical
-    error on its own data, as the window's caption says it), what it adapted on, the files it skipped."""
-    b, a = outcome.before_mse, outcome.after_mse
-    typical = (outcome.before.provenance.get("familiarity") or {}).get("typical_mse")
-    ratios = f"; {b / typical:.1f}× → {a / typical:.1f}× the model's typical error" if typical else ""
-    done = f"{plural(outcome.steps, 'step')} on {plural(outcome.images, 'image')} in {seconds(outcome.seconds)}"
-    if len(outcome.errors) >= 2:  # the views it trained on: for a folder, more telling than this one image
-        first, last = error_trend(outcome.errors)
-        done += f" (its training views' error {first:.5f} → {last:.5f})"
-    if outcome.skipped:
-        names = "; ".join(outcome.skipped[:3]) + (f"; and {len(outcome.skipped) - 3} more" if len(outcome.skipped) > 3
-                                                   else "")
-        done += f"; skipped {plural(len(outcome.skipped), 'unreadable file')}: {names}"
-    return (f"<b>Reconstruction error of this image: {b:.5f} → {a:.5f}</b> (PSNR {psnr(b):.1f} → {psnr(a):.1f} dB"
-            f"{ratios}); {escape(done)}. A lower error means the decoder draws these images better, not that the "
-            "objects are found better: compare the segmentations.")
 
 
 class QtAdaptDialog(QDialog):
@@ -149,8 +116,8 @@ class QtAdaptDialog(QDialog):
     # --- running ------------------------------------------------------------------------------------------------
     def start(self) -> None:
         # the last run's end reaches the dialog just before its thread is gone: let it go (it is ending)
-        if self.adaptation is not None and self.adaptation.running and not (
-                self.adaptation.cancelling and self.adaptation.join(5)):
+        if self.adaptation is not None and not self.adaptation.join(1):  # its end event came: it is ending
+            self.state.setText("the last run is still ending…")
             return
         self._drop()
         try:
@@ -201,7 +168,7 @@ class QtAdaptDialog(QDialog):
             panel = self.panels[name]
             panel.view.extent = None  # a new picture size fits anew
             panel.set_image(picture)
-        self.summary.setText(summary(outcome))
+        self.summary.setText(summary_html(outcome))
         self.result.show()
         self.use_button.setEnabled(True)
         self.save_button.setEnabled(True)
@@ -212,7 +179,7 @@ class QtAdaptDialog(QDialog):
                 width, height = min(width, room.width() - 40), min(height, room.height() - 60)
             self.resize(width, height)
         where = ("above", "below") if self.wide else ("left", "right")
-        self._ended("done", f"done: before ({where[0]}) and after ({where[1]}), the same settings and initial slots")
+        self._ended("done", f"done: before ({where[0]}) and after ({where[1]}), run with the same K, T, seed and draws")
 
     def _arrange(self, wide: bool) -> None:
         """Before beside after (2 × 2); for an image at least twice as wide as tall, before above after in one
@@ -230,7 +197,7 @@ class QtAdaptDialog(QDialog):
         self.use_button.setEnabled(False)
         self.state.setText("the window loads the adapted model (its status bar says when it runs). It lives in a "
                            "temporary folder: Save model as… keeps it.")
-        self.sigUse.emit(str(self.adaptation.outcome.model), self.adaptation.backend)
+        self.sigUse.emit(str(self.adaptation.outcome.model_stem), self.adaptation.backend)
 
     def save_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save adapted model as", "adapted.safetensors",
@@ -265,3 +232,7 @@ class QtAdaptDialog(QDialog):
     def closeEvent(self, event) -> None:  # noqa: ANN001, N802 (Qt API)
         self.dismiss()
         super().closeEvent(event)
+
+    def reject(self) -> None:  # Esc: QDialog hides itself without a close event
+        self.dismiss()
+        super().reject()

@@ -6,11 +6,13 @@ still open from another working folder.
 
 from __future__ import annotations
 
+import shutil
 from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from slotviewer.components.adaptation import ADAPTED_PREFIX
 from slotviewer.components.frames import OVERLAYS
 from slotviewer.components.viewer import RunParams
 from slotviewer.errors import SlotviewerError
@@ -66,14 +68,28 @@ class SettingsMixin:
         s.sync()
 
     def closeEvent(self, event) -> None:  # noqa: ANN001, N802 (Qt API)
-        if getattr(self, "adapting", None) is not None:
-            self.adapting.dismiss()  # a running adaptation stops; an unused adapted copy is deleted
-            if self.adapting.adaptation is not None:
-                self.adapting.adaptation.join(10)  # its thread removes what it wrote (a daemon dies with the app)
+        self.forget_adaptations()
         self.save_settings()
         self.iteration_bar.timer.stop()
         self.viewer.close()
         super().closeEvent(event)
+
+    def forget_adaptations(self) -> None:
+        """On quit: a running adaptation stops and removes what it wrote (waited for, the window hidden: a
+        daemon thread would die with the app mid-write); adapted copies in temporary folders go, except the
+        one the window runs now (the settings remember it; once the system cleans it, the shipped model
+        starts instead)."""
+        dialog = getattr(self, "adapting", None)
+        if dialog is not None:
+            dialog.dismiss()
+            if dialog.adaptation is not None:
+                self.hide()
+                dialog.adaptation.join(10)
+                dialog.dismiss()  # finished as the cancel came: its copy is dropped now
+        current = strip_model_suffix(self.viewer.params.model)
+        for stem in getattr(self, "adapted_copies", []):
+            if stem != current and stem.parent.name.startswith(ADAPTED_PREFIX):
+                shutil.rmtree(stem.parent, ignore_errors=True)
 
     def recent_files(self) -> list[str]:
         value = self.settings.value("recent", [])

@@ -102,3 +102,16 @@ def png_bytes(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+MAX_FOLDER_IMAGES = 2000  # images a folder is adapted on at most (evenly spaced)
+
+
+def folder_images(folder: Path, max_images: int = MAX_FOLDER_IMAGES) -> list[Path]:
+    """The images a folder (or its `images/`, as a data set folder has them) is adapted on: at most
+    `max_images`, evenly spaced through the folder's order, so a huge folder still adapts on all of its kinds
+    of scenes."""
+    paths = list_images([folder / "images" if (folder / "images").is_dir() else folder])
+    if not paths:
+        raise InputError(f"{folder}: no images found")
+    return paths[:: max(1, len(paths) // max_images)][:max_images]

@@ -91,16 +91,22 @@ def read_model_json(json_path: Path) -> tuple[ModelConfig, ModelCard]:
 
 def copy_model(source: Path, target: str | Path) -> list[Path]:
     """Copy every file of the model at stem `source` (weights, JSON, ONNX graphs) to stem `target`, each
-    written atomically: *Save model as…* for a model adapted into a temporary folder."""
+    written atomically, and remove graphs at `target` that `source` has none of (they would be another
+    model's): *Save model as…* for a model adapted into a temporary folder."""
     from slotviewer.io.atomic import write_bytes
 
     stem = strip_model_suffix(target)
-    written = []
-    for path in sorted(source.parent.glob(source.name + ".*")):
-        copied = with_ext(stem, path.name[len(source.name):])
-        try:
+    written: list[Path] = []
+    copied = with_ext(stem, ".json")
+    try:
+        for ending in GRAPH_ENDINGS:  # graphs of a model saved there before would run other weights under its name
+            if not with_ext(source, ending).exists():
+                copied = with_ext(stem, ending)
+                copied.unlink(missing_ok=True)
+        for path in sorted(source.parent.glob(source.name + ".*")):
+            copied = with_ext(stem, path.name[len(source.name):])
             write_bytes(copied, path.read_bytes())
-        except OSError as exc:  # said of the file asked for, not of the hidden temporary one beside it
-            raise ModelFileError(f"{copied}: cannot write ({exc.strerror or exc})") from None
-        written.append(copied)
+            written.append(copied)
+    except OSError as exc:  # said of the file asked for, not of the hidden temporary one beside it
+        raise ModelFileError(f"{copied}: cannot write ({exc.strerror or exc})") from None
     return written

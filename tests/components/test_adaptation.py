@@ -58,8 +58,8 @@ def test_one_image_adapts_the_decoder_and_shows_before_and_after_with_the_same_s
     for trace in (outcome.before, outcome.after):  # both ran with the settings given, from the same initial slots
         assert trace.provenance["seed"] == 5 and trace.iterations == 3
     np.testing.assert_array_equal(outcome.before.slots[0], outcome.after.slots[0])
-    assert outcome.model == tmp_path / "out" / "tiny.adapted"
-    original, adapted = load_model(tiny_model), load_model(outcome.model)
+    assert outcome.model_stem == tmp_path / "out" / "tiny.adapted"
+    original, adapted = load_model(tiny_model), load_model(outcome.model_stem)
     for part in ("encoder", "slot_attention"):  # the recipe adapts the decoder alone
         for a, b in zip(params(original.model, part), params(adapted.model, part), strict=True):
             torch.testing.assert_close(a, b)
@@ -84,7 +84,7 @@ def test_a_folder_adapts_on_its_readable_images_and_names_the_others(tiny_model:
     assert kind == "finished" and outcome.images == 3
     assert len(outcome.skipped) == 1 and outcome.skipped[0].startswith("broken.png")
     assert "reading images 4 / 4" in watch.stages and "adapting on 3 images" in watch.stages
-    assert load_model(outcome.model).card.adapted_on == f"{folder} (3 images, unlabelled)"
+    assert load_model(outcome.model_stem).card.adapted_on == f"{folder} (3 images, unlabelled)"
 
 
 def test_steps_default_by_what_it_adapts_to(tiny_model: Path, scene: np.ndarray, tmp_path: Path) -> None:
@@ -146,12 +146,12 @@ def test_save_as_copies_the_adapted_model_and_discard_removes_its_temporary_fold
         tiny_model: Path, scene: np.ndarray, tmp_path: Path) -> None:
     adaptation = Adaptation(tiny_model, "torch", "cpu", scene, RUN, steps=1)
     kind, outcome = Watch(adaptation).run()
-    assert kind == "finished" and outcome.model.parent.is_dir()
+    assert kind == "finished" and outcome.model_stem.parent.is_dir()
     written = adaptation.save_as(tmp_path / "mine.safetensors")
     assert sorted(p.name for p in written) == ["mine.json", "mine.safetensors"]
     assert load_model(tmp_path / "mine").card.adapted_on.endswith("(one image, unlabelled)")
     adaptation.discard()
-    assert not outcome.model.parent.exists() and (tmp_path / "mine.safetensors").exists()
+    assert not outcome.model_stem.parent.exists() and (tmp_path / "mine.safetensors").exists()
 
 
 @pytest.mark.slow  # an ONNX export
@@ -224,7 +224,7 @@ def test_again_is_the_same_adaptation_with_other_steps(tiny_model: Path, scene: 
     assert again.image is first.image
     assert first.what == "the 0 images of " + tmp_path.name
     Image.fromarray(scene).save(tmp_path / "one.png")
-    assert first.what == "the 1 image of " + tmp_path.name
+    assert first.again(1).what == "the one image of " + tmp_path.name  # (listed once per adaptation)
     assert Adaptation(tiny_model, "torch", "cpu", scene, RUN, source="/x/scene.png, frame 4").what == \
         "scene.png, frame 4"
 
@@ -247,3 +247,28 @@ def test_a_frame_of_an_image_sequence_adapts_to_its_folder_a_video_frame_only_to
     with pytest.raises(SlotviewerError, match="a video's frame: Live → Learn this scene adapts to the recent frames"):
         adaptation_for(viewer, folder=True)
     assert adaptation_for(viewer).source == f"{clip}, frame 9"
+
+
+def test_without_torch_the_dialog_imports_and_adapting_says_what_to_install(tiny_model: Path) -> None:
+    """An ONNX-only install: the menu's dialog and this module load, and an adaptation fails in one line."""
+    import subprocess
+    import sys
+
+    script = f"""
+import sys
+sys.modules["torch"] = None  # `import torch` raises ImportError
+import numpy as np
+import slotviewer.gui.qt_adapt
+from slotviewer.components.adaptation import Adaptation
+a = Adaptation({str(tiny_model.with_suffix('.onnx'))!r}, "onnx", "cpu", np.zeros((35, 35, 3), np.uint8), {{}}, steps=1)
+said = []
+a.events.failed.connect(said.append)
+a.start()
+a.wait(60)
+print(said)
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                            env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "adapting needs PyTorch, which is not installed" in result.stdout
+    assert "pip install -e '.[torch]' in the slotviewer repository" in result.stdout

@@ -60,7 +60,7 @@ def test_adapt_to_this_image_shows_before_and_after_and_the_window_can_use_it(wi
     assert window.viewer.params.model == before_model, "nothing changes before the user says so"
 
     dialog.use_button.click()
-    stem = str(dialog.adaptation.outcome.model)
+    stem = str(dialog.adaptation.outcome.model_stem)
     qtbot.waitUntil(lambda: window.viewer.engine.backend.model_name == "tiny.adapted", timeout=30_000)
     wait_idle(qtbot, window)
     assert window.viewer.params.model == stem and "adapted on" in window.about_model_text()
@@ -77,7 +77,7 @@ def test_closing_the_comparison_without_using_it_removes_the_adapted_copy(window
     window.adapt_dialog()
     dialog = window.adapting
     assert finish(dialog, qtbot, steps=1) == ["done"]
-    folder = dialog.adaptation.outcome.model.parent
+    folder = dialog.adaptation.outcome.model_stem.parent
     assert folder.is_dir()
     dialog.close()
     assert not folder.exists()
@@ -124,10 +124,11 @@ def test_one_adaptation_at_a_time_and_nothing_to_adapt_to(window: MainWindow, qt
 
 def test_quitting_stops_a_running_adaptation(window: MainWindow, qtbot) -> None:  # noqa: ANN001
     dialog = running_dialog(window, qtbot)
+    adaptation = dialog.adaptation
     dialog.hide()  # hidden: Qt sends a hidden dialog no close event, the window's quit must stop it anyway
     window.close()
-    assert not dialog.adaptation.running, "quitting waits for the cancelled thread to end"
-    assert dialog.adaptation.outcome is None
+    assert not adaptation.running, "quitting waits for the cancelled thread to end"
+    assert adaptation.outcome is None
 
 
 def test_the_dialog_stays_about_its_image_and_use_loads_the_backend_it_was_made_for(
@@ -177,3 +178,32 @@ def test_a_wide_image_is_compared_before_above_after(window: MainWindow, qtbot, 
     assert finish(dialog, qtbot, steps=1) == ["done"]
     assert positions() == [(0, 0), (1, 0), (2, 0), (3, 0)] and "before (above) and after (below)" in dialog.state.text()
     assert dialog.panels["after reconstruction"].rendered().shape == (20, 70, 3)
+
+
+def test_escape_cancels_a_running_adaptation(window: MainWindow, qtbot) -> None:  # noqa: ANN001
+    from PySide6.QtCore import Qt
+
+    dialog = running_dialog(window, qtbot)
+    qtbot.keyClick(dialog, Qt.Key.Key_Escape)
+    assert not dialog.isVisible()
+    qtbot.waitUntil(lambda: not dialog.adaptation.running, timeout=60_000)
+    assert dialog.adaptation.outcome is None, "Esc is Close: the run was cancelled, not left training unseen"
+
+
+def test_quitting_removes_adapted_copies_the_window_no_longer_runs(window: MainWindow, qtbot) -> None:  # noqa: ANN001
+    on_torch(window, qtbot)
+    original = window.viewer.params.model
+    copies = []
+    for _ in range(2):
+        window.adapt_dialog()
+        dialog = window.adapting
+        assert finish(dialog, qtbot, steps=1) == ["done"]
+        dialog.use_button.click()
+        copies.append(dialog.adaptation.outcome.model_stem)
+        qtbot.waitUntil(lambda stem=copies[-1]: window.viewer.params.model == str(stem), timeout=30_000)
+        wait_idle(qtbot, window)
+    assert copies[0] != copies[1] and all(stem.parent.is_dir() for stem in copies)
+    window.close()
+    assert not copies[0].parent.exists(), "used once, then replaced: removed on quit"
+    assert copies[1].parent.is_dir(), "the model the window runs (and the settings remember) stays"
+    assert original != str(copies[1])

@@ -24,6 +24,17 @@ def test_a_copy_that_cannot_be_written_names_the_file_asked_for(tmp_path: Path) 
     source = tmp_path / "m"
     (tmp_path / "m.json").write_bytes(b"{}")
     (tmp_path / "blocker").write_bytes(b"a file where a folder should be")
-    with pytest.raises(ModelFileError, match=r"^.*blocker/mine\.json: cannot write \(.+\)$") as info:
+    with pytest.raises(ModelFileError, match=r"^.*blocker/mine\.[a-z.]+: cannot write \(.+\)$") as info:
         copy_model(source, tmp_path / "blocker" / "mine")
     assert ".tmp" not in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_copy_over_a_model_with_graphs_leaves_none_of_the_old_ones(tmp_path: Path) -> None:
+    source = tmp_path / "new"
+    for ending in (".safetensors", ".json"):
+        (tmp_path / f"new{ending}").write_bytes(b"new")
+    for ending in (".safetensors", ".json", ".onnx", ".decoder.onnx", ".step.onnx", ".encoder.onnx"):
+        (tmp_path / f"old{ending}").write_bytes(b"old")
+    copy_model(source, tmp_path / "old")
+    assert sorted(p.name for p in tmp_path.glob("old*")) == ["old.json", "old.safetensors"]
+    assert (tmp_path / "old.safetensors").read_bytes() == b"new"
