@@ -39,6 +39,7 @@ from slotviewer.model.files import copy_model
 
 if TYPE_CHECKING:
     from slotviewer.components.viewer import Viewer
+    from slotviewer.model.weights import LoadedModel
 
 IMAGE_STEPS = 30  # one image (Slot-TTA, `run --adapt 30`: the per-image numbers in the README)
 FOLDER_STEPS = 120  # a folder (`slotviewer adapt`'s default)
@@ -81,7 +82,11 @@ class AdaptationEvents(SignalGroup):
 
 
 class Cancelled(Exception):
-    """Raised inside the thread when `cancel()` was asked for; never leaves it."""
+    """Raised inside a worker thread when a cancel was asked for; never leaves it. `done`: steps done by then."""
+
+    def __init__(self, done: int = 0) -> None:
+        super().__init__(done)
+        self.done = done
 
 
 class Adaptation:
@@ -238,8 +243,7 @@ class Adaptation:
 
     def _adapt(self) -> AdaptOutcome:
         try:
-            from slotviewer.adapt import Adapter, AdaptSettings, adapted_card
-            from slotviewer.model.weights import load_model, save_model
+            from slotviewer.model.weights import load_model
         except ImportError as exc:  # an ONNX-only install
             raise SlotviewerError(f"adapting needs PyTorch, which is not installed ({exc.name}): "
                                   + install_hint("torch")) from None
@@ -248,39 +252,60 @@ class Adaptation:
         loaded = load_model(self.model)
         original = Engine.load(self.model, self.backend, self.device)
         images, skipped = self._images(loaded.config.resolution)
-        adapter = Adapter(loaded.model, images, AdaptSettings(steps=self.steps))
-        self._emit(self.events.stage, f"adapting on {plural(len(images), 'image')}")
-        for step in range(self.steps):
-            self._check()
-            adapter.train_step()
-            recent = float(np.mean(adapter.errors[-10:])) if adapter.errors else float("nan")
-            self._emit(self.events.progress, step + 1, self.steps, recent)
         self._check()
-        if self._workdir is None:
+        where = self._workdir  # (made when the copy is saved)
+        if where is None:
             self._tempdir = where = Path(tempfile.mkdtemp(prefix=ADAPTED_PREFIX))
-        else:
-            where = self._workdir
-            where.mkdir(parents=True, exist_ok=True)
         self._stem = out = where / f"{loaded.name}.adapted"
         on = (f"{self.source or 'one image'} (one image, unlabelled)" if self.folder is None
               else f"{self.folder} ({len(images)} images, unlabelled)")
-        card = adapted_card(loaded, on, adapter, time.monotonic() - started, "the app's Adapt to this image/folder")
-        weights, _ = save_model(adapter.model.eval().cpu(), out, card)
-        if original.backend.name == "onnx":  # the viewer runs ONNX: the adapted copy must too
-            self._check()
-            self._emit(self.events.stage, "exporting the adapted model to ONNX")
-            from slotviewer.engine.onnx_export import export_onnx_apart
-
-            if not export_onnx_apart(weights, out, stop=self._cancel.is_set):
-                raise Cancelled
+        self._emit(self.events.stage, f"adapting on {plural(len(images), 'image')}")
+        adapted, errors = adapt_and_load(
+            loaded, images, self.steps, out, original.backend.name, self.device, on,
+            "the app's Adapt to this image/folder", self._cancel.is_set,
+            on_step=lambda step, error: self._emit(self.events.progress, step, self.steps, error),
+            on_stage=lambda text: self._emit(self.events.stage, text))
         self._check()
         self._emit(self.events.stage, "running the image on both models")
-        adapted = Engine.load(out, original.backend.name, self.device)
         before = original.run(self.image, **self.run_kwargs)
         after = adapted.run(self.image, **self.run_kwargs)
         self._check()  # a cancel that landed in the last stage still wins: nothing half-decided stays behind
-        return AdaptOutcome(out, before, after, len(images), adapter.step, time.monotonic() - started,
-                            tuple(adapter.errors), tuple(skipped))
+        return AdaptOutcome(out, before, after, len(images), len(errors), time.monotonic() - started,
+                            tuple(errors), tuple(skipped))
+
+
+def adapt_and_load(loaded: LoadedModel, images: np.ndarray, steps: int, out: Path, backend: str, device: str,
+                   adapted_on: str, by: str, stopped: Callable[[], bool],
+                   on_step: Callable[[int, float], None], on_stage: Callable[[str], None] | None = None,
+                   ) -> tuple[Engine, list[float]]:
+    """The pipeline the app's adaptations share (Adapt to this image / folder, the live view's Learn this
+    scene): `steps` of `slotviewer adapt`'s recipe on a copy of `loaded` with `images` `[N, 3, R, R]` in
+    [0, 1] (`on_step(steps done, recent error)` after each), the copy saved as `out` with a card saying
+    `adapted_on` and `by`, exported to ONNX when it is to run on the `onnx` backend, and loaded. Raises
+    `Cancelled(steps done)` when `stopped()` turns true between steps or during the export (which is killed);
+    what it saved by then stays for the caller to remove. Returns the engine and the steps' errors."""
+    from slotviewer.adapt import Adapter, AdaptSettings, adapted_card
+    from slotviewer.model.weights import save_model
+
+    started = time.monotonic()
+    adapter = Adapter(loaded.model, images, AdaptSettings(steps=steps))
+    for step in range(steps):
+        if stopped():
+            raise Cancelled(step)
+        adapter.train_step()
+        on_step(step + 1, float(np.mean(adapter.errors[-10:])))
+    if stopped():
+        raise Cancelled(steps)
+    card = adapted_card(loaded, adapted_on, adapter, time.monotonic() - started, by)
+    weights, _ = save_model(adapter.model.eval().cpu(), out, card)
+    if backend == "onnx":  # the copy runs where the original ran: ONNX needs its graphs
+        if on_stage is not None:
+            on_stage("exporting the adapted model to ONNX")
+        from slotviewer.engine.onnx_export import export_onnx_apart
+
+        if not export_onnx_apart(weights, out, stop=stopped):
+            raise Cancelled(steps)
+    return Engine.load(out, backend, device), list(adapter.errors)
 
 
 def before_after_pictures(outcome: AdaptOutcome, max_side: int = 768) -> dict[str, np.ndarray]:

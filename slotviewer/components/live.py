@@ -671,37 +671,26 @@ class LiveView:
             self._deliver(lambda: self.events.learning.emit(state, fraction))
 
         def work() -> None:
+            from slotviewer.components.adaptation import Cancelled, adapt_and_load
+
             try:
-                from slotviewer.adapt import Adapter, AdaptSettings, adapted_card
-                from slotviewer.model.weights import load_model, save_model
+                from slotviewer.model.weights import load_model
 
                 loaded = load_model(stem if stem is not None else backend.model_name)
                 images = frames.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
-                adapter, started = Adapter(loaded.model, images, AdaptSettings(steps=steps)), time.monotonic()
-                for step in range(steps):
-                    if self._learn_cancel.is_set():
-                        progress("cancelled", step / steps)
-                        return
-                    adapter.train_step()
-                    progress("running", (step + 1) / steps)
                 out = folder / f"{loaded.name}.live"
-                card = adapted_card(loaded, what, adapter, time.monotonic() - started,
-                                    "the live view's Learn this scene")
-                weights, _ = save_model(adapter.model.eval().cpu(), out, card)
-                if backend.name == "onnx":
-                    from slotviewer.engine.onnx_export import export_onnx_apart
-
-                    if not export_onnx_apart(weights, out, stop=self._learn_cancel.is_set):  # killed: cancelled
-                        progress("cancelled", 1.0)
-                        return
-                engine = Engine.load(out, backend.name, "cpu" if "cpu" in str(backend.device).lower() else "auto")
-                if self._learn_cancel.is_set():
-                    progress("cancelled", 1.0)
-                    return
+                device = "cpu" if "cpu" in str(backend.device).lower() else "auto"
+                engine, _ = adapt_and_load(loaded, images, steps, out, backend.name, device, what,
+                                           "the live view's Learn this scene", self._learn_cancel.is_set,
+                                           on_step=lambda done, _error: progress("running", done / steps))
+                if self._learn_cancel.is_set():  # came while the copy loaded: the stream keeps its model
+                    raise Cancelled(steps)
                 with self._lock:
                     self.engine = self.runner.engine = engine
                 self.adapted_model = out
                 progress("done", 1.0)
+            except Cancelled as stop:
+                progress("cancelled", stop.done / steps)
             except Exception as exc:  # noqa: BLE001  (one line; the live view keeps its model)
                 text = str(exc) if isinstance(exc, SlotviewerError) else f"{type(exc).__name__}: {exc}"
                 self._deliver(lambda: self.events.message.emit(f"learning failed: {text.splitlines()[0]}"))
