@@ -33,7 +33,15 @@ from slotviewer.engine.engine import Engine
 from slotviewer.engine.preprocess import model_input
 from slotviewer.engine.trace import Trace
 from slotviewer.errors import SlotviewerError, install_hint
-from slotviewer.io.images import MAX_FOLDER_IMAGES, folder_images, list_images
+from slotviewer.io.images import (
+    MAX_FOLDER_IMAGES,
+    folder_images,
+    images_folder,
+    list_images,
+    read_image,
+    some_of,
+    unreadable,
+)
 from slotviewer.metrics import error_trend, psnr
 from slotviewer.model.files import copy_model
 
@@ -121,8 +129,7 @@ class Adaptation:
         once: a title should not list a big folder each time it is drawn)."""
         if self.folder is None:
             return Path(self.source).name if self.source else "this image"
-        folder = self.folder / "images" if (self.folder / "images").is_dir() else self.folder
-        count, name = len(list_images([folder])), self.folder.name or str(self.folder)
+        count, name = len(list_images([images_folder(self.folder)])), self.folder.name or str(self.folder)
         if count > MAX_FOLDER_IMAGES:
             return f"{MAX_FOLDER_IMAGES} of the {count} images of {name}"
         return f"the {plural(count, 'image')} of {name}".replace("the 1 image", "the one image")
@@ -226,8 +233,6 @@ class Adaptation:
         named (one broken file should not stop the adaptation); reading stops when cancelled."""
         if self.folder is None:
             return model_input(self.image, resolution)[0][None].astype(np.float32), []
-        from slotviewer.io.images import read_image, unreadable
-
         paths = folder_images(self.folder)
         frames, skipped = [], []
         for i, path in enumerate(paths):
@@ -373,9 +378,7 @@ def summary_html(outcome: AdaptOutcome) -> str:
         first, last = error_trend(outcome.errors)
         done += f" (its training views' error {first:.5f} → {last:.5f})"
     if outcome.skipped:
-        more = len(outcome.skipped) - 3
-        done += (f"; skipped {plural(len(outcome.skipped), 'unreadable file')}: {'; '.join(outcome.skipped[:3])}"
-                 + (f"; and {more} more" if more > 0 else ""))
+        done += f"; skipped {plural(len(outcome.skipped), 'unreadable file')}: {some_of(outcome.skipped)}"
     db = (f"{psnr(x):.1f}" if x > 0 else "∞" for x in (b, a))
     return (f"<b>Reconstruction error of this image: {b:.5f} → {a:.5f}</b> (PSNR {next(db)} → {next(db)} dB"
             f"{ratios}); {escape(done)}. A lower error means the decoder draws these images better, not that "

@@ -33,6 +33,7 @@ from psygnal import Signal, SignalGroup
 from slotviewer.components.inbox import Inbox
 from slotviewer.engine import Engine, Trace
 from slotviewer.errors import SlotviewerError
+from slotviewer.io.images import some_of
 from slotviewer.io.recorder import VideoRecorder
 from slotviewer.io.render import slot_colours, to_uint8
 from slotviewer.io.sources import CaptureThread, FolderSource, Frame, FrameSource, SourceError, SourceStalled
@@ -58,8 +59,7 @@ def end_message(source: FrameSource) -> str:
     text = f"{source.name}: end of {what} (Play starts it again; or seek)"
     skipped = source.skipped  # "name (reason)" each
     if skipped:
-        names = "; ".join(skipped[:3]) + (f"; and {len(skipped) - 3} more" if len(skipped) > 3 else "")
-        text += f"; {len(skipped)} unreadable file{'s' * (len(skipped) > 1)} skipped: {names}"
+        text += f"; {len(skipped)} unreadable file{'s' * (len(skipped) > 1)} skipped: {some_of(skipped)}"
     return text
 
 

@@ -55,6 +55,12 @@ def unreadable(path: Path, error: Exception) -> str:
     return f"{path.name} ({str(error).removeprefix(f'{path}: ')})"
 
 
+def some_of(names: list[str] | tuple[str, ...], shown: int = 3) -> str:
+    """`a; b; c; and 4 more`: the first `shown` of a list of skipped files for a one-line message."""
+    more = len(names) - shown
+    return "; ".join(names[:shown]) + (f"; and {more} more" if more > 0 else "")
+
+
 def _to_array(im: Image.Image) -> np.ndarray:
     if im.mode.startswith("I;16"):  # any byte order: numpy reads it as native uint16
         return np.asarray(im, dtype=np.uint16).copy()
@@ -107,11 +113,16 @@ def png_bytes(array: np.ndarray) -> bytes:
 MAX_FOLDER_IMAGES = 2000  # images a folder is adapted on at most (evenly spaced)
 
 
+def images_folder(folder: Path) -> Path:
+    """Where a folder's images are: its `images/` when it has one (a data set folder, beside `masks/`), else
+    the folder itself."""
+    return folder / "images" if (folder / "images").is_dir() else folder
+
+
 def folder_images(folder: Path, max_images: int = MAX_FOLDER_IMAGES) -> list[Path]:
-    """The images a folder (or its `images/`, as a data set folder has them) is adapted on: at most
-    `max_images`, evenly spaced through the folder's order, so a huge folder still adapts on all of its kinds
-    of scenes."""
-    paths = list_images([folder / "images" if (folder / "images").is_dir() else folder])
+    """The images a folder (see `images_folder`) is adapted on: at most `max_images`, evenly spaced through the
+    folder's order, so a huge folder still adapts on all of its kinds of scenes."""
+    paths = list_images([images_folder(folder)])
     if not paths:
         raise InputError(f"{folder}: no images found")
     return paths[:: max(1, len(paths) // max_images)][:max_images]

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from slotviewer.errors import InputError
-from slotviewer.io.images import list_images, read_image
+from slotviewer.io.images import folder_images, images_folder, list_images, read_image, some_of
 
 
 def test_modes_become_usable_arrays(tmp_path: Path) -> None:
@@ -73,3 +73,18 @@ def test_list_images_expands_folders(tmp_path: Path) -> None:
     for name in ("b.png", "a.JPG", "notes.txt"):
         (tmp_path / name).write_bytes(b"x")
     assert [p.name for p in list_images([tmp_path])] == ["a.JPG", "b.png"]
+
+
+def test_some_of_names_the_first_three_and_counts_the_rest() -> None:
+    assert some_of(["a (x)"]) == "a (x)"
+    assert some_of(["a", "b", "c"]) == "a; b; c"
+    assert some_of(["a", "b", "c", "d", "e"]) == "a; b; c; and 2 more"
+
+
+def test_a_data_set_folder_has_its_images_in_images(tmp_path: Path) -> None:
+    assert images_folder(tmp_path) == tmp_path
+    (tmp_path / "images").mkdir()
+    assert images_folder(tmp_path) == tmp_path / "images"
+    for i in range(7):
+        Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / "images" / f"f{i}.png")
+    assert [p.name for p in folder_images(tmp_path, max_images=3)] == ["f0.png", "f2.png", "f4.png"]
