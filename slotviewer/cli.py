@@ -51,15 +51,24 @@ def _int_in(low: int, high: int) -> Callable[[str], int]:
     return check
 
 
+def _float_in(low: float, high: float) -> Callable[[str], float]:
+    """An argument type for a number in low..high (NaN is refused too); named `float`, as `_int_in` is `int`."""
+
+    def check(text: str) -> float:
+        value = float(text)
+        if not low <= value <= high:  # NaN fails this too
+            raise argparse.ArgumentTypeError(f"must be {low:g}..{high:g}, got {text}")
+        return value
+
+    check.__name__ = "float"
+    return check
+
+
 _slots, _draws, _seed = _int_in(1, MAX_SLOTS), _int_in(1, MAX_DRAWS), _int_in(0, MAX_SEED)
-
-
-def _unit(text: str) -> float:
-    """A weight between 0 and 1 (the keys' position weight)."""
-    value = float(text)
-    if not 0 <= value <= 1:  # NaN fails this too
-        raise argparse.ArgumentTypeError(f"must be 0..1, got {text}")
-    return value
+_iters = _int_in(0, MAX_ITERS)  # inference T, the range the engine runs (0 = the initial slots, decoded)
+_scored_iters = _int_in(1, MAX_ITERS)  # `eval --iters`: the initial slots alone segment nothing worth scoring
+_unit = _float_in(0, 1)  # a weight between 0 and 1 (the keys' position weight)
+_mask_prior = _float_in(0, MAX_MASK_PRIOR)
 
 
 def _non_negative(text: str) -> int:
@@ -77,19 +86,6 @@ def _folder(text: str) -> str:
     return text
 
 
-def _iters(text: str, low: int = 0) -> int:
-    """Inference iterations T, the range the engine runs (0 = the initial slots, decoded)."""
-    value = int(text)
-    if not low <= value <= MAX_ITERS:
-        raise argparse.ArgumentTypeError(f"must be {low}..{MAX_ITERS}, got {value}")
-    return value
-
-
-def _scored_iters(text: str) -> int:
-    """`eval --iters`: at least one iteration (the initial slots alone segment nothing worth scoring)."""
-    return _iters(text, low=1)
-
-
 def _screenshot_path(text: str) -> str:
     from slotviewer.io.images import SCREENSHOT_FORMATS
 
@@ -97,13 +93,6 @@ def _screenshot_path(text: str) -> str:
         raise argparse.ArgumentTypeError(f"{text}: a screenshot is written as {', '.join(SCREENSHOT_FORMATS)}; "
                                          "name the file so")
     return text
-
-
-def _mask_prior(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= MAX_MASK_PRIOR:  # NaN fails this too
-        raise argparse.ArgumentTypeError(f"must be 0..{MAX_MASK_PRIOR:g}, got {text}")
-    return value
 
 
 def _positive_float(text: str) -> float:
