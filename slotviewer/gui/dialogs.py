@@ -8,12 +8,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from slotviewer.components.viewer import export_name
 from slotviewer.errors import SlotviewerError
 from slotviewer.gui.qt_document_view import qimage_to_array
 from slotviewer.io.images import IMAGE_SUFFIXES
+
+
+def ask_adapted_model_path(parent: QWidget) -> str:
+    """Where to save an adapted model (Adapt to this image, Learn this scene): its `.safetensors` name; the JSON
+    and graphs go beside it. "" when the user cancelled."""
+    path, _ = QFileDialog.getSaveFileName(parent, "Save adapted model as", "adapted.safetensors",
+                                          "Models (*.safetensors)")
+    return path
 
 
 class DialogsMixin:

@@ -15,7 +15,6 @@ from pathlib import Path
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QDialog,
-    QFileDialog,
     QGridLayout,
     QHBoxLayout,
     QLabel,
@@ -28,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from slotviewer.components.adaptation import Adaptation, AdaptOutcome, before_after_pictures, summary_html
 from slotviewer.errors import SlotviewerError
+from slotviewer.gui.dialogs import ask_adapted_model_path
 from slotviewer.gui.qt_images import QtImagePanel
 
 PANELS = ("before segmentation", "after segmentation", "before reconstruction", "after reconstruction")
@@ -200,8 +200,7 @@ class QtAdaptDialog(QDialog):
         self.sigUse.emit(str(self.adaptation.outcome.model_stem), self.adaptation.backend)
 
     def save_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save adapted model as", "adapted.safetensors",
-                                              "Models (*.safetensors)")
+        path = ask_adapted_model_path(self)
         if path:
             self.save_as(path)
 

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 from slotviewer.components.document import Document
 from slotviewer.components.live import LiveFrame, LiveView
 from slotviewer.errors import SlotviewerError
+from slotviewer.gui.dialogs import ask_adapted_model_path
 from slotviewer.gui.qt_document_view import caption
 from slotviewer.io.render import to_uint8
 from slotviewer.io.sources import VIDEO_SUFFIXES, CameraSource, FrameSource, list_cameras, open_source
@@ -506,8 +507,7 @@ class QtLive(QObject):
         if self.live is None or getattr(self.live, "adapted_model", None) is None:
             self.window.error("nothing to save: learn this scene first (Live menu)")
             return
-        path, _ = QFileDialog.getSaveFileName(self.window, "Save adapted model as", "adapted.safetensors",
-                                              "Models (*.safetensors)")
+        path = ask_adapted_model_path(self.window)
         if path:
             try:
                 written = self.live.save_model_as(path)
