@@ -353,7 +353,7 @@ class LiveView:
 
     def index_of(self, live: LiveFrame | None) -> int:
         for i, item in enumerate(self.buffer):
-            if item is live:
+            if live is not None and item.seq == live.seq:  # by number: the frame shown is a copy with the edits
                 return i
         return len(self.buffer) - 1
 
@@ -445,6 +445,8 @@ class LiveView:
         with self._lock:
             self.hidden = {i for i, on in enumerate(enabled) if not on}
             self.solo_slot = None
+            if self.shown is not None:  # quietly (the owner shows them already): a later re-show of the frame
+                self.shown = self._with_edits(self.shown)  # on screen (a pause) must not bring the old ones back
 
     def solo(self, index: int | None) -> None:
         with self._lock:

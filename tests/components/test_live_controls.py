@@ -89,6 +89,27 @@ def test_step_moves_one_frame_by_default_and_stops_at_the_oldest(live: LiveView)
     assert live.shown.seq == live.buffer[0].seq, "stepping back past the oldest frame stops there"
 
 
+def test_step_moves_from_a_shown_frame_that_carries_an_edit(live: LiveView) -> None:
+    paused_with_frames(live)
+    live.show(3)
+    live.set_hidden(1)  # the frame on screen is now a copy of buffer[3] with slot 1 hidden
+    assert live.shown is not live.buffer[3] and live.index_of(live.shown) == 3
+    live.step(-1)
+    assert live.shown.seq == live.buffer[2].seq and live.shown.trace.enabled[1] is False
+
+
+def test_the_owners_edits_reach_the_frame_on_screen_too(live: LiveView) -> None:
+    """`set_enabled` (the window's toggle, Show all, undo) changes the frame on screen as well as the next ones:
+    the window re-shows that frame when the stream pauses, and it must not bring the old edits back."""
+    paused_with_frames(live)
+    live.show(3)
+    k = live.shown.trace.num_slots
+    live.set_enabled((True,) * (k - 1) + (False,))
+    assert live.shown.seq == live.buffer[3].seq and live.shown.trace.enabled == (True,) * (k - 1) + (False,)
+    live.set_enabled((True,) * k)
+    assert live.shown.trace.enabled == (True,) * k
+
+
 def test_step_does_nothing_while_running(live: LiveView) -> None:
     live.start(FakeCamera())
     assert live.wait_for(lambda: len(live.buffer) >= 2)

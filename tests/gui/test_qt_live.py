@@ -227,7 +227,8 @@ def test_a_file_gets_a_seek_slider_plays_again_after_its_end_and_follows_a_model
     qtbot.waitUntil(lambda: live.shown is not None and live.shown.trace.provenance["backend"] == "torch",
                     timeout=30_000)
     assert live.shown.trace.provenance["init"] == "fresh" and live.shown.frame.index == 11
-    assert [item.trace.provenance["backend"] for item in live.buffer] == ["torch"]
+    assert [item.trace.provenance["backend"] for item in live.buffer] == ["torch"], \
+        [(item.seq, item.frame.index, item.trace.provenance["backend"]) for item in live.buffer]
     qtbot.waitUntil(lambda: window.session.documents["A"].trace.provenance["backend"] == "torch", timeout=30_000)
 
 
@@ -299,7 +300,7 @@ def test_show_all_reset_undo_and_keys_carry_over_to_the_next_live_frames(qtbot, 
     live_ui.bar.play.setChecked(True)
     qtbot.waitUntil(lambda: live.buffer[-1].seq >= mark + 3, timeout=30_000)
     after = [item.trace.enabled for item in live.buffer if item.seq > mark]
-    assert all(flags == (True, True, False) for flags in after)
+    assert all(flags == (True, True, False) for flags in after), after
     live_ui.bar.sigStop.emit()
     qtbot.waitUntil(lambda: live.state == "stopped", timeout=10_000)
 
