@@ -5,6 +5,7 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import dataclasses  # noqa: E402
+import faulthandler  # noqa: E402
 import shutil  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -23,6 +24,25 @@ from tests.fixtures import (  # noqa: E402
     model_cache_key,
 )
 from tests.test_train import TINY_TETROMINOES  # noqa: E402
+
+# A test that hangs (a deadlock between threads, possibly with the GIL held, where no Python-level timeout
+# can run) would otherwise run until CI's own limit and say nothing. faulthandler's C watchdog dumps every
+# thread's stack to HANG_LOG and ends the run after HANG_SECONDS of one test; .ci/test prints that file.
+HANG_SECONDS = float(os.environ.get("SLOTVIEWER_HANG_SECONDS", 600))
+HANG_LOG = Path(os.environ.get("SLOTVIEWER_HANG_LOG", Path(__file__).resolve().parents[1] / ".pytest-hang.log"))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):  # noqa: ANN201 (a hook wrapper)
+    with HANG_LOG.open("w") as log:
+        log.write(f"{item.nodeid} ran for more than {HANG_SECONDS} s; every thread's stack:\n")
+        log.flush()
+        faulthandler.dump_traceback_later(HANG_SECONDS, exit=True, file=log)
+        try:
+            yield
+        finally:
+            faulthandler.cancel_dump_traceback_later()
+    HANG_LOG.unlink(missing_ok=True)
 
 # The test model's config: tetrominoes-sized (35×35, K=3, T=3), Gaussian slots (so K can vary), keys that
 # see the position at half weight (every engine test runs the separate key-features path; the shipped

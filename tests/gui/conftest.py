@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QDialog, QFileDialog, QInputDialog, QMessageBox
 
 from slotviewer.gui.app import _ready
 from slotviewer.gui.main_window import MainWindow
@@ -28,6 +29,23 @@ def make_window(qtbot, settings: QSettings, model: Path | None) -> MainWindow:  
     w.viewer.load_engine()
     qtbot.waitUntil(lambda: w.viewer.engine is not None, timeout=30_000)
     return w
+
+
+@pytest.fixture(autouse=True)
+def no_modal_dialogs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A modal dialog waits for a click that never comes offscreen: the run would hang until CI's limit. Any
+    modal a test did not answer itself (by monkeypatching it) fails that test at once, naming the dialog."""
+    def refuse(what: str):  # noqa: ANN202
+        def opened(*args: object, **kwargs: object) -> None:
+            raise AssertionError(f"the test opened a modal {what} without answering it (monkeypatch it)")
+        return opened
+    for name in ("question", "warning", "information", "critical", "about"):
+        monkeypatch.setattr(QMessageBox, name, refuse(f"QMessageBox.{name}"))
+    for name in ("getOpenFileName", "getOpenFileNames", "getSaveFileName", "getExistingDirectory"):
+        monkeypatch.setattr(QFileDialog, name, refuse(f"QFileDialog.{name}"))
+    for name in ("getItem", "getInt", "getDouble", "getText"):
+        monkeypatch.setattr(QInputDialog, name, refuse(f"QInputDialog.{name}"))
+    monkeypatch.setattr(QDialog, "exec", refuse("QDialog.exec"))
 
 
 @pytest.fixture
