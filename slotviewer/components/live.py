@@ -19,6 +19,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import re
+import shutil
 import tempfile
 import threading
 import time
@@ -672,9 +673,18 @@ class LiveView:
         def progress(state: str, fraction: float) -> None:
             self._deliver(lambda: self.events.learning.emit(state, fraction))
 
+        def discard(out: Path | None) -> None:
+            """What a cancelled or failed run wrote: its temporary folder, or its files in `out_dir`."""
+            if out_dir is None:
+                shutil.rmtree(folder, ignore_errors=True)
+            elif out is not None:
+                for path in folder.glob(out.name + ".*"):
+                    path.unlink(missing_ok=True)
+
         def work() -> None:
             from slotviewer.components.adaptation import Cancelled, adapt_and_load
 
+            out = None
             try:
                 from slotviewer.model.weights import load_model
 
@@ -692,19 +702,30 @@ class LiveView:
                 self.adapted_model = out
                 progress("done", 1.0)
             except Cancelled as stop:
+                discard(out)
                 progress("cancelled", stop.done / steps)
             except Exception as exc:  # noqa: BLE001  (one line; the live view keeps its model)
+                discard(out)
                 text = str(exc) if isinstance(exc, SlotviewerError) else f"{type(exc).__name__}: {exc}"
                 self._deliver(lambda: self.events.message.emit(f"learning failed: {text.splitlines()[0]}"))
                 progress("failed", 0.0)
 
         thread = threading.Thread(target=work, name="learn this scene", daemon=True)
         thread.start()
+        self._learn_thread = thread
         return thread
 
     def cancel_learning(self) -> None:
         if getattr(self, "_learn_cancel", None) is not None:
             self._learn_cancel.set()
+
+    def join_learning(self, timeout: float) -> bool:
+        """Wait for a learning run to end (the app's quit, after `cancel_learning`: a daemon thread would die
+        with the app mid-write; a cancelled run removes what it wrote). True when none runs."""
+        thread = getattr(self, "_learn_thread", None)
+        if thread is not None:
+            thread.join(timeout)
+        return thread is None or not thread.is_alive()
 
     def save_model_as(self, stem: str | Path) -> list[Path]:
         """Copy the adapted model's files (weights, JSON, ONNX graphs) to `stem`.*."""

@@ -548,4 +548,6 @@ class QtLive(QObject):
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
         if watched is self.window and event.type() == QEvent.Type.Close:
             self._detach()
+            if self.live is not None:  # quitting: a cancelled learning run ends (and removes its files) first
+                self.live.join_learning(10)
         return False

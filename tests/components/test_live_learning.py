@@ -129,6 +129,19 @@ def test_a_cancel_that_lands_while_the_adapted_model_loads_keeps_the_old_one(lea
     view.learn(steps=1, out_dir=tmp_path)
     assert finished(view, states)
     assert states[-1] == ("cancelled", 1.0) and view.engine is old and view.runner.engine is old
+    assert not list(tmp_path.glob("tiny.live.*")), "what the cancelled run wrote is removed"
+
+
+def test_a_cancelled_run_removes_its_temporary_folder(learning: tuple[LiveView, list], tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    view, states = learning
+    made = tmp_path / "slotviewer-learned-x"
+    monkeypatch.setattr(live_module.tempfile, "mkdtemp", lambda prefix: str(made.mkdir() or made))
+    view.learn(steps=10_000)
+    assert view.wait_for(lambda: any(state == "running" for state, _ in states), timeout=60)
+    view.cancel_learning()
+    assert view.join_learning(60), "the run ends soon after the cancel"
+    assert finished(view, states) and states[-1][0] == "cancelled" and not made.exists()
 
 
 def test_a_model_file_gone_is_one_message(tiny_model: Path, tmp_path: Path) -> None:

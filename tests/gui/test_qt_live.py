@@ -165,6 +165,7 @@ def test_closing_the_window_cancels_learning_and_nothing_reports_to_it(qtbot, wi
     qtbot.waitUntil(lambda: "running" in states, timeout=30_000)
     window.close()
     assert live._learn_cancel.is_set(), "the learning thread is told to stop"
+    assert live.join_learning(0), "and quitting waited for it to end (a daemon thread dies mid-write)"
     assert len(live.events.learning) == 0 and len(live.events.message) == 0, "and no longer reports to the window"
 
 
