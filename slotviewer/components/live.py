@@ -353,7 +353,7 @@ class LiveView:
             self.show(max(0, index))
 
     def index_of(self, live: LiveFrame | None) -> int:
-        for i, item in enumerate(self.buffer):
+        for i, item in enumerate(list(self.buffer)):  # a copy (made whole under the GIL): the stream appends
             if live is not None and item.seq == live.seq:  # by number: the frame shown is a copy with the edits
                 return i
         return len(self.buffer) - 1

@@ -100,7 +100,7 @@ def wait_for_live_frame(app: QApplication, window: MainWindow, frames: int = LIV
             while (live.busy or time.monotonic() < settle) and time.monotonic() < deadline:
                 app.processEvents()
                 time.sleep(0.01)
-            wanted = [i for i, item in enumerate(live.buffer) if item.frame.index == frames - 1]
+            wanted = [i for i, item in enumerate(list(live.buffer)) if item.frame.index == frames - 1]
             if wanted:  # then back to the frame asked for
                 live.show(wanted[0])
             return failure

@@ -2,7 +2,10 @@
 seek on sources that cannot, the carry-over switch keeping the other settings, swap bounds and the edits
 that follow a swap, export refusals."""
 
+import collections
 import json
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -96,6 +99,31 @@ def test_step_moves_from_a_shown_frame_that_carries_an_edit(live: LiveView) -> N
     assert live.shown is not live.buffer[3] and live.index_of(live.shown) == 3
     live.step(-1)
     assert live.shown.seq == live.buffer[2].seq and live.shown.trace.enabled[1] is False
+
+
+def test_index_of_works_while_the_stream_appends(live: LiveView) -> None:
+    """The window asks where the shown frame is on the GUI thread while inference appends frames on its own
+    ("deque mutated during iteration" came up in a test run): thread switches forced as often as possible."""
+    paused_with_frames(live, 4)
+    frames = list(live.buffer)
+    live.buffer = collections.deque(frames * 200, maxlen=len(frames) * 200)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    stop = threading.Event()
+
+    def append() -> None:
+        while not stop.is_set():
+            live.buffer.append(frames[-1])
+
+    writer = threading.Thread(target=append)
+    writer.start()
+    try:
+        for _ in range(300):
+            assert live.index_of(None) == len(live.buffer) - 1  # a frame not there: the whole buffer is read
+    finally:
+        stop.set()
+        writer.join()
+        sys.setswitchinterval(interval)
 
 
 def test_the_owners_edits_reach_the_frame_on_screen_too(live: LiveView) -> None:
