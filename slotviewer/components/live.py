@@ -385,6 +385,8 @@ class LiveView:
         self.capture.seek(index)
         if self._paused.is_set():
             self._step.set()
+        elif self.state == "ended":  # a seek in an ended file plays on from there: running from now, not from
+            self._set_state("running", self._playing_message())  # its first frame (Play after the end)
 
     def set_carry(self, enabled: bool, iters_per_frame: int | None = None, mask_prior: float | None = None) -> None:
         """Switch between carried-over and fresh slots (and the iterations per carried frame, and how

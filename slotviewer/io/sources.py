@@ -573,7 +573,8 @@ class CaptureThread:
                 if frame is None:
                     if not (self.keep_open and self.source.seekable):
                         break
-                    self.at_end = True
+                    with self._cond:  # not when a seek came meanwhile: at_end never outlives a seek
+                        self.at_end = self._seek is None
                     while self._seek is None and not self._stop.wait(0.05):
                         pass
                     self.at_end = False
@@ -647,6 +648,7 @@ class CaptureThread:
             raise SourceError(f"{self.source.name}: cannot seek in a live source")
         with self._cond:
             self._seek, self._floor = int(index), self._seq
+            self.at_end = False  # from now on (the owner may ask at once whether the file is still at its end)
             self._cond.notify_all()  # a lockstep reader waiting for the consumer moves on to the seek
 
     def latest(self, after: int = 0, timeout: float | None = None) -> tuple[int, Frame] | None:

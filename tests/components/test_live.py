@@ -162,8 +162,12 @@ def test_a_file_plays_to_its_end_then_seeks(onnx_engine: Engine, tmp_path: Path)
         mark = view.buffer[-1].seq
         messages: list[str] = []
         view.events.message.connect(messages.append)
+        states: list[str] = []
+        view.events.state.connect(states.append)
         view.seek(4)
+        assert view.state == "running", "playing again from the seek on, not only from its first frame"
         assert view.wait_for(lambda: view.buffer[-1].seq == mark + 6 and view.state == "ended")
+        assert states == ["running", "ended"], "and not ended again before the file's end"
         assert messages[0] == f"{path}: playing" and messages[-1].startswith(f"{path}: end of file"), messages
         replayed = list(view.buffer)[-6:]
         assert [item.frame.index for item in replayed] == [4, 5, 6, 7, 8, 9]
