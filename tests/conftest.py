@@ -6,6 +6,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import dataclasses  # noqa: E402
 import faulthandler  # noqa: E402
+import gc  # noqa: E402
 import shutil  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -32,14 +33,26 @@ HANG_SECONDS = float(os.environ.get("SLOTVIEWER_HANG_SECONDS", 600))
 HANG_LOG = Path(os.environ.get("SLOTVIEWER_HANG_LOG", Path(__file__).resolve().parents[1] / ".pytest-hang.log"))
 
 
+# Reference cycles are collected on the main thread only, as the app does (gui.app.collect_garbage_on_gui_thread:
+# a collection that a worker thread triggers frees Qt objects off the GUI thread, and one during an ONNX export
+# deadlocks with torch's tracer): automatic collection is off for the session, each test ends with a collection
+# (a full one every FULL_COLLECTION_EVERY tests), and the GUI tests' event loops run the app's timer too.
+gc.disable()
+FULL_COLLECTION_EVERY = 20
+_tests_run = 0
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):  # noqa: ANN201 (a hook wrapper)
+    global _tests_run
     with HANG_LOG.open("w") as log:
         log.write(f"{item.nodeid} ran for more than {HANG_SECONDS} s; every thread's stack:\n")
         log.flush()
         faulthandler.dump_traceback_later(HANG_SECONDS, exit=True, file=log)
         try:
             yield
+            _tests_run += 1
+            gc.collect(2 if _tests_run % FULL_COLLECTION_EVERY == 0 else 1)
         finally:
             faulthandler.cancel_dump_traceback_later()
     HANG_LOG.unlink(missing_ok=True)

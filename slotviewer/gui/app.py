@@ -8,6 +8,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from pyqtgraph.util.garbage_collector import GarbageCollector
 from PySide6.QtCore import QEvent, QSettings
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
@@ -154,6 +155,22 @@ def quiet_qt_noise() -> None:
     previous = qInstallMessageHandler(handler)
 
 
+_collector: GarbageCollector | None = None
+
+
+def collect_garbage_on_gui_thread() -> None:
+    """Collect reference cycles on the GUI thread only (once per process, after the QApplication exists).
+
+    Python's cycle collector runs on whichever thread happens to allocate past its threshold. When that is a
+    worker (inference, an adaptation building its model, capture), the cycles it frees include Qt objects (a
+    closed dialog, an old window's items), destroyed off the GUI thread: Qt then aborts or deadlocks (a test
+    run aborted in the event loop while an adaptation thread built its model). Automatic collection is
+    switched off and a timer on the GUI thread collects each second instead (pyqtgraph's GarbageCollector)."""
+    global _collector
+    if _collector is None:
+        _collector = GarbageCollector(interval=1.0)
+
+
 def main(path: str | None = None, screenshot: str | None = None, iteration: int | None = None,
          hide: list[int] | None = None, model: str | None = None, backend: str | None = None,
          size: str | None = None, b: str | None = None, compare: str | None = None,
@@ -163,6 +180,7 @@ def main(path: str | None = None, screenshot: str | None = None, iteration: int 
         raise SlotviewerError(f"--iteration must be 0 or more, got {iteration}")
     app = QApplication.instance() or QApplication(sys.argv[:1])
     quiet_qt_noise()
+    collect_garbage_on_gui_thread()
     app.setApplicationName("slotviewer")
     app.setOrganizationName("slotviewer")
     app.setDesktopFileName("slotviewer")  # matches resources/slotviewer.desktop (taskbar grouping, Wayland)

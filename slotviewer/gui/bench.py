@@ -21,10 +21,11 @@ def bench_gui(model: str, repeats: int = 50) -> dict[str, Any]:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
-    from slotviewer.gui.app import sample_scene, wait_until_rendered
+    from slotviewer.gui.app import collect_garbage_on_gui_thread, sample_scene, wait_until_rendered
     from slotviewer.gui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication([])
+    collect_garbage_on_gui_thread()
     settings = QSettings(str(Path(tempfile.mkdtemp()) / "bench.ini"), QSettings.Format.IniFormat)
     window = MainWindow(settings)
     window.setProperty("quiet", True)

@@ -16,10 +16,12 @@ def live_gui_rates(model: str = "shapes", seconds: float = 8.0, height: int = 48
     from PySide6.QtWidgets import QApplication
 
     from slotviewer.data.moving_shapes import MovingShapes
+    from slotviewer.gui.app import collect_garbage_on_gui_thread
     from slotviewer.gui.main_window import MainWindow
     from slotviewer.io.sources import FakeCamera
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    collect_garbage_on_gui_thread()
     settings = QSettings(str(Path(tempfile.mkdtemp()) / "bench.ini"), QSettings.Format.IniFormat)
     window = MainWindow(settings)
     window.setProperty("quiet", True)

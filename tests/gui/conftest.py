@@ -10,7 +10,7 @@ from PIL import Image
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QDialog, QFileDialog, QInputDialog, QMessageBox
 
-from slotviewer.gui.app import _ready
+from slotviewer.gui.app import _ready, collect_garbage_on_gui_thread
 from slotviewer.gui.main_window import MainWindow
 
 
@@ -29,6 +29,12 @@ def make_window(qtbot, settings: QSettings, model: Path | None) -> MainWindow:  
     w.viewer.load_engine()
     qtbot.waitUntil(lambda: w.viewer.engine is not None, timeout=30_000)
     return w
+
+
+@pytest.fixture(scope="session", autouse=True)
+def garbage_collected_on_the_gui_thread(qapp) -> None:  # noqa: ANN001
+    """The app's own rule (see `collect_garbage_on_gui_thread`): cycles are freed by a GUI-thread timer."""
+    collect_garbage_on_gui_thread()
 
 
 @pytest.fixture(autouse=True)

@@ -1,12 +1,16 @@
 """`slotviewer gui PATH --screenshot`: a real start-up in a fresh process, here without torch installed."""
 
+import gc
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from slotviewer.gui.app import collect_garbage_on_gui_thread
 
 
 def _shot(tmp_path: Path, name: str, args: list[str], block_torch: bool = False) -> np.ndarray:
@@ -142,3 +146,32 @@ def test_qt_noise_of_the_offscreen_platform_is_dropped_and_other_messages_pass(q
     qWarning("This plugin does not support propagateSizeHints()")
     qWarning("a message that matters")
     assert [record.message for record in qtlog.records] == ["a message that matters"]
+
+
+def test_reference_cycles_are_freed_on_the_gui_thread_whoever_made_them(qtbot) -> None:  # noqa: ANN001
+    """A cycle made (and dropped) on a worker thread is freed by the GUI thread's timer, never on the worker:
+    freeing Qt objects off the GUI thread aborts Qt."""
+    collect_garbage_on_gui_thread()
+    assert not gc.isenabled()
+    freed_on: list[threading.Thread] = []
+
+    class Cycle:
+        def __init__(self) -> None:
+            self.me = self
+
+        def __del__(self) -> None:
+            freed_on.append(threading.current_thread())
+
+    kept: list[list] = []
+
+    def work() -> None:  # cycles, then (kept) far more allocations than a collection's threshold
+        for _ in range(5):
+            Cycle()
+        kept.extend([] for _ in range(5 * gc.get_threshold()[0]))
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    worker.join()
+    assert not freed_on, "nothing is collected on the worker"
+    qtbot.waitUntil(lambda: len(freed_on) == 5, timeout=5_000)
+    assert all(thread is threading.main_thread() for thread in freed_on)
