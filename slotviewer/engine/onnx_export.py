@@ -18,6 +18,7 @@ import json
 import logging
 import subprocess
 import sys
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -91,9 +92,22 @@ def _export(module: nn.Module, args: tuple[Tensor, ...], names: list[str], outpu
     write_with(path, lambda tmp: onnx.save(proto, str(tmp)))
 
 
+def _no_tqdm_monitor() -> None:
+    """torch's exporter draws a tqdm bar, and tqdm then starts a monitor thread that wakes every 10 s to run
+    Python: a garbage collection it sets off during the export can deadlock with the tracer (as the GUI
+    thread's once did). The monitor only tunes how often bars redraw; without it they still work."""
+    import tqdm
+
+    tqdm.tqdm.monitor_interval = 0
+    if tqdm.tqdm.monitor is not None:
+        tqdm.tqdm.monitor.exit()
+        tqdm.tqdm.monitor = None
+
+
 def export_onnx(model: str | Path, out: str | Path) -> list[Path]:
     """Write `out.onnx`, `out.decoder.onnx`, `out.step.onnx`, `out.encoder.onnx` for a model (a name, stem or
     weights file); returns the paths."""
+    _no_tqdm_monitor()
     loaded = load_model(model)
     net, cfg = loaded.model.eval().cpu(), loaded.config
     stem = strip_model_suffix(out)
@@ -120,6 +134,9 @@ def export_onnx(model: str | Path, out: str | Path) -> list[Path]:
     return paths
 
 
+EXPORT_TIMEOUT = 600.0  # an export takes seconds; a child stuck this long is killed rather than waited on
+
+
 def export_onnx_apart(weights: str | Path, out: str | Path, stop: Callable[[], bool] | None = None) -> bool:
     """`export_onnx` in a process of its own, for callers on a background thread of a long-lived process (the
     live view's *Learn this scene*, the app's *Adapt*): torch's export tracer and the GUI thread's garbage
@@ -129,14 +146,19 @@ def export_onnx_apart(weights: str | Path, out: str | Path, stop: Callable[[], b
     command = [sys.executable] + ([] if getattr(sys, "frozen", False) else ["-m", "slotviewer"])
     process = subprocess.Popen([*command, "export-onnx", "--model", str(weights), "--out", str(out)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + EXPORT_TIMEOUT
     while True:
         try:
             _, stderr = process.communicate(timeout=0.1)
             break
         except subprocess.TimeoutExpired:
-            if stop is not None and stop():
+            late = time.monotonic() > deadline
+            if late or (stop is not None and stop()):
                 process.kill()
                 process.communicate()
+                if late:
+                    raise SlotviewerError(f"{out}: ONNX export took over {EXPORT_TIMEOUT:.0f} s and was stopped "
+                                          "(try `slotviewer export-onnx` in a terminal)") from None
                 return False
     if process.returncode != 0:
         said = (stderr.strip().splitlines() or [f"exit status {process.returncode}"])[-1]

@@ -307,7 +307,7 @@ class QtLive(QObject):
             self._pending = (source, realtime)
             self.window.status(f"{source.name}: waiting for the model…")
             return
-        self.stop()
+        self._detach()  # the old stream's learning run too: its end must not reach the new stream's controls
         self.live = LiveView(self.viewer.engine, self.bar.carry_over(),
                              deliver=self.window._dispatcher.post)
         e = self.live.events

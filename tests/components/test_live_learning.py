@@ -41,6 +41,8 @@ def learning(torch_engine: Engine) -> Iterator[tuple[LiveView, list]]:
     assert run.view.wait_for(lambda: not run.view.busy)
     run.view.messages = run.messages
     yield run.view, run.states
+    run.view.cancel_learning()  # a test that failed before its own cancel must not leave a thread training
+    run.view.join_learning(30)
     run.view.stop()
 
 

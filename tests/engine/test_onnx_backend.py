@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 import textwrap
@@ -217,3 +218,30 @@ def test_an_export_in_its_own_process_stops_when_asked(tiny_model: Path, tmp_pat
     assert export_onnx_apart(tiny_model.with_suffix(".safetensors"), tmp_path / "x",
                              stop=lambda: time.monotonic() - started > 0.3) is False
     assert not list(tmp_path.glob("x*.onnx"))
+
+
+def test_an_export_in_its_own_process_that_hangs_is_stopped_in_one_line(tiny_model: Path, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stuck export (a deadlocked child) is killed after EXPORT_TIMEOUT instead of being waited on forever."""
+    from slotviewer.engine import onnx_export
+    from slotviewer.errors import SlotviewerError
+
+    monkeypatch.setattr(onnx_export, "EXPORT_TIMEOUT", 0.3)
+    with pytest.raises(SlotviewerError, match=r"x: ONNX export took over 0 s and was stopped"):
+        onnx_export.export_onnx_apart(tiny_model.with_suffix(".safetensors"), tmp_path / "x")
+    assert not list(tmp_path.glob("x*.onnx"))
+
+
+def test_an_export_stops_tqdms_monitor_thread() -> None:
+    """torch's exporter draws a tqdm bar; tqdm's monitor thread would then run Python beside the tracer."""
+    import tqdm
+
+    from slotviewer.engine.onnx_export import _no_tqdm_monitor
+
+    with tqdm.tqdm(total=1, disable=False, file=open(os.devnull, "w")):  # noqa: SIM115 (closed with the bar)
+        pass
+    _no_tqdm_monitor()
+    assert tqdm.tqdm.monitor is None and tqdm.tqdm.monitor_interval == 0
+    with tqdm.tqdm(total=1, file=open(os.devnull, "w")):  # noqa: SIM115
+        pass
+    assert tqdm.tqdm.monitor is None, "no new monitor either"

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from PySide6.QtCore import QSettings
+from PySide6.QtGui import QDrag
 from PySide6.QtWidgets import QDialog, QFileDialog, QInputDialog, QMessageBox
 
 from slotviewer.gui.app import _ready, collect_garbage_on_gui_thread
@@ -52,6 +53,7 @@ def no_modal_dialogs(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("getItem", "getInt", "getDouble", "getText"):
         monkeypatch.setattr(QInputDialog, name, refuse(f"QInputDialog.{name}"))
     monkeypatch.setattr(QDialog, "exec", refuse("QDialog.exec"))
+    monkeypatch.setattr(QDrag, "exec", refuse("QDrag.exec (a drag waits for a mouse release)"))
 
 
 @pytest.fixture

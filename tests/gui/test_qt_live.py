@@ -169,6 +169,22 @@ def test_closing_the_window_cancels_learning_and_nothing_reports_to_it(qtbot, wi
     assert len(live.events.learning) == 0 and len(live.events.message) == 0, "and no longer reports to the window"
 
 
+def test_a_new_stream_cancels_the_old_ones_learning_and_hears_nothing_from_it(qtbot, window) -> None:  # noqa: ANN001
+    live_ui = window.live
+    live_ui.start(FakeCamera(realtime=True, fps=30))
+    old = live_ui.live
+    qtbot.waitUntil(lambda: len(old.buffer) >= 2, timeout=30_000)
+    states: list[str] = []
+    old.events.learning.connect(lambda state, fraction: states.append(state))
+    live_ui.learn(steps=100_000)
+    qtbot.waitUntil(lambda: "running" in states, timeout=30_000)
+    live_ui.start(FakeCamera(realtime=True, fps=30))
+    assert live_ui.live is not old and old._learn_cancel.is_set(), "the old stream's learning is told to stop"
+    assert len(old.events.learning) == 0, "and its end reaches no control of the new stream"
+    assert old.join_learning(30)
+    live_ui.bar.sigStop.emit()
+
+
 @pytest.mark.parametrize("how", ["file", "clipboard"])
 def test_a_still_image_opened_during_a_stream_stops_it_and_stays(qtbot, window, images, how: str,  # noqa: ANN001
                                                                  tmp_path: Path) -> None:
