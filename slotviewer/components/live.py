@@ -184,7 +184,7 @@ class LiveView:
         self._held_frame = None
         self.buffer.clear()
         self.runner.reset()
-        self._stop.clear()
+        self._stop = threading.Event()  # this run's own: a loop of the last run still ending keeps its own, set
         self._paused.clear()
         try:
             source.open()
@@ -203,7 +203,7 @@ class LiveView:
                                      on_error=self._source_error, on_frame=lambda _f: self.capture_rate.tick(),
                                      keep_open=True)
         self.capture.start()
-        self._thread = threading.Thread(target=self._loop, name="live inference", daemon=True)
+        self._thread = threading.Thread(target=self._loop, args=(self._stop,), name="live inference", daemon=True)
         self._thread.start()
 
     def reconnect(self) -> None:
@@ -242,11 +242,11 @@ class LiveView:
             self._deliver(lambda: self.events.message.emit(text))
 
     # --- the inference loop ----------------------------------------------------------------------------------
-    def _loop(self) -> None:
+    def _loop(self, stop: threading.Event) -> None:
         seen = 0
-        while not self._stop.is_set():
+        while not stop.is_set():
             if self._paused.is_set() and not self._step.is_set():
-                self._stop.wait(0.02)
+                stop.wait(0.02)
                 continue
             capture = self.capture
             if capture is None:
@@ -256,7 +256,7 @@ class LiveView:
             got = got or capture.latest(seen, timeout=0.1)
             if got is None:
                 if capture.ended:  # a failure was reported by the capture thread already
-                    if capture.error is None and not self._stop.is_set():
+                    if capture.error is None and not stop.is_set():
                         self._close_recording(None)
                         self._set_state("ended", f"{self.source.name}: end")
                     return

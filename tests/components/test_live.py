@@ -2,6 +2,7 @@
 stall/disconnect/reconnect, recording closed on every exit path, files end and seek."""
 
 import json
+import threading
 import time
 from pathlib import Path
 
@@ -320,7 +321,13 @@ def test_the_rerun_after_a_model_change_starts_fresh_even_after_a_frame_in_betwe
         def start(self) -> None:
             pass
 
-    monkeypatch.setattr(live_module.threading, "Thread", Deferred)
+    class LiveThreading:  # the live module's `threading` with Thread deferred (not every thread of the process)
+        Thread = Deferred
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(threading, name)
+
+    monkeypatch.setattr(live_module, "threading", LiveThreading())
     live.set_engine(torch_engine)
     live._process(live.buffer[-1].frame if live.buffer else shown.frame)  # the stream's frame, in between
     assert live.runner.previous is not None  # the runner now carries slots of the new model

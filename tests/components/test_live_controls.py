@@ -416,3 +416,14 @@ def test_a_started_source_plays_at_its_own_pace_and_says_it_is_live(live: LiveVi
     assert live.capture.realtime is True, "a camera or a file plays at its rate by default"
     live.process_callbacks()
     assert live.messages == ["fake camera: live"]
+
+
+def test_each_run_has_its_own_stop_so_a_slow_old_loop_cannot_go_on(live: LiveView) -> None:
+    """A loop of the last run that outlived stop()'s wait (a frame in a slow model) still sees its own stop
+    set after the next start: it ends instead of running beside the new loop."""
+    live.start(FakeCamera())
+    assert live.wait_for(lambda: len(live.buffer) >= 1)
+    first = live._stop
+    live.start(FakeCamera())
+    assert first.is_set() and live._stop is not first and not live._stop.is_set()
+    assert live.wait_for(lambda: len(live.buffer) >= 1)
