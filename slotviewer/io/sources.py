@@ -19,6 +19,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -322,6 +323,42 @@ class FolderSource(FrameSource):
         self._next = min(max(0, int(index)), len(self._paths))
 
 
+class _GuardedCapture:
+    """An opened `cv2.VideoCapture` that is released once and never during a read on another thread.
+
+    A camera that vanishes can block in `read` for seconds (V4L2 waits 10 s for a frame); stopping then
+    closes the source from the GUI thread while the capture thread is still inside `read`, and releasing a
+    capture under a read is a use-after-free in OpenCV. A close that comes during a read is left to that
+    read, which releases the capture as it returns; the closing thread never waits for it."""
+
+    def __init__(self, cap: Any) -> None:
+        self.cap = cap
+        self._lock = threading.Lock()
+        self._reading = self._closing = False
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        with self._lock:
+            if self._closing:
+                return False, None
+            self._reading = True
+        try:
+            return self.cap.read()
+        finally:
+            with self._lock:
+                self._reading, release = False, self._closing
+            if release:
+                self.cap.release()
+
+    def get(self, prop: int) -> float:
+        return self.cap.get(prop)
+
+    def release(self) -> None:
+        with self._lock:
+            self._closing, reading = True, self._reading
+        if not reading:
+            self.cap.release()
+
+
 class CameraSource(FrameSource):
     """An OpenCV camera by index (0 = the first webcam)."""
 
@@ -347,12 +384,13 @@ class CameraSource(FrameSource):
         if width and height:
             cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
             cap.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
-        self._cap, self._count, self._start = cap, 0, time.monotonic()
+        self._cap, self._count, self._start = _GuardedCapture(cap), 0, time.monotonic()
 
     def read(self) -> Frame | None:
-        if self._cap is None:
+        cap = self._cap  # the capture this read uses, even if a close replaces or clears it meanwhile
+        if cap is None:
             raise SourceError(f"camera {self.index}: not open")
-        ok, frame = self._cap.read()
+        ok, frame = cap.read()
         if not ok or frame is None:
             raise SourceDisconnected(f"camera {self.index}: no frame (unplugged or taken by another program)")
         index = self._count

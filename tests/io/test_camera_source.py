@@ -176,3 +176,53 @@ def test_opencv_is_told_to_be_quiet_unless_the_user_said_otherwise(monkeypatch: 
     monkeypatch.delenv("OPENCV_FFMPEG_LOGLEVEL")
     sources._cv2()
     assert os.environ["OPENCV_FFMPEG_LOGLEVEL"] == "-8"
+
+
+def test_closing_a_camera_during_a_blocked_read_releases_it_only_when_the_read_returns() -> None:
+    """An unplugged camera blocks in read (V4L2 waits 10 s); Stop closes it from the GUI thread meanwhile.
+    Releasing under a read is a use-after-free in OpenCV: the close returns at once and the read releases."""
+    import threading
+
+    camera = CameraSource(0)
+    camera.open()
+    capture = FakeCapture.instances[-1]
+    entered, go_on = threading.Event(), threading.Event()
+    released_during_read: list[bool] = []
+
+    def blocked_read() -> tuple[bool, np.ndarray | None]:
+        entered.set()
+        go_on.wait(10)
+        return False, None
+
+    def release() -> None:
+        released_during_read.append(not go_on.is_set())
+        capture.released = True
+
+    capture.read, capture.release = blocked_read, release
+    errors: list[Exception] = []
+
+    def reader() -> None:
+        try:
+            camera.read()
+        except SourceDisconnected as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    assert entered.wait(10)
+    camera.close()  # returns at once: nothing waits for the blocked read
+    assert not capture.released and camera._cap is None
+    go_on.set()
+    thread.join(10)
+    assert capture.released and released_during_read == [False], "released once, after the read returned"
+    assert len(errors) == 1 and "no frame" in str(errors[0])
+    camera.close()  # twice is safe
+    assert released_during_read == [False]
+
+
+def test_a_closed_camera_is_released_at_once_when_no_read_runs() -> None:
+    camera = CameraSource(0)
+    camera.open()
+    capture = FakeCapture.instances[-1]
+    camera.close()
+    assert capture.released and camera._cap is None
