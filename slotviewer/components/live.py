@@ -662,6 +662,8 @@ class LiveView:
         """Adapt a copy of the model to the buffered frames (`slotviewer adapt`'s recipe) in the background,
         with progress (`events.learning`) and `cancel_learning()`; when done the live view switches to the
         adapted weights (`adapted_model` is their stem, for "Save model as…"). Needs torch."""
+        if self.learning:  # a second run would leave the first one beyond cancel and quit
+            raise SlotviewerError("this scene is being learned already (Live → Cancel learning first)")
         buffered = list(self.buffer)
         if not buffered:
             raise SlotviewerError("no frames to learn from yet")
@@ -720,6 +722,12 @@ class LiveView:
     def cancel_learning(self) -> None:
         if getattr(self, "_learn_cancel", None) is not None:
             self._learn_cancel.set()
+
+    @property
+    def learning(self) -> bool:
+        """A Learn this scene run is going (until its thread ends, after its last event)."""
+        thread = getattr(self, "_learn_thread", None)
+        return thread is not None and thread.is_alive()
 
     def join_learning(self, timeout: float) -> bool:
         """Wait for a learning run to end (the app's quit, after `cancel_learning`: a daemon thread would die

@@ -251,8 +251,9 @@ class QtLive(QObject):
         self._reconnect_action = act(m, "Reconnect", None, lambda: self.live and self.live.reconnect())
         self._stream_actions.append(act(m, "&Stop", "Ctrl+Shift+X", self.stop))
         m.addSeparator()
-        self._frame_actions.append(act(m, "&Learn this scene (adapt the model to the recent frames)", None, self.learn))
-        self._frame_actions.append(act(m, "Cancel learning", None, lambda: self.live and self.live.cancel_learning()))
+        self._learn_action = act(m, "&Learn this scene (adapt the model to the recent frames)", None, self.learn)
+        self._cancel_learning_action = act(m, "Cancel learning", None,
+                                           lambda: self.live and self.live.cancel_learning())
         self._save_adapted_action = act(m, "Save adapted model &as…", None, self.save_model_dialog)
         self._update_actions()
 
@@ -270,6 +271,9 @@ class QtLive(QObject):
             action.setEnabled(streaming)
         for action in self._frame_actions:
             action.setEnabled(live is not None and bool(live.buffer))
+        learning = live is not None and live.learning
+        self._learn_action.setEnabled(live is not None and bool(live.buffer) and not learning)
+        self._cancel_learning_action.setEnabled(learning)
         self._save_adapted_action.setEnabled(getattr(live, "adapted_model", None) is not None)
 
     # --- opening sources ------------------------------------------------------------------------------
@@ -497,6 +501,8 @@ class QtLive(QObject):
                  "cancelled": "learning cancelled: the model is unchanged", "failed": ""}
         if texts[state]:
             self.window.status(texts[state])
+        if state != "running" and self.live is not None:
+            self.live.join_learning(1)  # its last event: the thread ends right after it (Learn is offered again)
         self._update_actions()
         if state == "done" and self.live is not None:
             # the window decodes iterations and runs edits with the viewer's engine: it must be the adapted one
@@ -529,21 +535,23 @@ class QtLive(QObject):
         self._pending = None
         if self.live is None:
             return
-        recording = self.live.recorder.path if self.live.recorder is not None else None
         self._detach()
         self.live = None
         self.toolbar.hide()
         self.fps.setText("")
-        if recording is not None and recording.exists():  # its own message went with the connections
-            self.window.status(f"recorded {recording}")
 
     def _detach(self) -> None:
         """Stop the stream (closing a recording properly) and cut it off from the window: a learning run in
-        the background is cancelled, and nothing it still has queued reaches the window."""
+        the background is cancelled, and nothing it still has queued reaches the window — so the recording's
+        end is said here (its own queued messages go with the connections)."""
+        recording = self.live.recorder.path if self.live is not None and self.live.recorder is not None else None
         self.stop()
         if self.live is not None:
             self.live.cancel_learning()
             self.live.events.disconnect()
+        self.bar.show_recording(False)
+        if recording is not None and recording.exists():
+            self.window.status(f"recorded {recording}")
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
         if watched is self.window and event.type() == QEvent.Type.Close:

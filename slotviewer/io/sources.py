@@ -645,6 +645,8 @@ class CaptureThread:
                 self._cond.notify_all()
 
     def _fail(self, exc: SourceError) -> None:
+        if self._stop.is_set():  # a read that returned after stop() (a blocked camera released under it)
+            return
         self.error = exc
         if self.on_error is not None:
             self.on_error(exc)

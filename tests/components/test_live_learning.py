@@ -5,6 +5,7 @@ import dataclasses
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from slotviewer.components import live as live_module
 from slotviewer.components.live import LiveView
 from slotviewer.engine import Engine
+from slotviewer.errors import SlotviewerError
 from slotviewer.io.sources import FakeCamera
 from slotviewer.model.weights import load_model
 
@@ -134,11 +136,23 @@ def test_a_cancel_that_lands_while_the_adapted_model_loads_keeps_the_old_one(lea
     assert not list(tmp_path.glob("tiny.live.*")), "what the cancelled run wrote is removed"
 
 
+def test_one_learning_run_at_a_time(learning: tuple[LiveView, list], tmp_path: Path) -> None:
+    """A second run would replace the first one's cancel and thread: quitting could no longer stop the first."""
+    view, states = learning
+    view.learn(steps=10_000, out_dir=tmp_path)
+    assert view.learning
+    with pytest.raises(SlotviewerError, match="being learned already"):
+        view.learn(steps=1, out_dir=tmp_path)
+    view.cancel_learning()
+    assert view.join_learning(60) and not view.learning
+    assert finished(view, states) and states[-1][0] == "cancelled"
+
+
 def test_a_cancelled_run_removes_its_temporary_folder(learning: tuple[LiveView, list], tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     view, states = learning
     made = tmp_path / "slotviewer-learned-x"
-    monkeypatch.setattr(live_module.tempfile, "mkdtemp", lambda prefix: str(made.mkdir() or made))
+    monkeypatch.setattr(live_module, "tempfile", SimpleNamespace(mkdtemp=lambda prefix: str(made.mkdir() or made)))
     view.learn(steps=10_000)
     assert view.wait_for(lambda: any(state == "running" for state, _ in states), timeout=60)
     view.cancel_learning()

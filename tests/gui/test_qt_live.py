@@ -185,6 +185,40 @@ def test_a_new_stream_cancels_the_old_ones_learning_and_hears_nothing_from_it(qt
     live_ui.bar.sigStop.emit()
 
 
+def test_another_source_opened_while_recording_closes_the_recording_and_says_so(qtbot, window,  # noqa: ANN001
+                                                                                  tmp_path: Path) -> None:
+    live_ui = window.live
+    live_ui.start(FakeCamera(realtime=True, fps=30))
+    old = live_ui.live
+    qtbot.waitUntil(lambda: len(old.buffer) >= 2, timeout=30_000)
+    live_ui.start_recording(tmp_path / "rec.avi")
+    qtbot.waitUntil(lambda: old.recorder is not None and old.recorder.frames >= 2, timeout=30_000)
+    assert live_ui.bar.record.isChecked()
+    said: list[str] = []
+    window.statusBar().messageChanged.connect(said.append)
+    live_ui.start(FakeCamera(realtime=True, fps=30))
+    assert not live_ui.bar.record.isChecked(), "the new stream is not recording"
+    assert (tmp_path / "rec.avi").exists() and f"recorded {tmp_path / 'rec.avi'}" in said
+    live_ui.bar.sigStop.emit()
+
+
+def test_learn_is_offered_once_at_a_time(qtbot, window) -> None:  # noqa: ANN001
+    live_ui = window.live
+    live_ui.start(FakeCamera(realtime=True, fps=30))
+    live = live_ui.live
+    qtbot.waitUntil(lambda: len(live.buffer) >= 2, timeout=30_000)
+    assert live_ui._learn_action.isEnabled() and not live_ui._cancel_learning_action.isEnabled()
+    states: list[str] = []
+    live.events.learning.connect(lambda state, fraction: states.append(state))
+    live_ui.learn(steps=100_000)
+    qtbot.waitUntil(lambda: "running" in states, timeout=30_000)
+    assert not live_ui._learn_action.isEnabled() and live_ui._cancel_learning_action.isEnabled()
+    live_ui._cancel_learning_action.trigger()
+    qtbot.waitUntil(lambda: "cancelled" in states, timeout=60_000)
+    assert live_ui._learn_action.isEnabled() and not live_ui._cancel_learning_action.isEnabled()
+    live_ui.bar.sigStop.emit()
+
+
 @pytest.mark.parametrize("how", ["file", "clipboard"])
 def test_a_still_image_opened_during_a_stream_stops_it_and_stays(qtbot, window, images, how: str,  # noqa: ANN001
                                                                  tmp_path: Path) -> None:

@@ -224,3 +224,34 @@ def test_a_missing_camera_is_one_clear_error() -> None:
     assert isinstance(open_source(f"camera:{index}"), CameraSource)
     with pytest.raises(SourceError, match="camera -1: camera numbers start at 0"):  # OpenCV would segfault
         open_source("camera:-1").open()
+
+
+def test_a_read_that_fails_after_stop_is_not_reported() -> None:
+    """A camera blocked in read when Stop came returns with no frame later (its capture was released under it):
+    that is the stop, not a failure of the next run that reuses the same view."""
+    import threading
+
+    from slotviewer.io.sources import Frame, FrameSource, SourceDisconnected
+
+    entered, go_on = threading.Event(), threading.Event()
+
+    class BlockedCamera(FrameSource):
+        live = True
+        name = "blocked camera"
+
+        def open(self) -> None:
+            pass
+
+        def read(self) -> Frame | None:
+            entered.set()
+            go_on.wait(10)
+            raise SourceDisconnected("blocked camera: no frame")
+
+    errors: list[Exception] = []
+    capture = CaptureThread(BlockedCamera(), on_error=errors.append)
+    capture.start()
+    assert entered.wait(10)
+    capture.stop(timeout=0.05)  # the read is still blocked: stop gives up waiting
+    go_on.set()
+    capture._thread.join(10)
+    assert not capture._thread.is_alive() and errors == [] and capture.error is None
