@@ -27,10 +27,12 @@ from tests.fixtures import (  # noqa: E402
 from tests.test_train import TINY_TETROMINOES  # noqa: E402
 
 # A test that hangs (a deadlock between threads, possibly with the GIL held, where no Python-level timeout
-# can run) would otherwise run until CI's own limit and say nothing. faulthandler's C watchdog dumps every
-# thread's stack to HANG_LOG and ends the run after HANG_SECONDS of one test; .ci/test prints that file.
+# can run) would otherwise run until CI's own limit and say nothing. faulthandler's C watchdog writes every
+# thread's stack to HANG_LOG (one file per pytest process: two runs side by side keep their own) and ends the
+# run after HANG_SECONDS of one test; .ci/test prints the file when it holds stacks.
 HANG_SECONDS = float(os.environ.get("SLOTVIEWER_HANG_SECONDS", 600))
-HANG_LOG = Path(os.environ.get("SLOTVIEWER_HANG_LOG", Path(__file__).resolve().parents[1] / ".pytest-hang.log"))
+HANG_LOG = Path(os.environ.get("SLOTVIEWER_HANG_LOG")
+                or Path(__file__).resolve().parents[1] / f".pytest-hang.{os.getpid()}.log")
 
 
 # Reference cycles are collected on the main thread only, as the app does (gui.app.collect_garbage_on_gui_thread:
@@ -46,7 +48,7 @@ _tests_run = 0
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):  # noqa: ANN201 (a hook wrapper)
     global _tests_run
     with HANG_LOG.open("w") as log:
-        log.write(f"{item.nodeid} ran for more than {HANG_SECONDS} s; every thread's stack:\n")
+        log.write(f"{item.nodeid} started; stacks below only if it ran over {HANG_SECONDS:g} s:\n")
         log.flush()
         faulthandler.dump_traceback_later(HANG_SECONDS, exit=True, file=log)
         try:

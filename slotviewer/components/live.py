@@ -677,24 +677,30 @@ class LiveView:
         def progress(state: str, fraction: float) -> None:
             self._deliver(lambda: self.events.learning.emit(state, fraction))
 
-        def discard(out: Path | None) -> None:
-            """What a cancelled or failed run wrote: its temporary folder, or its files in `out_dir`."""
+        def written(out: Path) -> set[Path]:
+            """The run's files in `out_dir`: the model's, and the hidden temporary ones of a killed write."""
+            return set(folder.glob(out.name + ".*")) | set(folder.glob(f".{out.name}.*"))
+
+        def discard(out: Path | None, before: set[Path]) -> None:
+            """What a cancelled or failed run wrote: its temporary folder, or the files it added to `out_dir`
+            (files there from before, such as an earlier run's model, stay)."""
             if out_dir is None:
                 shutil.rmtree(folder, ignore_errors=True)
             elif out is not None:
-                for path in folder.glob(out.name + ".*"):
+                for path in written(out) - before:
                     path.unlink(missing_ok=True)
 
         def work() -> None:
             from slotviewer.components.adaptation import Cancelled, adapt_and_load
 
-            out = None
+            out, before = None, set()
             try:
                 from slotviewer.model.weights import load_model
 
                 loaded = load_model(stem if stem is not None else backend.model_name)
                 images = frames.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
                 out = folder / f"{loaded.name}.live"
+                before = written(out)
                 device = "cpu" if "cpu" in str(backend.device).lower() else "auto"
                 engine, _ = adapt_and_load(loaded, images, steps, out, backend.name, device, what,
                                            "the live view's Learn this scene", self._learn_cancel.is_set,
@@ -706,10 +712,10 @@ class LiveView:
                 self.adapted_model = out
                 progress("done", 1.0)
             except Cancelled as stop:
-                discard(out)
+                discard(out, before)
                 progress("cancelled", stop.done / steps)
             except Exception as exc:  # noqa: BLE001  (one line; the live view keeps its model)
-                discard(out)
+                discard(out, before)
                 text = str(exc) if isinstance(exc, SlotviewerError) else f"{type(exc).__name__}: {exc}"
                 self._deliver(lambda: self.events.message.emit(f"learning failed: {text.splitlines()[0]}"))
                 progress("failed", 0.0)

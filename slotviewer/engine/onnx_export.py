@@ -157,7 +157,7 @@ def export_onnx_apart(weights: str | Path, out: str | Path, stop: Callable[[], b
                 process.kill()
                 process.communicate()
                 if late:
-                    raise SlotviewerError(f"{out}: ONNX export took over {EXPORT_TIMEOUT:.0f} s and was stopped "
+                    raise SlotviewerError(f"{out}: ONNX export took over {EXPORT_TIMEOUT:g} s and was stopped "
                                           "(try `slotviewer export-onnx` in a terminal)") from None
                 return False
     if process.returncode != 0:

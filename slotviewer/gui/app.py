@@ -8,7 +8,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from pyqtgraph.util.garbage_collector import GarbageCollector
 from PySide6.QtCore import QEvent, QSettings
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
@@ -155,7 +154,7 @@ def quiet_qt_noise() -> None:
     previous = qInstallMessageHandler(handler)
 
 
-_collector: GarbageCollector | None = None
+_collector: object | None = None  # pyqtgraph's GarbageCollector, once made
 
 
 def collect_garbage_on_gui_thread() -> None:
@@ -165,9 +164,13 @@ def collect_garbage_on_gui_thread() -> None:
     worker (inference, an adaptation building its model, capture), the cycles it frees include Qt objects (a
     closed dialog, an old window's items), destroyed off the GUI thread: Qt then aborts or deadlocks (a test
     run aborted in the event loop while an adaptation thread built its model). Automatic collection is
-    switched off and a timer on the GUI thread collects each second instead (pyqtgraph's GarbageCollector)."""
+    switched off and a timer on the GUI thread collects each second instead (pyqtgraph's GarbageCollector),
+    for the rest of the process: call it only where a Qt event loop runs to the end (the app, the GUI benches,
+    which are the last thing their `slotviewer bench` runs)."""
     global _collector
     if _collector is None:
+        from pyqtgraph.util.garbage_collector import GarbageCollector  # after PySide6: pyqtgraph uses its binding
+
         _collector = GarbageCollector(interval=1.0)
 
 

@@ -157,14 +157,18 @@ def test_a_file_plays_to_its_end_then_seeks(onnx_engine: Engine, tmp_path: Path)
         writer.write(np.full((30, 40, 3), 20 * i, np.uint8))
     writer.release()
     with LiveView(onnx_engine, buffer=32) as view:
-        view.start(open_source(path), realtime=False)
-        assert view.wait_for(lambda: view.state == "ended")
-        assert [item.frame.index for item in view.buffer][-1] == 9
-        mark = view.buffer[-1].seq
         messages: list[str] = []
         view.events.message.connect(messages.append)
         states: list[str] = []
         view.events.state.connect(states.append)
+        view.start(open_source(path), realtime=False)
+        # the state changes before its events are posted: wait for the events of the end too
+        assert view.wait_for(lambda: view.state == "ended" and states[-1:] == ["ended"]
+                             and any(m.startswith(f"{path}: end of file") for m in messages))
+        assert [item.frame.index for item in view.buffer][-1] == 9
+        mark = view.buffer[-1].seq
+        messages.clear()
+        states.clear()
         view.seek(4)
         assert view.state == "running", "playing again from the seek on, not only from its first frame"
         assert view.wait_for(lambda: view.buffer[-1].seq == mark + 6 and view.state == "ended")

@@ -1,6 +1,7 @@
 """`slotviewer gui PATH --screenshot`: a real start-up in a fresh process, here without torch installed."""
 
 import gc
+import os
 import subprocess
 import sys
 import textwrap
@@ -151,8 +152,12 @@ def test_qt_noise_of_the_offscreen_platform_is_dropped_and_other_messages_pass(q
 def test_reference_cycles_are_freed_on_the_gui_thread_whoever_made_them(qtbot) -> None:  # noqa: ANN001
     """A cycle made (and dropped) on a worker thread is freed by the GUI thread's timer, never on the worker:
     freeing Qt objects off the GUI thread aborts Qt."""
-    collect_garbage_on_gui_thread()
-    assert not gc.isenabled()
+    script = ("from PySide6.QtWidgets import QApplication; import gc; app = QApplication([]); assert gc.isenabled(); "
+              "from slotviewer.gui.app import collect_garbage_on_gui_thread as c; c(); print(gc.isenabled())")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert result.stdout.strip() == "False", result.stderr[-2000:]  # the app switches automatic collection off
+    collect_garbage_on_gui_thread()  # (this session's is off already: tests/conftest.py)
     freed_on: list[threading.Thread] = []
 
     class Cycle:
