@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
+from slotviewer.components.live import LiveView
 from slotviewer.engine import Engine
 from slotviewer.gui.qt_document_view import caption
 from slotviewer.gui.qt_live import QtLive
@@ -154,7 +155,9 @@ def test_recording_with_the_reconstruction_is_a_menu_choice_that_is_remembered(q
     qtbot.waitUntil(lambda: live.state == "stopped", timeout=10_000)
 
 
-def test_closing_the_window_cancels_learning_and_nothing_reports_to_it(qtbot, window) -> None:  # noqa: ANN001
+def learning_stream(qtbot, window) -> tuple[LiveView, list[str]]:  # noqa: ANN001
+    """A fake camera streaming in the window and a long Learn this scene running on it (cancel it), with the
+    learning states it emits."""
     live_ui = window.live
     live_ui.start(FakeCamera(realtime=True, fps=30))
     live = live_ui.live
@@ -163,6 +166,11 @@ def test_closing_the_window_cancels_learning_and_nothing_reports_to_it(qtbot, wi
     live.events.learning.connect(lambda state, fraction: states.append(state))
     live_ui.learn(steps=100_000)
     qtbot.waitUntil(lambda: "running" in states, timeout=30_000)
+    return live, states
+
+
+def test_closing_the_window_cancels_learning_and_nothing_reports_to_it(qtbot, window) -> None:  # noqa: ANN001
+    live, _ = learning_stream(qtbot, window)
     window.close()
     assert live._learn_cancel.is_set(), "the learning thread is told to stop"
     assert live.join_learning(0), "and quitting waited for it to end (a daemon thread dies mid-write)"
@@ -170,14 +178,8 @@ def test_closing_the_window_cancels_learning_and_nothing_reports_to_it(qtbot, wi
 
 
 def test_a_new_stream_cancels_the_old_ones_learning_and_hears_nothing_from_it(qtbot, window) -> None:  # noqa: ANN001
+    old, _ = learning_stream(qtbot, window)
     live_ui = window.live
-    live_ui.start(FakeCamera(realtime=True, fps=30))
-    old = live_ui.live
-    qtbot.waitUntil(lambda: len(old.buffer) >= 2, timeout=30_000)
-    states: list[str] = []
-    old.events.learning.connect(lambda state, fraction: states.append(state))
-    live_ui.learn(steps=100_000)
-    qtbot.waitUntil(lambda: "running" in states, timeout=30_000)
     live_ui.start(FakeCamera(realtime=True, fps=30))
     assert live_ui.live is not old and old._learn_cancel.is_set(), "the old stream's learning is told to stop"
     assert len(old.events.learning) == 0, "and its end reaches no control of the new stream"
@@ -205,13 +207,9 @@ def test_another_source_opened_while_recording_closes_the_recording_and_says_so(
 def test_learn_is_offered_once_at_a_time(qtbot, window) -> None:  # noqa: ANN001
     live_ui = window.live
     live_ui.start(FakeCamera(realtime=True, fps=30))
-    live = live_ui.live
-    qtbot.waitUntil(lambda: len(live.buffer) >= 2, timeout=30_000)
+    qtbot.waitUntil(lambda: len(live_ui.live.buffer) >= 2, timeout=30_000)
     assert live_ui._learn_action.isEnabled() and not live_ui._cancel_learning_action.isEnabled()
-    states: list[str] = []
-    live.events.learning.connect(lambda state, fraction: states.append(state))
-    live_ui.learn(steps=100_000)
-    qtbot.waitUntil(lambda: "running" in states, timeout=30_000)
+    live, states = learning_stream(qtbot, window)
     assert not live_ui._learn_action.isEnabled() and live_ui._cancel_learning_action.isEnabled()
     live_ui._cancel_learning_action.trigger()
     qtbot.waitUntil(lambda: "cancelled" in states, timeout=60_000)
