@@ -274,7 +274,7 @@ class LiveView:
             seen, frame = got
             self._step.clear()
             try:
-                self._process(frame)
+                self._process(frame, stop=stop)
             except SlotviewerError as exc:
                 self._set_state("failed", str(exc))
                 return
@@ -289,11 +289,16 @@ class LiveView:
                 self._set_state("paused" if paused else "running",
                                 self._paused_message() if paused else self._playing_message())
 
-    def _process(self, frame: Frame, record: bool = True, fresh: bool = False) -> None:
+    def _process(self, frame: Frame, record: bool = True, fresh: bool = False,
+                 stop: threading.Event | None = None) -> None:
+        """Run `frame` and buffer and show it — unless `stop` (the run it belongs to) was set meanwhile: a
+        loop that outlived stop()'s wait must not add its last frame to the next run's buffer."""
         with self._lock:
             if fresh:  # under the lock: a frame the stream ran in between must not become this one's start
                 self.runner.reset()
             trace = self.runner.run(frame.image)
+            if stop is not None and stop.is_set():
+                return
             trace = trace.replace(enabled=self._enabled(trace.num_slots))
             self._seq += 1
             live = LiveFrame(frame, trace, self._seq)

@@ -427,3 +427,14 @@ def test_each_run_has_its_own_stop_so_a_slow_old_loop_cannot_go_on(live: LiveVie
     live.start(FakeCamera())
     assert first.is_set() and live._stop is not first and not live._stop.is_set()
     assert live.wait_for(lambda: len(live.buffer) >= 1)
+
+
+def test_a_frame_of_a_stopped_run_is_not_buffered(live: LiveView) -> None:
+    """The last frame of a loop that outlived stop()'s wait (a slow model) must not join the next run's buffer."""
+    paused_with_frames(live, 2)
+    count, stop = len(live.buffer), threading.Event()
+    stop.set()
+    live._process(live.buffer[-1].frame, stop=stop)
+    assert len(live.buffer) == count
+    live._process(live.buffer[-1].frame, stop=threading.Event())
+    assert len(live.buffer) == count + 1
