@@ -149,6 +149,7 @@ class LiveView:
         self._step = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._learn_thread: threading.Thread | None = None  # Learn this scene's, once started
         self._seq = 0
         self._first_seq = 0  # frames numbered below this ran on a model the view no longer uses
         self._skipped_told = 0  # how many of the source's skipped inputs a message named already
@@ -737,16 +738,14 @@ class LiveView:
     @property
     def learning(self) -> bool:
         """A Learn this scene run is going (until its thread ends, after its last event)."""
-        thread = getattr(self, "_learn_thread", None)
-        return thread is not None and thread.is_alive()
+        return self._learn_thread is not None and self._learn_thread.is_alive()
 
     def join_learning(self, timeout: float) -> bool:
         """Wait for a learning run to end (the app's quit, after `cancel_learning`: a daemon thread would die
         with the app mid-write; a cancelled run removes what it wrote). True when none runs."""
-        thread = getattr(self, "_learn_thread", None)
-        if thread is not None:
-            thread.join(timeout)
-        return thread is None or not thread.is_alive()
+        if self._learn_thread is not None:
+            self._learn_thread.join(timeout)
+        return not self.learning
 
     def save_model_as(self, stem: str | Path) -> list[Path]:
         """Copy the adapted model's files (weights, JSON, ONNX graphs) to `stem`.*."""
