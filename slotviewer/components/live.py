@@ -293,12 +293,14 @@ class LiveView:
     def _process(self, frame: Frame, record: bool = True, fresh: bool = False,
                  stop: threading.Event | None = None) -> None:
         """Run `frame` and buffer and show it — unless `stop` (the run it belongs to) was set meanwhile: a
-        loop that outlived stop()'s wait must not add its last frame to the next run's buffer."""
+        loop that outlived stop()'s wait must not add its last frame to the next run's buffer, nor leave its
+        slots in the runner (the next run's `start` reset it already, without waiting for this frame)."""
         with self._lock:
             if fresh:  # under the lock: a frame the stream ran in between must not become this one's start
                 self.runner.reset()
             trace = self.runner.run(frame.image)
-            if stop is not None and stop.is_set():
+            if stop is not None and stop.is_set():  # nor may its slots start the next run's first frame
+                self.runner.reset()
                 return
             trace = trace.replace(enabled=self._enabled(trace.num_slots))
             self._seq += 1

@@ -434,7 +434,8 @@ def test_a_frame_of_a_stopped_run_is_not_buffered(live: LiveView) -> None:
     paused_with_frames(live, 2)
     count, stop = len(live.buffer), threading.Event()
     stop.set()
+    assert live.runner.previous is not None  # carried slots of the paused stream
     live._process(live.buffer[-1].frame, stop=stop)
-    assert len(live.buffer) == count
+    assert len(live.buffer) == count and live.runner.previous is None, "no frame, and no slots carried from it"
     live._process(live.buffer[-1].frame, stop=threading.Event())
     assert len(live.buffer) == count + 1
