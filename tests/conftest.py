@@ -8,6 +8,8 @@ import dataclasses  # noqa: E402
 import faulthandler  # noqa: E402
 import gc  # noqa: E402
 import shutil  # noqa: E402
+import tempfile  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -58,6 +60,18 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):  #
         finally:
             faulthandler.cancel_dump_traceback_later()
     HANG_LOG.unlink(missing_ok=True)
+
+@pytest.fixture(scope="session", autouse=True)
+def _temporary_files_under_basetemp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """What the code under test puts in the system's temporary folder (adapted copies the app keeps until
+    quit, exports, recordings) goes under pytest's basetemp instead, which pytest prunes: a test window that
+    never quits would otherwise leave its folders in /tmp for good."""
+    folder = tmp_path_factory.mktemp("tmp")
+    before = tempfile.tempdir
+    tempfile.tempdir = str(folder)
+    yield
+    tempfile.tempdir = before
+
 
 # The test model's config: tetrominoes-sized (35×35, K=3, T=3), Gaussian slots (so K can vary), keys that
 # see the position at half weight (every engine test runs the separate key-features path; the shipped

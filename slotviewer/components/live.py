@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 from psygnal import Signal, SignalGroup
 
+from slotviewer.components.adaptation import ADAPTED_PREFIX
 from slotviewer.components.inbox import Inbox
 from slotviewer.engine import Engine, Trace
 from slotviewer.errors import SlotviewerError
@@ -150,6 +151,8 @@ class LiveView:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._learn_thread: threading.Thread | None = None  # Learn this scene's, once started
+        self._learn_cancel = threading.Event()  # the running (or last) Learn this scene's cancel
+        self.adapted_model: Path | None = None  # the stem of the weights Learn this scene made, once done
         self._seq = 0
         self._first_seq = 0  # frames numbered below this ran on a model the view no longer uses
         self._skipped_told = 0  # how many of the source's skipped inputs a message named already
@@ -679,7 +682,7 @@ class LiveView:
         self._learn_cancel = threading.Event()
         backend = self.engine.backend
         stem = Path(str(backend.model_path)).with_suffix("") if getattr(backend, "model_path", None) else None
-        folder = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="slotviewer-learned-"))
+        folder = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix=ADAPTED_PREFIX))
         what = f"{len(buffered)} recent frames of {self.source.name if self.source else 'a live source'} (unlabelled)"
 
         def progress(state: str, fraction: float) -> None:
@@ -734,8 +737,7 @@ class LiveView:
         return thread
 
     def cancel_learning(self) -> None:
-        if getattr(self, "_learn_cancel", None) is not None:
-            self._learn_cancel.set()
+        self._learn_cancel.set()
 
     @property
     def learning(self) -> bool:
@@ -751,7 +753,7 @@ class LiveView:
 
     def save_model_as(self, stem: str | Path) -> list[Path]:
         """Copy the adapted model's files (weights, JSON, ONNX graphs) to `stem`.*."""
-        source = getattr(self, "adapted_model", None)
+        source = self.adapted_model
         if source is None:
             raise SlotviewerError("nothing to save: learn this scene first")
         return copy_model(source, stem)

@@ -274,7 +274,7 @@ class QtLive(QObject):
         learning = live is not None and live.learning
         self._learn_action.setEnabled(live is not None and bool(live.buffer) and not learning)
         self._cancel_learning_action.setEnabled(learning)
-        self._save_adapted_action.setEnabled(getattr(live, "adapted_model", None) is not None)
+        self._save_adapted_action.setEnabled(live is not None and live.adapted_model is not None)
 
     # --- opening sources ------------------------------------------------------------------------------
     def open_video_dialog(self) -> None:
@@ -506,11 +506,12 @@ class QtLive(QObject):
         self._update_actions()
         if state == "done" and self.live is not None:
             # the window decodes iterations and runs edits with the viewer's engine: it must be the adapted one
+            self.window.adapted_copies.append(self.live.adapted_model)  # removed on quit unless it runs then
             self.viewer.set_params(model=str(self.live.adapted_model))
             self.window.device_label.setText(self.live.engine.description)
 
     def save_model_dialog(self) -> None:
-        if self.live is None or getattr(self.live, "adapted_model", None) is None:
+        if self.live is None or self.live.adapted_model is None:
             self.window.error("nothing to save: learn this scene first (Live menu)")
             return
         path = ask_adapted_model_path(self.window)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from slotviewer.components import live as live_module
+from slotviewer.components.adaptation import ADAPTED_PREFIX
 from slotviewer.components.live import LiveView
 from slotviewer.engine import Engine
 from slotviewer.errors import SlotviewerError
@@ -109,7 +110,7 @@ def test_without_a_folder_the_adapted_model_goes_to_a_temporary_one_with_the_car
     assert finished(view, states) and states[-1][0] == "done"
     folder = view.adapted_model.parent
     try:
-        assert folder.name.startswith("slotviewer-learned-")
+        assert folder.name.startswith(ADAPTED_PREFIX), "the app's quit removes such folders unless it runs them"
         card, original = load_model(view.adapted_model).card, load_model(tiny_model).card
         assert dataclasses.replace(card, adapted_on="", notes=original.notes) == original, "the card travels with it"
         assert card.adapted_on.endswith("recent frames of fake camera (unlabelled)"), card.adapted_on

@@ -133,6 +133,11 @@ def test_learn_this_scene_switches_the_window_to_the_adapted_weights(qtbot, wind
     assert np.allclose(rgb_window, rgb_live, atol=1e-5) and not np.allclose(rgb_window, rgb_old, atol=1e-5)
     live_ui.bar.sigStop.emit()
     qtbot.waitUntil(lambda: live.state == "stopped", timeout=10_000)
+    folder = live.adapted_model.parent
+    window.viewer.set_params(model=str(old.backend.model_path))  # back to the model it started with
+    qtbot.waitUntil(lambda: window.viewer.engine.backend.model_name == old.backend.model_name, timeout=30_000)
+    window.close()
+    assert not folder.exists(), "a learned copy the window no longer runs is removed on quit"
 
 
 def test_recording_with_the_reconstruction_is_a_menu_choice_that_is_remembered(qtbot, window, tmp_path) -> None:  # noqa: ANN001
