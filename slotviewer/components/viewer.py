@@ -132,7 +132,7 @@ class Viewer:
         self.notice = ""
         self._engine_generation = 0
         self._stability_key: tuple | None = None
-        self._loaded_params: RunParams | None = None
+        self._loaded_key: tuple[str, str, str] | None = None  # the engine running now: model, backend, device
 
     # --- parameters and model --------------------------------------------------------------------------
     def set_params(self, **changes: Any) -> None:
@@ -152,19 +152,25 @@ class Viewer:
         self._clear_stability()
 
         def loaded(engine: Any) -> None:
-            self.engine = engine
+            previous, self.engine = self.engine, engine
             self._engine_generation += 1
             cfg = engine.config
-            self.params = dataclasses.replace(self.params, slots=cfg.num_slots, iters=cfg.iters, draws=cfg.draws)
-            self._loaded_params = self.params
+            if previous is None or previous.config != cfg:
+                # another model: its own K, T and draws. The same model on another backend or device, or its
+                # adapted copy, keeps the user's (Adapt compared its before and after with them).
+                self.params = dataclasses.replace(self.params, slots=cfg.num_slots, iters=cfg.iters, draws=cfg.draws)
+            self._loaded_key = self.params.engine_key
             self.events.params.emit(self.params)
             self.events.engine.emit(engine)
             self.events.message.emit(f"model ready: {engine.description}")
             self.rerun()
 
-        def failed(_message: str) -> None:  # the previous model stays loaded: show it again
-            if self._loaded_params is not None:
-                self.params = self._loaded_params
+        def failed(_message: str) -> None:
+            """The previous model stays loaded: the controls show it again, and keep whatever else the user
+            set meanwhile (K, T, seed: the picture on screen was made with them)."""
+            if self._loaded_key is not None:
+                model, backend, device = self._loaded_key
+                self.params = dataclasses.replace(self.params, model=model, backend=backend, device=device)
                 self.events.params.emit(self.params)
 
         p = self.params

@@ -18,6 +18,7 @@ from slotviewer.engine.familiarity import NOTICE
 from slotviewer.engine.stability import stability
 from slotviewer.errors import SlotviewerError
 from slotviewer.model.autoencoder import SlotAutoencoder
+from slotviewer.model.files import copy_model
 from slotviewer.model.weights import save_model
 from tests.components.test_viewer_edits import events, scenes, show, trace
 from tests.test_train import TINY_TETROMINOES
@@ -356,6 +357,42 @@ def test_a_failed_model_switch_shows_the_running_models_parameters_again(viewer:
     viewer.set_params(model=str(tmp_path / "broken.onnx"))
     assert viewer.runner.wait_idle()
     assert params[-1] == (good,)
+
+
+def test_a_failed_model_switch_keeps_the_k_t_and_seed_the_picture_was_made_with(viewer: Viewer,
+                                                                                 tmp_path: Path) -> None:
+    show(viewer, scenes()[0])
+    viewer.set_params(slots=2, iters=1, seed=42)
+    assert viewer.runner.wait_idle()
+    shown = viewer.params
+    (tmp_path / "broken.onnx").write_bytes(b"not onnx")
+    viewer.set_params(model=str(tmp_path / "broken.onnx"))
+    assert viewer.runner.wait_idle()
+    assert viewer.params == shown, "not the parameters of when the running model was loaded (K 3, T 3, seed 3)"
+    trace = viewer.session.documents["A"].trace
+    assert trace is not None and trace.attention.shape[:2] == (1, 2), "the picture on screen is that run's (T 1, K 2)"
+
+
+def test_the_same_model_elsewhere_keeps_k_t_and_draws_another_model_brings_its_own(viewer: Viewer,
+                                                                                    tmp_path: Path) -> None:
+    """Another device, backend or an adapted copy (the same config) is still the user's run; a model with
+    another config starts from its own K, T and draws."""
+    viewer.set_params(slots=2, iters=1, draws=2)
+    assert viewer.runner.wait_idle()
+    engine = viewer.engine
+    viewer.set_params(device="auto")
+    assert viewer.runner.wait_idle() and viewer.engine is not engine
+    assert (viewer.params.slots, viewer.params.iters, viewer.params.draws) == (2, 1, 2)
+    copy = tmp_path / "copy"
+    copy_model(Path(viewer.params.model).with_suffix(""), copy)
+    viewer.set_params(model=str(copy), backend="torch")
+    assert viewer.runner.wait_idle() and viewer.engine.backend.name == "torch"
+    assert (viewer.params.slots, viewer.params.iters, viewer.params.draws) == (2, 1, 2)
+    other = dataclasses.replace(TINY_TETROMINOES, num_slots=5, iters=4)
+    save_model(SlotAutoencoder(other), tmp_path / "other")
+    viewer.set_params(model=str(tmp_path / "other"))
+    assert viewer.runner.wait_idle()
+    assert (viewer.params.slots, viewer.params.iters, viewer.params.draws) == (5, 4, other.draws)
 
 
 def test_the_document_event_comes_at_once_not_after_the_run(viewer: Viewer) -> None:
