@@ -272,6 +272,16 @@ class Viewer:
         self._changed("B")
         self.run("B")
 
+    def follow_comparison(self) -> None:
+        """B shows A's current image again (a live frame that A got directly, not through `show_image`), when
+        a comparison is on and B shows another frame; the job thread keeps only the newest such run."""
+        a, b = self.session.documents["A"], self.session.documents["B"]
+        if not self.comparison or a is None or b is None or (b.source, b.frame) == (a.source, a.frame):
+            return
+        self.session.open("B", Document(a.source, a.image, method=self.comparison, frame=a.frame))
+        self._changed("B")
+        self.run("B")
+
     def close_b(self) -> None:
         self.comparison = None
         self.session.close("B")

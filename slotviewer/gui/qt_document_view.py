@@ -31,8 +31,9 @@ def qimage_to_array(image: QImage) -> np.ndarray:
 def caption(document: Document) -> str:
     """What is shown, in the numbers the controls use: K (hidden ones named), T (+ re-converged), seed, draws."""
     trace = document.trace
+    name = f"{document.name}{'' if document.frame is None else f' · frame {document.frame}'}"
     if trace is None:
-        return f"{document.name}{stretched(document.image)} · running…"
+        return f"{name}{stretched(document.image)} · running…"
     p = trace.provenance
     hidden = [i for i, on in enumerate(trace.enabled) if not on]
     extra = (p.get("reconverged") or {}).get("iters", 0)
@@ -42,7 +43,7 @@ def caption(document: Document) -> str:
     start = "slots carried over" if p.get("init") == "carried" else f"seed={p.get('seed')}"
     if p.get("draws", 1) > 1:  # which of the draws won (counted from 1): `--seed S --draws N` repeats it
         start += f" (draw {p.get('draw', 0) + 1}/{p['draws']})"
-    return (f"{document.name}{stretched(document.image)} · K={trace.num_slots}"
+    return (f"{name}{stretched(document.image)} · K={trace.num_slots}"
             f"{f' ({len(hidden)} hidden)' if hidden else ''} {t} "
             f"{start} · {p.get('method')}{error} · {trace.timings_ms.get('total', 0):.0f} ms")
 

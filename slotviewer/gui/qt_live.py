@@ -15,11 +15,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QDoubleSpinBox,
     QFileDialog,
+    QGridLayout,
     QHBoxLayout,
     QInputDialog,
     QLabel,
@@ -100,14 +102,24 @@ class QtLiveBar(QWidget):
         self.reconnect = QPushButton("Reconnect")
         self.reconnect.hide()
         self.state = QLabel("")
-        row = QHBoxLayout(self)
-        row.setContentsMargins(4, 0, 4, 0)
         self.scrub_label, self.seek_name = QLabel("recent"), QLabel("file")
-        for widget, stretch in ((self.play, 0), (self.back, 0), (self.forward, 0), (self.scrub_label, 0),
-                                (self.scrub, 1), (self.seek_name, 0), (self.seek, 1), (self.seek_label, 0),
-                                (self.carry, 0), (self.iters, 0), (self.prior, 0), (self.record, 0), (self.stop, 0),
-                                (self.reconnect, 0), (self.state, 0)):
-            row.addWidget(widget, stretch)
+        # two groups: moving through frames, and settings/recording; side by side where the window is wide
+        # enough, else the second under the first (one row would hold the window ~1,000 px wide)
+        self._transport, self._settings = QWidget(), QWidget()
+        for group, widgets in ((self._transport, ((self.play, 0), (self.back, 0), (self.forward, 0),
+                                                  (self.scrub_label, 0), (self.scrub, 1), (self.seek_name, 0),
+                                                  (self.seek, 1), (self.seek_label, 0))),
+                               (self._settings, ((self.carry, 0), (self.iters, 0), (self.prior, 0), (self.record, 0),
+                                                 (self.stop, 0), (self.reconnect, 0), (self.state, 0)))):
+            row = QHBoxLayout(group)
+            row.setContentsMargins(0, 0, 0, 0)
+            for widget, stretch in widgets:
+                row.addWidget(widget, stretch)
+        self._grid = QGridLayout(self)
+        self._grid.setContentsMargins(4, 0, 4, 0)
+        self._grid.setVerticalSpacing(2)
+        self.rows = 0
+        self._set_rows(1)
         self.show_source(None)  # no file yet: no seek slider
         self.play.toggled.connect(lambda on: (self.play.setText("Pause" if on else "Play"), self.sigPlay.emit(on)))
         self.back.clicked.connect(lambda: self.sigStep.emit(-1))
@@ -123,6 +135,38 @@ class QtLiveBar(QWidget):
         self.record.toggled.connect(self.sigRecord.emit)
         self.stop.clicked.connect(self.sigStop.emit)
         self.reconnect.clicked.connect(self.sigReconnect.emit)
+
+    def _one_row_width(self) -> int:
+        margins = self._grid.contentsMargins()
+        return (self._transport.minimumSizeHint().width() + self._grid.horizontalSpacing()
+                + self._settings.sizeHint().width() + margins.left() + margins.right())
+
+    def _set_rows(self, rows: int) -> None:
+        if rows == self.rows:
+            return
+        self.rows = rows
+        for group in (self._transport, self._settings):
+            self._grid.removeWidget(group)
+        self._grid.addWidget(self._transport, 0, 0)
+        self._grid.addWidget(self._settings, 0 if rows == 1 else 1, 1 if rows == 1 else 0,
+                             alignment=Qt.AlignmentFlag.AlignLeft)
+        self._grid.setColumnStretch(0, 1)
+        self._grid.setColumnStretch(1, 0)
+        self.updateGeometry()
+
+    def minimumSizeHint(self) -> QSize:
+        """As narrow as the wider group: the window decides the width, the bar its rows."""
+        margins = self._grid.contentsMargins()
+        width = max(self._transport.minimumSizeHint().width(), self._settings.minimumSizeHint().width())
+        return QSize(width + margins.left() + margins.right(), super().minimumSizeHint().height())
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        self._set_rows(1 if event.size().width() >= self._one_row_width() else 2)
+        super().resizeEvent(event)
+
+    def _fit_rows(self) -> None:
+        """After the groups' contents changed width (Reconnect shown, another state)."""
+        self._set_rows(1 if self.width() >= self._one_row_width() else 2)
 
     def _emit_carry(self) -> None:
         self.iters.setEnabled(self.carry.isChecked())
@@ -145,6 +189,7 @@ class QtLiveBar(QWidget):
         would break off at the same frame)."""
         self.state.setText(state)
         self.reconnect.setVisible(state == "failed" and reconnectable)
+        self._fit_rows()
         running = state in ("running", "stalled")
         if self.play.isChecked() != running:  # ended, failed, stopped: Play (after the end: from the start)
             self.play.blockSignals(True)
@@ -364,11 +409,13 @@ class QtLive(QObject):
         viewer.events.position.emit(viewer.position)
         if self.live.state not in ("running", "stalled"):  # paused, ended, failed, stopped
             viewer._trace_changed("A")  # decodes every iteration for scrubbing, redraws the curves
+            viewer.follow_comparison()
         elif time.monotonic() - self._full_render < FULL_RENDER_INTERVAL:
             self._light_render(live)  # at frame rate: input, overlay, reconstruction, caption
         else:  # a few times a second also the slot cards (18 pictures), the iteration bar and the curves
             self._full_render = time.monotonic()
             self.viewer.events.document.emit("A")
+            viewer.follow_comparison()  # B (Ctrl+K) too: at this pace it does not take the live view's CPU
         self.bar.show_buffer(len(self.live.buffer), self.live.index_of(self.live.shown))
         self.bar.show_position(live.frame.index)
         if not self._frame_actions[0].isEnabled():  # the first frame of a stream: Export and Learn can work now

@@ -106,6 +106,41 @@ def test_the_bar_sets_how_strongly_slots_hold_their_masks(qtbot, window) -> None
     qtbot.waitUntil(lambda: live.state == "stopped", timeout=10_000)
 
 
+def test_a_comparison_as_b_follows_the_live_frames(qtbot, window) -> None:  # noqa: ANN001
+    """Ctrl+K during a stream: B clusters A's frame again a few times a second while it runs, and the paused
+    frame exactly; each caption names its frame, so the two sides say whether they show the same one."""
+    live_ui = window.live
+    live_ui.start(FakeCamera(realtime=True, fps=30))
+    live = live_ui.live
+    qtbot.waitUntil(lambda: len(live.buffer) >= 2, timeout=30_000)
+    window.viewer.compare()
+    documents = window.session.documents
+    first = documents["B"].frame
+    qtbot.waitUntil(lambda: documents["B"].frame not in (None, first), timeout=30_000)
+    live_ui.bar.play.setChecked(False)
+    qtbot.waitUntil(lambda: live.state == "paused", timeout=10_000)
+    qtbot.waitUntil(lambda: documents["B"].frame == documents["A"].frame and documents["B"].trace is not None
+                    and window.viewer.runner.pending() == 0, timeout=30_000)
+    assert documents["B"].method == "soft-kmeans" and documents["B"].trace.method == "soft-kmeans"
+    for name in "AB":
+        assert f"frame {documents['A'].frame} · K=" in caption(documents[name])
+    live_ui.bar.sigStop.emit()
+    qtbot.waitUntil(lambda: live.state == "stopped", timeout=10_000)
+
+
+def test_the_live_bar_takes_two_rows_in_a_narrow_window_instead_of_widening_it(qtbot, window) -> None:  # noqa: ANN001
+    live_ui = window.live
+    live_ui.start(FakeCamera(realtime=True, fps=30))
+    qtbot.waitUntil(lambda: live_ui.toolbar.isVisible(), timeout=10_000)
+    window.resize(800, 600)
+    qtbot.waitUntil(lambda: window.width() == 800 and live_ui.bar.rows == 2, timeout=5_000)
+    assert live_ui.bar.stop.isVisible() and live_ui.bar.stop.geometry().right() <= live_ui.bar.width()
+    window.resize(1600, 900)
+    qtbot.waitUntil(lambda: live_ui.bar.rows == 1, timeout=5_000)
+    live_ui.bar.sigStop.emit()
+    qtbot.waitUntil(lambda: live_ui.live.state == "stopped", timeout=10_000)
+
+
 def test_hold_is_greyed_out_for_a_model_that_cannot_take_it(qtbot, window, legacy_step_onnx) -> None:  # noqa: ANN001
     live_ui = window.live if hasattr(window, "live") else QtLive(window)
     live_ui._on_engine(Engine.load(legacy_step_onnx, "onnx", "cpu"))
