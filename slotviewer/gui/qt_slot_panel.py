@@ -34,8 +34,9 @@ MIN_MAP, MAX_MAP = 28, 180
 CARD_EXTRA_W, CARD_EXTRA_H, GAP = 22, 50, 4  # a card's frame, header and labels around its three maps
 
 
-def best_grid(count: int, width: int, height: int) -> tuple[int, int]:
-    """(columns, map size) that shows `count` cards in `width × height` with the largest maps.
+def best_grid(count: int, width: int, height: int, min_card_width: int = 0) -> tuple[int, int]:
+    """(columns, map size) that shows `count` cards in `width × height` with the largest maps; no card is
+    narrower than `min_card_width` (its header: "slot 13" is wider than three small maps).
 
     When no grid fits them with maps of at least `MIN_MAP`, the cards keep that size in as many columns as
     the width takes, and the panel scrolls (`grid_height` says how tall they are).
@@ -43,17 +44,22 @@ def best_grid(count: int, width: int, height: int) -> tuple[int, int]:
     best = (1, 0)
     for columns in range(1, count + 1):
         rows = math.ceil(count / columns)
-        by_width = ((width - (columns - 1) * GAP) / columns - CARD_EXTRA_W) / 3
+        per_card = (width - (columns - 1) * GAP) / columns
+        if per_card < min_card_width:
+            break
+        by_width = (per_card - CARD_EXTRA_W) / 3
         by_height = (height - (rows - 1) * GAP) / rows - CARD_EXTRA_H
         size = int(min(by_width, by_height, MAX_MAP))
         if size > best[1]:
             best = (columns, size)
-    return best if best[1] >= MIN_MAP else (min_map_columns(count, width), MIN_MAP)
+    return best if best[1] >= MIN_MAP else (min_map_columns(count, width, min_card_width), MIN_MAP)
 
 
-def min_map_columns(count: int, width: int) -> int:
-    """How many cards with maps of `MIN_MAP` fit side by side in `width` (at least one)."""
-    return max(1, min(count, int((width + GAP) // (3 * MIN_MAP + CARD_EXTRA_W + GAP))))
+def min_map_columns(count: int, width: int, min_card_width: int = 0) -> int:
+    """How many cards with maps of `MIN_MAP` (and at least `min_card_width` wide) fit side by side in `width`
+    (at least one)."""
+    card = max(3 * MIN_MAP + CARD_EXTRA_W, min_card_width)
+    return max(1, min(count, int((width + GAP) // (card + GAP))))
 
 
 def grid_height(count: int, columns: int, size: int) -> int:
@@ -101,7 +107,9 @@ class QtSlotCard(QFrame):
         for column, (label, caption, tip) in enumerate(zip(self.maps, self.captions, MAP_TIPS, strict=True)):
             label.setToolTip(tip)
             caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            caption.setStyleSheet("font-size: 8pt;")
+            small = caption.font()  # a font, not a style sheet: a style sheet would pin the theme's text colour
+            small.setPointSizeF(8)
+            caption.setFont(small)
             label.setAlignment(Qt.AlignmentFlag.AlignCenter)
             grid.addWidget(caption, 0, column)
             grid.addWidget(label, 1, column)
@@ -110,8 +118,14 @@ class QtSlotCard(QFrame):
         layout.setSpacing(2)
         layout.addLayout(header)
         layout.addLayout(grid)
+        self._header = header
         self.set_map_size(self.map_size)
         self.setToolTip(f"Slot {index}: drag onto a slot of the other image to swap (Shift: transplant)")
+
+    def header_width(self) -> int:
+        """The card's width at its narrowest: its header (swatch, "slot 13", S) with the margins and frame."""
+        margins = self.layout().contentsMargins()
+        return self._header.sizeHint().width() + margins.left() + margins.right() + 2 * self.frameWidth()
 
     def set_map_size(self, size: int) -> None:
         self.map_size = size
@@ -216,10 +230,11 @@ class QtSlotPanel(QScrollArea):
 
     def _reflow(self) -> None:
         count, width, height = len(self.cards), self.width(), self.height()
-        columns, size = best_grid(count, width, height)
+        narrowest = max((card.header_width() for card in self.cards), default=0)
+        columns, size = best_grid(count, width, height, narrowest)
         needed = grid_height(count, columns, size) if count else 0
         if needed > height:  # they scroll, and the scroll bar takes its width from the cards
-            columns = min_map_columns(count, width - self.verticalScrollBar().sizeHint().width())
+            columns = min_map_columns(count, width - self.verticalScrollBar().sizeHint().width(), narrowest)
             needed = grid_height(count, columns, size)
         else:
             needed = 0
