@@ -34,6 +34,7 @@ from psygnal import Signal, SignalGroup
 from slotviewer.components.adaptation import ADAPTED_PREFIX
 from slotviewer.components.inbox import Inbox
 from slotviewer.engine import Engine, Trace
+from slotviewer.engine import surgery
 from slotviewer.errors import SlotviewerError
 from slotviewer.io.images import some_of
 from slotviewer.io.recorder import VideoRecorder
@@ -439,7 +440,7 @@ class LiveView:
         enabled = self._enabled(live.trace.num_slots)
         if enabled == live.trace.enabled:
             return live
-        return LiveFrame(live.frame, live.trace.replace(enabled=enabled), live.seq)
+        return LiveFrame(live.frame, surgery.set_enabled(live.trace, enabled), live.seq)  # in `edits` too
 
     def _edits_changed(self) -> None:
         if self.shown is not None:
