@@ -33,8 +33,7 @@ from psygnal import Signal, SignalGroup
 
 from slotviewer.components.adaptation import ADAPTED_PREFIX
 from slotviewer.components.inbox import Inbox
-from slotviewer.engine import Engine, Trace
-from slotviewer.engine import surgery
+from slotviewer.engine import Engine, Trace, surgery
 from slotviewer.errors import SlotviewerError
 from slotviewer.io.images import some_of
 from slotviewer.io.recorder import VideoRecorder
@@ -306,9 +305,8 @@ class LiveView:
             if stop is not None and stop.is_set():  # nor may its slots start the next run's first frame
                 self.runner.reset()
                 return
-            trace = trace.replace(enabled=self._enabled(trace.num_slots))
             self._seq += 1
-            live = LiveFrame(frame, trace, self._seq)
+            live = self._with_edits(LiveFrame(frame, trace, self._seq))  # hidden/solo slots stay so
             self.buffer.append(live)
             self.model_rate.tick()
             if self.recorder is not None and record:
