@@ -180,10 +180,11 @@ class MainWindow(SettingsMixin, DialogsMixin, QMainWindow):
         m = bar.addMenu("&File")
         for text, key, slot in (("&Open image or folder…", "Ctrl+O", self.open_dialog),
                                 ("Open &folder…", "Ctrl+Alt+O", self.open_folder_dialog),
-                                ("Open image as &B…", "Ctrl+Shift+O", lambda: self.open_dialog("B")),
-                                ("Compare A with soft &k-means (as B)", "Ctrl+K", v.compare),
-                                ("Close image B", None, v.close_b), ("&Paste image", "Ctrl+V", self.paste)):
+                                ("Open image as &B…", "Ctrl+Shift+O", lambda: self.open_dialog("B"))):
             self._action(m, text, key, slot)
+        self.compare_action = self._action(m, "Compare A with soft &k-means (as B)", "Ctrl+K", v.compare)
+        self.close_b_action = self._action(m, "Close image B", None, v.close_b)
+        self._action(m, "&Paste image", "Ctrl+V", self.paste)
         self.recent_menu = m.addMenu("Open &recent")
         m.addSeparator()
         self._action(m, "Open &model…", None, self.open_model_dialog)
@@ -193,7 +194,7 @@ class MainWindow(SettingsMixin, DialogsMixin, QMainWindow):
         m = bar.addMenu("&Edit")
         self.undo_action = self._action(m, "&Undo", "Ctrl+Z", v.undo)
         self.redo_action = self._action(m, "&Redo", "Ctrl+Shift+Z", v.redo)
-        self._action(m, "Reset edits", None, v.reset_edits)
+        self.reset_action = self._action(m, "Reset edits", None, v.reset_edits)
         m = bar.addMenu("&View")
         for dock in self.docks:
             m.addAction(dock.toggleViewAction())
@@ -218,6 +219,14 @@ class MainWindow(SettingsMixin, DialogsMixin, QMainWindow):
         for i in range(9):
             self._action(None, f"Toggle slot {i} of image A", str(i + 1), partial(v.toggle_slot, "A", i))
         self._on_history(False, False)
+        self._update_document_actions()
+
+    def _update_document_actions(self) -> None:
+        """What needs an image is offered only with one open (it did nothing, silently, without)."""
+        a, b = self.session.documents["A"], self.session.documents["B"]
+        self.compare_action.setEnabled(a is not None)
+        self.close_b_action.setEnabled(b is not None)
+        self.reset_action.setEnabled(a is not None or b is not None)
 
     # --- from the viewer --------------------------------------------------------------------------------
     def _on_engine(self, engine) -> None:  # noqa: ANN001
@@ -233,6 +242,7 @@ class MainWindow(SettingsMixin, DialogsMixin, QMainWindow):
 
     def _on_document(self, name: str) -> None:
         document = self.session.documents[name]
+        self._update_document_actions()
         shown = self.views[name].isVisible()
         self.views[name].show_document(document)
         if name == "B" and not shown and self.views["B"].isVisible():  # A and B get equal halves

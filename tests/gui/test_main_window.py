@@ -482,3 +482,20 @@ def test_a_long_status_message_is_shortened_in_the_middle_and_kept_whole_in_the_
     shown = window.statusBar().currentMessage()
     assert "…" in shown and shown.endswith("(empty file)") and len(shown) < len(text)
     assert window.statusBar().toolTip() == text
+
+
+def test_what_needs_an_image_is_offered_only_with_one_open(qtbot, settings: QSettings, tiny_model: Path,  # noqa: ANN001
+                                                          images: list[Path]) -> None:
+    window = make_window(qtbot, settings, tiny_model.with_suffix(".onnx"))
+    assert not window.compare_action.isEnabled() and not window.close_b_action.isEnabled()
+    assert not window.reset_action.isEnabled()
+    window.viewer.open_path(images[0])
+    wait_idle(qtbot, window)
+    assert window.compare_action.isEnabled() and window.reset_action.isEnabled()
+    assert not window.close_b_action.isEnabled()
+    window.compare_action.trigger()
+    wait_idle(qtbot, window, ("A", "B"))
+    assert window.close_b_action.isEnabled()
+    window.close_b_action.trigger()
+    assert not window.close_b_action.isEnabled() and window.session.documents["B"] is None
+    window.close()
