@@ -71,16 +71,23 @@ def process(engine: Engine, image_path: Path, options: RunOptions, donor: Trace 
 
 
 class OutputNames:
-    """The folder name under `--out` for each input of one command: its stem, and for a stem seen before
-    (a.png and a.jpg, or clip.mp4 and clip.avi, videos and images alike) `stem_2`, `stem_3`, … so that no
-    result of the command overwrites another."""
+    """The folder name under `--out` for each input of one command: its stem, and for a name given before
+    (a.png and a.jpg, or clip.mp4 and clip.avi, videos and images alike; also a.png, a.jpg, a_2.png) the
+    first free `stem_2`, `stem_3`, … so that no result of the command overwrites another. Names are
+    compared ignoring case (A.png and a.png share a folder on macOS and Windows), and a stem of dots only
+    (`..png`) becomes `_`: `OUT/.` is OUT itself, which `--overwrite` would replace."""
 
     def __init__(self) -> None:
-        self.seen: dict[str, int] = {}
+        self.taken: set[str] = set()
 
     def __call__(self, path: Path) -> str:
-        self.seen[path.stem] = self.seen.get(path.stem, 0) + 1
-        return path.stem if self.seen[path.stem] == 1 else f"{path.stem}_{self.seen[path.stem]}"
+        stem = path.stem if path.stem.strip(".") else "_"
+        name, n = stem, 1
+        while name.casefold() in self.taken:
+            n += 1
+            name = f"{stem}_{n}"
+        self.taken.add(name.casefold())
+        return name
 
 
 def run_inputs(inputs: list[str], out: Path, options: RunOptions, names: OutputNames | None = None) -> int:

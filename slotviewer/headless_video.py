@@ -231,6 +231,9 @@ def run_source(engine: Engine, source: FrameSource, out_dir: Path, options: Vide
         raise
     finally:
         bar.close()
+    if isinstance(error, Interrupted) and out_dir.exists():  # --overwrite: part of a run never replaces a result
+        writer.discard()
+        return None, Interrupted(f"{source.name}: interrupted; {out_dir} is as it was before")
     if writer.frames == 0 or first_trace is None:
         writer.discard()
         return None, error or SlotviewerError(f"{source.name}: no frames in this video")
@@ -282,9 +285,9 @@ def run_videos(inputs: list[str | Path], out: Path, options: VideoOptions, names
             if error is not None:
                 raise error
             written.append((path, done))
-        except SlotviewerError as exc:
+        except (SlotviewerError, OSError) as exc:  # OSError: a full disk, a folder that went read-only
             failures += 1
-            message = str(exc).splitlines()[0]
+            message = (str(exc) if isinstance(exc, SlotviewerError) else exc.strerror or str(exc)).splitlines()[0]
             message = message if str(path) in message or str(target) in message else f"{path}: {message}"
             kept = f"; the frames before it are in {done}" if done is not None else ""
             interrupted = isinstance(exc, Interrupted)  # the user stopped the command, not just this video

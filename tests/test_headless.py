@@ -1,6 +1,7 @@
 """`slotviewer run` end to end on the tiny test model."""
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +9,7 @@ import pytest
 from PIL import Image
 
 from slotviewer.cli import main
+from slotviewer.headless import OutputNames
 
 
 @pytest.fixture
@@ -184,3 +186,22 @@ def test_draws_option_reaches_the_engine_and_the_record(tiny_model: Path, inputs
     four = json.loads((tmp_path / "four" / "scene" / "trace.json").read_text())
     assert (one["draws"], one["draw"], four["draws"]) == (1, 0, 4) and 0 <= four["draw"] < 4
     assert four["familiarity"]["reconstruction_mse"] <= one["familiarity"]["reconstruction_mse"] + 2e-6  # rounding
+
+
+def test_output_names_never_repeat_and_never_point_at_the_output_folder_itself() -> None:
+    names = OutputNames()
+    assert [names(Path(p)) for p in ("a.png", "a.jpg", "a_2.png", "A.tif", "..png", "...jpg", "_.png")] == [
+        "a", "a_2", "a_2_2", "A_3", "_", "__2", "__3"]
+
+
+def test_an_input_named_dot_dot_png_gets_its_own_folder_and_overwrite_keeps_the_others(
+        tiny_model: Path, inputs: Path, tmp_path: Path) -> None:
+    first = sorted(inputs.iterdir())[0]
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    shutil.copy(first, odd / "..png")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    assert main(["run", str(odd / "..png"), "--model", str(tiny_model), "--out", str(out), "--overwrite"]) == 0
+    assert (out / "notes.txt").read_text() == "mine" and (out / "_" / "labels.png").is_file()

@@ -242,3 +242,48 @@ def test_sigterm_in_a_video_stops_the_whole_command_and_keeps_the_frames_done(
     record = json.loads((tmp_path / "out" / "a" / "trace.json").read_text())
     assert record["complete"] is False and record["frames"] == 3
     assert len(list((tmp_path / "out" / "a" / "labels").iterdir())) == 3
+
+
+def test_an_interrupted_overwrite_leaves_the_earlier_result_as_it_was(
+        tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from slotviewer.video import FrameRunner
+
+    video, out = write_clip(tmp_path / "a.avi", frames=6), tmp_path / "out"
+    assert run(tiny_model, str(video), "--out", str(out)) == 0
+    before = (out / "a" / "trace.json").read_text()
+    real, frames = FrameRunner.run, []
+
+    def interrupted_at_frame_3(self, image):  # noqa: ANN001, ANN202
+        frames.append(1)
+        if len(frames) == 4:
+            raise KeyboardInterrupt
+        return real(self, image)
+
+    monkeypatch.setattr(FrameRunner, "run", interrupted_at_frame_3)
+    assert run(tiny_model, str(video), "--out", str(out), "--overwrite") == 130
+    assert "a.avi: interrupted" in capsys.readouterr().err
+    assert (out / "a" / "trace.json").read_text() == before and json.loads(before)["frames"] == 6
+    assert sorted(p.name for p in out.iterdir()) == ["a"], "no temporary folder left"
+
+
+def test_a_write_error_in_a_video_names_it_and_the_other_inputs_go_on(
+        tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A full disk (ENOSPC) while a video's outputs are written: that video fails in one line naming it, and
+    the next inputs are still processed (it ended the whole command with an errno that named no file)."""
+    import errno
+
+    from slotviewer.headless_video import VideoWriter
+
+    first, second = write_clip(tmp_path / "a.avi", frames=3), write_clip(tmp_path / "b.avi", frames=3)
+    real = VideoWriter.write
+
+    def full_for_a(self, trace):  # noqa: ANN001, ANN202
+        if self.out_dir.name == "a":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, trace)
+
+    monkeypatch.setattr(VideoWriter, "write", full_for_a)
+    assert run(tiny_model, str(first), str(second), "--out", str(tmp_path / "out")) == 1
+    err = capsys.readouterr().err
+    assert f"slotviewer: error: {first}: No space left on device" in err and "Traceback" not in err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["b"]
