@@ -406,6 +406,8 @@ class Trainer:
                                       f"(parts: {', '.join(sorted({n.split('.')[0] for n in names}))})")
         for name, param in self.model.named_parameters():
             param.requires_grad_(not name.startswith(prefixes))  # startswith(()) is False
+        if prefixes and not any(param.requires_grad for param in self.model.parameters()):
+            raise SlotviewerError(f"--freeze {','.join(prefixes)}: that is every part, nothing is left to train")
 
     def warm_start(self, path: str) -> list[str]:
         """Start from another model's weights wherever the shapes match (the convolutions and Slot Attention

@@ -123,3 +123,18 @@ def test_ctrl_c_before_any_result_leaves_no_empty_out_folder(tiny_model: Path, i
     (tmp_path / "kept").mkdir()  # a folder that was there before stays, empty or not
     assert main(["run", str(image), "--out", str(tmp_path / "kept"), "--model", str(tiny_model)]) == 130
     assert (tmp_path / "kept").is_dir()
+
+
+def test_a_hand_edited_config_out_of_range_is_one_line_naming_the_json_not_the_input(
+        tiny_model: Path, image: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    stem = tmp_path / "edited"
+    for suffix in (".safetensors", ".json"):
+        (stem.with_suffix(suffix)).write_bytes(tiny_model.with_suffix(suffix).read_bytes())
+    meta = json.loads(stem.with_suffix(".json").read_text())
+    meta["config"]["resolution"] = -64
+    stem.with_suffix(".json").write_text(json.dumps(meta))
+    assert main(["run", str(image), "--model", str(stem), "--backend", "torch", "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines() == [f"slotviewer: error: {stem}.json: invalid model config (resolution must be a whole "
+                                f"number 4..1024, not -64)"]
+    assert not (tmp_path / "out").exists()

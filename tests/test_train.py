@@ -84,6 +84,9 @@ def test_freezing_an_unknown_part_names_the_parts(tmp_path: Path) -> None:
     bad = dataclasses.replace(settings(tmp_path / "m", 1), freeze=("encodr",))
     with pytest.raises(SlotviewerError, match="encodr.*decoder, encoder, slot_attention"):
         Trainer(bad)
+    everything = dataclasses.replace(settings(tmp_path / "m", 1), freeze=("encoder", "slot_attention", "decoder"))
+    with pytest.raises(SlotviewerError, match="that is every part, nothing is left to train"):
+        Trainer(everything)
 
 
 def test_mask_consistency_pulls_the_masks_towards_the_attention() -> None:

@@ -14,14 +14,12 @@ from slotviewer.engine.kmeans import kmeans, render_clusters
 from slotviewer.engine.preprocess import model_input
 from slotviewer.engine.trace import Trace, composite
 from slotviewer.errors import SlotviewerError
-from slotviewer.model.config import MAX_DRAWS
+from slotviewer.model.config import MAX_DRAWS, MAX_ITERS, MAX_SLOTS
 
 Method = Literal["slot-attention", "soft-kmeans", "kmeans"]
 METHODS: tuple[str, ...] = ("slot-attention", "soft-kmeans", "kmeans")
 # the run parameters' limits and choices, defined once: the engine checks them, the GUI's widgets and the
 # CLI's arguments take their ranges from here
-MAX_SLOTS = 32
-MAX_ITERS = 50
 MAX_SEED = 2**31 - 1
 BACKENDS: tuple[str, ...] = ("onnx", "torch")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")

@@ -3,10 +3,26 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 MAX_DRAWS = 64  # initial slot sets compared per image at inference
+# the run parameters' limits (the engine, the GUI's widgets and the CLI's arguments take them from here; a
+# model's own K and T must lie within them too)
+MAX_SLOTS = 32
+MAX_ITERS = 50
+MAX_RESOLUTION = 1024
+# whole-number fields: (smallest, largest or None)
+_WHOLE = {"resolution": (4, MAX_RESOLUTION), "num_slots": (1, MAX_SLOTS), "iters": (0, MAX_ITERS),
+          "slot_dim": (1, None), "mlp_hidden": (1, None), "encoder_downsample": (0, None),
+          "decoder_channels": (1, None), "decoder_grid": (1, None), "decoder_output_blocks": (0, None),
+          "decoder_upsample": (0, None), "decoder_final_channels": (1, None), "kernel": (1, None),
+          "draws": (1, MAX_DRAWS)}
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -47,6 +63,22 @@ class ModelConfig:
     query_noise: float = 0.0
 
     def __post_init__(self) -> None:
+        """Every field checked, so a hand-edited JSON is refused at load, naming the field, instead of failing
+        later on each input (blamed on the input) or deep in torch."""
+        for name, (low, high) in _WHOLE.items():
+            value = getattr(self, name)
+            if not _whole(value) or value < low or (high is not None and value > high):
+                raise ValueError(f"{name} must be a whole number {low}..{high if high is not None else ''}, "
+                                 f"not {value!r}")
+        if not isinstance(self.encoder_channels, (list, tuple)) or not self.encoder_channels or not all(
+                _whole(c) and c >= 1 for c in self.encoder_channels):
+            raise ValueError(f"encoder_channels must be a list of whole numbers ≥ 1, not {self.encoder_channels!r}")
+        for name in ("key_position_scale", "query_noise"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+                raise ValueError(f"{name} must be a number, not {value!r}")
+        if not isinstance(self.implicit, bool):
+            raise ValueError(f"implicit must be true or false, not {self.implicit!r}")
         object.__setattr__(self, "encoder_channels", tuple(self.encoder_channels))
         if self.decoder_grid * 2**self.decoder_upsample * 4 < self.resolution:
             raise ValueError("decoder_grid * 2**decoder_upsample must be at least a quarter of the resolution")
@@ -54,8 +86,6 @@ class ModelConfig:
             raise ValueError("encoder_downsample must be smaller than the number of encoder layers")
         if not 0.0 <= self.key_position_scale <= 1.0:
             raise ValueError(f"key_position_scale must be in [0, 1], not {self.key_position_scale}")
-        if not 1 <= self.draws <= MAX_DRAWS:
-            raise ValueError(f"draws must be 1..{MAX_DRAWS}, not {self.draws}")
         if self.query_noise < 0:
             raise ValueError(f"query_noise must be ≥ 0, not {self.query_noise}")
         if self.slot_init not in ("gaussian", "learned"):

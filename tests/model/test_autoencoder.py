@@ -152,12 +152,24 @@ def test_learned_queries_are_always_the_first_draw() -> None:
 
 
 def test_draw_settings_are_checked() -> None:
-    with pytest.raises(ValueError, match="draws must be 1..64"):
+    with pytest.raises(ValueError, match="draws must be a whole number 1..64"):
         dataclasses.replace(TINY, draws=0)
     with pytest.raises(ValueError, match="query_noise must be ≥ 0"):
         dataclasses.replace(TINY, query_noise=-1.0)
     cfg = dataclasses.replace(TINY, draws=8, query_noise=0.5)
     assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+
+
+@pytest.mark.parametrize(("field", "value"), [("resolution", -64), ("resolution", 64.5), ("resolution", 0),
+                                              ("resolution", True), ("num_slots", 0), ("num_slots", 100),
+                                              ("iters", 1000), ("slot_dim", "64"), ("encoder_channels", [32, 0]),
+                                              ("key_position_scale", "half"), ("implicit", "yes")])
+def test_a_config_with_a_value_out_of_range_or_of_the_wrong_kind_is_refused_naming_the_field(field: str,
+                                                                                          value: object) -> None:
+    """Hand-edited JSON: refused when the model loads, not on each input or inside torch."""
+    data = TINY.to_dict() | {field: value}
+    with pytest.raises(ValueError, match=field):
+        ModelConfig.from_dict(data)
 
 
 def test_the_first_draw_is_the_single_draw_so_more_draws_never_do_worse() -> None:
