@@ -175,6 +175,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         eval_minutes=args.eval_minutes, clip_frames=args.clip_frames, iters_per_frame=args.iters_per_frame,
         keep_best=args.keep_best,
     )
+    _check_out_stem(args.out)
     check_train_out(args)
     trainer = Trainer(settings, resume=args.resume)
     path = trainer.run(final_eval=args.final_eval)
@@ -194,6 +195,7 @@ def cmd_recipe(args: argparse.Namespace) -> int:
         recipe = with_steps(recipe, args.scale)
     if args.seed:
         recipe = with_seed(recipe, args.seed)
+    _check_out_stem(args.out)
     try:
         path = run_recipe(recipe, args.out, threads=args.threads, device=args.device, command=command_line(),
                           eval_scenes=args.eval_scenes, precision=args.precision)
@@ -248,6 +250,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_data_generate(args: argparse.Namespace) -> int:
     from slotviewer.data.export import write_dataset
 
+    _check_out_folder(Path(args.out))
     out = write_dataset(args.kind, args.n, Path(args.out), args.seed)
     print(f"wrote {args.n} images and masks to {out}")
     return 0
@@ -274,15 +277,32 @@ def _check_out_folder(out: Path) -> None:
     created here, so a run whose inputs all fail leaves no empty folder behind."""
     if out.exists() and not out.is_dir():
         raise SlotviewerError(f"{out}: exists and is not a folder (--out names the folder the results go into)")
-    parent = out.absolute()
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise SlotviewerError(f"{out}: cannot create this folder ({parent} is a file)")
+    _check_can_write_in(out.absolute(), out)
+
+
+def _check_can_write_in(folder: Path, out: Path | str) -> None:
+    """`folder` (or the nearest part of it that exists, where it will be made) takes new files: else `out` is
+    refused in one line now, not after the work, naming a hidden temporary file."""
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise SlotviewerError(f"{out}: cannot create this folder ({folder} is a file)")
     try:  # a trial folder, gone at once: permissions alone miss read-only mounts and /proc-like folders
-        os.rmdir(tempfile.mkdtemp(prefix=".slotviewer-", dir=parent))
+        os.rmdir(tempfile.mkdtemp(prefix=".slotviewer-", dir=folder))
     except OSError as exc:
-        raise SlotviewerError(f"{out}: cannot create a folder in {parent} ({exc.strerror})") from None
+        raise SlotviewerError(f"{out}: cannot create a folder in {folder} ({exc.strerror})") from None
+
+
+def _check_out_stem(out: str) -> None:
+    """`train`, `recipe`, `adapt` and `export-onnx` write `OUT.safetensors`, `OUT.json`, … : an --out that
+    ends in a separator names a folder, which pathlib would silently drop (the files then went beside it);
+    and the folder must take files before minutes of work are spent."""
+    if not out.strip():
+        raise SlotviewerError(f"--out {out!r} names no file (give a stem such as models/mine)")
+    if out.endswith(("/", os.sep)) or Path(out).name in ("", ".", ".."):
+        raise SlotviewerError(f"--out {out!r} names a folder, not a file stem (give e.g. {out.rstrip('/' + os.sep)}"
+                              f"{os.sep}mine: its files are mine.safetensors, mine.json, …)")
+    _check_can_write_in(Path(out).absolute().parent, out)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -326,8 +346,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     )
     if not settings.parts:
         raise SlotviewerError(f"--parts {args.parts!r} names no part to adapt (e.g. decoder, or encoder,decoder)")
-    if not Path(args.out).name:
-        raise SlotviewerError(f"--out {args.out!r} names no file (give a stem such as models/mine)")
+    _check_out_stem(args.out)
     for path in adapt_model(args.model, args.data, args.out, settings, onnx=not args.no_onnx,
                             overwrite=args.overwrite):
         print(f"wrote {path}")
@@ -337,6 +356,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
 def cmd_export_onnx(args: argparse.Namespace) -> int:
     from slotviewer.engine.onnx_export import export_onnx
 
+    _check_out_stem(args.out)
     for path in export_onnx(args.model, args.out):
         print(f"wrote {path}")
     return 0

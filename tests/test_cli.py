@@ -257,3 +257,29 @@ def test_bench_on_weights_without_graphs_says_both_are_needed(tiny_model: Path, 
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "ONNX graph not found (export it: slotviewer export-onnx" in err, err
     assert "--backend" not in err and err.endswith("so it needs the model's weights and its ONNX graphs\n"), err
+
+
+def test_commands_that_write_a_model_refuse_a_folder_or_an_unwritable_out_before_any_work(
+        tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--out am/` once wrote am.safetensors beside the folder; an unwritable one failed after the training."""
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    image = tmp_path / "scene.png"
+    Image.fromarray(np.zeros((35, 35, 3), np.uint8)).save(image)
+    commands = {"train": ["train", "--dataset", "tetrominoes", "--steps", "1", "--batch", "2", "--final-eval", "0"],
+                "adapt": ["adapt", "--model", str(tiny_model), "--data", str(image), "--steps", "1"],
+                "export-onnx": ["export-onnx", "--model", str(tiny_model)],
+                "recipe": ["recipe", "tetrominoes", "--scale", "0.001", "--eval-scenes", "4"]}
+    for name, args in commands.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        assert main([*args, "--out", f"{folder}/"]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"slotviewer: error: --out '{folder}/' names a folder, not a file stem") and \
+            err.count("\n") == 1, err
+        assert main([*args, "--out", str(afile / "m")]) == 1
+        err = capsys.readouterr().err
+        assert err == f"slotviewer: error: {afile / 'm'}: cannot create this folder ({afile} is a file)\n", err
+        assert not any(folder.iterdir()) and not list(tmp_path.glob(f"{name}.*")), "nothing written, nor beside it"
+    assert main(["data", "generate", "shapes", "--n", "2", "--out", str(afile / "d")]) == 1
+    assert f"{afile / 'd'}: cannot create this folder" in capsys.readouterr().err
