@@ -28,11 +28,13 @@ def strip_model_suffix(path: str | Path) -> Path:
 
 def model_stem(name_or_path: str | Path, suffix: str) -> Path:
     """The path stem of a model given by shipped name (`shapes`), stem (`models/shapes`) or any of its
-    files. A bare name means the shipped model unless a `name + suffix` file exists here."""
+    files. A bare name means the shipped model unless a model of that name is here (any of its files, for
+    every `suffix` alike: `adapt --out shapes --no-onnx` here must not make `shapes` the local weights for torch
+    and the shipped graph for ONNX Runtime)."""
     p = Path(name_or_path)
     if p.suffix in MODEL_SUFFIXES:
         return strip_model_suffix(p)
-    if not p.parent.parts and not with_ext(p, suffix).exists():
+    if not p.parent.parts and not any(with_ext(p, ext).exists() for ext in MODEL_SUFFIXES):
         return MODELS_DIR / p.name
     return p
 

@@ -1,11 +1,11 @@
-"""Copying a model's files (Save model as… after adapting)."""
+"""Model files: copying a model (Save model as… after adapting), and which model a bare name means."""
 
 from pathlib import Path
 
 import pytest
 
 from slotviewer.errors import ModelFileError
-from slotviewer.model.files import copy_model
+from slotviewer.model.files import MODELS_DIR, copy_model, model_stem
 
 
 def test_copy_model_takes_every_file_of_the_stem_and_nothing_else(tmp_path: Path) -> None:
@@ -38,3 +38,12 @@ def test_a_copy_over_a_model_with_graphs_leaves_none_of_the_old_ones(tmp_path: P
     copy_model(source, tmp_path / "old")
     assert sorted(p.name for p in tmp_path.glob("old*")) == ["old.json", "old.safetensors"]
     assert (tmp_path / "old.safetensors").read_bytes() == b"new"
+
+
+def test_a_bare_name_means_the_same_model_for_every_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A local `shapes.safetensors` (an adapted copy without graphs) makes `shapes` the local model for ONNX
+    Runtime too (which then says its graph is missing) instead of the shipped graph."""
+    monkeypatch.chdir(tmp_path)
+    assert model_stem("shapes", ".onnx") == MODELS_DIR / "shapes"
+    (tmp_path / "shapes.safetensors").write_bytes(b"")
+    assert model_stem("shapes", ".onnx") == model_stem("shapes", ".safetensors") == Path("shapes")
