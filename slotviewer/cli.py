@@ -214,6 +214,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from slotviewer.data import load_scenes
     from slotviewer.metrics import psnr
     from slotviewer.model.weights import load_model
+    from slotviewer.progress import progress_bar
     from slotviewer.train import EVAL_SEED, evaluate_scenes
 
     loaded = load_model(args.model)
@@ -230,7 +231,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if masks is None:
         raise SlotviewerError(f"{args.data}: no masks/ folder, so there is nothing to score against")
     draws = args.draws or loaded.config.draws
-    by_labels, errors = evaluate_scenes(loaded.model, images, masks, draws=draws)
+    with progress_bar(len(images), f"slotviewer eval {loaded.name}", "scene", disable=not args.progress) as bar:
+        by_labels, errors = evaluate_scenes(loaded.model, images, masks, draws=draws, on_batch=bar.update)
     scores, posterior = by_labels["alpha"], by_labels["posterior"]
     result = {"model": loaded.name, "data": args.data, "n": int(np.isfinite(scores).sum()), "draws": draws,
               "fg_ari_mean": float(np.nanmean(scores)), "fg_ari_std": float(np.nanstd(scores)),
@@ -547,6 +549,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the generator's scene seed (default 1000004: the held-out test scenes of the model cards; "
                    "the README's shifted-set table used 2000001)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object instead of a sentence")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                   help="progress on stderr: a bar on a terminal, a line every so often in a log")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("run", help="run images headless and write labels, masks, slots, traces")

@@ -188,11 +188,12 @@ def to_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
 
 @torch.no_grad()
 def evaluate_scenes(model: SlotAutoencoder, images: np.ndarray, masks: np.ndarray | None,
-                    batch: int = 64, draws: int = 1) -> tuple[dict[str, np.ndarray], np.ndarray]:
+                    batch: int = 64, draws: int = 1,
+                    on_batch: Callable[[int], object] | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Per-image FG-ARI of both segmentations (`LABELS`: the decoder's alpha, as the papers score it, and
     the colour posterior the product labels with) and reconstruction MSE; FG-ARI is all NaN without masks.
     `draws` > 1 scores the best of that many initial slot sets, as inference runs a model whose config
-    asks for it (`ModelConfig.draws`)."""
+    asks for it (`ModelConfig.draws`). `on_batch(n)` is told each batch's size (a progress bar)."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -206,6 +207,8 @@ def evaluate_scenes(model: SlotAutoencoder, images: np.ndarray, masks: np.ndarra
         posterior = out.posterior_logits(x, COLOUR_TOLERANCE, COLOUR_DEAD_ZONE)
         labels["posterior"].append(posterior.argmax(dim=1).cpu().numpy())
         errors.append((out.reconstruction.float() - x).pow(2).mean(dim=(1, 2, 3)).cpu().numpy())
+        if on_batch is not None:
+            on_batch(len(x))
     model.train(was_training)
     scores = {by: fg_ari(masks, np.concatenate(found)) if masks is not None else np.full(len(images), np.nan)
               for by, found in labels.items()}

@@ -283,3 +283,13 @@ def test_commands_that_write_a_model_refuse_a_folder_or_an_unwritable_out_before
         assert not any(folder.iterdir()) and not list(tmp_path.glob(f"{name}.*")), "nothing written, nor beside it"
     assert main(["data", "generate", "shapes", "--n", "2", "--out", str(afile / "d")]) == 1
     assert f"{afile / 'd'}: cannot create this folder" in capsys.readouterr().err
+
+
+def test_eval_shows_progress_in_a_log_and_none_when_told(tiny_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Scoring 1,000 scenes takes minutes: off a terminal its progress comes as log lines (the last at the end)."""
+    assert main(["eval", "--model", str(tiny_model), "--data", "tetrominoes", "--n", "3", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["n"] == 3
+    assert captured.err.splitlines()[-1].startswith("slotviewer eval tiny: 3/3 scene (100%)")
+    assert main(["eval", "--model", str(tiny_model), "--data", "tetrominoes", "--n", "3", "--no-progress"]) == 0
+    assert capsys.readouterr().err == ""
