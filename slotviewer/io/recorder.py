@@ -44,7 +44,12 @@ class VideoRecorder:
         except OSError as exc:
             raise RecordingError(f"{self.path}: cannot write here ({exc.strerror or exc})") from None
         fourcc = self._cv2.VideoWriter_fourcc(*CODECS[suffix])
-        self._writer = self._cv2.VideoWriter(str(self.tmp_path), fourcc, self.fps, (self.width, self.height))
+        # MPEG-4 wants even sides: OpenCV silently crops an odd one (a 63×63 input lost a row and a column) and
+        # refuses a side of 1, so frames get their last row/column repeated instead
+        even = CODECS[suffix] == "mp4v"
+        self._pad = (self.height % 2, self.width % 2) if even else (0, 0)
+        size = (self.width + self._pad[1], self.height + self._pad[0])
+        self._writer = self._cv2.VideoWriter(str(self.tmp_path), fourcc, self.fps, size)
         if not self._writer.isOpened():
             self._writer.release()
             self.tmp_path.unlink(missing_ok=True)
@@ -57,6 +62,8 @@ class VideoRecorder:
             raise RecordingError(f"{self.path}: recording already closed")
         if image.shape[:2] != (self.height, self.width):
             image = self._cv2.resize(image, (self.width, self.height), interpolation=self._cv2.INTER_AREA)
+        if any(self._pad):
+            image = np.pad(image, ((0, self._pad[0]), (0, self._pad[1]), (0, 0)), mode="edge")
         self._writer.write(np.ascontiguousarray(image[:, :, ::-1]))
         self.frames += 1
         if self.frames % 64 == 0:

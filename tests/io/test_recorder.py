@@ -108,6 +108,23 @@ def test_rate_size_colours_and_codec_are_what_was_asked(tmp_path: Path, suffix: 
     assert recorder.close() == target, "closing twice returns the finished file"
 
 
+@pytest.mark.parametrize(("size", "stored"), [((63, 63), (64, 64)), ((1, 64), (2, 64)), ((64, 1), (64, 2))])
+def test_odd_and_one_pixel_sides_are_padded_for_mpeg4_not_cropped_or_refused(tmp_path: Path, size: tuple[int, int],
+                                                                             stored: tuple[int, int]) -> None:
+    """OpenCV's MPEG-4 writer cropped a 63×63 frame to 62×62 and could not open a 1-pixel-high video."""
+    target = tmp_path / "odd.mp4"
+    image = np.zeros((*size, 3), np.uint8)
+    image[-1], image[:, -1] = 200, 200  # the last row and column: the ones the crop lost
+    with VideoRecorder(target, 10, size) as recorder:
+        for _ in range(2):
+            recorder.write(image)
+    cap = cv2.VideoCapture(str(target))
+    ok, bgr = cap.read()
+    cap.release()
+    assert ok and bgr.shape[:2] == stored and frames_in(target) == 2
+    assert bgr[-1].mean() > 150 and bgr[:, -1].mean() > 150, "the edge is repeated into the padding"
+
+
 def test_no_rate_means_25_fps(tmp_path: Path) -> None:
     for fps in (0, None, -3):
         assert VideoRecorder(tmp_path / "r.mp4", fps, (8, 8)).fps == 25.0
