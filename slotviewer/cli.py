@@ -11,6 +11,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from slotviewer.components.frames import OVERLAYS as OVERLAY_MODES
 from slotviewer.engine.engine import (  # the choices are defined once, in the engine
@@ -24,6 +25,9 @@ from slotviewer.engine.engine import (  # the choices are defined once, in the e
 from slotviewer.errors import INTERRUPTED, DataMismatch, SlotviewerError, install_hint
 from slotviewer.precision import PRECISIONS
 from slotviewer.video import DEFAULT_ITERS_PER_FRAME, DEFAULT_MASK_PRIOR, MAX_MASK_PRIOR
+
+if TYPE_CHECKING:  # the commands import their modules when they run (a fast --help)
+    from slotviewer.headless import OutputNames, RunReport
 
 DRAWS_HELP = ("keep the best of N initial slot draws by reconstruction error (default: the model's, see its "
               "card; 1 = a single draw)")
@@ -319,21 +323,31 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run_all(args: argparse.Namespace, out: Path) -> int:
-    from slotviewer.headless import OutputNames, RunOptions, run_inputs
+    from slotviewer.headless import OutputNames, RunReport
     from slotviewer.headless_video import run_video_args, split_videos
 
     videos, args.inputs = split_videos(args.inputs)  # videos and animated GIFs go frame by frame
     names = OutputNames()  # one name per input across videos and images: clip.mp4 and clip.png never collide
-    status = run_video_args(videos, args, names) if videos else 0
-    if not args.inputs or status == INTERRUPTED:  # Ctrl-C in a video stops the command, not just that video
-        return status
+    report = RunReport(out)  # what went where and how many failed, said once for both kinds
+    try:
+        status = run_video_args(videos, args, names, report) if videos else 0
+        if not args.inputs or status == INTERRUPTED:  # Ctrl-C in a video stops the command, not just that video
+            return status
+        return max(status, _run_images(args, out, names, report))
+    finally:
+        report.say()
+
+
+def _run_images(args: argparse.Namespace, out: Path, names: OutputNames, report: RunReport) -> int:
+    from slotviewer.headless import RunOptions, run_inputs
+
     options = RunOptions(
         model=args.model, backend=args.backend, device=args.device, slots=args.slots, iters=args.iters,
         seed=args.seed, method=args.method, draws=args.draws, remove=args.remove or [], reconverge=args.reconverge,
         swap_with=args.swap_with, swap=args.swap, gif=args.gif, overwrite=args.overwrite, max_pixels=args.max_pixels,
         adapt=args.adapt, attention_size=args.attention_size, progress=args.progress, label_by=args.labels_by,
     )
-    return max(status, run_inputs(args.inputs, out, options, names))
+    return run_inputs(args.inputs, out, options, names, report)
 
 
 def cmd_adapt(args: argparse.Namespace) -> int:
@@ -554,8 +568,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("run", help="run images headless and write labels, masks, slots, traces")
-    p.add_argument("inputs", nargs="+", help="image files, folders of images, videos (mp4, avi, mkv, webm, …) "
-                   "and animated GIFs; a video gives one label map per frame")
+    p.add_argument("inputs", nargs="+", help="image files, videos (mp4, avi, mkv, webm, …), animated GIFs and "
+                   "folders of any of them; a video gives one label map per frame")
     p.add_argument("--out", required=True, help="output folder; each input gets OUT/<stem>/")
     p.add_argument("--model", default="shapes", help="shipped name (tetrominoes, shapes) or a path")
     p.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"],

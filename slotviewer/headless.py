@@ -90,9 +90,24 @@ class OutputNames:
         return name
 
 
-def run_inputs(inputs: list[str], out: Path, options: RunOptions, names: OutputNames | None = None) -> int:
+@dataclass
+class RunReport:
+    """What one command wrote and how many of its inputs failed, videos and images together: said once at
+    the end (`say`), not once per kind of input."""
+
+    out: Path
+    written: list[tuple[Path, Path]] = field(default_factory=list)
+    failures: int = 0
+
+    def say(self) -> None:
+        report_outputs(self.written, self.failures, self.out)
+
+
+def run_inputs(inputs: list[str], out: Path, options: RunOptions, names: OutputNames | None = None,
+               report: RunReport | None = None) -> int:
     """Process every input; returns the exit status (0 all good, 1 if any input failed). `names` carries the
-    folder names already given in this command (to its videos)."""
+    folder names already given in this command (to its videos), `report` what it wrote and how many failed
+    (the caller then says it; without one, this does)."""
     if (options.swap is None) != (options.swap_with is None):
         raise SlotviewerError("--swap and --swap-with go together")
     if options.reconverge and not options.remove:
@@ -109,10 +124,11 @@ def run_inputs(inputs: list[str], out: Path, options: RunOptions, names: OutputN
     paths = list_images(inputs)
     if not paths:
         raise SlotviewerError(f"no images found in {', '.join(inputs)}")
-    failures = 0
+    own_report, failures = report is None, 0
+    report = report or RunReport(out)
     names = names or OutputNames()
     show = sys.stderr.isatty() if options.progress is None else options.progress
-    written: list[tuple[Path, Path]] = []
+    written = report.written
     for path in tqdm(paths, desc="slotviewer run", unit="img", disable=not show or len(paths) < 2):
         target = out / names(path)
         try:
@@ -133,7 +149,9 @@ def run_inputs(inputs: list[str], out: Path, options: RunOptions, names: OutputN
             text = text.splitlines()[0] if text else type(exc).__name__
             message = text if str(path) in text or str(target) in text else f"{path}: {text}"
             tqdm.write(f"slotviewer: error: {message}", file=sys.stderr)
-    report_outputs(written, failures, out)
+    report.failures += failures
+    if own_report:
+        report.say()
     return 1 if failures else 0
 
 

@@ -28,7 +28,7 @@ from tqdm import tqdm
 from slotviewer.engine import Engine, Trace
 from slotviewer.engine.engine import new_seed
 from slotviewer.errors import INTERRUPTED, Interrupted, SlotviewerError
-from slotviewer.headless import OutputNames, report_outputs
+from slotviewer.headless import OutputNames, RunReport
 from slotviewer.io.atomic import temporary_dir
 from slotviewer.io.recorder import VideoRecorder
 from slotviewer.io.render import slot_colours
@@ -263,11 +263,15 @@ def run_source(engine: Engine, source: FrameSource, out_dir: Path, options: Vide
         raise
 
 
-def run_videos(inputs: list[str | Path], out: Path, options: VideoOptions, names: OutputNames | None = None) -> int:
+def run_videos(inputs: list[str | Path], out: Path, options: VideoOptions, names: OutputNames | None = None,
+               report: RunReport | None = None) -> int:
     """Every video into `out/<stem>/` (`names`: `stem_2` for a name already given in this command); where each
-    went on stdout, one stderr line per failure; exit status 1 if any failed."""
+    went on stdout (`report`: said by the caller, with the images'), one stderr line per failure; exit status 1
+    if any failed."""
     engine = Engine.load(options.model, options.backend, options.device)
-    failures, written, interrupted = 0, [], False
+    own_report, failures, interrupted = report is None, 0, False
+    report = report or RunReport(out)
+    written = report.written
     names = names or OutputNames()
     for item in inputs:
         path = Path(item)
@@ -295,19 +299,34 @@ def run_videos(inputs: list[str | Path], out: Path, options: VideoOptions, names
             tqdm.write(f"{prefix}: {message}{kept}", file=sys.stderr)
             if interrupted:
                 break
-    report_outputs(written, failures, out)
+    report.failures += failures
+    if own_report:
+        report.say()
     return INTERRUPTED if interrupted else 1 if failures else 0
 
 
 def split_videos(inputs: list[str]) -> tuple[list[str], list[str]]:
-    """(videos and animated GIFs, everything else) among the command line's inputs."""
-    from slotviewer.io.sources import is_video_path
+    """(videos and animated GIFs, everything else) among the command line's inputs and in the folders among
+    them: an animated GIF or a clip in a folder plays as it does given alone, not as its first frame or not
+    at all. A folder with neither images nor videos stays an input, for the error that says so."""
+    from slotviewer.io.images import IMAGE_SUFFIXES, natural_key
+    from slotviewer.io.sources import VIDEO_SUFFIXES, is_video_path
 
-    videos = [item for item in inputs if is_video_path(item)]
-    return videos, [item for item in inputs if item not in videos]
+    files: list[str] = []
+    for item in inputs:
+        if Path(item).is_dir():
+            found = sorted((f for f in Path(item).iterdir()
+                            if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES),
+                           key=natural_key)
+            files += [str(f) for f in found] or [item]
+        else:
+            files.append(item)
+    videos = [item for item in files if is_video_path(item)]
+    return videos, [item for item in files if item not in videos]
 
 
-def run_video_args(videos: list[str], args, names: OutputNames | None = None) -> int:  # noqa: ANN001 (Namespace)
+def run_video_args(videos: list[str], args, names: OutputNames | None = None,  # noqa: ANN001 (Namespace)
+                   report: RunReport | None = None) -> int:
     """`slotviewer run` for the videos among its inputs, with the same model/backend options as images.
     Options that only still images have are refused, naming the video, rather than silently dropped."""
     still_only = [flag for flag, given in (
@@ -325,4 +344,4 @@ def run_video_args(videos: list[str], args, names: OutputNames | None = None) ->
         overwrite=args.overwrite, max_frames=args.max_frames, label_by=args.labels_by,
         progress=sys.stderr.isatty() if getattr(args, "progress", None) is None else args.progress,
     )
-    return run_videos(videos, Path(args.out), options, names)
+    return run_videos(videos, Path(args.out), options, names, report)

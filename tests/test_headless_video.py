@@ -287,3 +287,24 @@ def test_a_write_error_in_a_video_names_it_and_the_other_inputs_go_on(
     err = capsys.readouterr().err
     assert f"slotviewer: error: {first}: No space left on device" in err and "Traceback" not in err
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["b"]
+
+
+def test_a_folder_plays_its_clips_and_animated_gifs_and_one_summary_counts_every_failure(
+        tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """In a folder, an animated GIF was run as its first frame and a clip not at all; and a command with
+    failing videos and images printed two "N inputs failed" lines."""
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    frames = [Image.fromarray(MovingShapes(seed=0).frame(i)[0]) for i in range(3)]
+    frames[0].save(folder / "anim.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    write_clip(folder / "clip.avi", frames=2)
+    frames[0].save(folder / "still.png")
+    (folder / "broken.png").write_bytes(b"not a png")
+    (tmp_path / "fake.mp4").write_bytes(b"not a video")
+    assert run(tiny_model, str(folder), str(tmp_path / "fake.mp4"), "--out", str(tmp_path / "out")) == 1
+    out = tmp_path / "out"
+    assert json.loads((out / "anim" / "trace.json").read_text())["frames"] == 3
+    assert json.loads((out / "clip" / "trace.json").read_text())["frames"] == 2
+    assert (out / "still" / "labels.png").is_file() and not (out / "broken").exists()
+    err = capsys.readouterr().err
+    assert err.count("failed (see the errors above)") == 1 and "2 inputs failed" in err, err
