@@ -70,9 +70,13 @@ class OnnxBackend:
         self.device = self.providers[0]
         self.config, self.card = self._config(full_path)
         self._check_shapes(full_path)
-        if self.encoder is not None and self._sha(self.encoder) != self._sha(self.full):
-            raise ModelFileError(f"{full_path.with_suffix('.encoder.onnx')}: exported from other weights than "
-                                 f"{full_path.name}; export the model again")
+        full_sha = self._sha(self.full)
+        for ending, session in ((".decoder.onnx", self.decoder), (".step.onnx", self.step),
+                                (".encoder.onnx", self.encoder)):  # e.g. an export interrupted half-way
+            sha = self._sha(session) if session is not None else None
+            if sha is not None and full_sha is not None and sha != full_sha:
+                raise ModelFileError(f"{with_ext(stem, ending)}: exported from other weights than "
+                                     f"{full_path.name}; export the model again")
         weights, exported_from = with_ext(stem, ".safetensors"), self._sha(self.full)
         if exported_from and weights.exists() and file_sha256(weights) != exported_from:  # weights changed since
             raise ModelFileError(f"{full_path}: exported from other weights than the {weights.name} beside it "

@@ -56,14 +56,17 @@ def copy_model(tiny_model: Path, folder: Path, suffixes: tuple[str, ...]) -> Pat
     return folder / "copy.onnx"
 
 
-def test_an_encoder_graph_from_other_weights_is_refused(tiny_model: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("graph", ["encoder", "decoder", "step"])
+def test_a_graph_from_other_weights_is_refused(tiny_model: Path, tmp_path: Path, graph: str) -> None:
+    """A set mixed by hand, or by an export interrupted after its first graph: the decoder and step graphs
+    are checked as the encoder was (a mixed set ran silently)."""
     path = copy_model(tiny_model, tmp_path, (".onnx", ".decoder.onnx", ".step.onnx", ".encoder.onnx"))
-    proto = onnx.load(str(tmp_path / "copy.encoder.onnx"))
+    proto = onnx.load(str(tmp_path / f"copy.{graph}.onnx"))
     for prop in proto.metadata_props:
         if prop.key == "slotviewer.model_sha256":
             prop.value = "0" * 64
-    onnx.save(proto, str(tmp_path / "copy.encoder.onnx"))
-    with pytest.raises(ModelFileError, match=r"copy\.encoder\.onnx: exported from other weights than copy\.onnx; "
+    onnx.save(proto, str(tmp_path / f"copy.{graph}.onnx"))
+    with pytest.raises(ModelFileError, match=rf"copy\.{graph}\.onnx: exported from other weights than copy\.onnx; "
                                              "export the model again"):
         Engine.load(path, "onnx", "cpu")
 
