@@ -160,15 +160,31 @@ def write_trace(trace: Trace, out_dir: str | Path, *, overwrite: bool = False, g
     return out_dir
 
 
-def _labels(masks: list[np.ndarray]) -> np.ndarray:
-    """Index of the largest score per pixel (posterior or mask planes; the first wins ties, as `argmax` does),
-    one plane at a time so a 6000² input never needs a `[K, H, W]` stack."""
-    best = masks[0]
-    labels = np.zeros(best.shape, np.uint8)
-    for i, mask in enumerate(masks[1:], start=1):
-        labels[mask > best] = i
-        best = np.maximum(best, mask)
+def _labels(trace: Trace, label_by: str, height: int, width: int) -> np.ndarray:
+    """`trace.labels` at the input's size: the argmax of its float scores, each scaled bilinearly (the first
+    wins ties, as `argmax` does). One plane at a time, so a 6000² input never needs a `[K, H, W]` stack; in
+    float, so two slots whose scores differ by less than 1/255 (spare slots sharing the background) are not
+    decided by rounding, which moved 0.5 % of the shapes sample's pixels to another slot than the trace's."""
+    best = labels = None
+    for i, scores in enumerate(trace.label_scores(by=label_by)):
+        plane = _upscale_float(scores, height, width)
+        if best is None:
+            best, labels = plane, np.zeros(plane.shape, np.uint8)
+            continue
+        labels[plane > best] = i
+        np.maximum(best, plane, out=best)
     return labels
+
+
+def _upscale_float(plane: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A float32 map `[h, w]` → `[height, width]`, scaled as `_upscale` scales the pictures."""
+    if plane.shape == (height, width):
+        return plane.copy()
+    cv2 = _opencv()
+    if cv2 is None:
+        return np.array(Image.fromarray(plane, mode="F").resize((width, height), Image.BILINEAR))
+    shrink = height < plane.shape[0] or width < plane.shape[1]
+    return cv2.resize(plane, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
 def _write_into(trace: Trace, folder: Path, gif: bool, extra: dict[str, Any], attention_size: AttentionSize,
@@ -176,29 +192,28 @@ def _write_into(trace: Trace, folder: Path, gif: bool, extra: dict[str, Any], at
     height, width = trace.image.shape[:2]
     k = trace.num_slots
     alpha, posterior = trace.alpha(), trace.posterior()
-    by_posterior = label_by == "posterior"
     (folder / "masks").mkdir()
     (folder / "slots").mkdir()
     colours = slot_colours(k)
     with ThreadPoolExecutor(WRITE_THREADS) as pool:
 
-        def write_slot(i: int) -> np.ndarray:  # colour and mask scaled together, in one pass, on a worker
+        def write_slot(i: int) -> None:  # colour and mask scaled together, in one pass, on a worker
             rgba = _upscale(np.dstack([to_uint8(trace.rgb[i]), to_uint8(alpha[i])]), height, width)
-            mask = np.ascontiguousarray(rgba[..., 3])
-            _png(folder / "masks" / f"slot_{i:02d}.png", mask)
+            _png(folder / "masks" / f"slot_{i:02d}.png", np.ascontiguousarray(rgba[..., 3]))
             _png(folder / "slots" / f"slot_{i:02d}.png", rgba)
-            return _upscale(to_uint8(posterior[i]), height, width) if by_posterior else mask
 
-        slot_jobs = [pool.submit(write_slot, i) for i in range(k)]
-        jobs = [pool.submit(lambda: _png(folder / "reconstruction.png",
-                                         _upscale(to_uint8(trace.composite()), height, width)))]
+        def write_labels() -> None:
+            labels = _labels(trace, label_by, height, width)
+            _png(folder / "labels.png", labels)
+            _indexed_png(folder / "labels_color.png", labels, colours)
+
+        jobs = [pool.submit(write_labels), *(pool.submit(write_slot, i) for i in range(k))]
+        jobs.append(pool.submit(lambda: _png(folder / "reconstruction.png",
+                                             _upscale(to_uint8(trace.composite()), height, width))))
         if gif:
             jobs.append(pool.submit(lambda: (folder / "attention.gif").write_bytes(attention_gif(trace))))
         arrays, npz_shape = _npz_arrays(trace, alpha, posterior, attention_size)
         jobs.append(pool.submit(np.savez_compressed, folder / "attention.npz", **arrays))
-        labels = _labels([job.result() for job in slot_jobs])
-        jobs.append(pool.submit(_png, folder / "labels.png", labels))
-        jobs.append(pool.submit(_indexed_png, folder / "labels_color.png", labels, colours))
         for job in jobs:
             job.result()  # re-raises the first failure; the caller removes the temporary folder
     record = {

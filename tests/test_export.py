@@ -42,6 +42,21 @@ def test_scaled_maps_agree_across_writers(trace, tmp_path: Path, monkeypatch: py
         assert np.abs(with_cv[name].astype(int) - without[name].astype(int)).max() <= 2, name
 
 
+@pytest.mark.parametrize("label_by", ["posterior", "alpha"])
+def test_labels_png_is_the_traces_own_labels_with_no_rounding_deciding_near_ties(trace, tmp_path: Path,  # noqa: ANN001
+                                                                                 label_by: str) -> None:
+    """Two slots a hair apart (spare slots sharing a background): the 8-bit maps tie, the float scores do not."""
+    r = trace.resolution
+    near = trace.replace(alpha_logits=np.stack([np.zeros((r, r)), np.full((r, r), 1e-3), np.full((r, r), -5.0)])
+                         .astype(np.float32), enabled=(True, True, True))
+    hidden = trace.replace(enabled=(True, False, True))
+    for i, case in enumerate((near, hidden)):
+        folder = export.write_trace(case, tmp_path / str(i), label_by=label_by)  # at the model's own size
+        written = np.asarray(Image.open(folder / "labels.png"))
+        assert np.array_equal(written, case.labels(by=label_by)), i
+    assert (written != 1).all(), "a hidden slot labels nothing"
+
+
 @pytest.mark.parametrize(("opencv", "to"), [(True, (8, 16)), (True, (128, 8)), (True, (8, 128)), (True, (64, 128)),
                                             (True, (128, 64)), (False, (8, 16))])
 def test_maps_are_area_averaged_when_the_input_is_smaller(opencv: bool, to: tuple[int, int],

@@ -41,7 +41,10 @@ def test_outputs_exist_at_input_resolution_and_agree(tiny_model: Path, inputs: P
         # labels.png and masks/ are written by different code at input resolution; that they agree is a check on
         # the writer (the values against an independent engine run are in test_headless_pictures.py)
         alpha_labels = np.asarray(Image.open(by_alpha / stem / "labels.png"))
-        assert np.array_equal(alpha_labels, masks.argmax(0)), "labels.png by alpha and masks/ disagree"
+        top_two = np.sort(masks.astype(int), axis=0)[-2:]
+        clear = top_two[1] - top_two[0] > 1  # labels.png takes the argmax before the masks are rounded to 8 bits
+        assert clear.mean() > 0.5 and np.array_equal(alpha_labels[clear], masks.argmax(0)[clear]), \
+            "labels.png by alpha and masks/ disagree"
         assert np.array_equal(np.asarray(Image.open(by_alpha / stem / "masks" / "slot_00.png")), masks[0])
         if stem != "dot":
             assert len(np.unique(labels)) >= 2, "the colourful test model gives more than one segment"

@@ -127,10 +127,16 @@ class Trace:
     def labels(self, enabled: np.ndarray | None = None, by: str = "posterior") -> np.ndarray:
         """Segmentation `[R, R]` (uint8): the enabled slot with the largest score at each pixel (`by`, see
         `LABELS`; with `sticky`, the previous frame's slot wins ties within `STICKY_MARGINS[by]`)."""
-        scores = self.scores(enabled, by)
+        return self.label_scores(enabled, by).argmax(axis=0).astype(np.uint8)
+
+    def label_scores(self, enabled: np.ndarray | None = None, by: str = "posterior") -> np.ndarray:
+        """What `labels` is the argmax of, float32 `[K, R, R]`: the scores, -1 for disabled slots, and with
+        `sticky` the previous frame's slot raised by its margin. Scaled plane by plane to another size, its
+        argmax is the label map at that size (the exporter's `labels.png`), with no rounding to decide ties."""
+        scores = np.where(self._mask(enabled)[:, None, None], self.scores(enabled, by), -1.0).astype(np.float32)
         if self.sticky is not None:  # a trace without a target has only its alpha to go by
-            return sticky_argmax(scores, self.sticky, STICKY_MARGINS[by if self.target is not None else "alpha"])
-        return np.where(self._mask(enabled)[:, None, None], scores, -1.0).argmax(axis=0).astype(np.uint8)
+            scores = held_scores(scores, self.sticky, STICKY_MARGINS[by if self.target is not None else "alpha"])
+        return scores
 
     def reordered(self, order: np.ndarray) -> Trace:
         """The same result with the slots renamed: slot k of the copy is slot `order[k]` of this one.
