@@ -12,6 +12,7 @@ from PIL import Image, ImageDraw
 
 from slotviewer.engine import Engine
 from slotviewer.engine.trace import composite
+from slotviewer.io.atomic import write_with
 from slotviewer.io.images import read_image
 from slotviewer.io.render import attention_overlay, resize_uint8, slot_colours, to_uint8
 from slotviewer.paths import RESOURCES
@@ -43,16 +44,22 @@ def frames(model: str = "shapes", seed: int = 3) -> list[Image.Image]:
 
 
 def main(argv: list[str]) -> int:
-    target = Path(argv[0]) if argv and not argv[0].startswith("--") else RESOURCES / "iterations.gif"
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m slotviewer.iterations_gif", description=__doc__.splitlines()[0])
+    parser.add_argument("out", nargs="?", type=Path, default=RESOURCES / "iterations.gif",
+                        help="the GIF to write (default: the README's resources/iterations.gif)")
+    parser.add_argument("--frames", type=Path, metavar="DIR", help="also write each frame as a PNG into DIR")
+    args = parser.parse_args(argv)  # --help and unknown options exit here, before anything is written
     images = frames()
     durations = [900] + [600] * (len(images) - 2) + [1800]
-    images[0].save(target, save_all=True, append_images=images[1:], duration=durations, loop=0, optimize=True)
-    if "--frames" in argv:
-        folder = Path(argv[argv.index("--frames") + 1])
-        folder.mkdir(parents=True, exist_ok=True)
+    write_with(args.out, lambda tmp: images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
+                                                    duration=durations, loop=0, optimize=True))
+    if args.frames is not None:
+        args.frames.mkdir(parents=True, exist_ok=True)
         for t, image in enumerate(images):
-            image.save(folder / f"frame_{t:02d}.png")
-    print(f"wrote {target} ({len(images)} frames, {target.stat().st_size // 1024} KB)")
+            image.save(args.frames / f"frame_{t:02d}.png")
+    print(f"wrote {args.out} ({len(images)} frames, {args.out.stat().st_size // 1024} KB)")
     return 0
 
 
