@@ -39,7 +39,8 @@ class Backend(Protocol):
     config: ModelConfig
     card: ModelCard
     model_name: str
-    model_sha256: str
+    model_sha256: str  # the .safetensors the weights came from (ONNX: the one the graph was exported from)
+    graph_sha256: str | None  # the .onnx file that runs (None for torch)
     takes_attention_bias: bool  # whether `iterate` accepts `bias` (an old ONNX step graph does not)
 
     def forward(self, images: np.ndarray, noise: np.ndarray, iters: int) -> ForwardResult:

@@ -193,8 +193,9 @@ class Engine:
 
     def provenance(self) -> dict:
         b = self.backend
-        return {"model": b.model_name, "model_sha256": b.model_sha256, "backend": b.name, "device": b.device,
-                "slot_init": self.config.slot_init}
+        return {"model": b.model_name, "model_sha256": b.model_sha256,
+                **({"graph_sha256": b.graph_sha256} if b.graph_sha256 else {}),  # ONNX: the graph file too
+                "backend": b.name, "device": b.device, "slot_init": self.config.slot_init}
 
     def _trace(self, result: ForwardResult, display: np.ndarray) -> Trace:
         f = self.config.feature_size

@@ -88,7 +88,10 @@ class OnnxBackend:
         # False for a step graph from before the attention bias: it still iterates, without a bias (and
         # without a step graph nothing iterates at all: that error comes first and says so)
         self.takes_attention_bias = self.step is None or "attention_bias" in {i.name for i in self.step.get_inputs()}
-        self.model_sha256 = file_sha256(full_path)
+        # the weights the graph was exported from (what torch reports for the same model); a graph made
+        # elsewhere, without that record, is known by its own file
+        self.graph_sha256 = file_sha256(full_path)
+        self.model_sha256 = full_sha or self.graph_sha256
         self.exported_iters = self._exported_iters()
 
     @staticmethod

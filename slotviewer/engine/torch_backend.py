@@ -22,6 +22,7 @@ class TorchBackend:
         self.model = loaded.model
         self.config, self.card = loaded.config, loaded.card
         self.model_name, self.model_sha256, self.model_path = loaded.name, loaded.sha256, loaded.path
+        self.graph_sha256: str | None = None
         if self.torch_device.type == "cuda":
             self.device = f"cuda:{torch.cuda.current_device()} ({torch.cuda.get_device_name()})"
         else:

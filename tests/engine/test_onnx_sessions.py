@@ -84,7 +84,9 @@ def test_loaded_by_its_onnx_path_the_backend_finds_every_graph_and_names_the_fil
     backend = Engine.load(path, "onnx", "cpu").backend
     assert backend.encoder is not None and backend.step is not None, "the optional graphs beside it are found"
     assert backend.model_name == "tiny" and backend.model_path == path
-    assert backend.model_sha256 == file_sha256(path)
+    weights = file_sha256(tiny_model.with_suffix(".safetensors"))
+    assert backend.graph_sha256 == file_sha256(path) and backend.model_sha256 == weights, "as torch reports it"
+    assert Engine.load(tiny_model, "torch", "cpu").provenance()["model_sha256"] == weights
     assert onnx_backend.onnx_paths(path) == (path, tiny_model.with_suffix(".decoder.onnx"),
                                              tiny_model.with_suffix(".step.onnx"))
 
