@@ -183,6 +183,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     check_train_out(args)
     trainer = Trainer(settings, resume=args.resume)
     path = trainer.run(final_eval=args.final_eval)
+    if not trainer.world.main:  # under torchrun: rank 0 wrote the files and says so
+        return 0 if trainer.step >= settings.steps else INTERRUPTED
     print(f"wrote {path} and {path.with_suffix('.json')}")
     if trainer.step < settings.steps:  # stopped by Ctrl-C/SIGTERM: saved, but not the run that was asked for
         print(f"stopped at step {trainer.step:,} of {settings.steps:,}: add --resume to continue", file=sys.stderr)

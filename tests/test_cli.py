@@ -293,3 +293,24 @@ def test_eval_shows_progress_in_a_log_and_none_when_told(tiny_model: Path, capsy
     assert captured.err.splitlines()[-1].startswith("slotviewer eval tiny: 3/3 scene (100%)")
     assert main(["eval", "--model", str(tiny_model), "--data", "tetrominoes", "--n", "3", "--no-progress"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_under_torchrun_only_rank_0_says_what_it_wrote(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    import slotviewer.train
+    from slotviewer.train import World
+
+    class Ran:  # a finished run on rank `rank` of two, without the training
+        rank = 0
+
+        def __init__(self, settings, resume: bool = False) -> None:  # noqa: ANN001
+            self.step, self.world = settings.steps, World(rank=self.rank, size=2)
+
+        def run(self, final_eval: int) -> Path:
+            return tmp_path / "m.safetensors"
+
+    monkeypatch.setattr(slotviewer.train, "Trainer", Ran)
+    for rank, says in ((1, ""), (0, f"wrote {tmp_path / 'm.safetensors'} and {tmp_path / 'm.json'}\n")):
+        Ran.rank = rank
+        assert main(["train", "--dataset", "tetrominoes", "--steps", "2", "--out", str(tmp_path / "m")]) == 0
+        assert capsys.readouterr().out == says
