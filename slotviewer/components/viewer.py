@@ -272,6 +272,30 @@ class Viewer:
         self._changed("B")
         self.run("B")
 
+    def show_live_frame(self, source: str, frame: int, trace: Trace) -> None:
+        """A live frame becomes document A without a run of its own (the live view ran it): its unedited trace
+        is the run, the hidden/solo flags the live view carries from frame to frame are an edit on it, so
+        Reset edits shows every slot again. A stability result belonged to the frame before, and so did the
+        undo history; the frame on screen shown again (a pause) keeps both, and the scrubbed iteration. The
+        caller tells the views, at the pace it can draw (`events.document`, or `_trace_changed` for a paused
+        frame that is scrubbed)."""
+        a = self.session.documents["A"]
+        if a is not None and (a.source, a.frame) == (source, frame) and a.original is not None \
+                and a.original.slots is trace.slots:  # the frame on screen again (paused, its edits changed)
+            if a.trace is not trace:
+                a.trace = trace
+            return
+        self.session.open("A", Document(source, trace.image, frame=frame))
+        unedited = trace.replace(enabled=(True,) * trace.num_slots, edits=()) if not all(trace.enabled) else trace
+        self.session.new_run("A", unedited)
+        document = self.session.documents["A"]
+        if document is not None and unedited is not trace:
+            document.trace = trace
+        self._clear_stability()
+        self.position = float(trace.iterations)
+        self.events.position.emit(self.position)
+        self.events.history.emit(self.session.can_undo, self.session.can_redo)
+
     def follow_comparison(self) -> None:
         """B shows A's current image again (a live frame that A got directly, not through `show_image`), when
         a comparison is on and B shows another frame; the job thread keeps only the newest such run."""

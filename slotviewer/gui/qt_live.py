@@ -33,7 +33,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from slotviewer.components.document import Document
 from slotviewer.components.live import LiveFrame, LiveView
 from slotviewer.errors import SlotviewerError
 from slotviewer.gui.dialogs import ask_adapted_model_path
@@ -401,12 +400,8 @@ class QtLive(QObject):
         comes soon); while paused with them, so the iteration scrubber works as on a still image."""
         if self.live is None:
             return
-        session, viewer = self.viewer.session, self.viewer
-        session.open("A", Document(self.live.source.name if self.live.source else "live", live.trace.image,
-                                   frame=live.frame.index))
-        session.new_run("A", live.trace)
-        viewer.position = float(live.trace.iterations)
-        viewer.events.position.emit(viewer.position)
+        viewer = self.viewer
+        viewer.show_live_frame(self.live.source.name if self.live.source else "live", live.frame.index, live.trace)
         if self.live.state not in ("running", "stalled"):  # paused, ended, failed, stopped
             viewer._trace_changed("A")  # decodes every iteration for scrubbing, redraws the curves
             viewer.follow_comparison()

@@ -390,6 +390,25 @@ def test_show_all_reset_undo_and_keys_carry_over_to_the_next_live_frames(qtbot, 
     qtbot.waitUntil(lambda: live.buffer[-1].seq >= mark + 3, timeout=30_000)
     after = [item.trace.enabled for item in live.buffer if item.seq > mark]
     assert all(flags == (True, True, False) for flags in after), after
+    # running: Reset edits shows the slot again (a live frame's run is its unedited trace), from then on
+    qtbot.waitUntil(lambda: not window.undo_action.isEnabled(), timeout=10_000)  # the edit was the old frame's
+    window.reset_action.trigger()
+    qtbot.waitUntil(lambda: live.hidden == set(), timeout=10_000)
+    mark = live.buffer[-1].seq
+    qtbot.waitUntil(lambda: live.buffer[-1].seq >= mark + 3, timeout=30_000)
+    assert all(all(item.trace.enabled) for item in live.buffer if item.seq > mark)
+    live_ui.bar.sigStop.emit()
+    qtbot.waitUntil(lambda: live.state == "stopped", timeout=10_000)
+
+
+def test_a_stability_result_goes_when_the_live_view_moves_to_another_frame(qtbot, window) -> None:  # noqa: ANN001
+    live_ui, live = streaming(qtbot, window)
+    live_ui.bar.play.setChecked(False)
+    qtbot.waitUntil(lambda: live.state == "paused" and not live.busy, timeout=10_000)
+    window.viewer.check_stability(2)
+    qtbot.waitUntil(lambda: window.viewer.stability is not None, timeout=30_000)
+    live_ui.bar.play.setChecked(True)
+    qtbot.waitUntil(lambda: window.viewer.stability is None and not window.agreement.isVisible(), timeout=10_000)
     live_ui.bar.sigStop.emit()
     qtbot.waitUntil(lambda: live.state == "stopped", timeout=10_000)
 
