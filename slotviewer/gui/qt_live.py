@@ -39,6 +39,7 @@ from slotviewer.gui.dialogs import ask_adapted_model_path
 from slotviewer.gui.qt_document_view import caption
 from slotviewer.io.render import to_uint8
 from slotviewer.io.sources import VIDEO_SUFFIXES, CameraSource, FrameSource, list_cameras, open_source
+from slotviewer.model.files import copy_model
 from slotviewer.video import DEFAULT_ITERS_PER_FRAME, DEFAULT_MASK_PRIOR, MAX_MASK_PRIOR, CarryOver
 
 FULL_RENDER_INTERVAL = 0.25  # seconds between full redraws (slot cards) while the stream runs
@@ -237,6 +238,7 @@ class QtLive(QObject):
         self.window = window
         self.viewer = window.viewer
         self.live: LiveView | None = None
+        self.learned: Path | None = None  # the stem of the last Learn this scene's weights (Save adapted model as…)
         self.bar = QtLiveBar()
         self.toolbar = QToolBar("Live")
         self.toolbar.setObjectName("Live")
@@ -318,7 +320,7 @@ class QtLive(QObject):
         learning = live is not None and live.learning
         self._learn_action.setEnabled(live is not None and bool(live.buffer) and not learning)
         self._cancel_learning_action.setEnabled(learning)
-        self._save_adapted_action.setEnabled(live is not None and live.adapted_model is not None)
+        self._save_adapted_action.setEnabled(self.learned is not None)
 
     # --- opening sources ------------------------------------------------------------------------------
     def open_video_dialog(self) -> None:
@@ -545,21 +547,22 @@ class QtLive(QObject):
             self.window.status(texts[state])
         if state != "running" and self.live is not None:
             self.live.join_learning(1)  # its last event: the thread ends right after it (Learn is offered again)
-        self._update_actions()
         if state == "done" and self.live is not None:
+            self.learned = self.live.adapted_model  # saveable after the stream ends or another one starts
+            self.window.adapted_copies.append(self.learned)  # removed on quit unless it runs then
             # the window decodes iterations and runs edits with the viewer's engine: it must be the adapted one
-            self.window.adapted_copies.append(self.live.adapted_model)  # removed on quit unless it runs then
-            self.viewer.set_params(model=str(self.live.adapted_model))
+            self.viewer.set_params(model=str(self.learned))
             self.window.device_label.setText(self.live.engine.description)
+        self._update_actions()
 
     def save_model_dialog(self) -> None:
-        if self.live is None or self.live.adapted_model is None:
+        if self.learned is None:
             self.window.error("nothing to save: learn this scene first (Live menu)")
             return
         path = ask_adapted_model_path(self.window)
         if path:
             try:
-                written = self.live.save_model_as(path)
+                written = copy_model(self.learned, path)
                 self.window.status(f"saved {', '.join(p.name for p in written)}")
             except (SlotviewerError, OSError) as exc:
                 self.window.error(str(exc))

@@ -10,6 +10,7 @@ from PySide6.QtCore import Qt
 
 from slotviewer.components.live import LiveView
 from slotviewer.engine import Engine
+from slotviewer.gui import qt_live
 from slotviewer.gui.qt_document_view import caption
 from slotviewer.gui.qt_live import QtLive
 from slotviewer.io.sources import FakeCamera, open_source
@@ -150,7 +151,8 @@ def test_hold_is_greyed_out_for_a_model_that_cannot_take_it(qtbot, window, legac
 
 
 @pytest.mark.slow  # an ONNX export or two processes: seconds, not milliseconds
-def test_learn_this_scene_switches_the_window_to_the_adapted_weights(qtbot, window) -> None:  # noqa: ANN001
+def test_learn_this_scene_switches_the_window_to_the_adapted_weights(qtbot, window, tmp_path: Path,  # noqa: ANN001
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """The live stream and the window's own engine (iteration decodes, edits) must run the same weights."""
 
     live_ui = window.live
@@ -168,6 +170,13 @@ def test_learn_this_scene_switches_the_window_to_the_adapted_weights(qtbot, wind
     assert np.allclose(rgb_window, rgb_live, atol=1e-5) and not np.allclose(rgb_window, rgb_old, atol=1e-5)
     live_ui.bar.sigStop.emit()
     qtbot.waitUntil(lambda: live.state == "stopped", timeout=10_000)
+    live_ui.start(FakeCamera(realtime=True, fps=30))  # another source: what was learned can still be saved
+    assert live_ui._save_adapted_action.isEnabled()
+    monkeypatch.setattr(qt_live, "ask_adapted_model_path", lambda parent: str(tmp_path / "mine.safetensors"))
+    live_ui.save_model_dialog()
+    assert (tmp_path / "mine.safetensors").is_file() and (tmp_path / "mine.json").is_file()
+    live_ui.bar.sigStop.emit()
+    qtbot.waitUntil(lambda: live_ui.live.state == "stopped", timeout=10_000)
     folder = live.adapted_model.parent
     window.viewer.set_params(model=str(old.backend.model_path))  # back to the model it started with
     qtbot.waitUntil(lambda: window.viewer.engine.backend.model_name == old.backend.model_name, timeout=30_000)
