@@ -349,7 +349,12 @@ class LiveView:
             self._set_state("running", self._playing_message())
 
     def step(self, delta: int = 1) -> None:
-        """While paused: move through the buffer; past its newest frame, process one new frame."""
+        """While paused: move through the buffer; past its newest frame, process one new frame. After the end
+        of a file, a stop or a failure: move through the buffer (there is nothing new to read)."""
+        if self.state in ("ended", "stopped", "failed"):
+            if self.buffer:
+                self.show(min(max(0, self.index_of(self.shown) + delta), len(self.buffer) - 1))
+            return
         if not self._paused.is_set():
             return
         index = self.index_of(self.shown) + delta if self.shown is not None else len(self.buffer) - 1

@@ -221,6 +221,15 @@ class QtLiveBar(QWidget):
         self.scrub.setValue(index)
         self.scrub.blockSignals(False)
 
+    def set_available(self, streaming: bool, reading: bool, buffered: bool) -> None:
+        """The buttons that can act: Stop and the file slider with an open source, Record while frames come,
+        ◀/▶ with buffered frames (after a stop too); Play is always there (after a stop it opens the source)."""
+        self.stop.setEnabled(streaming)
+        self.seek.setEnabled(streaming)
+        self.record.setEnabled(reading or self.record.isChecked())
+        for arrow in (self.back, self.forward):
+            arrow.setEnabled(buffered)
+
     def show_recording(self, on: bool) -> None:
         self.record.blockSignals(True)
         self.record.setChecked(on)
@@ -311,12 +320,18 @@ class QtLive(QObject):
     def _update_actions(self) -> None:
         """Live menu entries only where they can do something (without a stream they only said so when chosen)."""
         live = self.live
-        streaming = live is not None and live.state in ("running", "paused", "stalled", "ended")
-        self._reconnect_action.setEnabled(live is not None and live.state == "failed" and self._reconnectable())
-        for action in self._stream_actions:
-            action.setEnabled(streaming)
+        state = live.state if live is not None else "idle"
+        streaming = state in ("running", "paused", "stalled", "ended")  # a source is open (Play restarts an ended one)
+        reading = state in ("running", "paused", "stalled")  # frames still come: something to record
+        buffered = live is not None and bool(live.buffer)  # ◀/▶ move through it whatever the state
+        self._reconnect_action.setEnabled(state == "failed" and self._reconnectable())
+        pause, previous, following, record, stop = self._stream_actions
+        for action, on in ((pause, streaming), (previous, buffered), (following, buffered), (record, reading),
+                           (stop, streaming)):
+            action.setEnabled(on)
+        self.bar.set_available(streaming=streaming, reading=reading, buffered=buffered)
         for action in self._frame_actions:
-            action.setEnabled(live is not None and bool(live.buffer))
+            action.setEnabled(buffered)
         learning = live is not None and live.learning
         self._learn_action.setEnabled(live is not None and bool(live.buffer) and not learning)
         self._cancel_learning_action.setEnabled(learning)

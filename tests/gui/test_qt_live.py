@@ -330,6 +330,27 @@ def test_a_file_gets_a_seek_slider_plays_again_after_its_end_and_follows_a_model
     qtbot.waitUntil(lambda: window.session.documents["A"].trace.provenance["backend"] == "torch", timeout=30_000)
 
 
+def test_after_the_end_and_after_stop_the_arrows_move_through_the_buffer_and_record_and_stop_are_off(  # noqa: ANN001
+        qtbot, window, tmp_path: Path) -> None:
+    from tests.io.test_sources import write_video
+
+    bar, live_ui = window.live.bar, window.live
+    live_ui.open_path(write_video(tmp_path / "clip.avi", frames=6, fps=50.0))
+    live = live_ui.live
+    qtbot.waitUntil(lambda: live.state == "ended" and bar.play.text() == "Play", timeout=30_000)
+    assert not bar.record.isEnabled() and bar.stop.isEnabled() and bar.back.isEnabled(), "nothing more to record"
+    assert live.shown.frame.index == 5
+    bar.back.click()
+    qtbot.waitUntil(lambda: live.shown.frame.index == 4 and window.session.documents["A"].frame == 4, timeout=10_000)
+    bar.sigStop.emit()
+    qtbot.waitUntil(lambda: live.state == "stopped" and not bar.stop.isEnabled(), timeout=10_000)
+    assert not bar.seek.isEnabled() and not bar.record.isEnabled() and bar.play.isEnabled()
+    live_ui.step(-1)  # Ctrl+Left
+    qtbot.waitUntil(lambda: live.shown.frame.index == 3, timeout=10_000)
+    bar.forward.click()
+    qtbot.waitUntil(lambda: live.shown.frame.index == 4, timeout=10_000)
+
+
 def test_play_after_stop_opens_the_source_again(qtbot, window) -> None:  # noqa: ANN001
     bar = window.live.bar
     window.live.start(FakeCamera(realtime=True, fps=30))
