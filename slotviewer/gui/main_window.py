@@ -148,7 +148,7 @@ class MainWindow(SettingsMixin, DialogsMixin, QMainWindow):
             view.slots.sigToggled.connect(partial(v.toggle_slot, name))
             view.slots.sigSolo.connect(partial(v.solo_slot, name))
             view.slots.sigDropped.connect(lambda source, i, j, transplant, target=name:
-                                          v.swap(source, i, target, j, transplant))
+                                          self._dropped(source, i, target, j, transplant))
         e.params.connect(lambda _params: self.show_params())
         e.engine.connect(self._on_engine)
         e.document.connect(self._on_document)
@@ -332,6 +332,15 @@ class MainWindow(SettingsMixin, DialogsMixin, QMainWindow):
         self.adapting = dialog = QtAdaptDialog(first, self)
         dialog.sigUse.connect(self._use_adapted)
         dialog.show()
+
+    def _dropped(self, source: str, i: int, target: str, j: int, transplant: bool) -> None:
+        """A slot card dropped on another: the viewer swaps (or transplants) them in the pictures on screen;
+        within A while a stream runs, the live view alone swaps them, from its next frame (the frame on screen
+        is gone before an edit of it could be made, and the edit said it was dropped)."""
+        if not transplant and source == target == "A" and self.live.live is not None \
+                and self.live.live.state in ("running", "stalled"):
+            return
+        self.viewer.swap(source, i, target, j, transplant)
 
     def _use_adapted(self, stem: str, backend: str) -> None:
         self.adapted_copies.append(Path(stem))  # in a temporary folder: removed on quit unless it runs then

@@ -248,6 +248,7 @@ class QtLive(QObject):
         self.viewer = window.viewer
         self.live: LiveView | None = None
         self.learned: Path | None = None  # the stem of the last Learn this scene's weights (Save adapted model as…)
+        self._put: object = None  # the trace the stream last put into A
         self.bar = QtLiveBar()
         self.toolbar = QToolBar("Live")
         self.toolbar.setObjectName("Live")
@@ -419,6 +420,7 @@ class QtLive(QObject):
             return
         viewer = self.viewer
         viewer.show_live_frame(self.live.source.name if self.live.source else "live", live.frame.index, live.trace)
+        self._put = live.trace  # in A as the stream made it: not an edit to carry to the next frames
         if self.live.state not in ("running", "stalled"):  # paused, ended, failed, stopped
             viewer._trace_changed("A")  # decodes every iteration for scrubbing, redraws the curves
             viewer.follow_comparison()
@@ -455,9 +457,11 @@ class QtLive(QObject):
             self._on_frame(self.live.shown)  # the frame on screen, decoded for iteration scrubbing
 
     def _sync_edits(self) -> None:
-        """Document A's shown slots changed: keep them so on the next frames."""
+        """Document A's shown slots changed: keep them so on the next frames. Only the user's edits (a new
+        trace in A); a frame as the stream made it carries the flags it was made with, which a swap or a toggle
+        since may have changed (pushing them back undid the swap)."""
         document = self.viewer.session.documents["A"]
-        if self.live is None or document is None or document.trace is None:
+        if self.live is None or document is None or document.trace is None or document.trace is self._put:
             return
         self.live.set_enabled(document.trace.enabled)
 

@@ -351,6 +351,22 @@ def test_after_the_end_and_after_stop_the_arrows_move_through_the_buffer_and_rec
     qtbot.waitUntil(lambda: live.shown.frame.index == 4, timeout=10_000)
 
 
+def test_a_swap_within_a_running_stream_is_the_live_views_alone_and_says_no_edit_was_dropped(
+        qtbot, window) -> None:  # noqa: ANN001
+    live_ui, live = streaming(qtbot, window)
+    messages: list[str] = []
+    window.viewer.events.message.connect(messages.append)
+    window.viewer.events.error.connect(messages.append)
+    window.viewer.toggle_slot("A", 1, False)
+    qtbot.waitUntil(lambda: live.hidden == {1}, timeout=10_000)
+    window.views["A"].slots.sigDropped.emit("A", 1, 2, False)  # the test model runs 3 slots
+    qtbot.waitUntil(lambda: live.hidden == {2}, timeout=10_000)  # swapped: the hidden slot's edit went along
+    qtbot.wait(300)
+    assert not any("dropped" in m for m in messages), messages
+    live_ui.bar.sigStop.emit()
+    qtbot.waitUntil(lambda: live.state == "stopped", timeout=10_000)
+
+
 def test_play_after_stop_opens_the_source_again(qtbot, window) -> None:  # noqa: ANN001
     bar = window.live.bar
     window.live.start(FakeCamera(realtime=True, fps=30))
