@@ -29,7 +29,8 @@ def qimage_to_array(image: QImage) -> np.ndarray:
 
 
 def caption(document: Document) -> str:
-    """What is shown, in the numbers the controls use: K (hidden ones named), T (+ re-converged), seed, draws."""
+    """What is shown, in the numbers the controls use: K (hidden ones counted, slots swapped or transplanted
+    from the other image said), T (+ re-converged), seed, draws."""
     trace = document.trace
     name = f"{document.name}{'' if document.frame is None else f' · frame {document.frame}'}"
     if trace is None:
@@ -39,12 +40,15 @@ def caption(document: Document) -> str:
     extra = (p.get("reconverged") or {}).get("iters", 0)
     t = f"T={trace.iterations - extra}+{extra}" if extra else f"T={trace.iterations}"
     fam = p.get("familiarity") or {}
-    error = f" · error {fam['ratio']:.1f}× typical" if fam.get("ratio") is not None else ""
+    # a swap or transplant with the other image changes the picture but not the run its error was measured on
+    foreign = any("other image's slot" in edit for edit in trace.edits)
+    error = (f" · {'the run’s error' if foreign else 'error'} {fam['ratio']:.1f}× typical"
+             if fam.get("ratio") is not None else "")
     start = "slots carried over" if p.get("init") == "carried" else f"seed={p.get('seed')}"
     if p.get("draws", 1) > 1:  # which of the draws won (counted from 1): `--seed S --draws N` repeats it
         start += f" (draw {p.get('draw', 0) + 1}/{p['draws']})"
     return (f"{name}{stretched(document.image)} · K={trace.num_slots}"
-            f"{f' ({len(hidden)} hidden)' if hidden else ''} {t} "
+            f"{f' ({len(hidden)} hidden)' if hidden else ''}{' (with the other image’s slots)' if foreign else ''} {t} "
             f"{start} · {p.get('method')}{error} · {trace.timings_ms.get('total', 0):.0f} ms")
 
 

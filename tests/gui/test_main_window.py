@@ -120,8 +120,11 @@ def test_swap_between_images_and_undo(window: MainWindow, images: list[Path], qt
     qtbot.waitUntil(lambda: trace_of(window) is not a, timeout=20_000)
     np.testing.assert_array_equal(trace_of(window).slots[-1][0], b.slots[-1][1])
     np.testing.assert_array_equal(trace_of(window, "B").slots[-1][1], a.slots[-1][0])
+    for name in "AB":  # the captions say so
+        assert "(with the other image’s slots)" in window.views[name].caption.text()
     window.viewer.undo()  # one undo reverts both images
     assert trace_of(window) is a and trace_of(window, "B") is b
+    assert "other image" not in window.views["A"].caption.text()
 
 
 def test_problem1_a_small_image_after_a_large_one_fills_the_panel(window: MainWindow, tmp_path: Path,
