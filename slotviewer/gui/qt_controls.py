@@ -4,6 +4,7 @@ stability. It shows the viewer's parameters and forwards edits; its ranges are t
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -21,9 +22,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from slotviewer.components.adaptation import ADAPTED_PREFIX
 from slotviewer.components.frames import OVERLAY_LABELS, OVERLAY_NAMES
 from slotviewer.engine.engine import BACKENDS, DEVICES, MAX_DRAWS, MAX_ITERS, MAX_SEED, MAX_SLOTS
-from slotviewer.model.files import MODELS_DIR
+from slotviewer.model.files import MODELS_DIR, strip_model_suffix
 
 METHOD_LABELS = {"slot attention": "slot-attention", "soft k-means": "soft-kmeans", "k-means": "kmeans"}
 OPEN_MODEL = "Open model…"
@@ -54,6 +56,16 @@ def _combo(items: list[str]) -> QComboBox:
     return box
 
 
+def model_label(model: str) -> str:
+    """What the model box shows for a model: a shipped name as it is, a path as the model's name and its
+    folder (an adapted copy's temporary folder as such); the tooltip has the whole path."""
+    path = Path(model)
+    if not path.parent.parts:
+        return model
+    folder = "temporary copy" if path.parent.name.startswith(ADAPTED_PREFIX) else f"in {path.parent.name or '/'}"
+    return f"{strip_model_suffix(path).name} ({folder})"
+
+
 class QtControls(QWidget):
     sigParams = Signal(dict)  # changed run parameters (RunParams field → value)
     sigOpenModel = Signal()
@@ -67,7 +79,9 @@ class QtControls(QWidget):
 
     def __init__(self) -> None:
         super().__init__()
-        self.model = _combo([*shipped_models(), OPEN_MODEL])
+        self.model = _combo([*shipped_models(), OPEN_MODEL])  # each item's data is the model it stands for
+        for i in range(self.model.count() - 1):
+            self.model.setItemData(i, self.model.itemText(i))
         self._loaded_models = set(shipped_models())  # the list keeps these and the one asked for now
         self.model.activated.connect(self._model_activated)
         self.backend = _combo(list(BACKENDS))
@@ -163,10 +177,10 @@ class QtControls(QWidget):
         layout.addStretch(1)
 
     def _model_activated(self, index: int) -> None:
-        if self.model.itemText(index) == OPEN_MODEL:
+        if self.model.itemData(index) is None:  # "Open model…"
             self.sigOpenModel.emit()
         else:
-            self.sigParams.emit({"model": self.model.itemText(index)})
+            self.sigParams.emit({"model": self.model.itemData(index)})
 
     def model_loaded(self, model: str) -> None:
         """`model` loaded: it stays in the model list (one that failed to load leaves it again)."""
@@ -175,12 +189,15 @@ class QtControls(QWidget):
     def show_params(self, params: Any, fixed_slots: bool = False) -> None:
         """Show the viewer's parameters (without echoing them back as edits)."""
         for i in reversed(range(self.model.count() - 1)):  # the last item is "Open model…"
-            if self.model.itemText(i) not in self._loaded_models | {params.model}:
+            if self.model.itemData(i) not in self._loaded_models | {params.model}:
                 self.model.removeItem(i)
-        if self.model.findText(params.model) < 0:
-            self.model.insertItem(self.model.count() - 1, params.model)
-        self.model.setToolTip(params.model)  # a long path (an adapted copy's temporary folder) is cut in the box
-        values = ((self.model, params.model), (self.backend, params.backend), (self.device, params.device),
+        if self.model.findData(params.model) < 0:
+            self.model.insertItem(self.model.count() - 1, model_label(params.model), params.model)
+        self.model.setToolTip(params.model)  # the whole path, which the box shows by name and folder
+        self.model.blockSignals(True)
+        self.model.setCurrentIndex(self.model.findData(params.model))
+        self.model.blockSignals(False)
+        values = ((self.backend, params.backend), (self.device, params.device),
                   (self.method, {v: k for k, v in METHOD_LABELS.items()}[params.method]))
         for box, text in values:
             box.blockSignals(True)

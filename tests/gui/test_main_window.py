@@ -387,8 +387,11 @@ def test_a_model_that_fails_to_load_leaves_the_model_list(window: MainWindow, tm
     broken.write_bytes(b"not a graph")
     window._set_params({"model": str(broken), "backend": "onnx"})
     qtbot.waitUntil(lambda: window.viewer.params.model == good, timeout=20_000)  # back to the model that runs
-    items = [window.controls.model.itemText(i) for i in range(window.controls.model.count())]
-    assert str(broken) not in items and good in items and window.controls.model.currentText() == good
+    box = window.controls.model
+    items = [box.itemData(i) for i in range(box.count())]
+    assert str(broken) not in items and good in items and box.currentData() == good
+    assert box.currentText() == f"{Path(good).stem} (in {Path(good).parent.name})", "its name and folder; "\
+        "the tooltip has the whole path"
 
 
 def test_folder_navigation_and_absolute_recent_files(window: MainWindow, images: list[Path], qtbot,
@@ -420,7 +423,7 @@ def test_wrong_model_file_keeps_the_previous_model_working(window: MainWindow, i
     window.viewer.set_params(model=str(bad))
     qtbot.waitUntil(lambda: "other.onnx: not a loadable ONNX model" in window.statusBar().toolTip(),
                     timeout=10_000)
-    assert window.viewer.params == good and window.controls.model.currentText() == good.model
+    assert window.viewer.params == good and window.controls.model.currentData() == good.model
     before = trace_of(window)
     window.viewer.open_path(images[1])
     qtbot.waitUntil(lambda: window.session.documents["A"].source.endswith("b.png"), timeout=10_000)
