@@ -7,6 +7,8 @@ import time
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSlider, QToolButton, QWidget
 
+from slotviewer.gui.wrapping_row import WrappingRow, group
+
 SPEEDS = {"0.5×": 0.5, "1×": 1.0, "2×": 2.0, "4×": 4.0}
 BASE_INTERVAL_MS = 600
 
@@ -47,10 +49,13 @@ class QtIterationBar(QWidget):
         self.timer.timeout.connect(self._tick)
         self.position = 0.0
         self._clock = (0.0, 0.0)  # (time.monotonic(), position) when playback (re)started
+        self.slider.setMinimumWidth(120)  # seven iterations must stay draggable in a narrow window
+        # speed and loop go under the scrubber where the centre is narrow, rather than squeezing it
+        self.row = WrappingRow(group(self.play_button, self.slider, self.label, stretch=(self.slider,)),
+                               group(self.speed, self.loop))
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        for widget in (self.play_button, self.slider, self.label, self.speed, self.loop):
-            layout.addWidget(widget, 1 if widget is self.slider else 0)
+        layout.addWidget(self.row)
 
     @property
     def iteration(self) -> int:

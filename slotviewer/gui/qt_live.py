@@ -15,13 +15,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QResizeEvent
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QDoubleSpinBox,
     QFileDialog,
-    QGridLayout,
     QHBoxLayout,
     QInputDialog,
     QLabel,
@@ -37,6 +35,7 @@ from slotviewer.components.live import LiveFrame, LiveView
 from slotviewer.errors import SlotviewerError
 from slotviewer.gui.dialogs import ask_adapted_model_path
 from slotviewer.gui.qt_document_view import caption
+from slotviewer.gui.wrapping_row import WrappingRow, group
 from slotviewer.io.render import to_uint8
 from slotviewer.io.sources import VIDEO_SUFFIXES, CameraSource, FrameSource, list_cameras, open_source
 from slotviewer.model.files import copy_model
@@ -103,23 +102,13 @@ class QtLiveBar(QWidget):
         self.reconnect.hide()
         self.state = QLabel("")
         self.scrub_label, self.seek_name = QLabel("recent"), QLabel("file")
-        # two groups: moving through frames, and settings/recording; side by side where the window is wide
-        # enough, else the second under the first (one row would hold the window ~1,000 px wide)
-        self._transport, self._settings = QWidget(), QWidget()
-        for group, widgets in ((self._transport, ((self.play, 0), (self.back, 0), (self.forward, 0),
-                                                  (self.scrub_label, 0), (self.scrub, 1), (self.seek_name, 0),
-                                                  (self.seek, 1), (self.seek_label, 0))),
-                               (self._settings, ((self.carry, 0), (self.iters, 0), (self.prior, 0), (self.record, 0),
-                                                 (self.stop, 0), (self.reconnect, 0), (self.state, 0)))):
-            row = QHBoxLayout(group)
-            row.setContentsMargins(0, 0, 0, 0)
-            for widget, stretch in widgets:
-                row.addWidget(widget, stretch)
-        self._grid = QGridLayout(self)
-        self._grid.setContentsMargins(4, 0, 4, 0)
-        self._grid.setVerticalSpacing(2)
-        self.rows = 0
-        self._set_rows(1)
+        # moving through frames, and settings/recording: side by side where the window is wide enough
+        self.row = WrappingRow(group(self.play, self.back, self.forward, self.scrub_label, self.scrub, self.seek_name,
+                                     self.seek, self.seek_label, stretch=(self.scrub, self.seek)),
+                               group(self.carry, self.iters, self.prior, self.record, self.stop, self.reconnect,
+                                     self.state), margin=4)
+        QHBoxLayout(self).setContentsMargins(0, 0, 0, 0)
+        self.layout().addWidget(self.row)
         self.show_source(None)  # no file yet: no seek slider
         self.play.toggled.connect(lambda on: (self.play.setText("Pause" if on else "Play"), self.sigPlay.emit(on)))
         self.back.clicked.connect(lambda: self.sigStep.emit(-1))
@@ -136,37 +125,9 @@ class QtLiveBar(QWidget):
         self.stop.clicked.connect(self.sigStop.emit)
         self.reconnect.clicked.connect(self.sigReconnect.emit)
 
-    def _one_row_width(self) -> int:
-        margins = self._grid.contentsMargins()
-        return (self._transport.minimumSizeHint().width() + self._grid.horizontalSpacing()
-                + self._settings.sizeHint().width() + margins.left() + margins.right())
-
-    def _set_rows(self, rows: int) -> None:
-        if rows == self.rows:
-            return
-        self.rows = rows
-        for group in (self._transport, self._settings):
-            self._grid.removeWidget(group)
-        self._grid.addWidget(self._transport, 0, 0)
-        self._grid.addWidget(self._settings, 0 if rows == 1 else 1, 1 if rows == 1 else 0,
-                             alignment=Qt.AlignmentFlag.AlignLeft)
-        self._grid.setColumnStretch(0, 1)
-        self._grid.setColumnStretch(1, 0)
-        self.updateGeometry()
-
-    def minimumSizeHint(self) -> QSize:
-        """As narrow as the wider group: the window decides the width, the bar its rows."""
-        margins = self._grid.contentsMargins()
-        width = max(self._transport.minimumSizeHint().width(), self._settings.minimumSizeHint().width())
-        return QSize(width + margins.left() + margins.right(), super().minimumSizeHint().height())
-
-    def resizeEvent(self, event: QResizeEvent) -> None:
-        self._set_rows(1 if event.size().width() >= self._one_row_width() else 2)
-        super().resizeEvent(event)
-
-    def _fit_rows(self) -> None:
-        """After the groups' contents changed width (Reconnect shown, another state)."""
-        self._set_rows(1 if self.width() >= self._one_row_width() else 2)
+    @property
+    def rows(self) -> int:
+        return self.row.rows
 
     def _emit_carry(self) -> None:
         self.iters.setEnabled(self.carry.isChecked())
@@ -189,7 +150,7 @@ class QtLiveBar(QWidget):
         would break off at the same frame)."""
         self.state.setText(state)
         self.reconnect.setVisible(state == "failed" and reconnectable)
-        self._fit_rows()
+        self.row.fit()
         running = state in ("running", "stalled")
         if self.play.isChecked() != running:  # ended, failed, stopped: Play (after the end: from the start)
             self.play.blockSignals(True)

@@ -505,3 +505,13 @@ def test_what_needs_an_image_is_offered_only_with_one_open(qtbot, settings: QSet
     window.close_b_action.trigger()
     assert not window.close_b_action.isEnabled() and window.session.documents["B"] is None
     window.close()
+
+
+def test_the_iteration_scrubber_keeps_a_usable_width_in_a_narrow_window(window: MainWindow, qtbot) -> None:  # noqa: ANN001
+    """At 800×600 with both docks open the centre is ~270 px: speed and loop go to a second row."""
+    bar = window.iteration_bar
+    window.resize(800, 600)
+    qtbot.waitUntil(lambda: window.width() == 800 and bar.row.rows == 2, timeout=5_000)
+    assert bar.slider.width() >= 120 and bar.loop.isVisible()
+    window.resize(1600, 900)
+    qtbot.waitUntil(lambda: bar.row.rows == 1, timeout=5_000)
