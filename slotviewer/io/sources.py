@@ -458,7 +458,8 @@ class FakeCamera(FrameSource):
 
     def open(self) -> None:
         self._gone = False  # (re)plugged: opening after a disconnect reconnects
-        self.opened, self._start, self._closing = True, time.monotonic(), False
+        # the frame count goes on, and the next frame is due now (not frames/fps after the first open)
+        self.opened, self._start, self._closing = True, time.monotonic() - self._next / self._fps, False
         self.open_count += 1
 
     def stall(self) -> None:

@@ -93,3 +93,15 @@ def test_a_finite_camera_ends() -> None:
 
 def test_it_runs_at_30_fps_unless_told() -> None:
     assert FakeCamera().fps == 30.0
+
+
+def test_a_reopened_real_time_camera_delivers_its_next_frame_at_once() -> None:
+    """A reconnect after 30 frames must not wait the 1 s those frames took from the first open."""
+    camera = FakeCamera(fps=30, realtime=True)
+    camera.open()
+    camera._next = 30  # as if it had delivered a second of frames
+    camera.close()
+    camera.open()
+    start = time.monotonic()
+    frame = camera.read()
+    assert frame is not None and frame.index == 30 and time.monotonic() - start < 0.5
