@@ -35,6 +35,7 @@ from slotviewer.progress import progress_bar
 from slotviewer.train import mask_consistency_loss
 
 MAX_IMAGES = MAX_FOLDER_IMAGES  # frames kept from a video (evenly spaced) or images from a folder
+UNTIL_TIME_UP = 10**9  # the step budget of a run given only --minutes
 
 
 @dataclass
@@ -159,15 +160,18 @@ class Adapter:
 
     def run(self, progress: bool = True, desc: str = "adapt") -> SlotAutoencoder:
         """Adapt for `steps` (or `minutes`); Ctrl-C stops early. Returns the adapted copy in eval mode."""
-        deadline = time.monotonic() + self.s.minutes * 60 if self.s.minutes > 0 else float("inf")
-        bar = progress_bar(self.s.steps, desc, "step", disable=not progress)
+        started = time.monotonic()
+        deadline = started + self.s.minutes * 60 if self.s.minutes > 0 else float("inf")
+        timed = self.s.minutes > 0 and self.s.steps >= UNTIL_TIME_UP  # --minutes alone: the bar counts seconds
+        total, unit = (round(self.s.minutes * 60), "s") if timed else (self.s.steps, "step")
+        bar = progress_bar(total, desc, unit, disable=not progress)
         average = float("nan")
         try:
             while self.step < self.s.steps and time.monotonic() < deadline:
                 error = self.train_step()
                 average = error if np.isnan(average) else 0.9 * average + 0.1 * error
-                bar.update(1)
-                bar.set_postfix(recon_mse=f"{average:.5f}")
+                bar.update(min(total, round(time.monotonic() - started)) - bar.n if timed else 1)
+                bar.set_postfix(**({"steps": self.step} if timed else {}), recon_mse=f"{average:.5f}")
         except KeyboardInterrupt:
             bar.write(f"interrupted at step {self.step}: saving what was adapted so far")
         finally:
@@ -210,7 +214,7 @@ def adapt_model(model: str, data: str, out: str, settings: AdaptSettings, onnx: 
     loaded = load_model(model)
     images = load_unlabelled(data, loaded.config.resolution)
     if settings.minutes > 0 and settings.steps <= 0:
-        settings = dataclasses.replace(settings, steps=10**9)
+        settings = dataclasses.replace(settings, steps=UNTIL_TIME_UP)
     adapter = Adapter(loaded.model, images, settings)
     started = time.monotonic()
     adapted = adapter.run(desc=f"adapt {loaded.name} → {Path(out).name}")

@@ -200,3 +200,14 @@ def test_ctrl_c_during_the_onnx_export_keeps_the_adapted_weights_and_no_half_gra
     assert sorted(p.name for p in tmp_path.glob("mine*")) == ["mine.json", "mine.safetensors"]
     assert "interrupted during the ONNX export: the adapted weights are saved" in captured.err
     assert f"wrote {out}.safetensors" in captured.out and ".onnx" not in captured.out
+
+
+def test_a_run_given_minutes_alone_counts_seconds_not_a_billion_steps(
+        tiny_model: Path, pictures: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from slotviewer.adapt import UNTIL_TIME_UP
+
+    settings = AdaptSettings(steps=UNTIL_TIME_UP, minutes=0.02, batch=2)  # `adapt --minutes 0.02`: 1.2 s
+    adapter = Adapter(load_model(tiny_model).model, load_unlabelled(pictures, 35), settings)
+    adapter.run(desc="adapt t")
+    line = capsys.readouterr().err.strip().splitlines()[-1]  # a log (no terminal): the line at the end
+    assert line.startswith("adapt t: 1/1 s (100%)") and f"steps {adapter.step}" in line, line
