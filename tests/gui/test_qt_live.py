@@ -451,6 +451,7 @@ def test_a_stability_result_goes_when_the_live_view_moves_to_another_frame(qtbot
     live_ui, live = streaming(qtbot, window)
     live_ui.bar.play.setChecked(False)
     qtbot.waitUntil(lambda: live.state == "paused" and not live.busy, timeout=10_000)
+    qtbot.wait(300)  # a frame still in flight when the pause came is shown too (and would take the result along)
     qtbot.waitUntil(lambda: window.session.documents["A"].trace is live.shown.trace, timeout=10_000)  # on screen
     window.viewer.check_stability(2)
     qtbot.waitUntil(lambda: window.viewer.stability is not None, timeout=30_000)
