@@ -416,11 +416,18 @@ def test_switching_the_window_to_a_model_with_fixed_slots_keeps_the_stream_runni
     qtbot.waitUntil(lambda: live.state == "stopped", timeout=10_000)
 
 
-def test_show_all_reset_undo_and_keys_carry_over_to_the_next_live_frames(qtbot, window) -> None:  # noqa: ANN001
-    live_ui, live = streaming(qtbot, window)
+def paused_on_screen(qtbot, window, live_ui: QtLive, live: LiveView) -> None:  # noqa: ANN001
+    """Pause, and wait until the paused frame is the one in A (a frame still in flight when the pause came
+    is shown too)."""
     live_ui.bar.play.setChecked(False)
     qtbot.waitUntil(lambda: live.state == "paused" and not live.busy, timeout=10_000)
+    qtbot.wait(300)
     qtbot.waitUntil(lambda: window.session.documents["A"].trace is live.shown.trace, timeout=10_000)
+
+
+def test_show_all_reset_undo_and_keys_carry_over_to_the_next_live_frames(qtbot, window) -> None:  # noqa: ANN001
+    live_ui, live = streaming(qtbot, window)
+    paused_on_screen(qtbot, window, live_ui, live)
     window.views["A"].slots.cards[1].visible.click()  # hide slot 1 on its card
     qtbot.waitUntil(lambda: live.hidden == {1}, timeout=10_000)
     window.controls.sigShowAll.emit()
@@ -449,10 +456,7 @@ def test_show_all_reset_undo_and_keys_carry_over_to_the_next_live_frames(qtbot, 
 
 def test_a_stability_result_goes_when_the_live_view_moves_to_another_frame(qtbot, window) -> None:  # noqa: ANN001
     live_ui, live = streaming(qtbot, window)
-    live_ui.bar.play.setChecked(False)
-    qtbot.waitUntil(lambda: live.state == "paused" and not live.busy, timeout=10_000)
-    qtbot.wait(300)  # a frame still in flight when the pause came is shown too (and would take the result along)
-    qtbot.waitUntil(lambda: window.session.documents["A"].trace is live.shown.trace, timeout=10_000)  # on screen
+    paused_on_screen(qtbot, window, live_ui, live)  # (a frame shown after the check would take its result along)
     window.viewer.check_stability(2)
     qtbot.waitUntil(lambda: window.viewer.stability is not None, timeout=30_000)
     live_ui.bar.play.setChecked(True)
