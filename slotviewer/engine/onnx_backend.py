@@ -29,7 +29,7 @@ def _ort():  # imported lazily so a missing onnxruntime is a clear error, not an
 
 def onnx_paths(model: str | Path) -> tuple[Path, Path, Path]:
     """(full, decoder, step) graph paths for a shipped name, a stem, or the full graph's path."""
-    p = model_stem(model, ".onnx")
+    p = model_stem(model)
     return with_ext(p, ".onnx"), with_ext(p, ".decoder.onnx"), with_ext(p, ".step.onnx")
 
 
@@ -53,7 +53,7 @@ class OnnxBackend:
     def __init__(self, model: str | Path, device: str = "auto") -> None:
         ort = _ort()
         full_path, decoder_path, step_path = onnx_paths(model)
-        stem = model_stem(model, ".onnx")
+        stem = model_stem(model)
         # weights without graphs (a model just trained): a missing graph's message says how to make it
         export = (f" (export it: slotviewer export-onnx --model {stem} --out {full_path}; or --backend torch)"
                   if with_ext(stem, ".safetensors").exists() else "")
@@ -77,8 +77,8 @@ class OnnxBackend:
             if sha is not None and full_sha is not None and sha != full_sha:
                 raise ModelFileError(f"{with_ext(stem, ending)}: exported from other weights than "
                                      f"{full_path.name}; export the model again")
-        weights, exported_from = with_ext(stem, ".safetensors"), self._sha(self.full)
-        if exported_from and weights.exists() and file_sha256(weights) != exported_from:  # weights changed since
+        weights = with_ext(stem, ".safetensors")
+        if full_sha and weights.exists() and file_sha256(weights) != full_sha:  # weights changed since
             raise ModelFileError(f"{full_path}: exported from other weights than the {weights.name} beside it "
                                  f"(export it again: slotviewer export-onnx --model {stem} --out {full_path}; "
                                  "or --backend torch)")

@@ -38,8 +38,8 @@ def choose_backend(model: str | Path, backend: str = "auto") -> str:
     if backend != "auto":
         return backend
     has_ort, has_torch = installed("onnxruntime"), installed("torch")
-    has_graph = with_ext(model_stem(model, ".onnx"), ".onnx").exists()
-    has_weights = with_ext(model_stem(model, ".safetensors"), ".safetensors").exists()
+    stem = model_stem(model)
+    has_graph, has_weights = with_ext(stem, ".onnx").exists(), with_ext(stem, ".safetensors").exists()
     if suffix == ".safetensors" and has_torch:
         return "torch"
     if has_ort and (has_graph or not (has_torch and has_weights)):

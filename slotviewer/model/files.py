@@ -26,11 +26,11 @@ def strip_model_suffix(path: str | Path) -> Path:
     return p.with_suffix("") if p.suffix in MODEL_SUFFIXES else p
 
 
-def model_stem(name_or_path: str | Path, suffix: str) -> Path:
+def model_stem(name_or_path: str | Path) -> Path:
     """The path stem of a model given by shipped name (`shapes`), stem (`models/shapes`) or any of its
     files. A bare name means the shipped model unless a model of that name is here (any of its files, for
-    every `suffix` alike: `adapt --out shapes --no-onnx` here must not make `shapes` the local weights for torch
-    and the shipped graph for ONNX Runtime)."""
+    both backends alike: `adapt --out shapes --no-onnx` here must not make `shapes` the local weights for
+    torch and the shipped graph for ONNX Runtime)."""
     p = Path(name_or_path)
     if p.suffix in MODEL_SUFFIXES:
         return strip_model_suffix(p)
@@ -61,7 +61,7 @@ def check_model_name(name_or_path: str | Path) -> None:
 
 def model_paths(name_or_path: str | Path) -> tuple[Path, Path]:
     """(weights, json) of a model."""
-    p = model_stem(name_or_path, ".safetensors")
+    p = model_stem(name_or_path)
     return with_ext(p, ".safetensors"), with_ext(p, ".json")
 
 
