@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from slotviewer.engine.preprocess import resize_channels
-from slotviewer.engine.trace import Trace, check_label_by
+from slotviewer.engine.trace import Trace, argmax_planes, check_label_by
 from slotviewer.errors import SlotviewerError
 from slotviewer.io.atomic import temporary_dir
 from slotviewer.io.render import attention_overlay, display_size, resize_uint8, slot_colours, to_uint8
@@ -79,12 +79,14 @@ def _indexed_png(path: Path, labels: np.ndarray, colours: np.ndarray) -> None:
 
 
 def _upscale(array: np.ndarray, height: int, width: int) -> np.ndarray:
-    """A uint8 map `[h, w]` or RGB/RGBA `[h, w, 3|4]` at the model's resolution → the input's size, bilinear
-    (area-averaged when shrinking, so small inputs are not aliased)."""
+    """A map `[h, w]` (uint8, or float32 scores) or uint8 RGB/RGBA `[h, w, 3|4]` at the model's resolution →
+    the input's size, bilinear (area-averaged when shrinking, so small inputs are not aliased)."""
     if array.shape[:2] == (height, width):
         return array
     cv2 = _opencv()
     if cv2 is None:
+        if array.dtype == np.float32:
+            return np.asarray(Image.fromarray(array, mode="F").resize((width, height), Image.BILINEAR))
         if array.ndim == 2 or array.shape[2] == 3:
             return resize_uint8(array, height, width)
         # Pillow premultiplies RGBA while resizing; colour and alpha are independent maps here
@@ -161,30 +163,10 @@ def write_trace(trace: Trace, out_dir: str | Path, *, overwrite: bool = False, g
 
 
 def _labels(trace: Trace, label_by: str, height: int, width: int) -> np.ndarray:
-    """`trace.labels` at the input's size: the argmax of its float scores, each scaled bilinearly (the first
-    wins ties, as `argmax` does). One plane at a time, so a 6000² input never needs a `[K, H, W]` stack; in
+    """`trace.labels` at the input's size: the argmax of its float scores, each scaled as the maps are. In
     float, so two slots whose scores differ by less than 1/255 (spare slots sharing the background) are not
     decided by rounding, which moved 0.5 % of the shapes sample's pixels to another slot than the trace's."""
-    best = labels = None
-    for i, scores in enumerate(trace.label_scores(by=label_by)):
-        plane = _upscale_float(scores, height, width)
-        if best is None:
-            best, labels = plane, np.zeros(plane.shape, np.uint8)
-            continue
-        labels[plane > best] = i
-        np.maximum(best, plane, out=best)
-    return labels
-
-
-def _upscale_float(plane: np.ndarray, height: int, width: int) -> np.ndarray:
-    """A float32 map `[h, w]` → `[height, width]`, scaled as `_upscale` scales the pictures."""
-    if plane.shape == (height, width):
-        return plane.copy()
-    cv2 = _opencv()
-    if cv2 is None:
-        return np.array(Image.fromarray(plane, mode="F").resize((width, height), Image.BILINEAR))
-    shrink = height < plane.shape[0] or width < plane.shape[1]
-    return cv2.resize(plane, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    return argmax_planes(_upscale(scores, height, width) for scores in trace.label_scores(by=label_by))
 
 
 def _write_into(trace: Trace, folder: Path, gif: bool, extra: dict[str, Any], attention_size: AttentionSize,

@@ -18,7 +18,7 @@ import numpy as np
 
 from slotviewer.engine import Engine, Trace
 from slotviewer.engine.matching import match_order
-from slotviewer.engine.trace import STICKY_MARGINS, check_label_by, held_scores
+from slotviewer.engine.trace import STICKY_MARGINS, argmax_planes, check_label_by, held_scores
 from slotviewer.errors import SlotviewerError
 from slotviewer.io.render import slot_colours
 from slotviewer.io.sources import _cv2
@@ -218,24 +218,13 @@ def labels_at(masks: np.ndarray, height: int, width: int, sticky: np.ndarray | N
     bilinearly to the frame's size, as the still-image exporter does; with `sticky` (a video trace's previous
     labels at the masks' size) a pixel keeps that slot on near-ties, as `Trace.labels` does. Give float
     scores where they exist: slots that share the background can differ by less than uint8's step, and the
-    rounded tie would go to another slot than the trace's own labels (the next frame's sticky labels).
-
-    Plane by plane with a running maximum: numpy's argmax over a short last axis is ~10× slower."""
+    rounded tie would go to another slot than the trace's own labels (the next frame's sticky labels)."""
     cv2 = _cv2()
     if sticky is not None:  # the margin goes on at the model's size, before scaling
         margin = STICKY_MARGINS[by]
         masks = held_scores(masks, sticky, round(margin * 255) if masks.dtype == np.uint8 else margin)
-    best = labels = None
-    for k, mask in enumerate(masks):
-        plane = mask if mask.shape == (height, width) else cv2.resize(mask, (width, height),
-                                                                      interpolation=cv2.INTER_LINEAR)
-        if best is None:
-            best, labels = plane.copy(), np.zeros((height, width), np.uint8)
-            continue
-        higher = plane > best
-        labels[higher] = k
-        np.maximum(best, plane, out=best)
-    return labels
+    return argmax_planes(mask if mask.shape == (height, width)
+                         else cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR) for mask in masks)
 
 
 def colour_lut(colours: np.ndarray) -> np.ndarray:
