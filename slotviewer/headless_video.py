@@ -309,16 +309,13 @@ def split_videos(inputs: list[str]) -> tuple[list[str], list[str]]:
     """(videos and animated GIFs, everything else) among the command line's inputs and in the folders among
     them: an animated GIF or a clip in a folder plays as it does given alone, not as its first frame or not
     at all. A folder with neither images nor videos stays an input, for the error that says so."""
-    from slotviewer.io.images import IMAGE_SUFFIXES, natural_key
+    from slotviewer.io.images import IMAGE_SUFFIXES, folder_files
     from slotviewer.io.sources import VIDEO_SUFFIXES, is_video_path
 
     files: list[str] = []
     for item in inputs:
         if Path(item).is_dir():
-            found = sorted((f for f in Path(item).iterdir()
-                            if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES),
-                           key=natural_key)
-            files += [str(f) for f in found] or [item]
+            files += [str(f) for f in folder_files(Path(item), IMAGE_SUFFIXES | VIDEO_SUFFIXES)] or [item]
         else:
             files.append(item)
     videos = [item for item in files if is_video_path(item)]

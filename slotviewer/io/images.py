@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
@@ -87,17 +88,18 @@ def natural_key(path: Path) -> tuple:
     return tuple(int(part) if i % 2 else part for i, part in enumerate(parts)), path.name
 
 
+def folder_files(folder: Path, suffixes: Collection[str] = IMAGE_SUFFIXES) -> list[Path]:
+    """The files of `folder` (non-recursive) with one of `suffixes`, in `natural_key` order: a folder of
+    frames plays in sequence."""
+    return sorted((f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in suffixes), key=natural_key)
+
+
 def list_images(inputs: list[str | Path]) -> list[Path]:
-    """Expand folders (non-recursive, in `natural_key` order: a folder of frames plays in sequence) into image
-    files; plain files pass through unchecked."""
+    """Expand folders into their image files (`folder_files`); plain files pass through unchecked."""
     paths: list[Path] = []
     for item in inputs:
         p = Path(item)
-        if p.is_dir():
-            paths += sorted((f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES),
-                            key=natural_key)
-        else:
-            paths.append(p)
+        paths += folder_files(p) if p.is_dir() else [p]
     return paths
 
 
