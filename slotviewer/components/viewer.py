@@ -285,12 +285,11 @@ class Viewer:
             if a.trace is not trace:
                 a.trace = trace
             return
-        self.session.open("A", Document(source, trace.image, frame=frame))
+        document = Document(source, trace.image, frame=frame)
+        self.session.open("A", document)
         unedited = trace.replace(enabled=(True,) * trace.num_slots, edits=()) if not all(trace.enabled) else trace
         self.session.new_run("A", unedited)
-        document = self.session.documents["A"]
-        if document is not None and unedited is not trace:
-            document.trace = trace
+        document.trace = trace  # the edit on the run: its carried hide/solo (the run itself when there is none)
         self._clear_stability()
         self.position = float(trace.iterations)
         self.events.position.emit(self.position)

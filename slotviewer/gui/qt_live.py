@@ -295,7 +295,7 @@ class QtLive(QObject):
         for action in self._frame_actions:
             action.setEnabled(buffered)
         learning = live is not None and live.learning
-        self._learn_action.setEnabled(live is not None and bool(live.buffer) and not learning)
+        self._learn_action.setEnabled(buffered and not learning)
         self._cancel_learning_action.setEnabled(learning)
         self._save_adapted_action.setEnabled(self.learned is not None)
 
